@@ -1,0 +1,61 @@
+# switchman — shared verbs. `make serve` and `make test` work on a fresh machine with only Python.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: serve test lint format pytest venv dev bench bench-ingest bench-latency bench-events migration clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -U pip
+
+# Runtime install (re-done when pyproject.toml changes).
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(PIP) install -e .
+	touch $@
+
+# Development install: runtime + dev extras.
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
+	$(PIP) install -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+dev: $(VENV)/.installed-dev
+
+## Run the service on the embedded default (SQLite file ./switchman.db, in-process worker).
+serve: venv
+	$(BIN)/switchman serve
+
+## Lint, type-check and run the whole test suite (SQLite and PostgreSQL).
+test: dev lint pytest
+
+pytest: dev
+	$(BIN)/pytest
+
+lint: dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+format: dev
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: bench-ingest bench-latency bench-events
+
+bench-ingest: dev
+	$(BIN)/python -m bench.ingest
+
+bench-latency: dev
+	$(BIN)/python -m bench.latency
+
+bench-events: dev
+	$(BIN)/python -m bench.events_listing
+
+## New migration from the difference between tables.py and a database at head: make migration m="message"
+migration: dev
+	$(BIN)/python -m switchman.db.autogenerate "$(m)"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

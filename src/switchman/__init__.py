@@ -1,0 +1,3 @@
+"""switchman: Unleash-compatible signals and actions."""
+
+__version__ = "0.1.0"

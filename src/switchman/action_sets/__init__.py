@@ -1,0 +1,1 @@
+"""Action sets, their actions, and action set events."""

@@ -1,0 +1,1 @@
+"""Admin API tokens: `/api/admin/api-tokens` (Unleash-compatible)."""

@@ -1,0 +1,96 @@
+"""Creating, listing and deleting API tokens. Secrets are returned by `create_api_token` only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from switchman.api_tokens.schemas import ApiTokenSchema, CreateApiTokenSchema
+from switchman.auth import tokens
+from switchman.auth.service import ADMIN_TOKEN_TYPE, API_TOKEN_TYPES
+from switchman.db import tables as t
+from switchman.errors import BadDataError, NotFoundError
+from switchman.timeutil import iso, utcnow
+
+
+def _to_schema(row: Any, secret: str | None = None) -> ApiTokenSchema:
+    projects = list(row.projects)
+    return ApiTokenSchema(
+        secret=secret if secret is not None else f"{row.secret_prefix}.****",
+        token_name=row.token_name,
+        type=row.type,
+        environment=row.environment,
+        project=projects[0] if len(projects) == 1 else "[]",
+        projects=projects,
+        expires_at=iso(row.expires_at) if row.expires_at else None,
+        created_at=iso(row.created_at),
+        seen_at=iso(row.seen_at) if row.seen_at else None,
+    )
+
+
+async def list_api_tokens(conn: AsyncConnection) -> list[ApiTokenSchema]:
+    rows = (await conn.execute(sa.select(t.api_token).order_by(t.api_token.c.id))).all()
+    return [_to_schema(row) for row in rows]
+
+
+async def create_api_token(conn: AsyncConnection, *, payload: CreateApiTokenSchema) -> ApiTokenSchema:
+    name = payload.token_name or payload.username
+    if not name:
+        raise BadDataError(
+            "tokenName is required", details=[{"path": "/tokenName", "message": "is required"}]
+        )
+    token_type = payload.type.lower()
+    if token_type not in API_TOKEN_TYPES:
+        raise BadDataError(
+            f"Invalid token type {payload.type!r}; use one of {', '.join(API_TOKEN_TYPES)}",
+            details=[{"path": "/type", "message": f"must be one of {', '.join(API_TOKEN_TYPES)}"}],
+        )
+    if payload.expires_at is not None and payload.expires_at.tzinfo is None:
+        raise BadDataError("expiresAt must carry a time zone offset")
+    if token_type == ADMIN_TOKEN_TYPE:
+        environment, projects = "*", ["*"]
+        secret = tokens.new_admin_token_secret()
+    else:
+        environment = payload.environment or "development"
+        projects = payload.projects or [payload.project or "*"]
+        await _check_scope(conn, environment=environment, projects=projects)
+        secret = tokens.new_api_token_secret(projects[0] if len(projects) == 1 else "[]", environment)
+    values = {
+        "secret_hash": tokens.hash_secret(secret),
+        "secret_prefix": tokens.secret_prefix(secret),
+        "token_name": name,
+        "type": token_type,
+        "environment": environment,
+        "projects": projects,
+        "created_at": utcnow(),
+        "expires_at": payload.expires_at,
+    }
+    row = (await conn.execute(t.api_token.insert().values(**values).returning(*t.api_token.c))).one()
+    return _to_schema(row, secret=secret)
+
+
+async def _check_scope(conn: AsyncConnection, *, environment: str, projects: list[str]) -> None:
+    if environment != "*":
+        found = (
+            await conn.execute(sa.select(t.environment.c.name).where(t.environment.c.name == environment))
+        ).first()
+        if found is None:
+            raise BadDataError(f"Environment {environment!r} does not exist")
+    named = [p for p in projects if p != "*"]
+    if named:
+        existing = set(
+            (await conn.execute(sa.select(t.project.c.id).where(t.project.c.id.in_(named)))).scalars()
+        )
+        missing = sorted(set(named) - existing)
+        if missing:
+            raise BadDataError(f"Project(s) {', '.join(missing)} do not exist")
+
+
+async def delete_api_token(conn: AsyncConnection, *, secret: str) -> None:
+    result = await conn.execute(
+        t.api_token.delete().where(t.api_token.c.secret_hash == tokens.hash_secret(secret))
+    )
+    if result.rowcount == 0:
+        raise NotFoundError("Could not find an API token with that secret")

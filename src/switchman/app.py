@@ -1,0 +1,214 @@
+"""`create_app(settings)`: the FastAPI application with its routers, error rendering and lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from switchman import __version__, worker
+from switchman.action_sets.router import router as action_sets_router
+from switchman.api_tokens.router import router as api_tokens_router
+from switchman.auth.service import ensure_admin_tokens
+from switchman.config import Settings
+from switchman.context import AppContext
+from switchman.db.engine import Database
+from switchman.db.migrate import migrate
+from switchman.errors import (
+    BadDataError,
+    ContentTooLargeError,
+    ContentTypeError,
+    MethodNotAllowedError,
+    NotFoundError,
+    ServiceUnavailableError,
+    SwitchmanError,
+)
+from switchman.flags.router import router as flags_router
+from switchman.http import JSONResponse
+from switchman.logs import RequestLogMiddleware
+from switchman.service_accounts.router import router as service_accounts_router
+from switchman.signal_endpoints import ingest
+from switchman.signal_endpoints import lifecycle as signals_lifecycle
+from switchman.signal_endpoints.router import router as signal_endpoints_router
+
+log = logging.getLogger(__name__)
+
+VALIDATION_MESSAGE = (
+    "Request validation failed: your request body or params contain invalid data. "
+    "Refer to the `details` list for more information."
+)
+# Admin API request bodies are small; Express's default JSON limit in Unleash is 100 kB too.
+ADMIN_BODY_LIMIT = 100 * 1024
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            await migrate(settings.async_database_url)
+        db = Database(settings.async_database_url, pool_size=settings.database_pool_size)
+        ctx = AppContext(settings=settings, db=db)
+        app.state.ctx = ctx
+        if settings.init_admin_api_tokens:
+            async with db.transaction() as conn:
+                await ensure_admin_tokens(conn, settings.init_admin_api_tokens)
+        await signals_lifecycle.start(ctx)
+        if settings.run_worker:
+            await worker.start(ctx)
+        try:
+            yield
+        finally:
+            if settings.run_worker:
+                await worker.stop(ctx)
+            await signals_lifecycle.stop(ctx)
+            await ctx.wakeup.close()
+            await db.dispose()
+
+    app = FastAPI(
+        title="switchman",
+        version=__version__,
+        description="Open, Unleash-compatible Signals & Actions.",
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+    )
+    _install_error_handlers(app)
+    app.include_router(api_tokens_router)
+    app.include_router(flags_router)
+    app.include_router(service_accounts_router)
+    app.include_router(signal_endpoints_router)
+    app.include_router(action_sets_router)
+    app.router.routes.extend(ingest.routes)
+
+    @app.get("/health", tags=["Operational"], operation_id="getHealth")
+    async def health(request: Request) -> dict[str, str]:
+        ctx: AppContext = request.app.state.ctx
+        try:
+            await ctx.db.ping()
+        except Exception as exc:
+            log.warning("health check failed: %s", type(exc).__name__)
+            raise ServiceUnavailableError("The database does not answer") from exc
+        return {"health": "GOOD"}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            schema.setdefault("paths", {}).update(ingest.openapi_paths)
+            schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(
+                {
+                    "apiKey": {"type": "apiKey", "in": "header", "name": "Authorization"},
+                    "bearerToken": {"type": "http", "scheme": "bearer"},
+                }
+            )
+            schema["security"] = [{"apiKey": []}, {"bearerToken": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(AdminBodyGuard)
+    app.add_middleware(RequestLogMiddleware)
+    return app
+
+
+class AdminBodyGuard:
+    """415 for admin-API bodies that are not JSON; 413 for admin-API bodies over the limit."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] in {"POST", "PUT", "PATCH"}
+            and scope["path"].startswith("/api/admin/")
+        ):
+            problem = _admin_body_problem(dict(scope["headers"]))
+            if problem is not None:
+                await _error_response(problem)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _admin_body_problem(headers: dict[bytes, bytes]) -> SwitchmanError | None:
+    length_header = headers.get(b"content-length")
+    chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
+    try:
+        length = int(length_header) if length_header is not None else 0
+    except ValueError:
+        return BadDataError("Invalid Content-Length header")
+    if length > ADMIN_BODY_LIMIT:
+        return ContentTooLargeError("request entity too large")
+    if length == 0 and not chunked:
+        return None  # bodyless POSTs (…/on, …/off) accept any content type
+    media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+    if media_type != b"application/json" and not media_type.endswith(b"+json"):
+        return ContentTypeError(
+            "We do not accept the content-type you provided "
+            f"({media_type.decode('latin-1') or 'none'}). Try using one of the content-types we do accept "
+            "instead (application/json) and make sure the body is in the corresponding format."
+        )
+    return None
+
+
+def _error_response(error: SwitchmanError) -> Response:
+    return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers or None)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def switchman_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, SwitchmanError)
+        return _error_response(exc)
+
+    async def validation_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        details = []
+        for error in exc.errors():
+            loc = [str(part) for part in error.get("loc", ())]
+            where = loc[0] if loc else "body"
+            pointer = "/" + "/".join(loc[1:])
+            if error.get("type") == "json_invalid":
+                details.append({"path": "/", "message": "The request body is not valid JSON"})
+            elif where == "body":
+                details.append({"path": pointer, "message": error.get("msg", "invalid")})
+            else:
+                details.append(
+                    {"path": f"{where}:{pointer.lstrip('/')}", "message": error.get("msg", "invalid")}
+                )
+        return _error_response(BadDataError(VALIDATION_MESSAGE, details=details))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        error: SwitchmanError
+        if exc.status_code == 404:
+            error = NotFoundError(f"The path you were looking for ({request.url.path}) is not available.")
+        elif exc.status_code == 405:
+            error = MethodNotAllowedError(
+                f"The method {request.method} is not allowed on {request.url.path}."
+            )
+            error.headers.update(exc.headers or {})
+        else:
+            error = SwitchmanError(str(exc.detail))
+            return JSONResponse(error.body() | {"name": "HttpError"}, status_code=exc.status_code)
+        return _error_response(error)
+
+    async def unexpected_error(_request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", exc_info=exc)
+        return _error_response(SwitchmanError("Unexpected error; see the server log for the error id"))
+
+    handlers: dict[type[Exception], Callable[[Request, Exception], Awaitable[Response]]] = {
+        SwitchmanError: switchman_error,
+        RequestValidationError: validation_error,
+        StarletteHTTPException: http_error,
+        Exception: unexpected_error,
+    }
+    for exc_type, handler in handlers.items():
+        app.add_exception_handler(exc_type, handler)

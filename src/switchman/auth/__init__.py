@@ -1,0 +1,1 @@
+"""Authentication (API tokens, service account tokens) and Unleash's permission model."""

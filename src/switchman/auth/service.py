@@ -1,0 +1,115 @@
+"""Resolving an `Authorization` header to a Principal; creating the configured admin tokens."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from switchman.auth import tokens
+from switchman.auth.permissions import ADMIN, permissions_of_role
+from switchman.auth.principal import ADMIN_TOKEN_USER_ID, Principal, PrincipalKind
+from switchman.db import tables as t
+from switchman.errors import AuthenticationRequired, BadDataError, UnauthorizedError
+from switchman.timeutil import utcnow
+
+ADMIN_TOKEN_TYPE = "admin"
+CLIENT_TOKEN_TYPES = ("client", "backend", "frontend")
+API_TOKEN_TYPES = (ADMIN_TOKEN_TYPE, *CLIENT_TOKEN_TYPES)
+
+
+async def authenticate(conn: AsyncConnection, header_value: str | None) -> Principal:
+    """Missing header → AuthenticationRequired (401); unknown, expired or malformed → UnauthorizedError (401)."""
+    if header_value is None or not header_value.strip():
+        raise AuthenticationRequired()
+    secret = tokens.strip_bearer(header_value)
+    if not secret:
+        raise AuthenticationRequired()
+    digest = tokens.hash_secret(secret)
+    now = utcnow()
+    if secret.startswith("user:"):
+        row = (
+            await conn.execute(
+                sa.select(
+                    t.personal_access_token.c.secret_hash,
+                    t.personal_access_token.c.expires_at,
+                    t.service_account.c.id,
+                    t.service_account.c.username,
+                    t.service_account.c.root_role,
+                )
+                .join(t.service_account, t.service_account.c.id == t.personal_access_token.c.user_id)
+                .where(t.personal_access_token.c.secret_hash == digest)
+            )
+        ).first()
+        if row is None or not tokens.digests_match(row.secret_hash, secret) or row.expires_at <= now:
+            raise UnauthorizedError()
+        return Principal(
+            kind=PrincipalKind.SERVICE_ACCOUNT,
+            user_id=row.id,
+            username=row.username,
+            permissions=permissions_of_role(row.root_role),
+            root_role=row.root_role,
+        )
+    token = (
+        await conn.execute(
+            sa.select(
+                t.api_token.c.secret_hash,
+                t.api_token.c.type,
+                t.api_token.c.token_name,
+                t.api_token.c.expires_at,
+            ).where(t.api_token.c.secret_hash == digest)
+        )
+    ).first()
+    if token is None or not tokens.digests_match(token.secret_hash, secret):
+        raise UnauthorizedError()
+    if token.expires_at is not None and token.expires_at <= now:
+        raise UnauthorizedError()
+    if token.type == ADMIN_TOKEN_TYPE:
+        return Principal(
+            kind=PrincipalKind.ADMIN_TOKEN,
+            user_id=ADMIN_TOKEN_USER_ID,
+            username=token.token_name,
+            permissions=frozenset({ADMIN}),
+            root_role=1,
+        )
+    return Principal(
+        kind=PrincipalKind.CLIENT_TOKEN,
+        user_id=ADMIN_TOKEN_USER_ID,
+        username=token.token_name,
+        permissions=frozenset(),
+    )
+
+
+def parse_init_admin_token(secret: str) -> str:
+    """Validate one SWITCHMAN_INIT_ADMIN_API_TOKENS entry: `*:*.<secret>` with a non-empty secret."""
+    prefix = tokens.secret_prefix(secret)
+    if prefix != "*:*" or not secret.partition(".")[2]:
+        raise BadDataError(
+            f"admin API tokens must look like '*:*.<secret>', got a token with prefix {prefix!r}"
+        )
+    return secret
+
+
+async def ensure_admin_tokens(conn: AsyncConnection, secrets: list[str]) -> int:
+    """Create each configured admin token unless it exists already; returns how many were created."""
+    created = 0
+    for secret in secrets:
+        parse_init_admin_token(secret)
+        digest = tokens.hash_secret(secret)
+        exists = (
+            await conn.execute(sa.select(t.api_token.c.id).where(t.api_token.c.secret_hash == digest))
+        ).first()
+        if exists is not None:
+            continue
+        await conn.execute(
+            t.api_token.insert().values(
+                secret_hash=digest,
+                secret_prefix="*:*",
+                token_name="admin",
+                type=ADMIN_TOKEN_TYPE,
+                environment="*",
+                projects=["*"],
+                created_at=utcnow(),
+            )
+        )
+        created += 1
+    return created

@@ -1,0 +1,115 @@
+"""Command line: `switchman serve | worker | migrate`.
+
+Start-up problems (bad configuration, unreachable database) end the process with one line on stderr
+and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from switchman import __version__
+from switchman.config import ConfigurationError, Settings, load_settings
+from switchman.logs import configure_logging
+
+
+class StartupError(Exception):
+    """A one-line reason the process cannot start."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="switchman",
+        description="Open, Unleash-compatible Signals & Actions: outside signals turned into flag changes.",
+    )
+    parser.add_argument("--version", action="version", version=f"switchman {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the HTTP API (and, unless --no-worker, a signal worker)")
+    serve.add_argument("--host", default=None, help="address to bind (default: SWITCHMAN_HOST or 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=int, default=None, help="port to bind (default: SWITCHMAN_PORT or 4242)"
+    )
+    serve.add_argument("--no-worker", action="store_true", help="do not run a signal worker in this process")
+
+    sub.add_parser("worker", help="run a signal worker alone (for several replicas on PostgreSQL)")
+    sub.add_parser("migrate", help="apply pending database migrations and exit")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        overrides: dict[str, object] = {}
+        if args.command == "serve":
+            if args.host is not None:
+                overrides["host"] = args.host
+            if args.port is not None:
+                overrides["port"] = args.port
+            if args.no_worker:
+                overrides["run_worker"] = False
+        settings = load_settings(**overrides)
+        configure_logging(settings.log_level, settings.log_format)
+        if args.command == "migrate":
+            asyncio.run(_preflight(settings, apply_migrations=True))
+            print("switchman: database is at the latest schema revision", file=sys.stderr)
+            return 0
+        if args.command == "worker":
+            asyncio.run(_preflight(settings, apply_migrations=settings.migrate_on_start))
+            from switchman.worker import run_standalone
+
+            asyncio.run(run_standalone(settings))
+            return 0
+        asyncio.run(_preflight(settings, apply_migrations=settings.migrate_on_start))
+        _serve(settings)
+        return 0
+    except (ConfigurationError, StartupError) as exc:
+        print(f"switchman: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _preflight(settings: Settings, *, apply_migrations: bool) -> None:
+    """Reach the database (and migrate it) before serving, turning failures into one line."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from switchman.db.engine import Database
+    from switchman.db.migrate import migrate
+
+    where = settings.async_database_url.render_as_string(hide_password=True)
+    try:
+        if apply_migrations:
+            await migrate(settings.async_database_url)
+        db = Database(settings.async_database_url, pool_size=1)
+        try:
+            await db.ping()
+        finally:
+            await db.dispose()
+    except (OSError, OperationalError, DBAPIError, TimeoutError) as exc:
+        reason = (
+            str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            if str(exc).strip()
+            else type(exc).__name__
+        )
+        raise StartupError(f"cannot use the database at {where}: {reason}") from exc
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from switchman.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run()

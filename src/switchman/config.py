@@ -1,0 +1,123 @@
+"""Settings, read once from the environment (prefix `SWITCHMAN_`) or a `.env` file, then passed down."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+
+class ConfigurationError(Exception):
+    """Configuration that cannot work; its message is one line meant for the operator."""
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SWITCHMAN_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///./switchman.db"
+    init_admin_api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = Field(default=4242, ge=1, le=65535)
+    # Public base URL used to build the `url` of signal endpoints; defaults to http://{host}:{port}.
+    public_url: str | None = None
+    log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.TEXT
+    database_pool_size: int = Field(default=10, ge=1)
+    # Apply pending migrations when the service starts (`switchman migrate` does it alone).
+    migrate_on_start: bool = True
+    # Run the signal worker inside the API process (`switchman serve --no-worker` turns it off).
+    run_worker: bool = True
+
+    # Resource limits (Unleash defaults are 5/5/5/10/5/25; switchman's are more generous).
+    signal_endpoints_limit: int = Field(default=100, ge=1)
+    signal_tokens_per_endpoint_limit: int = Field(default=20, ge=1)
+    action_sets_per_project_limit: int = Field(default=100, ge=1)
+    action_set_actions_limit: int = Field(default=25, ge=1)
+    action_set_filters_limit: int = Field(default=25, ge=1)
+    action_set_filter_values_limit: int = Field(default=100, ge=1)
+
+    # Ingestion.
+    signal_max_bytes: int = Field(default=100 * 1024, ge=1)
+    signal_rate_limit_per_second: float = Field(default=1000.0, ge=0)
+    signal_retention_days: int = Field(default=30, ge=0)
+    group_commit_max_batch: int = Field(default=256, ge=1)
+
+    # Worker.
+    worker_batch_size: int = Field(default=10, ge=1)
+    worker_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    worker_lease_seconds: float = Field(default=30.0, gt=0)
+    action_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("init_admin_api_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @cached_property
+    def async_database_url(self) -> URL:
+        """The database URL with the async driver switchman uses (aiosqlite or asyncpg)."""
+        return to_async_url(self.database_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.async_database_url.get_backend_name() == "sqlite"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+def to_async_url(raw: str) -> URL:
+    """Map `sqlite:///…` and `postgresql://…` (or `postgres://`) to their async drivers; reject others."""
+    try:
+        url = make_url(
+            raw.replace("postgres://", "postgresql://", 1) if raw.startswith("postgres://") else raw
+        )
+    except ArgumentError as exc:
+        raise ConfigurationError(f"SWITCHMAN_DATABASE_URL is not a database URL: {raw!r}") from exc
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            raise ConfigurationError(
+                "SWITCHMAN_DATABASE_URL must name a SQLite file, e.g. sqlite:///./switchman.db"
+            )
+        return url.set(drivername="sqlite+aiosqlite")
+    if backend == "postgresql":
+        return url.set(drivername="postgresql+asyncpg")
+    raise ConfigurationError(
+        f"SWITCHMAN_DATABASE_URL uses unsupported database {backend!r}; use sqlite:/// or postgresql://"
+    )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment; turn validation errors into one-line ConfigurationErrors."""
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ConfigurationError(f"invalid configuration SWITCHMAN_{where.upper()}: {first['msg']}") from exc
+    _ = settings.async_database_url  # validate eagerly
+    return settings

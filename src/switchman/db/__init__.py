@@ -1,0 +1,1 @@
+"""Storage: table metadata, engine construction, migrations runner."""

@@ -1,0 +1,332 @@
+"""SQLAlchemy Core table definitions: the single source of truth for the schema.
+
+Migrations in `switchman/migrations/versions` create exactly these tables; a test compares both.
+Singular snake_case table names, `_at` UTC timestamps, `_id` keys.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from switchman.db.types import BigId, UTCDateTime, json_type
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _created_at() -> sa.Column[object]:
+    return sa.Column("created_at", UTCDateTime(), nullable=False)
+
+
+# --- auth -------------------------------------------------------------------------------------------
+
+api_token = sa.Table(
+    "api_token",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # SHA-256 hex of the whole secret string; the secret itself is never stored.
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    # The non-secret prefix (`*:*`, `default:development`), kept to display and to re-derive scope.
+    sa.Column("secret_prefix", sa.String(255), nullable=False),
+    sa.Column("token_name", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(20), nullable=False),
+    sa.Column("environment", sa.String(100), nullable=False),
+    sa.Column("projects", json_type(), nullable=False),
+    _created_at(),
+    sa.Column("expires_at", UTCDateTime(), nullable=True),
+    sa.Column("seen_at", UTCDateTime(), nullable=True),
+)
+
+service_account = sa.Table(
+    "service_account",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(255), nullable=False, unique=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("root_role", sa.Integer, nullable=False),
+    _created_at(),
+)
+
+personal_access_token = sa.Table(
+    "personal_access_token",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "user_id",
+        sa.Integer,
+        sa.ForeignKey("service_account.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("description", sa.String(255), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    _created_at(),
+    sa.Column("seen_at", UTCDateTime(), nullable=True),
+    sa.UniqueConstraint("user_id", "description"),
+)
+
+# --- embedded flag store ---------------------------------------------------------------------------
+
+project = sa.Table(
+    "project",
+    metadata,
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("mode", sa.String(20), nullable=False, server_default="open"),
+    _created_at(),
+)
+
+environment = sa.Table(
+    "environment",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("sort_order", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("protected", sa.Boolean, nullable=False, server_default=sa.false()),
+    _created_at(),
+)
+
+project_environment = sa.Table(
+    "project_environment",
+    metadata,
+    sa.Column(
+        "project_id", sa.String(100), sa.ForeignKey("project.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "environment_name",
+        sa.String(100),
+        sa.ForeignKey("environment.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+)
+
+feature = sa.Table(
+    "feature",
+    metadata,
+    # Feature names are unique across projects, as in Unleash.
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column(
+        "project_id",
+        sa.String(100),
+        sa.ForeignKey("project.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("type", sa.String(50), nullable=False, server_default="release"),
+    sa.Column("stale", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("impression_data", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("archived_at", UTCDateTime(), nullable=True),
+    _created_at(),
+    sa.Column("created_by_user_id", sa.Integer, nullable=True),
+)
+
+feature_environment = sa.Table(
+    "feature_environment",
+    metadata,
+    sa.Column(
+        "feature_name", sa.String(255), sa.ForeignKey("feature.name", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column(
+        "environment_name",
+        sa.String(100),
+        sa.ForeignKey("environment.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+feature_strategy = sa.Table(
+    "feature_strategy",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "feature_name", sa.String(255), sa.ForeignKey("feature.name", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("environment_name", sa.String(100), nullable=False),
+    sa.Column("strategy_name", sa.String(255), nullable=False),
+    sa.Column("parameters", json_type(), nullable=False),
+    sa.Column("constraints", json_type(), nullable=False),
+    sa.Column("sort_order", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    _created_at(),
+    sa.Index(None, "feature_name", "environment_name"),
+)
+
+tag_type = sa.Table(
+    "tag_type",
+    metadata,
+    sa.Column("name", sa.String(50), primary_key=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("icon", sa.String(50), nullable=True),
+    sa.Column("color", sa.String(50), nullable=True),
+    _created_at(),
+)
+
+tag = sa.Table(
+    "tag",
+    metadata,
+    sa.Column("type", sa.String(50), sa.ForeignKey("tag_type.name", ondelete="CASCADE"), primary_key=True),
+    sa.Column("value", sa.String(255), primary_key=True),
+    _created_at(),
+)
+
+feature_tag = sa.Table(
+    "feature_tag",
+    metadata,
+    sa.Column(
+        "feature_name", sa.String(255), sa.ForeignKey("feature.name", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("tag_type", sa.String(50), primary_key=True),
+    sa.Column("tag_value", sa.String(255), primary_key=True),
+    sa.ForeignKeyConstraint(["tag_type", "tag_value"], ["tag.type", "tag.value"], ondelete="CASCADE"),
+    sa.Index(None, "tag_type", "tag_value"),
+)
+
+# The audit log (Unleash's `events`).
+event = sa.Table(
+    "event",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("created_by_user_id", sa.Integer, nullable=True),
+    _created_at(),
+    sa.Column("data", json_type(), nullable=True),
+    sa.Column("pre_data", json_type(), nullable=True),
+    sa.Column("tags", json_type(), nullable=False),
+    sa.Column("feature_name", sa.String(255), nullable=True, index=True),
+    sa.Column("project", sa.String(100), nullable=True, index=True),
+    sa.Column("environment", sa.String(100), nullable=True),
+)
+
+# --- signals ---------------------------------------------------------------------------------------
+
+signal_endpoint = sa.Table(
+    "signal_endpoint",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    _created_at(),
+    sa.Column("created_by_user_id", sa.Integer, nullable=False),
+)
+
+signal_endpoint_token = sa.Table(
+    "signal_endpoint_token",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "signal_endpoint_id",
+        sa.Integer,
+        sa.ForeignKey("signal_endpoint.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    _created_at(),
+    sa.Column("created_by_user_id", sa.Integer, nullable=False),
+)
+
+# A received call. No foreign keys: signals outlive their endpoint and token (Unleash keeps them too).
+signal = sa.Table(
+    "signal",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(50), nullable=False),
+    sa.Column("source_id", sa.Integer, nullable=False),
+    sa.Column("created_by_source_token_id", sa.Integer, nullable=True),
+    # The payload as compact JSON text: written once, served as a pre-serialized fragment.
+    sa.Column("payload", sa.Text, nullable=False),
+    _created_at(),
+    # Worker bookkeeping: pending while processed_at is NULL; a claim is a lease that can expire.
+    sa.Column("processed_at", UTCDateTime(), nullable=True),
+    sa.Column("claimed_by", sa.String(100), nullable=True),
+    sa.Column("claim_expires_at", UTCDateTime(), nullable=True),
+    sa.Index(None, "source_id", "id"),
+    sa.Index(None, "created_at"),
+    sa.Index(
+        "ix_signal_pending",
+        "id",
+        postgresql_where=sa.text("processed_at IS NULL"),
+        sqlite_where=sa.text("processed_at IS NULL"),
+    ),
+)
+
+# --- action sets -----------------------------------------------------------------------------------
+
+action_set = sa.Table(
+    "action_set",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.String(100), sa.ForeignKey("project.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("actor_id", sa.Integer, nullable=False, index=True),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("match_source", sa.String(50), nullable=False),
+    sa.Column("match_source_id", sa.Integer, nullable=False),
+    sa.Column("match_payload", json_type(), nullable=False),
+    _created_at(),
+    sa.Column("created_by_user_id", sa.Integer, nullable=False),
+    # Sequence number of this set's latest event: events are numbered 1, 2, 3… per set, so that
+    # "offset k, newest first" is the range predicate `seq <= last_event_seq - k` instead of a scan.
+    sa.Column("last_event_seq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.UniqueConstraint("project_id", "name"),
+    sa.Index(None, "match_source", "match_source_id"),
+)
+
+action = sa.Table(
+    "action",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "action_set_id",
+        sa.Integer,
+        sa.ForeignKey("action_set.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("action", sa.String(100), nullable=False),
+    sa.Column("sort_order", sa.Integer, nullable=False),
+    sa.Column("execution_params", json_type(), nullable=False),
+    _created_at(),
+    sa.Column("created_by_user_id", sa.Integer, nullable=False),
+)
+
+# One execution of one action set for one signal. No foreign keys: the event is a self-contained
+# snapshot that outlives edits and deletions of its action set and the pruning of its signal.
+action_set_event = sa.Table(
+    "action_set_event",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("action_set_id", sa.Integer, nullable=False),
+    sa.Column("signal_id", sa.BigInteger, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    _created_at(),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # The whole actionSetEventSchema object as compact JSON text, rewritten on each state change, so a
+    # listing concatenates stored fragments instead of building models per row.
+    sa.Column("doc", sa.Text, nullable=False),
+    sa.UniqueConstraint("signal_id", "action_set_id"),
+    sa.UniqueConstraint("action_set_id", "seq"),
+    sa.Index(
+        "ix_action_set_event_started",
+        "id",
+        postgresql_where=sa.text("state = 'started'"),
+        sqlite_where=sa.text("state = 'started'"),
+    ),
+)

@@ -1,0 +1,1 @@
+"""The embedded flag store (projects, environments, features, tags, audit events) and flag backends."""

@@ -1,0 +1,51 @@
+"""HTTP helpers shared by routes: fast JSON responses and query-parameter normalisation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+# Unleash's shared paging helper: defaults 50/0, maximum limit 1000.
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class RawJSONResponse(Response):
+    """A body that is already serialized JSON (bytes or str)."""
+
+    media_type = "application/json"
+
+
+def normalize_limit(raw: str | None, *, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
+    """Non-numeric, zero, negative or too-large → the default (Unleash's `normalizeQueryParams`; never 400)."""
+    value = _parse_int(raw)
+    if value is None or value <= 0 or value > maximum:
+        return default
+    return value
+
+
+def normalize_offset(raw: str | None) -> int:
+    """Non-numeric or negative → 0."""
+    value = _parse_int(raw)
+    return value if value is not None and value > 0 else 0
+
+
+def _parse_int(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    text = raw.strip()
+    if not text or len(text) > 18:
+        return None
+    try:
+        return int(text, 10)
+    except ValueError:
+        return None

@@ -1,0 +1,1 @@
+"""Service accounts: the actors action sets run as."""

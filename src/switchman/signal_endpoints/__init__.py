@@ -1,0 +1,1 @@
+"""Signal endpoints, their tokens, ingestion and signal queries."""
