@@ -1,0 +1,48 @@
+"""The FlagBackend protocol: what actions drive. Implemented by the embedded store and a remote Unleash.
+
+Contract:
+- Each call is one flag operation performed *as* `actor` and permission-checked as that actor.
+- Success returns normally (a no-op, e.g. turning on a flag that is on, is a success).
+- Any failure raises `FlagActionError` whose message is fit for an action's `details` (human readable,
+  no secrets): not found, permission denied, remote error, timeout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from switchman.auth.principal import Principal
+
+
+class FlagActionError(Exception):
+    """A flag operation failed; `str(error)` is the human message recorded on the action."""
+
+
+@dataclass(frozen=True)
+class TagToggleReport:
+    """What a by-tag toggle did: flags whose state was set (changed or already right)."""
+
+    features: tuple[str, ...]
+
+
+class FlagBackend(Protocol):
+    async def set_enabled(
+        self, *, actor: Principal, project: str, environment: str, feature_name: str, enabled: bool
+    ) -> None:
+        """Turn one flag on or off in one environment (Unleash's …/environments/{env}/on|off)."""
+        ...
+
+    async def set_enabled_by_tag(
+        self, *, actor: Principal, project: str, environment: str, tag_type: str, tag_value: str, enabled: bool
+    ) -> TagToggleReport:
+        """Turn every non-archived flag of `project` carrying tag `type:value` on or off in `environment`.
+
+        No tagged flag → success with an empty report. Every flag is attempted; if any failed, raise
+        FlagActionError listing the failed flags (the others stay applied).
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release resources (HTTP clients)."""
+        ...
