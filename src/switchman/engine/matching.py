@@ -1,0 +1,31 @@
+"""Does a signal payload pass an action set's filters (`match.payload`)?"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from switchman.engine.constraints import Filter, FilterResult, evaluate_filter
+from switchman.engine.js import js_string
+from switchman.engine.payload import flatten_payload
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """All filters' outcomes, sorted by parameter; `matched` is true iff every filter passed."""
+
+    matched: bool
+    filters: tuple[FilterResult, ...]
+
+
+def match_payload(filters: Mapping[str, object], payload: Mapping[str, object]) -> MatchResult:
+    """Evaluate every filter (no short-circuit, so an explanation shows each one) against the
+    flattened payload. No filters → matched (an action set without filters fires on every
+    signal of its source). Never raises; unreadable filters count as failed.
+    """
+    if not isinstance(filters, Mapping):
+        return MatchResult(False, ())
+    flat = flatten_payload(payload)
+    readable = sorted(((js_string(key), raw) for key, raw in filters.items()), key=lambda item: item[0])
+    results = tuple(evaluate_filter(Filter.from_wire(parameter, raw), flat) for parameter, raw in readable)
+    return MatchResult(all(result.passed for result in results), results)

@@ -1,0 +1,48 @@
+"""Matching a payload against an action set's filters."""
+
+from __future__ import annotations
+
+from switchman.engine.matching import MatchResult, match_payload
+
+PAYLOAD = {"alert": {"status": "Firing", "errorRate": 7.5, "tags": ["prod", "eu"]}, "ok": False}
+
+
+def test_no_filters_always_match() -> None:
+    assert match_payload({}, PAYLOAD) == MatchResult(True, ())
+    assert match_payload({}, {}).matched is True
+
+
+def test_all_filters_must_pass() -> None:
+    filters = {
+        "alert.status": {"operator": "IN", "values": ["Firing"]},
+        "alert.errorRate": {"operator": "NUM_GT", "value": "5"},
+    }
+    assert match_payload(filters, PAYLOAD).matched is True
+    filters["ok"] = {"operator": "IN", "values": ["true"]}
+    assert match_payload(filters, PAYLOAD).matched is False
+
+
+def test_every_filter_is_evaluated_and_sorted_by_parameter() -> None:
+    filters = {
+        "z": {"operator": "IN", "values": ["x"]},
+        "alert.status": {"operator": "IN", "values": ["nope"]},
+        "missing": {"operator": "NOT_IN", "values": ["x"]},
+    }
+    result = match_payload(filters, PAYLOAD)
+    assert result.matched is False
+    assert [r.parameter for r in result.filters] == ["alert.status", "missing", "z"]
+    assert [r.passed for r in result.filters] == [False, True, False]
+    assert result.filters[0].seen == "Firing"
+
+
+def test_unreadable_filters_fail_without_raising() -> None:
+    result = match_payload({"a": "IN", "b": {"operator": "NOT_IN", "values": ["x"]}}, {"a": 1})
+    assert result.matched is False
+    assert [r.passed for r in result.filters] == [False, True]
+    assert match_payload("garbage", PAYLOAD) == MatchResult(False, ())  # type: ignore[arg-type]
+
+
+def test_non_string_keys_are_read_as_javascript_strings() -> None:
+    result = match_payload({1: {"operator": "IN", "values": ["a"]}}, {"1": "a"})  # type: ignore[dict-item]
+    assert result.matched is True
+    assert result.filters[0].parameter == "1"
