@@ -65,6 +65,17 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("init_admin_api_tokens")
+    @classmethod
+    def _admin_token_format(cls, value: list[str]) -> list[str]:
+        for token in value:
+            scope, dot, secret = token.partition(".")
+            if scope != "*:*" or not dot or len(secret) < 8:
+                raise ValueError(
+                    "each admin token must look like '*:*.<secret>' with a secret of 8+ characters"
+                )
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
