@@ -146,11 +146,11 @@ def evaluate_filter(f: Filter, flat: Mapping[str, object]) -> FilterResult:
         seen = to_context_value(flat.get(f.parameter))
     except Exception:  # a hostile Mapping; JSON-derived ones cannot fail here
         seen = None
-    evaluator = _EVALUATORS.get(f.operator)
     if f.malformed is not None:
         return FilterResult(
             f.parameter, f.operator, False, seen, f"malformed filter ({f.malformed}) never matches"
         )
+    evaluator = _EVALUATORS.get(f.operator)
     if evaluator is None:
         kind = "unsupported" if f.operator in UNSUPPORTED_OPERATORS else "unknown"
         reason = f"{kind} operator {_show(f.operator)} never matches (inverted not applied)"
@@ -284,13 +284,9 @@ def _date(f: Filter, seen: str | None) -> _Outcome:
     if target is None:
         return _Outcome(False, f"filter value {_show(f.value or '')} is not a date-time")
     after = f.operator == Operator.DATE_AFTER
-    try:
-        holds = actual > target if after else actual < target
-    except (OverflowError, ValueError):  # offsets at the very ends of the datetime range
-        return _Outcome(False, f"{_show(seen)} cannot be compared with {_show(f.value or '')}")
-    relation = (
-        ("is after" if after else "is before") if holds else ("is not after" if after else "is not before")
-    )
+    # Aware datetimes compare by instant; Python cannot overflow here, even at the range ends.
+    holds = actual > target if after else actual < target
+    relation = ("is " if holds else "is not ") + ("after" if after else "before")
     return _Outcome(holds, f"{_show(seen)} {relation} {_show(f.value or '')}")
 
 
