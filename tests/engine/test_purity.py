@@ -40,3 +40,18 @@ def test_engine_module_is_pure(source: Path) -> None:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute | ast.Name):
             called = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
             assert called not in FORBIDDEN_CALLS, f"{source.name} calls {called}()"
+
+
+def test_importing_the_engine_loads_no_framework() -> None:
+    """Transitive check: a fresh interpreter importing every engine module loads none of them."""
+    import subprocess
+    import sys
+
+    modules = ", ".join(f"switchman.engine.{source.stem}" for source in SOURCES if source.stem != "__init__")
+    script = (
+        f"import sys, {modules}\n"
+        f"bad = {sorted(FORBIDDEN_MODULES - {'os', 'time', 'socket', 'subprocess', 'random', 'secrets'})!r}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in bad))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
