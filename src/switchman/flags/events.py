@@ -1,0 +1,131 @@
+"""The audit log (Unleash's `events`): recording changes with their actor, and reading them back.
+
+Every write operation of switchman records one event per real change, in the same transaction as the
+change, so the log never disagrees with the state. Other features call `record_event` too (signal
+endpoints, action sets, service accounts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from switchman.auth.principal import Principal
+from switchman.db import tables as t
+from switchman.timeutil import iso, utcnow
+
+# Unleash's event type names used by switchman.
+PROJECT_CREATED = "project-created"
+PROJECT_ENVIRONMENT_ADDED = "project-environment-added"
+ENVIRONMENT_CREATED = "environment-created"
+FEATURE_CREATED = "feature-created"
+FEATURE_ARCHIVED = "feature-archived"
+FEATURE_ENVIRONMENT_ENABLED = "feature-environment-enabled"
+FEATURE_ENVIRONMENT_DISABLED = "feature-environment-disabled"
+FEATURE_STRATEGY_ADD = "feature-strategy-add"
+TAG_TYPE_CREATED = "tag-type-created"
+TAG_CREATED = "tag-created"
+FEATURE_TAGGED = "feature-tagged"
+FEATURE_UNTAGGED = "feature-untagged"
+SERVICE_ACCOUNT_CREATED = "service-account-created"
+SERVICE_ACCOUNT_UPDATED = "service-account-updated"
+SERVICE_ACCOUNT_DELETED = "service-account-deleted"
+SERVICE_ACCOUNT_TOKEN_CREATED = "service-account-token-created"
+SERVICE_ACCOUNT_TOKEN_DELETED = "service-account-token-deleted"
+
+# `GET /api/admin/events` returns the latest 100 events, as Unleash's (deprecated) endpoint does.
+EVENTS_PAGE = 100
+
+_NOT_GIVEN: Any = object()
+
+
+async def record_event(
+    conn: AsyncConnection,
+    *,
+    type: str,
+    actor: Principal,
+    data: Mapping[str, Any] | None = None,
+    pre_data: Mapping[str, Any] | None = None,
+    feature_name: str | None = None,
+    project: str | None = None,
+    environment: str | None = None,
+    tags: list[dict[str, str]] | None = _NOT_GIVEN,
+) -> int:
+    """Append one audit event written by `actor` (`createdBy` = username, `createdByUserId` = user id).
+
+    Call it inside the transaction that makes the change. `data`/`pre_data` are the object after/before
+    the change (JSON-serialisable; never secrets). `tags` defaults to the current tags of `feature_name`
+    (Unleash attaches the flag's tags to its events), or `[]` without a feature. Returns the event id.
+    """
+    if tags is _NOT_GIVEN:
+        tags = await feature_tags(conn, feature_name) if feature_name is not None else []
+    result = await conn.execute(
+        t.event.insert()
+        .values(
+            type=type,
+            created_by=actor.username,
+            created_by_user_id=actor.user_id,
+            created_at=utcnow(),
+            data=dict(data) if data is not None else None,
+            pre_data=dict(pre_data) if pre_data is not None else None,
+            tags=list(tags or []),
+            feature_name=feature_name,
+            project=project,
+            environment=environment,
+        )
+        .returning(t.event.c.id)
+    )
+    return int(result.scalar_one())
+
+
+async def feature_tags(conn: AsyncConnection, feature_name: str) -> list[dict[str, str]]:
+    """The tags of one flag as `[{type, value}]`, in a stable order."""
+    rows = await conn.execute(
+        sa.select(t.feature_tag.c.tag_type, t.feature_tag.c.tag_value)
+        .where(t.feature_tag.c.feature_name == feature_name)
+        .order_by(t.feature_tag.c.tag_type, t.feature_tag.c.tag_value)
+    )
+    return [{"type": row.tag_type, "value": row.tag_value} for row in rows]
+
+
+def event_to_wire(row: Any) -> dict[str, Any]:
+    """Unleash's event object."""
+    return {
+        "id": row.id,
+        "type": row.type,
+        "createdBy": row.created_by,
+        "createdByUserId": row.created_by_user_id,
+        "createdAt": iso(row.created_at),
+        "data": row.data,
+        "preData": row.pre_data,
+        "tags": row.tags,
+        "featureName": row.feature_name,
+        "project": row.project,
+        "environment": row.environment,
+    }
+
+
+async def list_events(
+    conn: AsyncConnection,
+    *,
+    project: str | None = None,
+    feature_name: str | None = None,
+    limit: int = EVENTS_PAGE,
+) -> tuple[list[dict[str, Any]], int]:
+    """The newest `limit` events (newest first), optionally of one project or flag, and their total count."""
+    conditions: list[sa.ColumnElement[bool]] = []
+    if project is not None:
+        conditions.append(t.event.c.project == project)
+    if feature_name is not None:
+        conditions.append(t.event.c.feature_name == feature_name)
+    rows = await conn.execute(
+        sa.select(t.event).where(*conditions).order_by(t.event.c.id.desc()).limit(limit)
+    )
+    events = [event_to_wire(row) for row in rows]
+    total = (
+        await conn.execute(sa.select(sa.func.count()).select_from(t.event).where(*conditions))
+    ).scalar_one()
+    return events, int(total)

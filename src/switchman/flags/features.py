@@ -1,0 +1,544 @@
+"""Feature flags: create, list, read, archive, and turn on/off per environment (Unleash's semantics).
+
+On/off follows Unleash's `updateEnabled`: the flag must exist in that project and not be archived, the
+environment must be enabled in the project; turning a flag on that has no active strategy there first adds
+the default strategy (flexibleRollout 100 %, needs CREATE_FEATURE_STRATEGY, audited as
+`feature-strategy-add`); the enable/disable event is written only when the state really changes, so a
+repeated on/off is a silent success.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from switchman.auth.permissions import (
+    CREATE_FEATURE,
+    CREATE_FEATURE_STRATEGY,
+    DELETE_FEATURE,
+    UPDATE_FEATURE_ENVIRONMENT,
+)
+from switchman.auth.principal import ADMIN_TOKEN_USER_ID, SYSTEM_USER_ID, Principal
+from switchman.db import tables as t
+from switchman.errors import BadDataError, NameExistsError, NotFoundError
+from switchman.flags import events
+from switchman.flags.access import check_permission
+from switchman.flags.names import VALIDATION_MESSAGE, check_name
+from switchman.flags.projects import project_environments, require_project
+from switchman.flags.schemas import (
+    CreatedBySchema,
+    CreateFeatureSchema,
+    FeatureDetailSchema,
+    FeatureEnvironmentDetailSchema,
+    FeatureEnvironmentSchema,
+    FeatureListEnvironmentSchema,
+    FeatureListItemSchema,
+    FeatureSchema,
+    ProjectEnvironmentRefSchema,
+    ProjectOverviewSchema,
+    StrategySchema,
+    TagSchema,
+)
+from switchman.timeutil import iso, utcnow
+
+FEATURE_TYPES = ("release", "experiment", "operational", "kill-switch", "permission")
+DEFAULT_FEATURE_TYPE = "release"
+DEFAULT_STRATEGY_NAME = "flexibleRollout"
+
+
+# --- lookups -----------------------------------------------------------------------------------------
+
+
+def _no_feature(feature_name: str, project: str) -> NotFoundError:
+    return NotFoundError(f'There\'s no feature named "{feature_name}" in project "{project}".')
+
+
+async def require_feature(conn: AsyncConnection, *, project: str, feature_name: str) -> Any:
+    """The non-archived flag `feature_name` of `project`, or 404 with Unleash's messages."""
+    row = (await conn.execute(sa.select(t.feature).where(t.feature.c.name == feature_name))).first()
+    if row is None:
+        raise _no_feature(feature_name, project)
+    if row.project_id != project:
+        raise NotFoundError(
+            f'There\'s no feature named "{feature_name}" in project "{project}", '
+            f'but there\'s a feature with that name in project "{row.project_id}"'
+        )
+    if row.archived_at is not None:
+        raise NotFoundError(f'The feature "{feature_name}" in project "{project}" is archived.')
+    return row
+
+
+async def _require_project_environment(
+    conn: AsyncConnection, *, project: str, environment: str, feature_name: str
+) -> None:
+    linked = (
+        await conn.execute(
+            sa.select(t.project_environment.c.environment_name).where(
+                t.project_environment.c.project_id == project,
+                t.project_environment.c.environment_name == environment,
+            )
+        )
+    ).first()
+    if linked is None:
+        raise NotFoundError(f"Could not find environment {environment} for feature: {feature_name}")
+
+
+def _feature_schema(row: Any) -> FeatureSchema:
+    return FeatureSchema(
+        name=row.name,
+        description=row.description,
+        type=row.type,
+        project=row.project_id,
+        stale=row.stale,
+        impression_data=row.impression_data,
+        archived=row.archived_at is not None,
+        created_at=iso(row.created_at),
+        archived_at=iso(row.archived_at) if row.archived_at else None,
+    )
+
+
+def _strategy_schema(row: Any, project: str) -> StrategySchema:
+    return StrategySchema(
+        id=row.id,
+        name=row.strategy_name,
+        disabled=row.disabled,
+        feature_name=row.feature_name,
+        project_id=project,
+        environment=row.environment_name,
+        parameters=row.parameters,
+        constraints=row.constraints,
+        sort_order=row.sort_order,
+    )
+
+
+# --- create / read -----------------------------------------------------------------------------------
+
+
+async def create_feature(
+    conn: AsyncConnection, *, actor: Principal, project: str, payload: CreateFeatureSchema
+) -> FeatureSchema:
+    """Create a flag (CREATE_FEATURE), disabled in every environment of its project.
+
+    400 for a name that is not URL friendly or an unknown type; 404 for an unknown project; 409 when the
+    name is taken in any project (archived flags keep their name, as in Unleash).
+    """
+    check_permission(actor, CREATE_FEATURE)
+    check_name(payload.name)
+    feature_type = payload.type if payload.type is not None else DEFAULT_FEATURE_TYPE
+    if feature_type not in FEATURE_TYPES:
+        raise BadDataError(
+            VALIDATION_MESSAGE,
+            details=[{"path": "/type", "message": f'"type" must be one of {", ".join(FEATURE_TYPES)}'}],
+        )
+    await require_project(conn, project)
+    taken = (await conn.execute(sa.select(t.feature.c.name).where(t.feature.c.name == payload.name))).first()
+    if taken is not None:
+        raise NameExistsError("A flag with that name already exists")
+    now = utcnow()
+    row = (
+        await conn.execute(
+            t.feature.insert()
+            .values(
+                name=payload.name,
+                project_id=project,
+                description=payload.description,
+                type=feature_type,
+                stale=False,
+                impression_data=bool(payload.impression_data),
+                created_at=now,
+                created_by_user_id=actor.user_id,
+            )
+            .returning(*t.feature.c)
+        )
+    ).one()
+    environments = await project_environments(conn, project)
+    if environments:
+        await conn.execute(
+            t.feature_environment.insert(),
+            [
+                {"feature_name": payload.name, "environment_name": env, "enabled": False}
+                for env in environments
+            ],
+        )
+    created = _feature_schema(row)
+    await events.record_event(
+        conn,
+        type=events.FEATURE_CREATED,
+        actor=actor,
+        data=created.model_dump(by_alias=True),
+        feature_name=payload.name,
+        project=project,
+        tags=[],
+    )
+    return created
+
+
+async def list_features(
+    conn: AsyncConnection, *, project: str, tags: Sequence[tuple[str, str]] = ()
+) -> list[FeatureListItemSchema]:
+    """Non-archived flags of a project (404 unknown project); with `tags`, only flags carrying any of them."""
+    await require_project(conn, project)
+    query = sa.select(t.feature).where(t.feature.c.project_id == project, t.feature.c.archived_at.is_(None))
+    if tags:
+        query = query.where(
+            sa.exists().where(
+                t.feature_tag.c.feature_name == t.feature.c.name,
+                sa.or_(
+                    *(
+                        sa.and_(t.feature_tag.c.tag_type == tag_type, t.feature_tag.c.tag_value == tag_value)
+                        for tag_type, tag_value in tags
+                    )
+                ),
+            )
+        )
+    rows = (await conn.execute(query.order_by(t.feature.c.created_at, t.feature.c.name))).all()
+    if not rows:
+        return []
+    in_project = sa.select(t.feature.c.name).where(
+        t.feature.c.project_id == project, t.feature.c.archived_at.is_(None)
+    )
+    env_rows = await conn.execute(
+        sa.select(
+            t.feature_environment.c.feature_name,
+            t.feature_environment.c.enabled,
+            t.environment.c.name,
+            t.environment.c.type,
+            t.environment.c.sort_order,
+        )
+        .join(t.environment, t.environment.c.name == t.feature_environment.c.environment_name)
+        .join(
+            t.project_environment,
+            sa.and_(
+                t.project_environment.c.environment_name == t.environment.c.name,
+                t.project_environment.c.project_id == project,
+            ),
+        )
+        .where(t.feature_environment.c.feature_name.in_(in_project))
+        .order_by(t.environment.c.sort_order, t.environment.c.name)
+    )
+    strategy_rows = await conn.execute(
+        sa.select(
+            t.feature_strategy.c.feature_name,
+            t.feature_strategy.c.environment_name,
+            sa.func.count().label("total"),
+            sa.func.sum(sa.case((t.feature_strategy.c.disabled.is_(False), 1), else_=0)).label("active"),
+        )
+        .where(t.feature_strategy.c.feature_name.in_(in_project))
+        .group_by(t.feature_strategy.c.feature_name, t.feature_strategy.c.environment_name)
+    )
+    strategy_counts = {(r.feature_name, r.environment_name): (r.total, r.active or 0) for r in strategy_rows}
+    envs: dict[str, list[FeatureListEnvironmentSchema]] = defaultdict(list)
+    for r in env_rows:
+        total, active = strategy_counts.get((r.feature_name, r.name), (0, 0))
+        envs[r.feature_name].append(
+            FeatureListEnvironmentSchema(
+                name=r.name,
+                enabled=r.enabled,
+                type=r.type,
+                sort_order=r.sort_order,
+                has_strategies=total > 0,
+                has_enabled_strategies=active > 0,
+            )
+        )
+    tag_rows = await conn.execute(
+        sa.select(t.feature_tag.c.feature_name, t.feature_tag.c.tag_type, t.feature_tag.c.tag_value)
+        .where(t.feature_tag.c.feature_name.in_(in_project))
+        .order_by(t.feature_tag.c.tag_type, t.feature_tag.c.tag_value)
+    )
+    tags_of: dict[str, list[TagSchema]] = defaultdict(list)
+    for tag_row in tag_rows:
+        tags_of[tag_row.feature_name].append(TagSchema(type=tag_row.tag_type, value=tag_row.tag_value))
+    return [
+        FeatureListItemSchema(
+            **_feature_schema(row).model_dump(),
+            environments=envs.get(row.name, []),
+            tags=tags_of.get(row.name, []),
+        )
+        for row in rows
+    ]
+
+
+async def get_project_overview(conn: AsyncConnection, project_id: str) -> ProjectOverviewSchema:
+    """`GET /api/admin/projects/{projectId}`: the project with its environments and flags."""
+    row = await require_project(conn, project_id)
+    features = await list_features(conn, project=project_id)
+    return ProjectOverviewSchema(
+        id=row.id,
+        name=row.name,
+        description=row.description,
+        mode=row.mode,
+        feature_count=len(features),
+        created_at=iso(row.created_at),
+        environments=[
+            ProjectEnvironmentRefSchema(environment=name)
+            for name in await project_environments(conn, project_id)
+        ],
+        features=features,
+    )
+
+
+async def _created_by(conn: AsyncConnection, user_id: int | None) -> CreatedBySchema | None:
+    if user_id is None:
+        return None
+    if user_id == ADMIN_TOKEN_USER_ID:
+        return CreatedBySchema(id=user_id, name="Unleash Admin Token User")
+    if user_id == SYSTEM_USER_ID:
+        return CreatedBySchema(id=user_id, name="Unleash System")
+    name = (
+        await conn.execute(sa.select(t.service_account.c.name).where(t.service_account.c.id == user_id))
+    ).scalar_one_or_none()
+    return CreatedBySchema(id=user_id, name=name if name is not None else "Deleted service account")
+
+
+async def _strategies(
+    conn: AsyncConnection, *, project: str, feature_name: str, environment: str | None = None
+) -> list[StrategySchema]:
+    query = sa.select(t.feature_strategy).where(t.feature_strategy.c.feature_name == feature_name)
+    if environment is not None:
+        query = query.where(t.feature_strategy.c.environment_name == environment)
+    rows = await conn.execute(
+        query.order_by(t.feature_strategy.c.sort_order, t.feature_strategy.c.created_at)
+    )
+    return [_strategy_schema(row, project) for row in rows]
+
+
+async def get_feature(conn: AsyncConnection, *, project: str, feature_name: str) -> FeatureDetailSchema:
+    """One non-archived flag with its environments (state and strategies), as Unleash's `getFeature`."""
+    row = await require_feature(conn, project=project, feature_name=feature_name)
+    strategies = await _strategies(conn, project=project, feature_name=feature_name)
+    by_env: dict[str, list[StrategySchema]] = defaultdict(list)
+    for strategy in strategies:
+        by_env[strategy.environment].append(strategy)
+    env_rows = await conn.execute(
+        sa.select(t.environment, sa.func.coalesce(t.feature_environment.c.enabled, sa.false()).label("on"))
+        .join(t.project_environment, t.project_environment.c.environment_name == t.environment.c.name)
+        .outerjoin(
+            t.feature_environment,
+            sa.and_(
+                t.feature_environment.c.environment_name == t.environment.c.name,
+                t.feature_environment.c.feature_name == feature_name,
+            ),
+        )
+        .where(t.project_environment.c.project_id == project)
+        .order_by(t.environment.c.sort_order, t.environment.c.name)
+    )
+    return FeatureDetailSchema(
+        **_feature_schema(row).model_dump(),
+        environments=[
+            FeatureEnvironmentDetailSchema(
+                name=env.name,
+                enabled=bool(env.on),
+                type=env.type,
+                sort_order=env.sort_order,
+                strategies=by_env.get(env.name, []),
+            )
+            for env in env_rows
+        ],
+        created_by=await _created_by(conn, row.created_by_user_id),
+    )
+
+
+async def get_feature_environment(
+    conn: AsyncConnection, *, project: str, feature_name: str, environment: str
+) -> FeatureEnvironmentSchema:
+    await require_feature(conn, project=project, feature_name=feature_name)
+    await _require_project_environment(
+        conn, project=project, environment=environment, feature_name=feature_name
+    )
+    enabled = (
+        await conn.execute(
+            sa.select(t.feature_environment.c.enabled).where(
+                t.feature_environment.c.feature_name == feature_name,
+                t.feature_environment.c.environment_name == environment,
+            )
+        )
+    ).scalar_one_or_none()
+    return FeatureEnvironmentSchema(
+        name=feature_name,
+        environment=environment,
+        enabled=bool(enabled),
+        strategies=await _strategies(
+            conn, project=project, feature_name=feature_name, environment=environment
+        ),
+    )
+
+
+# --- archive -----------------------------------------------------------------------------------------
+
+
+async def archive_feature(
+    conn: AsyncConnection, *, actor: Principal, project: str, feature_name: str
+) -> None:
+    """Archive a flag (DELETE_FEATURE), as Unleash's DELETE does. Its name stays taken; it leaves lists and
+    by-tag selections and can no longer be turned on or off."""
+    check_permission(actor, DELETE_FEATURE)
+    await require_feature(conn, project=project, feature_name=feature_name)
+    await conn.execute(
+        t.feature.update().where(t.feature.c.name == feature_name).values(archived_at=utcnow())
+    )
+    await events.record_event(
+        conn, type=events.FEATURE_ARCHIVED, actor=actor, feature_name=feature_name, project=project
+    )
+
+
+# --- on / off ----------------------------------------------------------------------------------------
+
+
+async def set_feature_enabled(
+    conn: AsyncConnection,
+    *,
+    actor: Principal,
+    project: str,
+    feature_name: str,
+    environment: str,
+    enabled: bool,
+) -> bool:
+    """Turn one flag on or off in one environment as `actor`; returns whether the state changed.
+
+    Needs UPDATE_FEATURE_ENVIRONMENT, plus CREATE_FEATURE_STRATEGY when turning on a flag that has no
+    active strategy there (a default strategy is added first). Raises PermissionDeniedError / NotFoundError.
+    Call inside a transaction; the row is locked (PostgreSQL) or the write transaction is exclusive
+    (SQLite), so concurrent toggles of one flag add at most one default strategy and one event each change.
+    """
+    check_permission(actor, UPDATE_FEATURE_ENVIRONMENT)
+    await require_feature(conn, project=project, feature_name=feature_name)
+    await _require_project_environment(
+        conn, project=project, environment=environment, feature_name=feature_name
+    )
+    current = (
+        await conn.execute(
+            sa.select(t.feature_environment.c.enabled)
+            .where(
+                t.feature_environment.c.feature_name == feature_name,
+                t.feature_environment.c.environment_name == environment,
+            )
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if current is None:
+        # The project gained the environment without a row for this flag: the state is "off".
+        await conn.execute(
+            t.feature_environment.insert().values(
+                feature_name=feature_name, environment_name=environment, enabled=False
+            )
+        )
+        current = False
+    if enabled:
+        await _ensure_active_strategy(
+            conn, actor=actor, project=project, feature_name=feature_name, environment=environment
+        )
+    if bool(current) == enabled:
+        return False
+    await conn.execute(
+        t.feature_environment.update()
+        .where(
+            t.feature_environment.c.feature_name == feature_name,
+            t.feature_environment.c.environment_name == environment,
+        )
+        .values(enabled=enabled)
+    )
+    await events.record_event(
+        conn,
+        type=events.FEATURE_ENVIRONMENT_ENABLED if enabled else events.FEATURE_ENVIRONMENT_DISABLED,
+        actor=actor,
+        feature_name=feature_name,
+        project=project,
+        environment=environment,
+    )
+    return True
+
+
+async def _ensure_active_strategy(
+    conn: AsyncConnection, *, actor: Principal, project: str, feature_name: str, environment: str
+) -> None:
+    rows = (
+        await conn.execute(
+            sa.select(t.feature_strategy.c.disabled, t.feature_strategy.c.sort_order).where(
+                t.feature_strategy.c.feature_name == feature_name,
+                t.feature_strategy.c.environment_name == environment,
+            )
+        )
+    ).all()
+    if any(not row.disabled for row in rows):
+        return
+    check_permission(actor, CREATE_FEATURE_STRATEGY)
+    strategy_id = str(uuid.uuid4())
+    sort_order = max((row.sort_order for row in rows), default=-1) + 1
+    parameters = {"rollout": "100", "stickiness": "default", "groupId": feature_name}
+    await conn.execute(
+        t.feature_strategy.insert().values(
+            id=strategy_id,
+            feature_name=feature_name,
+            environment_name=environment,
+            strategy_name=DEFAULT_STRATEGY_NAME,
+            parameters=parameters,
+            constraints=[],
+            sort_order=sort_order,
+            disabled=False,
+            created_at=utcnow(),
+        )
+    )
+    await events.record_event(
+        conn,
+        type=events.FEATURE_STRATEGY_ADD,
+        actor=actor,
+        data={
+            "id": strategy_id,
+            "name": DEFAULT_STRATEGY_NAME,
+            "title": None,
+            "disabled": False,
+            "parameters": parameters,
+            "constraints": [],
+            "segments": [],
+            "variants": [],
+            "sortOrder": sort_order,
+        },
+        feature_name=feature_name,
+        project=project,
+        environment=environment,
+    )
+
+
+async def bulk_set_enabled(
+    conn: AsyncConnection,
+    *,
+    actor: Principal,
+    project: str,
+    environment: str,
+    feature_names: Iterable[str],
+    enabled: bool,
+) -> list[str]:
+    """Unleash's bulk toggle: every flag or none (one transaction; the first failure aborts it).
+
+    Returns the flags whose state changed.
+    """
+    check_permission(actor, UPDATE_FEATURE_ENVIRONMENT)
+    await require_project(conn, project)
+    changed = []
+    for name in dict.fromkeys(feature_names):
+        if await set_feature_enabled(
+            conn, actor=actor, project=project, feature_name=name, environment=environment, enabled=enabled
+        ):
+            changed.append(name)
+    return changed
+
+
+async def flags_with_tag(conn: AsyncConnection, *, project: str, tag_type: str, tag_value: str) -> list[str]:
+    """Names of the non-archived flags of `project` carrying tag `tag_type:tag_value`, by name."""
+    rows = await conn.execute(
+        sa.select(t.feature.c.name)
+        .join(t.feature_tag, t.feature_tag.c.feature_name == t.feature.c.name)
+        .where(
+            t.feature.c.project_id == project,
+            t.feature.c.archived_at.is_(None),
+            t.feature_tag.c.tag_type == tag_type,
+            t.feature_tag.c.tag_value == tag_value,
+        )
+        .order_by(t.feature.c.name)
+    )
+    return list(rows.scalars())

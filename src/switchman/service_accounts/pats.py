@@ -1,0 +1,143 @@
+"""Service account tokens: personal access tokens (`user:<hex>`) owned by a service account.
+
+The rules are those of Unleash's PAT service: a non-empty description unique per account, an expiry in
+the future, at most `PAT_LIMIT` tokens per account. The secret is returned once, by `create_token`;
+only its SHA-256 digest is stored (`switchman.auth.service.authenticate` looks tokens up by digest).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from switchman.auth import tokens
+from switchman.auth.permissions import ADMIN
+from switchman.auth.principal import Principal
+from switchman.db import tables as t
+from switchman.errors import BadDataError, NameExistsError, NoAccessError, NotFoundError
+from switchman.flags import events
+from switchman.flags.access import check_permission
+from switchman.service_accounts.schemas import CreatePatSchema, PatCreatedSchema, PatSchema
+from switchman.service_accounts.service import pat_schema, require_account
+from switchman.timeutil import iso, utcnow
+
+# Unleash's `PAT_LIMIT`.
+PAT_LIMIT = 10
+
+
+class OperationDeniedError(NoAccessError):
+    """Unleash's 403 `OperationDeniedError` (an operation refused by a rule, not by a permission)."""
+
+    name = "OperationDeniedError"
+
+
+async def list_tokens(conn: AsyncConnection, account_id: int) -> list[PatSchema]:
+    await require_account(conn, account_id)
+    rows = await conn.execute(
+        sa.select(t.personal_access_token)
+        .where(t.personal_access_token.c.user_id == account_id)
+        .order_by(t.personal_access_token.c.id)
+    )
+    return [pat_schema(row) for row in rows]
+
+
+async def create_token(
+    conn: AsyncConnection, *, actor: Principal, account_id: int, payload: CreatePatSchema
+) -> PatCreatedSchema:
+    """Create a token for a service account (ADMIN); the only response that carries its secret."""
+    check_permission(actor, ADMIN)
+    account = await require_account(conn, account_id, for_update=True)
+    description = payload.description.strip()
+    if not description:
+        raise BadDataError(
+            "PAT description cannot be empty.",
+            details=[{"path": "/description", "message": "PAT description cannot be empty."}],
+        )
+    expires_at = payload.expires_at
+    if expires_at.tzinfo is None:
+        raise BadDataError(
+            "expiresAt must carry a time zone offset (e.g. 2030-01-01T00:00:00Z)",
+            details=[{"path": "/expiresAt", "message": "must carry a time zone offset"}],
+        )
+    if expires_at <= utcnow():
+        raise BadDataError(
+            "The expiry date should be in future.",
+            details=[{"path": "/expiresAt", "message": "The expiry date should be in future."}],
+        )
+    count = (
+        await conn.execute(
+            sa.select(sa.func.count())
+            .select_from(t.personal_access_token)
+            .where(t.personal_access_token.c.user_id == account_id)
+        )
+    ).scalar_one()
+    if count >= PAT_LIMIT:
+        raise OperationDeniedError(f"Too many PATs ({PAT_LIMIT}) already exist for this user.")
+    duplicate = (
+        await conn.execute(
+            sa.select(t.personal_access_token.c.id).where(
+                t.personal_access_token.c.user_id == account_id,
+                t.personal_access_token.c.description == description,
+            )
+        )
+    ).first()
+    if duplicate is not None:
+        raise NameExistsError("PAT description already exists.")
+    secret = tokens.new_pat_secret()
+    try:
+        row = (
+            await conn.execute(
+                t.personal_access_token.insert()
+                .values(
+                    user_id=account_id,
+                    secret_hash=tokens.hash_secret(secret),
+                    description=description,
+                    expires_at=expires_at,
+                    created_at=utcnow(),
+                )
+                .returning(*t.personal_access_token.c)
+            )
+        ).one()
+    except IntegrityError as exc:
+        raise NameExistsError("PAT description already exists.") from exc
+    created = pat_schema(row)
+    await events.record_event(
+        conn,
+        type=events.SERVICE_ACCOUNT_TOKEN_CREATED,
+        actor=actor,
+        data={
+            "id": created.id,
+            "description": created.description,
+            "expiresAt": iso(row.expires_at),
+            "userId": account_id,
+            "serviceAccount": account.username,
+        },
+    )
+    return PatCreatedSchema(**created.model_dump(), secret=secret)
+
+
+async def delete_token(conn: AsyncConnection, *, actor: Principal, account_id: int, token_id: int) -> None:
+    """Delete one token of a service account (ADMIN); it stops authenticating at once. 404 when unknown."""
+    check_permission(actor, ADMIN)
+    account = await require_account(conn, account_id)
+    row = (
+        await conn.execute(
+            t.personal_access_token.delete()
+            .where(t.personal_access_token.c.id == token_id, t.personal_access_token.c.user_id == account_id)
+            .returning(t.personal_access_token.c.id, t.personal_access_token.c.description)
+        )
+    ).first()
+    if row is None:
+        raise NotFoundError(f"Could not find a token with id {token_id} for service account {account_id}.")
+    await events.record_event(
+        conn,
+        type=events.SERVICE_ACCOUNT_TOKEN_DELETED,
+        actor=actor,
+        pre_data={
+            "id": row.id,
+            "description": row.description,
+            "userId": account_id,
+            "serviceAccount": account.username,
+        },
+    )
