@@ -1,12 +1,262 @@
-"""`POST /api/signal-endpoint/{name}`: the lean ingestion route (plain Starlette)."""
+"""`POST /api/signal-endpoint/{name}`: the lean ingestion route (plain Starlette, orjson, no DI).
+
+Order of checks (Q-9): rate limit → endpoint (unknown or disabled: 404) → token (missing or not one of
+that endpoint's: 401) → body (over `SWITCHMAN_SIGNAL_MAX_BYTES`: 413; not a JSON object: 400). The body
+is read — up to the cap, never further — before the endpoint and token are checked, because those
+checks run inside the group-committed transaction that stores the signal (see `intake.py`); errors are
+still reported in the order above.
+
+The body is parsed as JSON whatever its `Content-Type` (webhook senders are careless about it); an empty
+body is the payload `{}`. The stored payload is the parsed object re-serialised compactly: nothing from
+the headers is ever added to it, and neither headers nor bodies are logged. The reply, 200
+`{"signals":[<signalSchema>]}`, is sent only after the signal's transaction committed.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from starlette.routing import BaseRoute
+import orjson
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
-# Plain Starlette routes added to the app next to the FastAPI routers.
-routes: list[BaseRoute] = []
-# OpenAPI path items for the routes above, merged into /openapi.json.
-openapi_paths: dict[str, Any] = {}
+from switchman.auth.tokens import hash_secret, strip_bearer
+from switchman.context import AppContext
+from switchman.errors import BadDataError, ContentTooLargeError, RateLimitError, SwitchmanError
+from switchman.http import JSONResponse
+from switchman.signal_endpoints.group_commit import GroupCommitter
+from switchman.signal_endpoints.intake import IngestCall, Outcome, StoredSignal
+from switchman.signal_endpoints.rate_limit import RateLimiter
+from switchman.signal_endpoints.signals import signal_json, signals_response
+from switchman.timeutil import utcnow
+
+COMMITTER = "group_committer"
+RATE_LIMITER = "signal_rate_limiter"
+PATH = "/api/signal-endpoint/{name}"
+_UTF8_BOM = b"\xef\xbb\xbf"
+_INT64 = 2**63
+
+
+async def call_signal_endpoint(request: Request) -> Response:
+    ctx: AppContext = request.app.state.ctx
+    name: str = request.path_params["name"]
+    limiter: RateLimiter | None = ctx.components.get(RATE_LIMITER)
+    if limiter is not None:
+        decision = limiter.acquire(name)
+        if not decision.allowed:
+            return _error(
+                RateLimitError(
+                    f"Too many calls to this signal endpoint; retry in {decision.retry_after} s.",
+                    headers=decision.headers(),
+                )
+            )
+    header = request.headers.get("authorization")
+    secret = strip_bearer(header) if header else ""
+    try:
+        payload, body_error = await _read_payload(request, ctx.settings.signal_max_bytes)
+    except ClientDisconnect:
+        return Response(status_code=400)  # nobody is listening; nothing was stored
+    committer: GroupCommitter[IngestCall, Outcome] = ctx.components[COMMITTER]
+    call = IngestCall(
+        name=name,
+        token_hash=hash_secret(secret) if secret else None,
+        payload=payload,
+        body_error=body_error,
+        received_at=utcnow(),
+    )
+    try:
+        outcome = await committer.submit(call)
+    except SwitchmanError as exc:
+        return _error(exc)
+    if not isinstance(outcome, StoredSignal):
+        return _error(outcome)
+    body = signals_response(
+        signal_json(
+            signal_id=outcome.signal_id,
+            source_id=outcome.source_id,
+            token_id=outcome.token_id,
+            created_at=outcome.created_at,
+            payload=outcome.payload,
+        )
+    )
+    return Response(body, media_type="application/json")
+
+
+async def _read_payload(request: Request, cap: int) -> tuple[bytes | None, SwitchmanError | None]:
+    """The payload as compact JSON object bytes, or the body's error. Reads at most `cap` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            length = int(declared)
+        except ValueError:
+            return None, BadDataError("The Content-Length header is not a number.")
+        if length > cap:
+            return None, _too_large(cap)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            return None, _too_large(cap)
+        chunks.append(chunk)
+    return parse_payload(b"".join(chunks))
+
+
+def parse_payload(body: bytes) -> tuple[bytes | None, SwitchmanError | None]:
+    """Parse a call body into compact JSON object bytes; empty → `{}`; anything but an object → error.
+
+    Numbers are read the way JavaScript (and so Unleash) reads them: integers beyond 64 bits become the
+    nearest double, and numbers out of double range become infinity, stored as `null`.
+    """
+    if body.startswith(_UTF8_BOM):
+        body = body[len(_UTF8_BOM) :]
+    if not body.strip():
+        return b"{}", None
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        value = _parse_like_javascript(body)
+        if value is _MALFORMED:
+            return None, BadDataError(
+                "The request body is not valid JSON.",
+                details=[{"path": "/", "message": "The request body is not valid JSON"}],
+            )
+    if not isinstance(value, dict):
+        return None, BadDataError(
+            "The signal payload must be a JSON object.",
+            details=[{"path": "/", "message": f"must be an object, not {_json_kind(value)}"}],
+        )
+    try:
+        return orjson.dumps(value), None
+    except orjson.JSONEncodeError:
+        return None, BadDataError("The request body is not valid JSON (unpaired surrogate).")
+
+
+_MALFORMED: Any = object()
+
+
+def _parse_like_javascript(body: bytes) -> Any:
+    """Fallback for what orjson refuses but JSON allows: numbers out of double range (`1e400`)."""
+    try:
+        text = body.decode("utf-8")
+        return json.loads(text, parse_int=_js_int, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        return _MALFORMED
+
+
+def _js_int(text: str) -> int | float:
+    value = int(text)
+    return value if -_INT64 <= value < _INT64 else float(value)
+
+
+def _refuse_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not JSON")
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    return "a number"
+
+
+def _too_large(cap: int) -> ContentTooLargeError:
+    return ContentTooLargeError(
+        f"request entity too large: a signal payload may have at most {cap} bytes.",
+        headers={"Connection": "close"},
+    )
+
+
+def _error(error: SwitchmanError) -> Response:
+    return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers or None)
+
+
+routes: list[BaseRoute] = [
+    Route(PATH, call_signal_endpoint, methods=["POST"], name="call-signal-endpoint"),
+]
+
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "message": {"type": "string"},
+        "details": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"message": {"type": "string"}, "path": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+
+
+_SIGNAL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "createdAt", "source", "sourceId"],
+    "properties": {
+        "id": {"type": "integer", "minimum": 1},
+        "payload": {"type": "object", "additionalProperties": True},
+        "createdAt": {"type": "string", "format": "date-time"},
+        "source": {"type": "string", "enum": ["signal-endpoint"]},
+        "sourceId": {"type": "integer"},
+        "createdBySourceTokenId": {"type": ["integer", "null"]},
+    },
+}
+
+# OpenAPI path item for the route above, merged into /openapi.json by app.py.
+openapi_paths: dict[str, Any] = {
+    PATH: {
+        "post": {
+            "tags": ["Operational"],
+            "operationId": "call-signal-endpoint",
+            "summary": "[BETA] Send a signal to a signal endpoint",
+            "description": (
+                "Stores the JSON object in the body as a signal of the named endpoint and answers once "
+                "it is committed. Authenticate with one of the endpoint's tokens, bare or as "
+                "`Bearer <token>`. The body is parsed as JSON whatever its content type; an empty body "
+                "is the payload `{}`. Action sets react to the signal asynchronously."
+            ),
+            "security": [{"bearerToken": []}, {"apiKey": []}],
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {
+                "required": False,
+                "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+            },
+            "responses": {
+                "200": {
+                    "description": "The stored signal (`signalsSchema`).",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["signals"],
+                                "properties": {"signals": {"type": "array", "items": _SIGNAL_SCHEMA}},
+                            }
+                        }
+                    },
+                },
+                "400": _error_response("The body is not a JSON object, or is malformed."),
+                "401": _error_response("No token, or not a token of this signal endpoint."),
+                "404": _error_response("No enabled signal endpoint has this name."),
+                "413": _error_response("The body is larger than SWITCHMAN_SIGNAL_MAX_BYTES."),
+                "429": _error_response("Too many calls to this endpoint; see `Retry-After`."),
+                "503": _error_response("The signal could not be stored; nothing was acknowledged."),
+            },
+        }
+    }
+}

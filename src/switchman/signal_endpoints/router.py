@@ -1,5 +1,302 @@
-"""`/api/admin/signal-endpoints` and `/api/admin/signals` routes."""
+"""`/api/admin/signal-endpoints` and `/api/admin/signals` routes.
 
-from fastapi import APIRouter
+Everything needs ADMIN except the signal query, which any authenticated principal may read (Unleash
+opened it for the event timeline). Listings of signals are answered with bytes assembled from the
+stored payload fragments, documented with their schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from switchman.auth.dependencies import AdminPrincipal, AnyPrincipal
+from switchman.context import get_context
+from switchman.errors import NotFoundError
+from switchman.http import RawJSONResponse, normalize_limit, normalize_offset
+from switchman.signal_endpoints import service
+from switchman.signal_endpoints.schemas import (
+    CreateSignalEndpointSchema,
+    CreateSignalEndpointTokenSchema,
+    SignalEndpointSchema,
+    SignalEndpointSignalsSchema,
+    SignalEndpointsSchema,
+    SignalEndpointTokenSchema,
+    SignalEndpointTokensSchema,
+    SignalQueryResponseSchema,
+)
 
 router = APIRouter(tags=["Operational"])
+
+BASE = "/api/admin/signal-endpoints"
+ENDPOINT = "signal endpoint"
+
+EndpointId = Annotated[str, Path(alias="id", description="The signal endpoint's id.")]
+SignalEndpointId = Annotated[str, Path(alias="signalEndpointId", description="The signal endpoint's id.")]
+TokenId = Annotated[str, Path(alias="id", description="The token's id.")]
+Limit = Annotated[str | None, Query(description="Page size (default 50, maximum 1000).")]
+Offset = Annotated[str | None, Query(description="Rows to skip (default 0).")]
+
+
+@router.get(
+    BASE,
+    operation_id="get-signal-endpoints",
+    summary="[BETA] Get signal endpoints",
+    response_model=SignalEndpointsSchema,
+    response_model_exclude_unset=True,
+)
+async def get_signal_endpoints(request: Request, _principal: AdminPrincipal) -> SignalEndpointsSchema:
+    async with get_context(request).db.read() as conn:
+        return SignalEndpointsSchema(signal_endpoints=await service.list_signal_endpoints(conn))
+
+
+@router.post(
+    BASE,
+    operation_id="create-signal-endpoint",
+    summary="[BETA] Create a signal endpoint",
+    status_code=201,
+    response_model=SignalEndpointSchema,
+    response_model_exclude_unset=True,
+)
+async def create_signal_endpoint(
+    request: Request, response: Response, payload: CreateSignalEndpointSchema, principal: AdminPrincipal
+) -> SignalEndpointSchema:
+    ctx = get_context(request)
+    async with ctx.db.transaction() as conn:
+        created = await service.create_signal_endpoint(
+            conn,
+            payload=payload,
+            actor=principal,
+            base_url=ctx.settings.base_url,
+            limit=ctx.settings.signal_endpoints_limit,
+        )
+    response.headers["Location"] = f"signal-endpoints/{created.id}"
+    return created
+
+
+@router.put(
+    f"{BASE}/{{id}}",
+    operation_id="update-signal-endpoint",
+    summary="[BETA] Update a signal endpoint",
+    response_model=SignalEndpointSchema,
+    response_model_exclude_unset=True,
+)
+async def update_signal_endpoint(
+    request: Request, endpoint_id: EndpointId, payload: CreateSignalEndpointSchema, principal: AdminPrincipal
+) -> SignalEndpointSchema:
+    ctx = get_context(request)
+    async with ctx.db.transaction() as conn:
+        return await service.update_signal_endpoint(
+            conn,
+            endpoint_id=service.parse_id(endpoint_id, ENDPOINT),
+            payload=payload,
+            actor=principal,
+            base_url=ctx.settings.base_url,
+        )
+
+
+@router.delete(
+    f"{BASE}/{{id}}", operation_id="delete-signal-endpoint", summary="[BETA] Delete a signal endpoint"
+)
+async def delete_signal_endpoint(
+    request: Request, endpoint_id: EndpointId, principal: AdminPrincipal
+) -> Response:
+    async with get_context(request).db.transaction() as conn:
+        await service.delete_signal_endpoint(
+            conn, endpoint_id=service.parse_id(endpoint_id, ENDPOINT), actor=principal
+        )
+    return Response(status_code=200)
+
+
+@router.post(
+    f"{BASE}/{{id}}/on",
+    operation_id="enable-signal-endpoint",
+    summary="[BETA] Enable a signal endpoint",
+    response_model=SignalEndpointSchema,
+    response_model_exclude_unset=True,
+)
+async def enable_signal_endpoint(
+    request: Request, endpoint_id: EndpointId, principal: AdminPrincipal
+) -> SignalEndpointSchema:
+    return await _set_enabled(request, endpoint_id, principal, enabled=True)
+
+
+@router.post(
+    f"{BASE}/{{id}}/off",
+    operation_id="disable-signal-endpoint",
+    summary="[BETA] Disable a signal endpoint",
+    response_model=SignalEndpointSchema,
+    response_model_exclude_unset=True,
+)
+async def disable_signal_endpoint(
+    request: Request, endpoint_id: EndpointId, principal: AdminPrincipal
+) -> SignalEndpointSchema:
+    return await _set_enabled(request, endpoint_id, principal, enabled=False)
+
+
+async def _set_enabled(
+    request: Request, endpoint_id: str, principal: AdminPrincipal, *, enabled: bool
+) -> SignalEndpointSchema:
+    ctx = get_context(request)
+    async with ctx.db.transaction() as conn:
+        return await service.set_signal_endpoint_enabled(
+            conn,
+            endpoint_id=service.parse_id(endpoint_id, ENDPOINT),
+            enabled=enabled,
+            actor=principal,
+            base_url=ctx.settings.base_url,
+        )
+
+
+# --- tokens ---------------------------------------------------------------------------------------------
+
+
+@router.get(
+    f"{BASE}/{{signalEndpointId}}/tokens",
+    operation_id="get-signal-endpoint-tokens",
+    summary="[BETA] Get the tokens of a signal endpoint",
+    response_model=SignalEndpointTokensSchema,
+    response_model_exclude_unset=True,
+)
+async def get_signal_endpoint_tokens(
+    request: Request, signal_endpoint_id: SignalEndpointId, _principal: AdminPrincipal
+) -> SignalEndpointTokensSchema:
+    try:
+        endpoint_id = service.parse_id(signal_endpoint_id, ENDPOINT)
+    except NotFoundError:
+        return SignalEndpointTokensSchema(signal_endpoint_tokens=[])
+    async with get_context(request).db.read() as conn:
+        return SignalEndpointTokensSchema(
+            signal_endpoint_tokens=await service.list_signal_endpoint_tokens(conn, endpoint_id=endpoint_id)
+        )
+
+
+@router.post(
+    f"{BASE}/{{signalEndpointId}}/tokens",
+    operation_id="create-signal-endpoint-token",
+    summary="[BETA] Create a token for a signal endpoint (the secret is shown once)",
+    status_code=201,
+    response_model=SignalEndpointTokenSchema,
+    response_model_exclude_unset=True,
+)
+async def create_signal_endpoint_token(
+    request: Request,
+    response: Response,
+    signal_endpoint_id: SignalEndpointId,
+    payload: CreateSignalEndpointTokenSchema,
+    principal: AdminPrincipal,
+) -> SignalEndpointTokenSchema:
+    ctx = get_context(request)
+    endpoint_id = service.parse_id(signal_endpoint_id, ENDPOINT)
+    async with ctx.db.transaction() as conn:
+        created = await service.create_signal_endpoint_token(
+            conn,
+            endpoint_id=endpoint_id,
+            payload=payload,
+            actor=principal,
+            limit=ctx.settings.signal_tokens_per_endpoint_limit,
+        )
+    response.headers["Location"] = f"signal-endpoints/{endpoint_id}/tokens/{created.id}"
+    return created
+
+
+@router.put(
+    f"{BASE}/{{signalEndpointId}}/tokens/{{id}}",
+    operation_id="update-signal-endpoint-token",
+    summary="[BETA] Rename a signal endpoint token",
+    response_model=SignalEndpointTokenSchema,
+    response_model_exclude_unset=True,
+)
+async def update_signal_endpoint_token(
+    request: Request,
+    signal_endpoint_id: SignalEndpointId,
+    token_id: TokenId,
+    payload: CreateSignalEndpointTokenSchema,
+    principal: AdminPrincipal,
+) -> SignalEndpointTokenSchema:
+    async with get_context(request).db.transaction() as conn:
+        return await service.update_signal_endpoint_token(
+            conn,
+            endpoint_id=service.parse_id(signal_endpoint_id, ENDPOINT),
+            token_id=service.parse_id(token_id, "signal endpoint token"),
+            payload=payload,
+            actor=principal,
+        )
+
+
+@router.delete(
+    f"{BASE}/{{signalEndpointId}}/tokens/{{id}}",
+    operation_id="delete-signal-endpoint-token",
+    summary="[BETA] Delete a signal endpoint token",
+)
+async def delete_signal_endpoint_token(
+    request: Request, signal_endpoint_id: SignalEndpointId, token_id: TokenId, principal: AdminPrincipal
+) -> Response:
+    async with get_context(request).db.transaction() as conn:
+        await service.delete_signal_endpoint_token(
+            conn,
+            endpoint_id=service.parse_id(signal_endpoint_id, ENDPOINT),
+            token_id=service.parse_id(token_id, "signal endpoint token"),
+            actor=principal,
+        )
+    return Response(status_code=200)
+
+
+# --- signals --------------------------------------------------------------------------------------------
+
+
+@router.get(
+    f"{BASE}/{{signalEndpointId}}/signals",
+    operation_id="get-signal-endpoint-signals",
+    summary="[BETA] Get the signals of a signal endpoint (newest first)",
+    response_class=RawJSONResponse,
+    responses={200: {"model": SignalEndpointSignalsSchema}},
+)
+async def get_signal_endpoint_signals(
+    request: Request,
+    signal_endpoint_id: SignalEndpointId,
+    _principal: AdminPrincipal,
+    limit: Limit = None,
+    offset: Offset = None,
+) -> RawJSONResponse:
+    endpoint_id = service.parse_id(signal_endpoint_id, ENDPOINT)
+    async with get_context(request).db.read() as conn:
+        body = await service.endpoint_signals_json(
+            conn, endpoint_id=endpoint_id, limit=normalize_limit(limit), offset=normalize_offset(offset)
+        )
+    return RawJSONResponse(body)
+
+
+@router.get(
+    "/api/admin/signals",
+    operation_id="get-signals",
+    summary="[BETA] Search signals (newest first)",
+    response_class=RawJSONResponse,
+    responses={200: {"model": SignalQueryResponseSchema}},
+)
+async def get_signals(
+    request: Request,
+    _principal: AnyPrincipal,
+    from_: Annotated[
+        str | None,
+        Query(alias="from", description="`IS:yyyy-MM-dd`: signals created on or after that day (UTC)."),
+    ] = None,
+    to: Annotated[
+        str | None,
+        Query(description="`IS:yyyy-MM-dd`: signals created on or before that day (UTC)."),
+    ] = None,
+    limit: Limit = None,
+    offset: Offset = None,
+) -> RawJSONResponse:
+    created_from = service.parse_day_filter(from_, "from")
+    to_day = service.parse_day_filter(to, "to")
+    async with get_context(request).db.read() as conn:
+        body = await service.query_signals_json(
+            conn,
+            created_from=created_from,
+            to_day=to_day,
+            limit=normalize_limit(limit),
+            offset=normalize_offset(offset),
+        )
+    return RawJSONResponse(body)

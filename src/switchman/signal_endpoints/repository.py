@@ -1,0 +1,360 @@
+"""SQL of signal endpoints, their tokens and signals. Functions take the caller's connection.
+
+Nothing here commits: callers own the transaction (`db.transaction()` / `db.read()`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeAlias
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from switchman.db import tables as t
+from switchman.signal_endpoints.schemas import SIGNAL_SOURCE
+
+# A result row of any width.
+DbRow: TypeAlias = Row[*tuple[Any, ...]]
+
+ep = t.signal_endpoint
+tk = t.signal_endpoint_token
+sig = t.signal
+
+# Transaction-scoped advisory lock serialising signal endpoint creation on PostgreSQL, so the
+# instance-wide limit cannot be overshot by concurrent creates ("sig_endp" as 8 bytes).
+ENDPOINT_CREATE_LOCK_KEY = 0x7369675F656E6470
+
+# --- signal endpoints ---------------------------------------------------------------------------------
+
+
+async def list_endpoints(conn: AsyncConnection) -> Sequence[DbRow]:
+    return (await conn.execute(sa.select(ep).order_by(ep.c.id))).all()
+
+
+async def get_endpoint(conn: AsyncConnection, endpoint_id: int, *, for_update: bool = False) -> DbRow | None:
+    query = sa.select(ep).where(ep.c.id == endpoint_id)
+    if for_update and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return (await conn.execute(query)).first()
+
+
+async def name_taken(conn: AsyncConnection, name: str, *, except_id: int | None = None) -> bool:
+    query = sa.select(ep.c.id).where(ep.c.name == name)
+    if except_id is not None:
+        query = query.where(ep.c.id != except_id)
+    return (await conn.execute(query)).first() is not None
+
+
+async def lock_endpoint_creation(conn: AsyncConnection) -> None:
+    """PostgreSQL: queue concurrent creators (SQLite write transactions are serial already)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(ENDPOINT_CREATE_LOCK_KEY)))
+
+
+async def count_endpoints(conn: AsyncConnection) -> int:
+    return int((await conn.execute(sa.select(sa.func.count()).select_from(ep))).scalar_one())
+
+
+async def insert_endpoint(
+    conn: AsyncConnection,
+    *,
+    name: str,
+    description: str | None,
+    enabled: bool,
+    created_at: datetime,
+    created_by_user_id: int,
+) -> DbRow:
+    return (
+        await conn.execute(
+            ep.insert()
+            .values(
+                name=name,
+                description=description,
+                enabled=enabled,
+                created_at=created_at,
+                created_by_user_id=created_by_user_id,
+            )
+            .returning(*ep.c)
+        )
+    ).one()
+
+
+async def update_endpoint(conn: AsyncConnection, endpoint_id: int, **values: Any) -> DbRow | None:
+    return (
+        await conn.execute(ep.update().where(ep.c.id == endpoint_id).values(**values).returning(*ep.c))
+    ).first()
+
+
+async def delete_endpoint(conn: AsyncConnection, endpoint_id: int) -> bool:
+    """Delete the endpoint; its tokens go with it (the foreign key cascades). Signals stay."""
+    # SQLite enforces ON DELETE CASCADE only with `PRAGMA foreign_keys=ON`, which the engine sets;
+    # deleting the tokens explicitly keeps the contract independent of that pragma.
+    await conn.execute(tk.delete().where(tk.c.signal_endpoint_id == endpoint_id))
+    return (await conn.execute(ep.delete().where(ep.c.id == endpoint_id))).rowcount > 0
+
+
+# --- tokens -------------------------------------------------------------------------------------------
+
+
+async def list_tokens(conn: AsyncConnection, endpoint_ids: Sequence[int] | None = None) -> Sequence[DbRow]:
+    """Tokens (without anything secret-derived) ordered by id; of some endpoints or of all."""
+    query = sa.select(
+        tk.c.id, tk.c.name, tk.c.signal_endpoint_id, tk.c.created_at, tk.c.created_by_user_id
+    ).order_by(tk.c.id)
+    if endpoint_ids is not None:
+        query = query.where(tk.c.signal_endpoint_id.in_(endpoint_ids))
+    return (await conn.execute(query)).all()
+
+
+async def get_token(conn: AsyncConnection, endpoint_id: int, token_id: int) -> DbRow | None:
+    return (
+        await conn.execute(
+            sa.select(
+                tk.c.id, tk.c.name, tk.c.signal_endpoint_id, tk.c.created_at, tk.c.created_by_user_id
+            ).where(tk.c.id == token_id, tk.c.signal_endpoint_id == endpoint_id)
+        )
+    ).first()
+
+
+async def count_tokens(conn: AsyncConnection, endpoint_id: int) -> int:
+    return int(
+        (
+            await conn.execute(
+                sa.select(sa.func.count()).select_from(tk).where(tk.c.signal_endpoint_id == endpoint_id)
+            )
+        ).scalar_one()
+    )
+
+
+async def insert_token(
+    conn: AsyncConnection,
+    *,
+    endpoint_id: int,
+    name: str,
+    token_hash: str,
+    created_at: datetime,
+    created_by_user_id: int,
+) -> DbRow:
+    return (
+        await conn.execute(
+            tk.insert()
+            .values(
+                signal_endpoint_id=endpoint_id,
+                name=name,
+                token_hash=token_hash,
+                created_at=created_at,
+                created_by_user_id=created_by_user_id,
+            )
+            .returning(tk.c.id, tk.c.name, tk.c.signal_endpoint_id, tk.c.created_at, tk.c.created_by_user_id)
+        )
+    ).one()
+
+
+async def rename_token(conn: AsyncConnection, endpoint_id: int, token_id: int, name: str) -> DbRow | None:
+    return (
+        await conn.execute(
+            tk.update()
+            .where(tk.c.id == token_id, tk.c.signal_endpoint_id == endpoint_id)
+            .values(name=name)
+            .returning(tk.c.id, tk.c.name, tk.c.signal_endpoint_id, tk.c.created_at, tk.c.created_by_user_id)
+        )
+    ).first()
+
+
+async def delete_token(conn: AsyncConnection, endpoint_id: int, token_id: int) -> bool:
+    result = await conn.execute(
+        tk.delete().where(tk.c.id == token_id, tk.c.signal_endpoint_id == endpoint_id)
+    )
+    return result.rowcount > 0
+
+
+# --- ingestion ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointCredentials:
+    """What the ingestion batch needs to know about one endpoint name."""
+
+    endpoint_id: int
+    enabled: bool
+    # token_hash → token id, only for the hashes presented in the batch.
+    tokens: dict[str, int]
+
+
+async def find_credentials(
+    conn: AsyncConnection, *, names: Sequence[str], token_hashes: Sequence[str]
+) -> dict[str, EndpointCredentials]:
+    """The endpoints named `names`, each with those of `token_hashes` that belong to it (one query)."""
+    if not names:
+        return {}
+    join = ep.outerjoin(
+        tk, sa.and_(tk.c.signal_endpoint_id == ep.c.id, tk.c.token_hash.in_(token_hashes or [""]))
+    )
+    rows = await conn.execute(
+        sa.select(ep.c.id, ep.c.name, ep.c.enabled, tk.c.id.label("token_id"), tk.c.token_hash)
+        .select_from(join)
+        .where(ep.c.name.in_(names))
+    )
+    found: dict[str, EndpointCredentials] = {}
+    for row in rows:
+        entry = found.get(row.name)
+        if entry is None:
+            entry = found[row.name] = EndpointCredentials(row.id, bool(row.enabled), {})
+        if row.token_id is not None:
+            entry.tokens[row.token_hash] = row.token_id
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class NewSignal:
+    source_id: int
+    token_id: int
+    payload: str
+    created_at: datetime
+
+
+async def insert_signals(conn: AsyncConnection, signals: Sequence[NewSignal]) -> list[int]:
+    """Insert the signals in one statement; returns their ids in the order of `signals`."""
+    if not signals:
+        return []
+    if conn.dialect.name == "postgresql":
+        return await _insert_signals_postgres(conn, signals)
+    result = await conn.execute(
+        sig.insert().returning(sig.c.id, sort_by_parameter_order=True),
+        [
+            {
+                "source": SIGNAL_SOURCE,
+                "source_id": s.source_id,
+                "created_by_source_token_id": s.token_id,
+                "payload": s.payload,
+                "created_at": s.created_at,
+            }
+            for s in signals
+        ],
+    )
+    return [int(row[0]) for row in result]
+
+
+# `unnest` over parallel arrays: one statement, one round trip and five parameters whatever the batch
+# size. Ids come from the table's sequence in the order rows are produced, which `ORDER BY ord` fixes;
+# sorting the returned ids therefore maps them back to the input order.
+_PG_INSERT = (
+    "INSERT INTO signal (source, source_id, created_by_source_token_id, payload, created_at) "
+    "SELECT $1, v.source_id, v.token_id, v.payload, v.created_at "
+    "FROM unnest($2::integer[], $3::integer[], $4::text[], $5::timestamptz[]) "
+    "WITH ORDINALITY AS v(source_id, token_id, payload, created_at, ord) "
+    "ORDER BY v.ord RETURNING id"
+)
+
+
+async def _insert_signals_postgres(conn: AsyncConnection, signals: Sequence[NewSignal]) -> list[int]:
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    rows = await driver.fetch(
+        _PG_INSERT,
+        SIGNAL_SOURCE,
+        [s.source_id for s in signals],
+        [s.token_id for s in signals],
+        [s.payload for s in signals],
+        [s.created_at for s in signals],
+    )
+    return sorted(int(row[0]) for row in rows)
+
+
+# --- signal listings ----------------------------------------------------------------------------------
+
+
+async def endpoint_signals(
+    conn: AsyncConnection, endpoint_id: int, *, limit: int, offset: int
+) -> Sequence[DbRow]:
+    """Signals of one endpoint, newest first, with the name of the token used (null once deleted)."""
+    query = (
+        sa.select(
+            sig.c.id,
+            sig.c.payload,
+            sig.c.created_at,
+            sig.c.source,
+            sig.c.source_id,
+            tk.c.name.label("token_name"),
+        )
+        .select_from(
+            sig.outerjoin(
+                tk,
+                sa.and_(
+                    tk.c.id == sig.c.created_by_source_token_id, tk.c.signal_endpoint_id == sig.c.source_id
+                ),
+            )
+        )
+        .where(sig.c.source == SIGNAL_SOURCE, sig.c.source_id == endpoint_id)
+        .order_by(sig.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return (await conn.execute(query)).all()
+
+
+async def query_signals(
+    conn: AsyncConnection,
+    *,
+    created_from: datetime | None,
+    created_before: datetime | None,
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[DbRow], int]:
+    """Signals created in [`created_from`, `created_before`), newest first, with endpoint and token names."""
+    conditions: list[sa.ColumnElement[bool]] = [sig.c.source == SIGNAL_SOURCE]
+    if created_from is not None:
+        conditions.append(sig.c.created_at >= created_from)
+    if created_before is not None:
+        conditions.append(sig.c.created_at < created_before)
+    query = (
+        sa.select(
+            sig.c.id,
+            sig.c.payload,
+            sig.c.created_at,
+            sig.c.source,
+            sig.c.source_id,
+            tk.c.name.label("token_name"),
+            ep.c.name.label("source_name"),
+            ep.c.description.label("source_description"),
+        )
+        .select_from(
+            sig.outerjoin(ep, ep.c.id == sig.c.source_id).outerjoin(
+                tk,
+                sa.and_(
+                    tk.c.id == sig.c.created_by_source_token_id, tk.c.signal_endpoint_id == sig.c.source_id
+                ),
+            )
+        )
+        .where(*conditions)
+        .order_by(sig.c.created_at.desc(), sig.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = (await conn.execute(query)).all()
+    total = (await conn.execute(sa.select(sa.func.count()).select_from(sig).where(*conditions))).scalar_one()
+    return rows, int(total)
+
+
+# --- retention ----------------------------------------------------------------------------------------
+
+
+async def delete_processed_signals(conn: AsyncConnection, *, older_than: datetime, limit: int) -> int:
+    """Delete up to `limit` processed signals created before `older_than`; returns how many.
+
+    The signal with the highest id is never deleted: SQLite (without AUTOINCREMENT) would hand that id
+    out again to the next signal, and ids must keep growing (action set events refer to signal ids).
+    """
+    newest = sa.select(sa.func.max(sig.c.id)).scalar_subquery()
+    victims = (
+        sa.select(sig.c.id)
+        .where(sig.c.created_at < older_than, sig.c.processed_at.is_not(None), sig.c.id < newest)
+        .order_by(sig.c.id)
+        .limit(limit)
+    )
+    result = await conn.execute(sig.delete().where(sig.c.id.in_(victims)))
+    return int(result.rowcount)

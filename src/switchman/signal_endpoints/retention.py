@@ -1,0 +1,55 @@
+"""Retention: prune signals older than `SWITCHMAN_SIGNAL_RETENTION_DAYS` in the background.
+
+Only processed signals are pruned: a pending signal is work the worker has not done yet. Action set
+events keep their own snapshot of the signal, so pruning loses nothing they show. Deletion runs in
+bounded batches, each its own short transaction, so ingestion (SQLite's single writer in particular)
+is never blocked for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+from switchman.db.engine import Database
+from switchman.signal_endpoints import repository
+from switchman.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 1_000
+# First pass a while after start-up (not while a fleet of replicas is starting), then hourly.
+FIRST_DELAY_SECONDS = 60.0
+INTERVAL_SECONDS = 3_600.0
+
+
+async def prune_signals(db: Database, *, older_than: datetime, batch_size: int = BATCH_SIZE) -> int:
+    """Delete processed signals created before `older_than`, `batch_size` per transaction; returns the count."""
+    total = 0
+    while True:
+        async with db.transaction() as conn:
+            deleted = await repository.delete_processed_signals(conn, older_than=older_than, limit=batch_size)
+        total += deleted
+        if deleted < batch_size:
+            return total
+        await asyncio.sleep(0)  # let waiting writers in between batches
+
+
+async def run_retention(
+    db: Database,
+    *,
+    retention_days: int,
+    first_delay: float = FIRST_DELAY_SECONDS,
+    interval: float = INTERVAL_SECONDS,
+) -> None:
+    """Prune forever (until cancelled); a failing pass is logged and retried at the next interval."""
+    await asyncio.sleep(first_delay)
+    while True:
+        try:
+            deleted = await prune_signals(db, older_than=utcnow() - timedelta(days=retention_days))
+            if deleted:
+                log.info("pruned %d signals older than %d days", deleted, retention_days)
+        except Exception as exc:
+            log.warning("signal retention pass failed: %s", type(exc).__name__)
+        await asyncio.sleep(interval)

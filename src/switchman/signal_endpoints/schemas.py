@@ -1,0 +1,132 @@
+"""Wire models for signal endpoints, their tokens and signals (Unleash's schema names, camelCase).
+
+Request models of this feature accept unknown properties and ignore them: Unleash's
+`createSignalEndpointSchema` and `createSignalEndpointTokenSchema` do not restrict
+`additionalProperties`. The signal models below document responses that are built as bytes from
+stored JSON fragments (see `signals.py`); they are never instantiated on the hot paths.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic.alias_generators import to_camel
+
+from switchman.schemas import WireModel
+
+# Unleash's `URL_SAFE_BASIC` constant, minus the empty string.
+ENDPOINT_NAME_PATTERN = r"^[a-z0-9_-]+$"
+NAME_MAX = 255
+DESCRIPTION_MAX = 10_000
+SIGNAL_SOURCE = "signal-endpoint"
+
+
+class _LenientRequest(BaseModel):
+    """camelCase input; unknown properties are ignored (these schemas allow additional properties)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class CreateSignalEndpointSchema(_LenientRequest):
+    """Unleash's `createSignalEndpointSchema`: the body of create *and* update."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=NAME_MAX,
+        pattern=ENDPOINT_NAME_PATTERN,
+        description="URL-safe: lowercase letters, digits, `-` and `_`. Unique across the instance.",
+    )
+    enabled: StrictBool | None = Field(
+        default=None, description="Defaults to true on create; kept as is on update when absent."
+    )
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
+
+
+class CreateSignalEndpointTokenSchema(_LenientRequest):
+    """Unleash's `createSignalEndpointTokenSchema`: the body of token create *and* rename."""
+
+    name: str = Field(min_length=1, max_length=NAME_MAX)
+
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class SignalEndpointTokenSchema(WireModel):
+    id: int
+    token: str | None = Field(default=None, description="The secret: only in the create response.")
+    name: str
+    signal_endpoint_id: int
+    created_at: str
+    created_by_user_id: int
+
+
+class SignalEndpointTokensSchema(WireModel):
+    signal_endpoint_tokens: list[SignalEndpointTokenSchema]
+
+
+class SignalEndpointSchema(WireModel):
+    id: int
+    enabled: bool
+    name: str
+    description: str | None = None
+    created_at: str
+    created_by_user_id: int
+    url: str | None = Field(
+        default=None, description="The full call URL; in create, update, on and off responses."
+    )
+    tokens: list[SignalEndpointTokenSchema] | None = Field(
+        default=None, description="The endpoint's tokens, never with their secrets."
+    )
+
+
+class SignalEndpointsSchema(WireModel):
+    signal_endpoints: list[SignalEndpointSchema]
+
+
+class SignalSchema(WireModel):
+    """A stored signal (`signalSchema`): the 200 body of a call, and the snapshot in action set events."""
+
+    id: int
+    payload: dict[str, Any] = Field(default_factory=dict)
+    created_at: str
+    source: Literal["signal-endpoint"]
+    source_id: int
+    created_by_source_token_id: int | None = None
+
+
+class SignalsSchema(WireModel):
+    signals: list[SignalSchema]
+
+
+class SignalEndpointSignalSchema(WireModel):
+    id: int
+    payload: dict[str, Any] = Field(default_factory=dict)
+    created_at: str
+    source: Literal["signal-endpoint"]
+    source_id: int
+    token_name: str | None = Field(description="Name of the token used; null once it was deleted.")
+
+
+class SignalEndpointSignalsSchema(WireModel):
+    signal_endpoint_signals: list[SignalEndpointSignalSchema]
+
+
+class SignalQuerySignalSchema(WireModel):
+    id: int
+    payload: dict[str, Any] = Field(default_factory=dict)
+    created_at: str
+    source: Literal["signal-endpoint"]
+    source_id: int
+    token_name: str | None = None
+    source_name: str | None = None
+    source_description: str | None = None
+
+
+class SignalQueryResponseSchema(WireModel):
+    signals: list[SignalQuerySignalSchema]
+    total: int = Field(ge=0, description="Signals matching `from`/`to`, ignoring `limit` and `offset`.")

@@ -1,0 +1,343 @@
+"""Business rules of signal endpoints and their tokens; every change records an audit event.
+
+Functions run inside the caller's transaction (`conn`). Token secrets exist only in the return value of
+`create_signal_endpoint_token`; the database keeps their SHA-256 and audit events never carry them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from switchman.auth import tokens
+from switchman.auth.principal import Principal
+from switchman.errors import BadDataError, ExceedsLimitError, NameExistsError, NotFoundError
+from switchman.flags.events import record_event
+from switchman.signal_endpoints import repository, signals
+from switchman.signal_endpoints.repository import DbRow
+from switchman.signal_endpoints.schemas import (
+    CreateSignalEndpointSchema,
+    CreateSignalEndpointTokenSchema,
+    SignalEndpointSchema,
+    SignalEndpointTokenSchema,
+)
+from switchman.timeutil import iso, utcnow
+
+SIGNAL_ENDPOINT_CREATED = "signal-endpoint-created"
+SIGNAL_ENDPOINT_UPDATED = "signal-endpoint-updated"
+SIGNAL_ENDPOINT_DELETED = "signal-endpoint-deleted"
+SIGNAL_ENDPOINT_TOKEN_CREATED = "signal-endpoint-token-created"
+SIGNAL_ENDPOINT_TOKEN_UPDATED = "signal-endpoint-token-updated"
+SIGNAL_ENDPOINT_TOKEN_DELETED = "signal-endpoint-token-deleted"
+
+ONE_DAY = timedelta(days=1)
+
+# Ids are 32-bit integer columns; anything else in a path cannot name a row.
+_MAX_ID = 2**31 - 1
+
+
+def parse_id(raw: str, what: str) -> int:
+    """A path id as an int; anything that cannot be an id → 404 (path parameters are strings in Unleash)."""
+    text = raw.strip()
+    if text.isascii() and text.isdigit() and 0 < len(text) <= 10:
+        value = int(text)
+        if 0 < value <= _MAX_ID:
+            return value
+    raise NotFoundError(f"Could not find {what} with id {raw}.")
+
+
+def endpoint_url(base_url: str, name: str) -> str:
+    """The public call URL of an endpoint (`{base}/api/signal-endpoint/{name}`, as Unleash's UI shows)."""
+    return f"{base_url}/api/signal-endpoint/{name}"
+
+
+def _token_schema(row: DbRow, secret: str | None = None) -> SignalEndpointTokenSchema:
+    fields: dict[str, Any] = {
+        "id": row.id,
+        "name": row.name,
+        "signal_endpoint_id": row.signal_endpoint_id,
+        "created_at": iso(row.created_at),
+        "created_by_user_id": row.created_by_user_id,
+    }
+    if secret is not None:
+        fields["token"] = secret
+    return SignalEndpointTokenSchema(**fields)
+
+
+def _endpoint_schema(
+    row: DbRow, *, token_rows: list[DbRow], base_url: str | None = None
+) -> SignalEndpointSchema:
+    fields: dict[str, Any] = {
+        "id": row.id,
+        "enabled": bool(row.enabled),
+        "name": row.name,
+        "description": row.description,
+        "created_at": iso(row.created_at),
+        "created_by_user_id": row.created_by_user_id,
+        "tokens": [_token_schema(token) for token in token_rows],
+    }
+    if base_url is not None:
+        fields["url"] = endpoint_url(base_url, row.name)
+    return SignalEndpointSchema(**fields)
+
+
+def _endpoint_event_data(row: DbRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "description": row.description,
+        "enabled": bool(row.enabled),
+        "createdAt": iso(row.created_at),
+        "createdByUserId": row.created_by_user_id,
+    }
+
+
+def _token_event_data(row: DbRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "signalEndpointId": row.signal_endpoint_id,
+        "createdAt": iso(row.created_at),
+        "createdByUserId": row.created_by_user_id,
+    }
+
+
+async def _require_endpoint(conn: AsyncConnection, endpoint_id: int, *, for_update: bool = False) -> DbRow:
+    row = await repository.get_endpoint(conn, endpoint_id, for_update=for_update)
+    if row is None:
+        raise NotFoundError(f"Could not find signal endpoint with id {endpoint_id}.")
+    return row
+
+
+def _name_exists(name: str) -> NameExistsError:
+    return NameExistsError(f"A signal endpoint with the name '{name}' already exists.")
+
+
+async def _insert_guarding_name(conn: AsyncConnection, name: str, statement: Any) -> Any:
+    """Await an insert/update; a unique violation on the name (a lost race) → 409 instead of a 500.
+
+    The transaction is then unusable, which is fine: the raised error rolls it back.
+    """
+    try:
+        return await statement
+    except IntegrityError as exc:
+        raise _name_exists(name) from exc
+
+
+# --- signal endpoints -----------------------------------------------------------------------------------
+
+
+async def list_signal_endpoints(conn: AsyncConnection) -> list[SignalEndpointSchema]:
+    """Every endpoint (ascending id) with its tokens, without secrets and without `url`."""
+    rows = await repository.list_endpoints(conn)
+    by_endpoint: dict[int, list[DbRow]] = {}
+    for token in await repository.list_tokens(conn):
+        by_endpoint.setdefault(token.signal_endpoint_id, []).append(token)
+    return [_endpoint_schema(row, token_rows=by_endpoint.get(row.id, [])) for row in rows]
+
+
+async def create_signal_endpoint(
+    conn: AsyncConnection,
+    *,
+    payload: CreateSignalEndpointSchema,
+    actor: Principal,
+    base_url: str,
+    limit: int,
+) -> SignalEndpointSchema:
+    await repository.lock_endpoint_creation(conn)
+    if await repository.count_endpoints(conn) >= limit:
+        raise ExceedsLimitError("signal endpoint", limit)
+    if await repository.name_taken(conn, payload.name):
+        raise _name_exists(payload.name)
+    row = await _insert_guarding_name(
+        conn,
+        payload.name,
+        repository.insert_endpoint(
+            conn,
+            name=payload.name,
+            description=payload.description,
+            enabled=True if payload.enabled is None else payload.enabled,
+            created_at=utcnow(),
+            created_by_user_id=actor.user_id,
+        ),
+    )
+    await record_event(conn, type=SIGNAL_ENDPOINT_CREATED, actor=actor, data=_endpoint_event_data(row))
+    return _endpoint_schema(row, token_rows=[], base_url=base_url)
+
+
+async def update_signal_endpoint(
+    conn: AsyncConnection,
+    *,
+    endpoint_id: int,
+    payload: CreateSignalEndpointSchema,
+    actor: Principal,
+    base_url: str,
+) -> SignalEndpointSchema:
+    """Full update; `enabled` keeps its value when absent. A name used by another endpoint → 409."""
+    before = await _require_endpoint(conn, endpoint_id, for_update=True)
+    if await repository.name_taken(conn, payload.name, except_id=endpoint_id):
+        raise _name_exists(payload.name)
+    values: dict[str, Any] = {"name": payload.name, "description": payload.description}
+    if payload.enabled is not None:
+        values["enabled"] = payload.enabled
+    row = await _insert_guarding_name(
+        conn, payload.name, repository.update_endpoint(conn, endpoint_id, **values)
+    )
+    await record_event(
+        conn,
+        type=SIGNAL_ENDPOINT_UPDATED,
+        actor=actor,
+        data=_endpoint_event_data(row),
+        pre_data=_endpoint_event_data(before),
+    )
+    token_rows = list(await repository.list_tokens(conn, [endpoint_id]))
+    return _endpoint_schema(row, token_rows=token_rows, base_url=base_url)
+
+
+async def set_signal_endpoint_enabled(
+    conn: AsyncConnection, *, endpoint_id: int, enabled: bool, actor: Principal, base_url: str
+) -> SignalEndpointSchema:
+    """On/off. Idempotent; an event is recorded only when the state changes."""
+    before = await _require_endpoint(conn, endpoint_id, for_update=True)
+    row = before
+    if bool(before.enabled) != enabled:
+        updated = await repository.update_endpoint(conn, endpoint_id, enabled=enabled)
+        assert updated is not None
+        row = updated
+        await record_event(
+            conn,
+            type=SIGNAL_ENDPOINT_UPDATED,
+            actor=actor,
+            data=_endpoint_event_data(row),
+            pre_data=_endpoint_event_data(before),
+        )
+    token_rows = list(await repository.list_tokens(conn, [endpoint_id]))
+    return _endpoint_schema(row, token_rows=token_rows, base_url=base_url)
+
+
+async def delete_signal_endpoint(conn: AsyncConnection, *, endpoint_id: int, actor: Principal) -> None:
+    """Delete the endpoint and its tokens; its signals stay (and keep their endpoint id)."""
+    before = await _require_endpoint(conn, endpoint_id, for_update=True)
+    await repository.delete_endpoint(conn, endpoint_id)
+    await record_event(conn, type=SIGNAL_ENDPOINT_DELETED, actor=actor, pre_data=_endpoint_event_data(before))
+
+
+# --- tokens ---------------------------------------------------------------------------------------------
+
+
+async def list_signal_endpoint_tokens(
+    conn: AsyncConnection, *, endpoint_id: int
+) -> list[SignalEndpointTokenSchema]:
+    """Tokens of an endpoint (ascending id), without secrets; an unknown endpoint has none (Q-10)."""
+    return [_token_schema(row) for row in await repository.list_tokens(conn, [endpoint_id])]
+
+
+async def create_signal_endpoint_token(
+    conn: AsyncConnection,
+    *,
+    endpoint_id: int,
+    payload: CreateSignalEndpointTokenSchema,
+    actor: Principal,
+    limit: int,
+) -> SignalEndpointTokenSchema:
+    """A new token; the returned schema carries the secret (`token`), the only time it is ever shown."""
+    await _require_endpoint(conn, endpoint_id, for_update=True)
+    if await repository.count_tokens(conn, endpoint_id) >= limit:
+        raise ExceedsLimitError("signal endpoint token", limit)
+    secret = tokens.new_signal_token_secret()
+    row = await repository.insert_token(
+        conn,
+        endpoint_id=endpoint_id,
+        name=payload.name,
+        token_hash=tokens.hash_secret(secret),
+        created_at=utcnow(),
+        created_by_user_id=actor.user_id,
+    )
+    await record_event(conn, type=SIGNAL_ENDPOINT_TOKEN_CREATED, actor=actor, data=_token_event_data(row))
+    return _token_schema(row, secret=secret)
+
+
+async def update_signal_endpoint_token(
+    conn: AsyncConnection,
+    *,
+    endpoint_id: int,
+    token_id: int,
+    payload: CreateSignalEndpointTokenSchema,
+    actor: Principal,
+) -> SignalEndpointTokenSchema:
+    """Rename; the secret is unchanged and not returned. Unknown, or of another endpoint → 404."""
+    before = await repository.get_token(conn, endpoint_id, token_id)
+    if before is None:
+        raise _token_not_found(endpoint_id, token_id)
+    row = await repository.rename_token(conn, endpoint_id, token_id, payload.name)
+    if row is None:
+        raise _token_not_found(endpoint_id, token_id)
+    await record_event(
+        conn,
+        type=SIGNAL_ENDPOINT_TOKEN_UPDATED,
+        actor=actor,
+        data=_token_event_data(row),
+        pre_data=_token_event_data(before),
+    )
+    return _token_schema(row)
+
+
+async def delete_signal_endpoint_token(
+    conn: AsyncConnection, *, endpoint_id: int, token_id: int, actor: Principal
+) -> None:
+    """Delete a token: calls presenting it fail from the moment this transaction commits."""
+    before = await repository.get_token(conn, endpoint_id, token_id)
+    if before is None or not await repository.delete_token(conn, endpoint_id, token_id):
+        raise _token_not_found(endpoint_id, token_id)
+    await record_event(
+        conn, type=SIGNAL_ENDPOINT_TOKEN_DELETED, actor=actor, pre_data=_token_event_data(before)
+    )
+
+
+def _token_not_found(endpoint_id: int, token_id: int) -> NotFoundError:
+    return NotFoundError(f"Could not find token {token_id} of signal endpoint {endpoint_id}.")
+
+
+# --- signals --------------------------------------------------------------------------------------------
+
+
+async def endpoint_signals_json(conn: AsyncConnection, *, endpoint_id: int, limit: int, offset: int) -> bytes:
+    """`signalEndpointSignalsSchema` bytes, newest first; 404 for an unknown endpoint."""
+    await _require_endpoint(conn, endpoint_id)
+    rows = await repository.endpoint_signals(conn, endpoint_id, limit=limit, offset=offset)
+    return signals.endpoint_signals_body(rows)
+
+
+def parse_day_filter(raw: str | None, parameter: str) -> datetime | None:
+    """`IS:yyyy-MM-dd` → that day's 00:00 UTC; anything else → 400 BadDataError."""
+    if raw is None:
+        return None
+    prefix, _, day = raw.partition(":")
+    parsed: datetime | None = None
+    if prefix == "IS" and len(day) == 10 and day[4] == "-" and day[7] == "-":
+        try:
+            parsed = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError:
+            parsed = None
+    if parsed is None:
+        message = f"`{parameter}` must look like IS:yyyy-MM-dd (a real date), e.g. IS:2024-05-01"
+        raise BadDataError(
+            "Request validation failed: your request body or params contain invalid data. "
+            "Refer to the `details` list for more information.",
+            details=[{"path": f"query:{parameter}", "message": message}],
+        )
+    return parsed
+
+
+async def query_signals_json(
+    conn: AsyncConnection, *, created_from: datetime | None, to_day: datetime | None, limit: int, offset: int
+) -> bytes:
+    """`signalQueryResponseSchema` bytes: signals created on/after `from` and on/before the `to` day."""
+    created_before = to_day + ONE_DAY if to_day is not None else None
+    rows, total = await repository.query_signals(
+        conn, created_from=created_from, created_before=created_before, limit=limit, offset=offset
+    )
+    return signals.signal_query_body(rows, total)

@@ -1,0 +1,100 @@
+"""Signals on the wire, built from stored rows without per-row models.
+
+`signal.payload` holds the payload as compact JSON text, so responses splice it in as a fragment: each
+row's other fields go through `orjson`, and the payload bytes are appended unparsed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from switchman.signal_endpoints.schemas import SIGNAL_SOURCE
+from switchman.timeutil import iso
+
+
+def signal_row_to_wire(row: Any) -> dict[str, Any]:
+    """A stored signal as Unleash's `signalSchema` dict (payload parsed), e.g. for event snapshots.
+
+    `row` needs `id`, `source`, `source_id`, `created_by_source_token_id`, `payload` (JSON text) and
+    `created_at` (aware datetime) — a row of `tables.signal` has them all.
+    """
+    return {
+        "id": row.id,
+        "source": row.source,
+        "sourceId": row.source_id,
+        "createdBySourceTokenId": row.created_by_source_token_id,
+        "createdAt": iso(row.created_at),
+        "payload": orjson.loads(row.payload),
+    }
+
+
+def signal_json(
+    *, signal_id: int, source_id: int, token_id: int | None, created_at: datetime, payload: bytes | str
+) -> bytes:
+    """One `signalSchema` object as JSON bytes, with `payload` spliced in unparsed."""
+    head = orjson.dumps(
+        {
+            "id": signal_id,
+            "source": SIGNAL_SOURCE,
+            "sourceId": source_id,
+            "createdBySourceTokenId": token_id,
+            "createdAt": iso(created_at),
+        }
+    )
+    return _with_payload(head, payload)
+
+
+def signals_response(signal: bytes) -> bytes:
+    """The `signalsSchema` body of a successful call: `{"signals":[<signal>]}`."""
+    return b'{"signals":[' + signal + b"]}"
+
+
+def endpoint_signals_body(rows: Iterable[Any]) -> bytes:
+    """`signalEndpointSignalsSchema` from rows of `repository.endpoint_signals`."""
+    items = [
+        _with_payload(
+            orjson.dumps(
+                {
+                    "id": row.id,
+                    "source": row.source,
+                    "sourceId": row.source_id,
+                    "createdAt": iso(row.created_at),
+                    "tokenName": row.token_name,
+                }
+            ),
+            row.payload,
+        )
+        for row in rows
+    ]
+    return b'{"signalEndpointSignals":[' + b",".join(items) + b"]}"
+
+
+def signal_query_body(rows: Iterable[Any], total: int) -> bytes:
+    """`signalQueryResponseSchema` from rows of `repository.query_signals`."""
+    items = [
+        _with_payload(
+            orjson.dumps(
+                {
+                    "id": row.id,
+                    "source": row.source,
+                    "sourceId": row.source_id,
+                    "createdAt": iso(row.created_at),
+                    "tokenName": row.token_name,
+                    "sourceName": row.source_name,
+                    "sourceDescription": row.source_description,
+                }
+            ),
+            row.payload,
+        )
+        for row in rows
+    ]
+    return b'{"signals":[' + b",".join(items) + b'],"total":' + str(total).encode() + b"}"
+
+
+def _with_payload(head: bytes, payload: bytes | str) -> bytes:
+    fragment = payload.encode() if isinstance(payload, str) else payload
+    return head[:-1] + b',"payload":' + fragment + b"}"
