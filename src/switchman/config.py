@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -57,6 +57,27 @@ class Settings(BaseSettings):
     worker_poll_interval_seconds: float = Field(default=1.0, gt=0)
     worker_lease_seconds: float = Field(default=30.0, gt=0)
     action_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    # Flag backend the actions drive: the embedded store, or a remote Unleash via its admin API (ADR 0007).
+    flag_backend: Literal["embedded", "unleash"] = "embedded"
+    # Remote Unleash root including any base path, e.g. http://127.0.0.1:4242.
+    unleash_url: str | None = None
+    # Admin API token or personal access token for the remote Unleash; never logged or shown.
+    unleash_api_token: str | None = Field(default=None, repr=False)
+
+    @model_validator(mode="after")
+    def _unleash_backend_configured(self) -> Settings:
+        if self.flag_backend == "unleash":
+            missing = [
+                f"SWITCHMAN_{name.upper()}"
+                for name in ("unleash_url", "unleash_api_token")
+                if not (getattr(self, name) or "").strip()
+            ]
+            if missing:
+                raise ValueError(f"SWITCHMAN_FLAG_BACKEND=unleash requires {' and '.join(missing)}")
+            if not str(self.unleash_url).strip().lower().startswith(("http://", "https://")):
+                raise ValueError("SWITCHMAN_UNLEASH_URL must be an http:// or https:// URL")
+        return self
 
     @field_validator("init_admin_api_tokens", mode="before")
     @classmethod
