@@ -1,5 +1,266 @@
-"""`/api/admin/projects/{projectId}/actions` routes."""
+"""`/api/admin/projects/{projectId}/actions` routes (spec §4.6 to §4.8). ADMIN for all, reads included.
 
-from fastapi import APIRouter
+Path ids are declared as strings (as in Unleash's spec) and parsed by the handlers, so `config` or
+any other non-integer id answers 404 rather than a validation error.
+"""
 
-router = APIRouter(tags=["Projects"])
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from switchman.action_sets import events, service
+from switchman.action_sets.schemas import (
+    ActionDefinitionsConfigSchema,
+    ActionSetEventsSchema,
+    ActionsListSchema,
+    ActionsSchema,
+    CreateActionsSchema,
+    ExplainActionsResultSchema,
+    ExplainActionsSchema,
+    GetActionsEventsRequestForbiddenError,
+    GetActionsEventsRequestNotFoundError,
+    GetActionsEventsRequestUnauthorizedError,
+)
+from switchman.auth.dependencies import AdminPrincipal
+from switchman.context import get_context
+from switchman.http import RawJSONResponse, normalize_limit, normalize_offset
+
+router = APIRouter(prefix="/api/admin/projects", tags=["Projects"])
+
+ProjectId = Annotated[str, Path(alias="projectId", description="The project id, e.g. `default`.")]
+ActionSetId = Annotated[str, Path(alias="id", description="The action set id.")]
+
+_ENTERPRISE = "**Enterprise feature** **[BETA]** This API is in beta state, which means it may change or be "
+_ENTERPRISE += "removed in the future. "
+
+
+def _describe(text: str) -> str:
+    return _ENTERPRISE + text
+
+
+@router.get(
+    "/{projectId}/actions",
+    operation_id="get-actions",
+    summary="[BETA] Get all action sets.",
+    description=_describe("Returns the action sets of the project, ascending id."),
+    response_model=ActionsListSchema,
+)
+async def get_actions(request: Request, project_id: ProjectId, _principal: AdminPrincipal) -> dict[str, Any]:
+    async with get_context(request).db.read() as conn:
+        return {"actions": await service.list_action_sets(conn, project=project_id)}
+
+
+@router.post(
+    "/{projectId}/actions",
+    operation_id="create-actions",
+    summary="[BETA] Create an action set.",
+    description=_describe("Creates a new action set."),
+    status_code=201,
+    response_model=ActionsSchema,
+)
+async def create_actions(
+    request: Request,
+    response: Response,
+    project_id: ProjectId,
+    payload: CreateActionsSchema,
+    principal: AdminPrincipal,
+) -> dict[str, Any]:
+    ctx = get_context(request)
+    async with ctx.db.transaction() as conn:
+        created = await service.create_action_set(
+            conn, project=project_id, payload=payload, principal=principal, settings=ctx.settings
+        )
+    response.headers["Location"] = f"actions/{created['id']}"
+    return created
+
+
+@router.get(
+    "/{projectId}/actions/config",
+    operation_id="get-actions-config",
+    summary="[BETA] Get the action definitions.",
+    description=_describe(
+        "Returns the available action types with their parameters; `select` parameters list the "
+        "project's environments, flags and tags as options."
+    ),
+    response_model=ActionDefinitionsConfigSchema,
+    response_model_exclude_none=True,
+)
+async def get_actions_config(
+    request: Request, project_id: ProjectId, _principal: AdminPrincipal
+) -> dict[str, object]:
+    async with get_context(request).db.read() as conn:
+        return await service.actions_config(conn, project=project_id)
+
+
+@router.put(
+    "/{projectId}/actions/{id}",
+    operation_id="update-actions",
+    summary="[BETA] Update an action set.",
+    description=_describe("Replaces an action set; its actions are re-created with new ids."),
+    response_model=ActionsSchema,
+)
+async def update_actions(
+    request: Request,
+    project_id: ProjectId,
+    action_set_id: ActionSetId,
+    payload: CreateActionsSchema,
+    principal: AdminPrincipal,
+) -> dict[str, Any]:
+    ctx = get_context(request)
+    async with ctx.db.transaction() as conn:
+        return await service.update_action_set(
+            conn,
+            project=project_id,
+            action_set_id=service.parse_action_set_id(action_set_id),
+            payload=payload,
+            principal=principal,
+            settings=ctx.settings,
+        )
+
+
+@router.delete(
+    "/{projectId}/actions/{id}",
+    operation_id="delete-actions",
+    summary="[BETA] Delete an action set.",
+    description=_describe("Deletes an action set and its actions. Its events are no longer listed."),
+    status_code=200,
+    response_class=Response,
+)
+async def delete_actions(
+    request: Request, project_id: ProjectId, action_set_id: ActionSetId, principal: AdminPrincipal
+) -> Response:
+    async with get_context(request).db.transaction() as conn:
+        await service.delete_action_set(
+            conn,
+            project=project_id,
+            action_set_id=service.parse_action_set_id(action_set_id),
+            principal=principal,
+        )
+    return Response(status_code=200)
+
+
+async def _set_enabled(request: Request, project: str, raw_id: str, principal: Any, enabled: bool) -> Any:
+    async with get_context(request).db.transaction() as conn:
+        return await service.set_action_set_enabled(
+            conn,
+            project=project,
+            action_set_id=service.parse_action_set_id(raw_id),
+            enabled=enabled,
+            principal=principal,
+        )
+
+
+@router.post(
+    "/{projectId}/actions/{id}/on",
+    operation_id="enable-actions",
+    summary="[BETA] Enable an action set.",
+    description=_describe("Enables an action set. No request body."),
+    response_model=ActionsSchema,
+)
+async def enable_actions(
+    request: Request, project_id: ProjectId, action_set_id: ActionSetId, principal: AdminPrincipal
+) -> dict[str, Any]:
+    result: dict[str, Any] = await _set_enabled(request, project_id, action_set_id, principal, True)
+    return result
+
+
+@router.post(
+    "/{projectId}/actions/{id}/off",
+    operation_id="disable-actions",
+    summary="[BETA] Disable an action set.",
+    description=_describe("Disables an action set. No request body."),
+    response_model=ActionsSchema,
+)
+async def disable_actions(
+    request: Request, project_id: ProjectId, action_set_id: ActionSetId, principal: AdminPrincipal
+) -> dict[str, Any]:
+    result: dict[str, Any] = await _set_enabled(request, project_id, action_set_id, principal, False)
+    return result
+
+
+_LIMIT_DESCRIPTION = "The number of results to return in a page. By default it is set to 50."
+_OFFSET_DESCRIPTION = "The number of results to skip when returning a page. By default it is set to 0."
+_BEFORE_DESCRIPTION = (
+    "switchman extension: an event id of this action set; the page starts just below (older than) "
+    "that event, so pages stay stable while new events arrive. `offset` then counts from there."
+)
+
+
+@router.get(
+    "/{projectId}/actions/{id}/events",
+    operation_id="get-actions-events",
+    summary="[BETA] Get action events for a specific action set.",
+    description=_describe(
+        "Returns a list of action events triggered by a specific action set, identified by its id."
+    ),
+    response_class=RawJSONResponse,
+    responses={
+        200: {"model": ActionSetEventsSchema, "description": "#/components/schemas/actionSetEventsSchema"},
+        401: {
+            "model": GetActionsEventsRequestUnauthorizedError,
+            "description": "Authorization information is missing or invalid. Provide a valid API token as the "
+            "`authorization` header, e.g. `authorization:*.*.my-admin-token`.",
+        },
+        403: {
+            "model": GetActionsEventsRequestForbiddenError,
+            "description": "The provided user credentials are valid, but the user does not have the necessary "
+            "permissions to perform this operation",
+        },
+        404: {
+            "model": GetActionsEventsRequestNotFoundError,
+            "description": "The requested resource was not found.",
+        },
+    },
+)
+async def get_actions_events(
+    request: Request,
+    project_id: ProjectId,
+    action_set_id: ActionSetId,
+    _principal: AdminPrincipal,
+    limit: Annotated[str | None, Query(description=_LIMIT_DESCRIPTION)] = None,
+    offset: Annotated[str | None, Query(description=_OFFSET_DESCRIPTION)] = None,
+    before: Annotated[str | None, Query(description=_BEFORE_DESCRIPTION)] = None,
+) -> Response:
+    # Lean path: stored JSON documents are concatenated; no per-row model work.
+    set_id = service.parse_action_set_id(action_set_id)
+    cursor = normalize_offset(before) or None  # invalid or absent: no cursor
+    async with get_context(request).db.read() as conn:
+        body = await events.list_event_docs(
+            conn,
+            project=project_id,
+            action_set_id=set_id,
+            limit=normalize_limit(limit),
+            offset=normalize_offset(offset),
+            before=cursor,
+        )
+    return RawJSONResponse(body)
+
+
+@router.post(
+    "/{projectId}/actions/{id}/explain",
+    operation_id="explain-actions",
+    summary="Explain whether an action set would fire (switchman extension).",
+    description=(
+        "A dry run of the action set's filters against `payload`, or against the payload of the stored "
+        "signal `signalId`. Nothing is recorded or executed. Each filter reports the value it saw and "
+        "why it passed or failed."
+    ),
+    response_model=ExplainActionsResultSchema,
+)
+async def explain_actions(
+    request: Request,
+    project_id: ProjectId,
+    action_set_id: ActionSetId,
+    payload: ExplainActionsSchema,
+    _principal: AdminPrincipal,
+) -> dict[str, Any]:
+    async with get_context(request).db.read() as conn:
+        return await service.explain(
+            conn,
+            project=project_id,
+            action_set_id=service.parse_action_set_id(action_set_id),
+            payload=payload.payload,
+            signal_id=payload.signal_id,
+        )

@@ -1,0 +1,269 @@
+"""The action set events store: recording runs (for the worker) and listing them (for the API).
+
+Numbering: events of one action set carry a dense sequence `seq` = 1, 2, 3… taken from
+`action_set.last_event_seq`, incremented in the transaction that inserts the event. No event is
+ever deleted except by pruning from the oldest end, so "offset k, newest first" is the index range
+`seq <= last_event_seq - k` — O(limit) at any depth, no scan, no count.
+
+Documents: each row's `doc` holds the whole `actionSetEventSchema` object as compact JSON text,
+rewritten on every state change (see `event_docs.py`); the listing concatenates them.
+
+Every function takes the caller's connection and runs inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from switchman.action_sets import event_docs
+from switchman.action_sets.repository import ActionSetRecord, storable_text
+from switchman.db import tables as t
+from switchman.engine.executor import ActionState, ActionStep, EventState, order_steps
+from switchman.errors import NotFoundError
+from switchman.flags.projects import project_not_found, require_project
+from switchman.timeutil import utcnow
+
+EMPTY_LISTING = event_docs.join_docs(())
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """A stored action set event and the snapshots its document is built from."""
+
+    id: int
+    action_set_id: int
+    signal_id: int
+    seq: int
+    state: str
+    created_at: datetime
+    signal: Mapping[str, Any]  # `signalSchema` snapshot
+    action_set: Mapping[str, Any]  # `actionsSchema` snapshot, actions undecorated
+    project: str
+    actor_id: int
+    # The stored per-action states, in snapshot order (a resumed run continues from here).
+    recorded_steps: tuple[tuple[int, str, str | None], ...] = ()
+
+    def steps(self) -> list[ActionStep]:
+        """Fresh steps carrying the stored states and details, in run order."""
+        recorded = {action_id: (state, details) for action_id, state, details in self.recorded_steps}
+        steps = []
+        for action in self.action_set["actions"]:
+            state, details = recorded.get(action["id"], (ActionState.NOT_STARTED, None))
+            steps.append(
+                ActionStep(
+                    id=action["id"],
+                    action=action["action"],
+                    sort_order=action["sortOrder"],
+                    execution_params=dict(action.get("executionParams") or {}),
+                    state=ActionState(state),
+                    details=details,
+                )
+            )
+        return order_steps(steps)
+
+
+def _record_from_doc(row: Any) -> EventRecord:
+    doc = event_docs.load_doc(row.doc)
+    snapshot = event_docs.snapshot_of(doc)
+    return EventRecord(
+        id=row.id,
+        action_set_id=row.action_set_id,
+        signal_id=row.signal_id,
+        seq=row.seq,
+        state=row.state,
+        created_at=row.created_at,
+        signal=doc["signal"],
+        action_set=snapshot,
+        project=snapshot["project"],
+        actor_id=snapshot["actorId"],
+        recorded_steps=tuple(
+            (action["id"], action["state"], action.get("details")) for action in doc["actionSet"]["actions"]
+        ),
+    )
+
+
+async def start_event(
+    conn: AsyncConnection, *, action_set: ActionSetRecord, signal: Mapping[str, Any], now: datetime
+) -> EventRecord | None:
+    """Record that `action_set` starts running for `signal` (a `signalSchema` wire dict).
+
+    Takes the action set's row lock (`SELECT … FOR UPDATE` on PostgreSQL; SQLite's `BEGIN
+    IMMEDIATE` transaction already serializes writers), so every inserter for one set queues here.
+    Returns None, having written nothing, when an event for (signal, action set) already exists
+    or the action set was deleted meanwhile; the existence check runs under the lock *before* the
+    sequence is advanced, so no sequence gap can ever be committed whatever the caller then does.
+    Otherwise advances `last_event_seq`, inserts the event in state `started` with the snapshots
+    (every action `not started`, `details` null) and returns it. The unique constraint
+    (signal_id, action_set_id) stays the final guard: a violation raises IntegrityError, and the
+    caller's transaction must then roll back.
+    """
+    signal_id = int(signal["id"])
+    locked = await conn.execute(
+        sa.select(t.action_set.c.id).where(t.action_set.c.id == action_set.id).with_for_update()
+    )
+    if locked.first() is None:
+        return None
+    existing = await conn.execute(
+        sa.select(t.action_set_event.c.id).where(
+            t.action_set_event.c.signal_id == signal_id,
+            t.action_set_event.c.action_set_id == action_set.id,
+        )
+    )
+    if existing.first() is not None:
+        return None
+    seq = int(
+        (
+            await conn.execute(
+                t.action_set.update()
+                .where(t.action_set.c.id == action_set.id)
+                .values(last_event_seq=t.action_set.c.last_event_seq + 1)
+                .returning(t.action_set.c.last_event_seq)
+            )
+        ).scalar_one()
+    )
+    state = str(EventState.STARTED)
+    # The document names the event's id, known only after the insert: insert, then write it.
+    event_id = int(
+        (
+            await conn.execute(
+                t.action_set_event.insert()
+                .values(
+                    action_set_id=action_set.id,
+                    signal_id=signal_id,
+                    seq=seq,
+                    state=state,
+                    created_at=now,
+                    updated_at=now,
+                    doc="",
+                )
+                .returning(t.action_set_event.c.id)
+            )
+        ).scalar_one()
+    )
+    event = EventRecord(
+        id=event_id,
+        action_set_id=action_set.id,
+        signal_id=signal_id,
+        seq=seq,
+        state=state,
+        created_at=now,
+        signal=signal,
+        action_set=action_set.wire,
+        project=action_set.project,
+        actor_id=action_set.actor_id,
+    )
+    await _write_doc(conn, event, state=state, steps=(), now=now)
+    return event
+
+
+async def find_event(conn: AsyncConnection, *, signal_id: int, action_set_id: int) -> EventRecord | None:
+    """The event of (signal, action set), if one was recorded (to resume an interrupted run)."""
+    row = (
+        await conn.execute(
+            sa.select(t.action_set_event).where(
+                t.action_set_event.c.signal_id == signal_id,
+                t.action_set_event.c.action_set_id == action_set_id,
+            )
+        )
+    ).first()
+    return _record_from_doc(row) if row is not None else None
+
+
+async def save_event(
+    conn: AsyncConnection,
+    event: EventRecord,
+    *,
+    state: str,
+    steps: Sequence[ActionStep],
+    now: datetime | None = None,
+) -> None:
+    """Rewrite the event's `state` and document with each action's state/details from `steps`.
+
+    `steps` may be any subset of the snapshot's actions (missing ones are `not started`); a step
+    that is not an action of the snapshot raises ValueError. `now` (default: the clock) becomes
+    `updated_at`. Raises LookupError if the event row does not exist.
+    """
+    await _write_doc(conn, event, state=EventState(state).value, steps=steps, now=now or utcnow())
+
+
+async def _write_doc(
+    conn: AsyncConnection, event: EventRecord, *, state: str, steps: Sequence[ActionStep], now: datetime
+) -> None:
+    doc = event_docs.build_event_doc(
+        event_id=event.id,
+        action_set_id=event.action_set_id,
+        signal_id=event.signal_id,
+        created_at=event.created_at,
+        state=state,
+        signal=event.signal,
+        action_set=event.action_set,
+        steps=steps,
+    )
+    result = await conn.execute(
+        t.action_set_event.update()
+        .where(t.action_set_event.c.id == event.id)
+        .values(state=state, doc=event_docs.dump_doc(doc), updated_at=now)
+    )
+    if result.rowcount != 1:
+        raise LookupError(f"action set event {event.id} does not exist")
+
+
+_LAST_SEQ = sa.select(t.action_set.c.last_event_seq).where(
+    t.action_set.c.id == sa.bindparam("action_set_id"), t.action_set.c.project_id == sa.bindparam("project")
+)
+_PAGE = (
+    sa.select(t.action_set_event.c.doc)
+    .where(
+        t.action_set_event.c.action_set_id == sa.bindparam("action_set_id"),
+        t.action_set_event.c.seq <= sa.bindparam("top"),
+        t.action_set_event.c.seq > sa.bindparam("bottom"),
+    )
+    .order_by(t.action_set_event.c.seq.desc())
+)
+_SEQ_OF_EVENT = sa.select(t.action_set_event.c.seq).where(
+    t.action_set_event.c.id == sa.bindparam("event_id"),
+    t.action_set_event.c.action_set_id == sa.bindparam("action_set_id"),
+)
+
+
+async def list_event_docs(
+    conn: AsyncConnection,
+    *,
+    project: str,
+    action_set_id: int,
+    limit: int,
+    offset: int,
+    before: int | None = None,
+) -> bytes:
+    """The `actionSetEventsSchema` body: `limit` events of the set, newest first, skipping `offset`.
+
+    `before` (an event id of this set) starts the page just below that event instead of at the
+    newest one — a cursor that stays put while new events arrive; an unknown id gives an empty page.
+    Raises NotFoundError when the project or the action set does not exist, or the set belongs
+    to another project (a deleted set's events remain stored but are never listed).
+    """
+    if not storable_text(project):
+        raise project_not_found(project[:100])
+    last = await conn.scalar(_LAST_SEQ, {"action_set_id": action_set_id, "project": project})
+    if last is None:
+        await require_project(conn, project)
+        raise NotFoundError(f"Could not find action set with id {action_set_id} in project {project!r}")
+    top = int(last)
+    if before is not None:
+        cursor = await conn.scalar(_SEQ_OF_EVENT, {"event_id": before, "action_set_id": action_set_id})
+        if cursor is None:
+            return EMPTY_LISTING
+        top = int(cursor) - 1
+    top -= offset
+    if top < 1 or limit < 1:
+        return EMPTY_LISTING
+    rows = await conn.execute(
+        _PAGE, {"action_set_id": action_set_id, "top": top, "bottom": max(top - limit, 0)}
+    )
+    return event_docs.join_docs(rows.scalars().all())

@@ -1,0 +1,338 @@
+"""Wire models of action sets, their configuration and their events (spec §3.3 to §3.6, founding doc).
+
+Where Unleash's OpenAPI names a schema in lowerCamelCase (`actionsSchema`, `actionSetEventSchema`…),
+the class sets `__qualname__` to that name: FastAPI names OpenAPI components after it, so the
+generated document carries Unleash's component names while Python keeps PascalCase classes.
+
+The event models (`ActionSetEventsSchema` and below) only document the events listing: the listing
+itself serves stored JSON documents (see `event_docs.py`) and never instantiates them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+    field_validator,
+)
+
+from switchman.schemas import RequestModel, WireModel
+
+# Integer columns are 32-bit on PostgreSQL: larger ids can never exist, so they are refused up front.
+MAX_INT32 = 2_147_483_647
+NAME_MAX_LENGTH = 255
+DESCRIPTION_MAX_LENGTH = 10_000
+
+DateTimeText = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class _StrictWire(WireModel):
+    """An output object with `additionalProperties: false` in the OpenAPI document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- requests ---------------------------------------------------------------------------------------
+
+
+class CreateActionsSchemaMatch(RequestModel):
+    """`createActionsSchema.match`: which signals trigger the action set."""
+
+    source: Literal["signal-endpoint"] = Field(
+        description="The source of the signals; only `signal-endpoint`."
+    )
+    source_id: Annotated[
+        StrictInt | StrictFloat,
+        Field(description="The id of the signal endpoint whose signals trigger the action set."),
+        WithJsonSchema({"type": "number", "minimum": 1}),
+    ]
+    payload: dict[str, Any] = Field(
+        description="The filters: a map from a flattened payload path (`a.b`, `list[0].name`) to a constraint "
+        "`{operator, values?, value?, inverted?, caseInsensitive?}`. `{}` matches every signal."
+    )
+
+    @field_validator("source_id")
+    @classmethod
+    def _integral_id(cls, value: float) -> int:
+        # The schema says `number`; only integral values can name an endpoint.
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError("must be an integer")
+        as_int = int(value)
+        if not 1 <= as_int <= MAX_INT32:
+            raise ValueError(f"must be between 1 and {MAX_INT32}")
+        return as_int
+
+
+class CreateActionSchema(RequestModel):
+    __qualname__ = "createActionSchema"
+
+    action: StrictStr = Field(description="The action type, e.g. `TOGGLE_FEATURE_ON`.")
+    sort_order: StrictInt = Field(ge=1, le=MAX_INT32, description="Actions run in ascending `sortOrder`.")
+    execution_params: dict[str, Any] = Field(
+        default_factory=dict, description="The action's parameters (`project`, `environment`, …)."
+    )
+
+
+class CreateActionsSchema(RequestModel):
+    """Body of create and update (a full replacement)."""
+
+    __qualname__ = "createActionsSchema"
+
+    name: StrictStr = Field(min_length=1, max_length=NAME_MAX_LENGTH, description="Unique in the project.")
+    description: StrictStr | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
+    actor_id: StrictInt = Field(ge=1, le=MAX_INT32, description="The service account the actions run as.")
+    enabled: StrictBool | None = Field(
+        default=None,
+        description="Defaults to true on create; on update, omitting it keeps the current value.",
+    )
+    actions: list[CreateActionSchema] = Field(description="At least one action.")
+    match: CreateActionsSchemaMatch
+
+
+class ExplainActionsSchema(RequestModel):
+    """Body of the dry run: a payload to test, or the id of a stored signal whose payload to use."""
+
+    __qualname__ = "explainActionsSchema"
+
+    payload: dict[str, Any] | None = None
+    signal_id: StrictInt | None = Field(default=None, ge=1, le=2**63 - 1)
+
+
+# --- action sets ------------------------------------------------------------------------------------
+
+
+class ActionSchema(_StrictWire):
+    __qualname__ = "actionSchema"
+
+    id: int = Field(ge=1)
+    created_at: DateTimeText
+    created_by_user_id: int
+    action: str
+    sort_order: int = Field(ge=1)
+    execution_params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ActionsSchemaMatch(_StrictWire):
+    source: Literal["signal-endpoint"]
+    source_id: int
+    payload: dict[str, Any]
+
+
+class ActionsSchema(_StrictWire):
+    """A stored action set."""
+
+    __qualname__ = "actionsSchema"
+
+    id: int = Field(ge=1)
+    project: str
+    created_at: DateTimeText
+    created_by_user_id: int
+    name: str
+    description: str | None = None
+    actor_id: int = Field(ge=1)
+    enabled: bool = True
+    actions: list[ActionSchema]
+    match: ActionsSchemaMatch
+
+
+class ActionsListSchema(_StrictWire):
+    __qualname__ = "actionsListSchema"
+
+    actions: list[ActionsSchema]
+
+
+class ActionDefinitionParameterSchema(_StrictWire):
+    __qualname__ = "actionDefinitionParameterSchema"
+
+    name: Literal["project", "environment", "featureName", "tag"]
+    label: str
+    type: Literal["select", "hidden"]
+    optional: bool = True
+    options: list[str] | None = None
+
+
+class ActionDefinitionSchema(_StrictWire):
+    __qualname__ = "actionDefinitionSchema"
+
+    label: str
+    description: str
+    category: str
+    permissions: list[str]
+    parameters: list[ActionDefinitionParameterSchema]
+
+
+class ActionDefinitionsConfigSchema(_StrictWire):
+    __qualname__ = "actionDefinitionsConfigSchema"
+
+    # The keys are Unleash's action type names, not camelCase aliases of Python names.
+    model_config = ConfigDict(extra="forbid", alias_generator=None)
+
+    TOGGLE_FEATURE_ON: ActionDefinitionSchema | None = None
+    TOGGLE_FEATURE_OFF: ActionDefinitionSchema | None = None
+    TOGGLE_FEATURES_ON_BY_TAG: ActionDefinitionSchema | None = None
+    TOGGLE_FEATURES_OFF_BY_TAG: ActionDefinitionSchema | None = None
+
+
+class FilterExplanationSchema(_StrictWire):
+    __qualname__ = "filterExplanationSchema"
+
+    parameter: str = Field(description="The flattened payload path the filter reads.")
+    operator: str
+    passed: bool
+    seen: str | None = Field(description="The value the operator saw; null when the path is absent.")
+    reason: str
+
+
+class ExplainActionsResultSchema(_StrictWire):
+    __qualname__ = "explainActionsResultSchema"
+
+    matched: bool = Field(description="Whether the action set would fire (it must also be enabled).")
+    enabled: bool
+    filters: list[FilterExplanationSchema]
+
+
+# --- action set events (founding document `get-actions-events`) ---------------------------------------
+
+
+class ActionSetEventSchemaState(StrEnum):
+    """The state of the action set event. Can be one of `started`, `success`, or `failed`."""
+
+    STARTED = "started"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+class ActionEventSchemaState(StrEnum):
+    """The state of the action. Can be one of `not started`, `started`, `success`, or `failed`."""
+
+    NOT_STARTED = "not started"
+    STARTED = "started"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+class SignalSchemaSource(StrEnum):
+    """The signal source type."""
+
+    SIGNAL_ENDPOINT = "signal-endpoint"
+
+
+class ActionSetEventSchemaActionSetMatchSource(StrEnum):
+    """Match the source of the signal."""
+
+    SIGNAL_ENDPOINT = "signal-endpoint"
+
+
+class SignalSchemaPayload(BaseModel):
+    """The payload of the signal."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class SignalSchema(_StrictWire):
+    """An object describing a signal."""
+
+    __qualname__ = "signalSchema"
+
+    id: int = Field(description="The signal's ID. Signal IDs are incrementing integers.")
+    payload: SignalSchemaPayload = Field(default_factory=SignalSchemaPayload)
+    created_at: DateTimeText = Field(description="The date and time of when the signal was created.")
+    source: SignalSchemaSource
+    source_id: int = Field(description="The ID of the source that created this signal.")
+    created_by_source_token_id: int | None = Field(
+        default=None, description="The ID of the source token that created this signal."
+    )
+
+
+class ActionEventSchema(_StrictWire):
+    """An object describing an action event."""
+
+    __qualname__ = "actionEventSchema"
+
+    id: int = Field(description="The id of the action")
+    created_at: DateTimeText = Field(description="The date and time of when the action was created.")
+    created_by_user_id: int = Field(description="The id of user that created this action set")
+    action: str = Field(description="The name of the action to execute")
+    sort_order: int = Field(description="The order in which the action should be executed")
+    execution_params: dict[str, Any] = Field(
+        default_factory=dict, description="A map of parameters to pass to the action"
+    )
+    state: ActionEventSchemaState
+    details: str | None = Field(default=None, description="The details of the action event, if any.")
+
+
+class ActionSetEventSchemaActionSetMatch(WireModel):
+    """Defines a matching rule for the signal that will trigger the action set."""
+
+    source: ActionSetEventSchemaActionSetMatchSource
+    source_id: float = Field(description="Match the source id of the signal")
+    payload: dict[str, Any] = Field(description="Match the payload of the signal")
+
+
+class ActionSetEventSchemaActionSet(_StrictWire):
+    """The action set this action set event belongs to, with each action decorated with its state."""
+
+    id: int = Field(description="The ID of the action set.")
+    project: str = Field(description="The project that this action set belongs to.")
+    created_at: DateTimeText = Field(description="The date and time of when the action set was created.")
+    created_by_user_id: int = Field(description="The ID of the user that created this action set.")
+    name: str = Field(description="The name of the action set")
+    description: str | None = Field(default=None, description="The description of the action set")
+    actor_id: int = Field(description="The id of the service account that will execute the action")
+    enabled: bool = Field(default=True, description="Whether this action set is enabled or not")
+    actions: list[ActionEventSchema] = Field(
+        description="The list of actions executed in sequential order when the action set was triggered, "
+        "decorated with the individual action states."
+    )
+    match: ActionSetEventSchemaActionSetMatch
+
+
+class ActionSetEventSchema(_StrictWire):
+    """An object describing an action event."""
+
+    __qualname__ = "actionSetEventSchema"
+
+    id: int = Field(description="The action set event's ID. Action set event IDs are incrementing integers.")
+    action_set_id: int = Field(description="The ID of the action set that the action set event belongs to.")
+    signal_id: int = Field(description="The ID of the signal that triggered this action set event.")
+    created_at: DateTimeText = Field(
+        description="The date and time of when the action set event was created."
+    )
+    state: ActionSetEventSchemaState
+    signal: SignalSchema
+    action_set: ActionSetEventSchemaActionSet
+
+
+class ActionSetEventsSchema(_StrictWire):
+    """A response model with a list of action set events."""
+
+    __qualname__ = "actionSetEventsSchema"
+
+    action_set_events: list[ActionSetEventSchema] = Field(description="A list of action set events.")
+
+
+class _ErrorBody(BaseModel):
+    id: str | None = Field(default=None, description="The ID of the error instance")
+    name: str | None = Field(default=None, description="The name of the error kind")
+    message: str | None = Field(default=None, description="A description of what went wrong.")
+
+
+class GetActionsEventsRequestUnauthorizedError(_ErrorBody):
+    pass
+
+
+class GetActionsEventsRequestForbiddenError(_ErrorBody):
+    pass
+
+
+class GetActionsEventsRequestNotFoundError(_ErrorBody):
+    pass

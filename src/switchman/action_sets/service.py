@@ -1,0 +1,304 @@
+"""Action set use cases: list, create, update, delete, enable/disable, config, explain.
+
+Validation of a create/update body happens in three stages, each answering 400:
+1. the request model (`CreateActionsSchema`, rendered by the app as BadDataError with `details`);
+2. resource limits → `ExceedsLimitError` (`action set`, `action`, `filter`, `filter value`);
+3. everything else in one BadDataError whose `details` has one `{path, message}` per problem:
+   blank name, text that cannot be stored, unknown actor / signal endpoint, invalid filters
+   (engine rules), invalid actions (engine rules, `executionParams.project` = the path's project).
+Then the name must be free in the project (409 `NameExistsError`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from switchman.action_sets import repository as repo
+from switchman.action_sets.repository import ActionSetRecord, NewActionSet
+from switchman.action_sets.schemas import CreateActionsSchema
+from switchman.auth.principal import Principal
+from switchman.config import Settings
+from switchman.engine.actions import definitions_config, validate_action
+from switchman.engine.constraints import normalize_filters, validate_filters
+from switchman.engine.matching import match_payload
+from switchman.engine.problems import Problem, pointer
+from switchman.errors import BadDataError, ExceedsLimitError, NameExistsError, NotFoundError
+from switchman.flags import projects as flag_projects
+from switchman.flags.events import record_event
+from switchman.flags.projects import project_not_found
+from switchman.service_accounts.service import service_account_exists
+from switchman.signal_endpoints import repository as signal_endpoints_repo
+from switchman.timeutil import utcnow
+
+VALIDATION_MESSAGE = (
+    "Request validation failed: your request body or params contain invalid data. "
+    "Refer to the `details` list for more information."
+)
+ACTIONS_CREATED = "actions-created"
+ACTIONS_UPDATED = "actions-updated"
+ACTIONS_DELETED = "actions-deleted"
+_MAX_PROJECT_ID_LENGTH = 100
+
+
+def parse_action_set_id(raw: str) -> int:
+    """A path id as an action set id; anything that cannot name one (not digits, out of range) → 404."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= 10:
+        value = int(raw)
+        if 1 <= value <= 2_147_483_647:
+            return value
+    raise NotFoundError(f"Could not find action set with id {raw[:40]!r}")
+
+
+async def require_project(conn: AsyncConnection, project: str, *, lock: bool = False) -> None:
+    """NotFoundError unless the project exists (ids that cannot be stored cannot exist).
+
+    With `lock`, the project row is locked on PostgreSQL (`FOR NO KEY UPDATE`, which does not block
+    foreign-key checks of other features) so that action set writers of one project queue: the
+    per-project limit and name checks then hold until commit. SQLite write transactions are serial.
+    """
+    if not repo.storable_text(project) or len(project) > _MAX_PROJECT_ID_LENGTH:
+        raise project_not_found(project[:_MAX_PROJECT_ID_LENGTH])
+    await flag_projects.require_project(conn, project)
+    if lock:
+        await repo.lock_project(conn, project)
+
+
+async def _require_action_set(
+    conn: AsyncConnection, *, project: str, action_set_id: int, lock: bool = False
+) -> ActionSetRecord:
+    await require_project(conn, project, lock=lock)
+    found = await repo.get_action_set(conn, project=project, action_set_id=action_set_id)
+    if found is None:
+        raise NotFoundError(f"Could not find action set with id {action_set_id} in project {project!r}")
+    return found
+
+
+async def list_action_sets(conn: AsyncConnection, *, project: str) -> list[dict[str, Any]]:
+    """`actionsSchema` of every action set of the project, ascending id."""
+    await require_project(conn, project)
+    return [record.wire for record in await repo.list_action_sets(conn, project=project)]
+
+
+async def create_action_set(
+    conn: AsyncConnection,
+    *,
+    project: str,
+    payload: CreateActionsSchema,
+    principal: Principal,
+    settings: Settings,
+) -> dict[str, Any]:
+    """Create an action set in `project` as `principal`; returns its `actionsSchema`."""
+    await require_project(conn, project, lock=True)
+    if await repo.count_action_sets(conn, project=project) >= settings.action_sets_per_project_limit:
+        raise ExceedsLimitError("action set", settings.action_sets_per_project_limit)
+    values = await _validated(conn, project=project, payload=payload, settings=settings, enabled=True)
+    if await repo.name_taken(conn, project=project, name=values.name):
+        raise _name_exists(values.name, project)
+    new_id = await repo.insert_action_set(
+        conn, project=project, values=values, created_by_user_id=principal.user_id, now=utcnow()
+    )
+    created = await repo.get_action_set(conn, project=project, action_set_id=new_id)
+    assert created is not None
+    await record_event(conn, type=ACTIONS_CREATED, actor=principal, project=project, data=created.wire)
+    return created.wire
+
+
+async def update_action_set(
+    conn: AsyncConnection,
+    *,
+    project: str,
+    action_set_id: int,
+    payload: CreateActionsSchema,
+    principal: Principal,
+    settings: Settings,
+) -> dict[str, Any]:
+    """Replace an action set with `payload` (actions re-created with new ids); returns its `actionsSchema`.
+
+    An omitted `enabled` keeps the current value.
+    """
+    before = await _require_action_set(conn, project=project, action_set_id=action_set_id, lock=True)
+    values = await _validated(
+        conn, project=project, payload=payload, settings=settings, enabled=before.enabled
+    )
+    if await repo.name_taken(conn, project=project, name=values.name, except_id=action_set_id):
+        raise _name_exists(values.name, project)
+    await repo.replace_action_set(
+        conn, action_set_id=action_set_id, values=values, created_by_user_id=principal.user_id, now=utcnow()
+    )
+    after = await repo.get_action_set(conn, project=project, action_set_id=action_set_id)
+    assert after is not None
+    await record_event(
+        conn,
+        type=ACTIONS_UPDATED,
+        actor=principal,
+        project=project,
+        data=after.wire,
+        pre_data=before.wire,
+    )
+    return after.wire
+
+
+async def delete_action_set(
+    conn: AsyncConnection, *, project: str, action_set_id: int, principal: Principal
+) -> None:
+    """Delete an action set and its actions; its events stay stored but are no longer listed."""
+    before = await _require_action_set(conn, project=project, action_set_id=action_set_id)
+    await repo.delete_action_set(conn, action_set_id=action_set_id)
+    await record_event(conn, type=ACTIONS_DELETED, actor=principal, project=project, pre_data=before.wire)
+
+
+async def set_action_set_enabled(
+    conn: AsyncConnection, *, project: str, action_set_id: int, enabled: bool, principal: Principal
+) -> dict[str, Any]:
+    """Enable or disable an action set (idempotent); returns its `actionsSchema`."""
+    before = await _require_action_set(conn, project=project, action_set_id=action_set_id)
+    await repo.set_enabled(conn, action_set_id=action_set_id, enabled=enabled)
+    after = await repo.get_action_set(conn, project=project, action_set_id=action_set_id)
+    assert after is not None
+    await record_event(
+        conn,
+        type=ACTIONS_UPDATED,
+        actor=principal,
+        project=project,
+        data=after.wire,
+        pre_data=before.wire,
+    )
+    return after.wire
+
+
+async def actions_config(conn: AsyncConnection, *, project: str) -> dict[str, object]:
+    """`actionDefinitionsConfigSchema` whose options come from the project's environments, flags and tags."""
+    await require_project(conn, project)
+    return definitions_config(
+        environments=await flag_projects.project_environments(conn, project),
+        features=await repo.project_feature_names(conn, project),
+        tags=await repo.project_tags(conn, project),
+    )
+
+
+async def explain(
+    conn: AsyncConnection,
+    *,
+    project: str,
+    action_set_id: int,
+    payload: Mapping[str, Any] | None,
+    signal_id: int | None,
+) -> dict[str, Any]:
+    """Dry run: would the action set's filters pass for `payload` (or the payload of signal `signal_id`)?
+
+    Nothing is recorded or executed. Exactly one of `payload` and `signal_id` must be given.
+    """
+    record = await _require_action_set(conn, project=project, action_set_id=action_set_id)
+    if (payload is None) == (signal_id is None):
+        raise BadDataError(
+            VALIDATION_MESSAGE,
+            details=[{"path": "/", "message": "send exactly one of `payload` and `signalId`"}],
+        )
+    if signal_id is not None:
+        text = await repo.signal_payload(conn, signal_id)
+        if text is None:
+            raise NotFoundError(f"Could not find signal with id {signal_id}")
+        loaded = orjson.loads(text)
+        payload = loaded if isinstance(loaded, dict) else {}
+    assert payload is not None
+    result = match_payload(record.filters, payload)
+    return {
+        "matched": result.matched,
+        "enabled": record.enabled,
+        "filters": [
+            {
+                "parameter": item.parameter,
+                "operator": item.operator,
+                "passed": item.passed,
+                "seen": item.seen,
+                "reason": item.reason,
+            }
+            for item in result.filters
+        ],
+    }
+
+
+async def _validated(
+    conn: AsyncConnection, *, project: str, payload: CreateActionsSchema, settings: Settings, enabled: bool
+) -> NewActionSet:
+    body = payload.model_dump(by_alias=True)
+    filters_in = payload.match.payload
+    if len(payload.actions) > settings.action_set_actions_limit:
+        raise ExceedsLimitError("action", settings.action_set_actions_limit)
+    filter_problems = validate_filters(
+        filters_in,
+        max_filters=settings.action_set_filters_limit,
+        max_values=settings.action_set_filter_values_limit,
+    )
+    for problem in filter_problems:
+        if problem.limit is not None:
+            raise ExceedsLimitError(problem.limit.resource, problem.limit.maximum)
+
+    problems: list[Problem] = list(_text_problems(body, ""))
+    if not payload.name.strip():
+        problems.append(Problem("/name", "must not be blank"))
+    # Share-locks the account on PostgreSQL, so a concurrent delete of the account waits and sees this set.
+    if not await service_account_exists(conn, payload.actor_id):
+        problems.append(Problem("/actorId", f"no service account with id {payload.actor_id}"))
+    source_id = int(payload.match.source_id)
+    if await signal_endpoints_repo.get_endpoint(conn, source_id) is None:
+        problems.append(Problem("/match/sourceId", f"no signal endpoint with id {source_id}"))
+    problems.extend(filter_problems)
+    if not payload.actions:
+        problems.append(Problem("/actions", "must contain at least one action"))
+    for index, action in enumerate(body["actions"]):
+        problems.extend(validate_action(action, index=index, project=project))
+    if problems:
+        raise BadDataError(
+            VALIDATION_MESSAGE,
+            details=[{"path": problem.path, "message": problem.message} for problem in _unique(problems)],
+        )
+    return NewActionSet(
+        name=payload.name,
+        description=payload.description,
+        actor_id=payload.actor_id,
+        enabled=payload.enabled if payload.enabled is not None else enabled,
+        source=payload.match.source,
+        source_id=source_id,
+        filters=normalize_filters(filters_in),
+        actions=[(action.action, action.sort_order, action.execution_params) for action in payload.actions],
+    )
+
+
+def _text_problems(value: object, path: str) -> list[Problem]:
+    """A problem for every string (object keys included) that cannot be stored as is."""
+    problems: list[Problem] = []
+    if isinstance(value, str):
+        if not repo.storable_text(value):
+            problems.append(Problem(path or "/", "must be valid Unicode text without NUL characters"))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            here = path + pointer(key) if repo.storable_text(str(key)) else path
+            if not repo.storable_text(str(key)):
+                problems.append(
+                    Problem(path or "/", "keys must be valid Unicode text without NUL characters")
+                )
+            problems.extend(_text_problems(item, here))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            problems.extend(_text_problems(item, path + pointer(index)))
+    return problems
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    seen: set[tuple[str, str]] = set()
+    kept: list[Problem] = []
+    for problem in problems:
+        key = (problem.path, problem.message)
+        if key not in seen:
+            seen.add(key)
+            kept.append(problem)
+    return kept
+
+
+def _name_exists(name: str, project: str) -> NameExistsError:
+    return NameExistsError(f"An action set named {name!r} already exists in project {project!r}")

@@ -1,0 +1,3 @@
+from tests.action_sets.helpers import editor, world
+
+__all__ = ["editor", "world"]

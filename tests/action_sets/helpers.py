@@ -1,0 +1,185 @@
+"""Objects the action set tests need, written straight into the tables (no dependency on other features'
+APIs): service accounts with real PATs, signal endpoints, signals, features and tags."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from fastapi import FastAPI
+
+from switchman.auth import tokens
+from switchman.db import tables as t
+from switchman.db.engine import Database
+from switchman.timeutil import iso, utcnow
+from tests.conftest import unique
+
+ADMIN_ROLE, EDITOR_ROLE, VIEWER_ROLE = 1, 2, 3
+PROJECT = "default"
+
+
+async def insert_service_account(db: Database, *, role: int = EDITOR_ROLE) -> int:
+    async with db.transaction() as conn:
+        result = await conn.execute(
+            t.service_account.insert()
+            .values(username=unique("sa"), name="Actor", root_role=role, created_at=utcnow())
+            .returning(t.service_account.c.id)
+        )
+        return int(result.scalar_one())
+
+
+async def insert_pat(db: Database, account_id: int) -> str:
+    secret = tokens.new_pat_secret()
+    async with db.transaction() as conn:
+        await conn.execute(
+            t.personal_access_token.insert().values(
+                user_id=account_id,
+                secret_hash=tokens.hash_secret(secret),
+                description=unique("pat"),
+                expires_at=utcnow() + timedelta(days=1),
+                created_at=utcnow(),
+            )
+        )
+    return secret
+
+
+async def insert_signal_endpoint(db: Database) -> int:
+    async with db.transaction() as conn:
+        result = await conn.execute(
+            t.signal_endpoint.insert()
+            .values(name=unique("ep"), enabled=True, created_at=utcnow(), created_by_user_id=-42)
+            .returning(t.signal_endpoint.c.id)
+        )
+        return int(result.scalar_one())
+
+
+async def insert_signal(
+    db: Database, *, source_id: int, payload: dict[str, Any], token_id: int | None = 1
+) -> dict[str, Any]:
+    """Store a signal; return its `signalSchema` wire dict."""
+    created_at = datetime(2026, 5, 4, 9, 11, 58, 1000, tzinfo=UTC)
+    async with db.transaction() as conn:
+        result = await conn.execute(
+            t.signal.insert()
+            .values(
+                source="signal-endpoint",
+                source_id=source_id,
+                created_by_source_token_id=token_id,
+                payload=orjson.dumps(payload).decode(),
+                created_at=created_at,
+            )
+            .returning(t.signal.c.id)
+        )
+        signal_id = int(result.scalar_one())
+    return {
+        "id": signal_id,
+        "source": "signal-endpoint",
+        "sourceId": source_id,
+        "createdBySourceTokenId": token_id,
+        "createdAt": iso(created_at),
+        "payload": payload,
+    }
+
+
+async def insert_project(db: Database, project: str | None = None) -> str:
+    name = project or unique("proj")
+    async with db.transaction() as conn:
+        await conn.execute(t.project.insert().values(id=name, name=name, created_at=utcnow()))
+        await conn.execute(
+            t.project_environment.insert().values(project_id=name, environment_name="production")
+        )
+    return name
+
+
+async def insert_feature(
+    db: Database,
+    *,
+    name: str,
+    project: str = PROJECT,
+    tags: tuple[tuple[str, str], ...] = (),
+    archived: bool = False,
+) -> None:
+    async with db.transaction() as conn:
+        await conn.execute(
+            t.feature.insert().values(
+                name=name, project_id=project, created_at=utcnow(), archived_at=utcnow() if archived else None
+            )
+        )
+        for tag_type, value in tags:
+            existing = await conn.execute(
+                t.tag.select().where(t.tag.c.type == tag_type, t.tag.c.value == value)
+            )
+            if existing.first() is None:
+                await conn.execute(t.tag.insert().values(type=tag_type, value=value, created_at=utcnow()))
+            await conn.execute(
+                t.feature_tag.insert().values(feature_name=name, tag_type=tag_type, tag_value=value)
+            )
+
+
+@dataclass
+class World:
+    """An actor service account and a signal endpoint to build valid action sets on."""
+
+    actor_id: int
+    endpoint_id: int
+
+    def body(self, **overrides: Any) -> dict[str, Any]:
+        """A valid `createActionsSchema` body for project `default`."""
+        body: dict[str, Any] = {
+            "name": unique("set"),
+            "description": "turn checkout-v2 off when the APM reports >5% errors",
+            "enabled": True,
+            "actorId": self.actor_id,
+            "match": {
+                "source": "signal-endpoint",
+                "sourceId": self.endpoint_id,
+                "payload": {
+                    "alert.status": {"operator": "IN", "values": ["firing"]},
+                    "alert.errorRate": {"operator": "NUM_GT", "value": "5"},
+                },
+            },
+            "actions": [
+                {
+                    "action": "TOGGLE_FEATURE_OFF",
+                    "sortOrder": 1,
+                    "executionParams": {
+                        "project": PROJECT,
+                        "environment": "production",
+                        "featureName": "checkout-v2",
+                    },
+                }
+            ],
+        }
+        body.update(overrides)
+        return body
+
+
+@pytest.fixture
+async def world(db: Database) -> World:
+    return World(actor_id=await insert_service_account(db), endpoint_id=await insert_signal_endpoint(db))
+
+
+@pytest.fixture
+async def editor(app: FastAPI, db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """A client authenticated as an Editor service account (authenticated, but not ADMIN)."""
+    secret = await insert_pat(db, await insert_service_account(db, role=EDITOR_ROLE))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://testserver",
+        headers={"Authorization": secret},
+    ) as http:
+        yield http
+
+
+async def create_set(
+    client: httpx.AsyncClient, body: dict[str, Any], project: str = PROJECT
+) -> dict[str, Any]:
+    response = await client.post(f"/api/admin/projects/{project}/actions", json=body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
