@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -193,3 +195,24 @@ async def test_by_tag_viewer_fails_even_without_flags(client: httpx.AsyncClient,
             tag_value="x",
             enabled=True,
         )
+
+
+async def test_concurrent_turn_on_adds_one_strategy_and_one_event(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """Eight simultaneous "on"s of one flag: one default strategy, one enable event (row lock on PostgreSQL,
+    exclusive write transactions on SQLite)."""
+    backend = EmbeddedFlagBackend(db)
+    actor = await _actor(client, db, EDITOR_ROLE)
+    name = await _flag(client)
+    await asyncio.gather(
+        *(
+            backend.set_enabled(
+                actor=actor, project="default", environment="production", feature_name=name, enabled=True
+            )
+            for _ in range(8)
+        )
+    )
+    assert len((await client.get(f"{P}/features/{name}/environments/production")).json()["strategies"]) == 1
+    types = [e["type"] for e in (await client.get(f"/api/admin/events/{name}")).json()["events"]]
+    assert types == ["feature-environment-enabled", "feature-strategy-add", "feature-created"]
