@@ -436,6 +436,7 @@ async def test_by_tag_lists_tagged_flags_then_toggles_each(
                     flag("alpha", ("simple", "kill")),
                     flag("gone", ("simple", "kill"), archived=True),
                     flag("other", ("simple", "keep")),
+                    {"name": "untagged"},  # Unleash leaves `tags` out when a flag has none
                     flag("cross", ("team", "kill")),
                 ),
             )
@@ -546,7 +547,7 @@ async def test_by_tag_value_is_query_encoded(backend: UnleashFlagBackend, fake: 
         {"version": 2},
         [],
         {"features": [{"tags": []}]},
-        {"features": [{"name": "f"}]},
+        {"features": [{"name": "f", "tags": {"type": "simple", "value": "kill"}}]},
     ],
 )
 async def test_by_tag_refuses_an_unexpected_listing(

@@ -258,11 +258,12 @@ def _tagged_names(response: httpx.Response, tag_type: str, tag_value: str, reque
             raise FlagActionError(
                 f"The Unleash server sent an unexpected answer to {request}: a flag without a name"
             )
-        tags = feature.get("tags")
+        # Unleash leaves `tags` out of a flag that has none.
+        tags = feature.get("tags", [])
         if not isinstance(tags, list):
             raise FlagActionError(
-                f"The Unleash server sent an unexpected answer to {request}: flag {feature['name']} has no tags "
-                f"list, so switchman cannot confirm it carries {tag_type}:{tag_value}"
+                f"The Unleash server sent an unexpected answer to {request}: flag {feature['name']} has tags "
+                f"that are not a list"
             )
         if feature.get("archived") is True:
             continue
