@@ -5,24 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import JSONResponse as StarletteJSONResponse
 
 # Unleash's shared paging helper: defaults 50/0, maximum limit 1000.
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 
 
-class JSONResponse(Response):
-    media_type = "application/json"
+# Both subclass Starlette's JSONResponse so that FastAPI documents their bodies with the route's
+# response model (it documents other response classes as `type: string`).
 
+
+class JSONResponse(StarletteJSONResponse):
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
 
 
-class RawJSONResponse(Response):
+class RawJSONResponse(StarletteJSONResponse):
     """A body that is already serialized JSON (bytes or str)."""
 
-    media_type = "application/json"
+    def render(self, content: Any) -> bytes:
+        if content is None:
+            return b""
+        return content.encode() if isinstance(content, str) else bytes(content)
 
 
 def normalize_limit(raw: str | None, *, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:

@@ -111,6 +111,9 @@ async def insert_feature(
             )
         )
         for tag_type, value in tags:
+            known_type = await conn.execute(t.tag_type.select().where(t.tag_type.c.name == tag_type))
+            if known_type.first() is None:
+                await conn.execute(t.tag_type.insert().values(name=tag_type, created_at=utcnow()))
             existing = await conn.execute(
                 t.tag.select().where(t.tag.c.type == tag_type, t.tag.c.value == value)
             )
@@ -183,3 +186,38 @@ async def create_set(
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
+
+
+async def record_event(
+    db: Database,
+    *,
+    action_set_id: int,
+    signal: dict[str, Any],
+    outcome: str = "success",
+) -> int | None:
+    """Record one finished run of the action set for `signal` through the events store, as the worker does.
+
+    `outcome` "success" marks every action success; "failed" fails the first action (later ones stay
+    `not started`); "started" leaves the event running with the first action started.
+    """
+    from switchman.action_sets import events
+    from switchman.action_sets.repository import get_action_set_by_id
+    from switchman.engine.executor import ActionState
+
+    async with db.transaction() as conn:
+        record = await get_action_set_by_id(conn, action_set_id)
+        assert record is not None
+        event = await events.start_event(conn, action_set=record, signal=signal, now=utcnow())
+        if event is None:
+            return None
+        steps = record.steps()
+        if outcome == "success":
+            for step in steps:
+                step.state = ActionState.SUCCESS
+        elif outcome == "failed":
+            steps[0].state = ActionState.FAILED
+            steps[0].details = "Feature checkout-v2 does not exist"
+        else:
+            steps[0].state = ActionState.STARTED
+        await events.save_event(conn, event, state=outcome, steps=steps)
+        return event.id
