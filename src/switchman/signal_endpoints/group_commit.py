@@ -1,8 +1,8 @@
 """Group commit: concurrent writes micro-batched into one transaction each.
 
 Callers `await committer.submit(item)`. Items wait in a queue; a writer task takes up to `max_batch`
-of them, runs `write(conn, items)` inside one `db.transaction()`, and resolves every caller's future
-only after that transaction committed. There is no timer: an idle writer starts on the first item at
+of them and calls `write(items)`, which must store them in one transaction and return only once that
+transaction is durable; then every caller's future is resolved with its item's result. There is no timer: an idle writer starts on the first item at
 once, and items that arrive while a batch is being written form the next batch. With several writers
 (`max_in_flight`), one batch can be sent while another waits for its commit to reach the disk.
 
@@ -19,9 +19,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from switchman.db.engine import Database
 from switchman.errors import ServiceUnavailableError
 
 T = TypeVar("T")
@@ -29,26 +26,22 @@ R = TypeVar("R")
 
 log = logging.getLogger(__name__)
 
-WriteBatch = Callable[[AsyncConnection, Sequence[T]], Awaitable[Sequence[R]]]
+WriteBatch = Callable[[Sequence[T]], Awaitable[Sequence[R]]]
 
 
 class GroupCommitter(Generic[T, R]):
     def __init__(
         self,
-        db: Database,
         write: WriteBatch[T, R],
         *,
         max_batch: int,
         max_in_flight: int = 1,
-        on_commit: Callable[[Sequence[R]], None] | None = None,
         name: str = "group-commit",
     ) -> None:
         if max_batch < 1 or max_in_flight < 1:
             raise ValueError("max_batch and max_in_flight must be at least 1")
-        self._db = db
         self._write = write
         self._max_batch = max_batch
-        self._on_commit = on_commit
         self._name = name
         self._queue: deque[tuple[T, asyncio.Future[R]]] = deque()
         self._wake = asyncio.Condition()
@@ -105,10 +98,9 @@ class GroupCommitter(Generic[T, R]):
     async def _commit(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         items = [item for item, _ in batch]
         try:
-            async with self._db.transaction() as conn:
-                results = await self._write(conn, items)
-                if len(results) != len(batch):  # a broken `write`: roll back rather than guess
-                    raise RuntimeError(f"write returned {len(results)} results for {len(batch)} items")
+            results = await self._write(items)
+            if len(results) != len(batch):  # a broken `write`; never the callers' fault
+                raise RuntimeError(f"write returned {len(results)} results for {len(batch)} items")
         except Exception as exc:
             self.failed_batches += 1
             # The exception type only: messages may quote parameters, i.e. payloads.
@@ -122,11 +114,6 @@ class GroupCommitter(Generic[T, R]):
         self.transactions += 1
         self.committed_items += len(batch)
         self.largest_batch = max(self.largest_batch, len(batch))
-        if self._on_commit is not None:
-            try:
-                self._on_commit(results)
-            except Exception:
-                log.exception("%s: on_commit failed", self._name)
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():  # the caller may have gone away (cancelled)
                 future.set_result(result)

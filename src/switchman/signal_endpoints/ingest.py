@@ -18,14 +18,12 @@ import json
 from typing import Any
 
 import orjson
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from switchman.auth.tokens import hash_secret, strip_bearer
 from switchman.context import AppContext
 from switchman.errors import BadDataError, ContentTooLargeError, RateLimitError, SwitchmanError
-from switchman.http import JSONResponse
 from switchman.signal_endpoints.group_commit import GroupCommitter
 from switchman.signal_endpoints.intake import IngestCall, Outcome, StoredSignal
 from switchman.signal_endpoints.rate_limit import RateLimiter
@@ -39,69 +37,94 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _INT64 = 2**63
 
 
-async def call_signal_endpoint(request: Request) -> Response:
-    ctx: AppContext = request.app.state.ctx
-    name: str = request.path_params["name"]
-    limiter: RateLimiter | None = ctx.components.get(RATE_LIMITER)
-    if limiter is not None:
-        decision = limiter.acquire(name)
-        if not decision.allowed:
-            return _error(
-                RateLimitError(
-                    f"Too many calls to this signal endpoint; retry in {decision.retry_after} s.",
-                    headers=decision.headers(),
+class CallSignalEndpoint:
+    """The route's ASGI app: raw scope/receive/send, no Request object, no dependency injection."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx: AppContext = scope["app"].state.ctx
+        name: str = scope["path_params"]["name"]
+        limiter: RateLimiter | None = ctx.components.get(RATE_LIMITER)
+        if limiter is not None:
+            decision = limiter.acquire(name)
+            if not decision.allowed:
+                await _send_error(
+                    send,
+                    RateLimitError(
+                        f"Too many calls to this signal endpoint; retry in {decision.retry_after} s.",
+                        headers=decision.headers(),
+                    ),
                 )
-            )
-    header = request.headers.get("authorization")
-    secret = strip_bearer(header) if header else ""
-    try:
-        payload, body_error = await _read_payload(request, ctx.settings.signal_max_bytes)
-    except ClientDisconnect:
-        return Response(status_code=400)  # nobody is listening; nothing was stored
-    committer: GroupCommitter[IngestCall, Outcome] = ctx.components[COMMITTER]
-    call = IngestCall(
-        name=name,
-        token_hash=hash_secret(secret) if secret else None,
-        payload=payload,
-        body_error=body_error,
-        received_at=utcnow(),
-    )
-    try:
-        outcome = await committer.submit(call)
-    except SwitchmanError as exc:
-        return _error(exc)
-    if not isinstance(outcome, StoredSignal):
-        return _error(outcome)
-    body = signals_response(
-        signal_json(
-            signal_id=outcome.signal_id,
-            source_id=outcome.source_id,
-            token_id=outcome.token_id,
-            created_at=outcome.created_at,
-            payload=outcome.payload,
-        )
-    )
-    return Response(body, media_type="application/json")
-
-
-async def _read_payload(request: Request, cap: int) -> tuple[bytes | None, SwitchmanError | None]:
-    """The payload as compact JSON object bytes, or the body's error. Reads at most `cap` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
+                return
+        authorization: bytes | None = None
+        content_length: bytes | None = None
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                authorization = value
+            elif key == b"content-length":
+                content_length = value
+        secret = strip_bearer(authorization.decode("latin-1")) if authorization else ""
         try:
-            length = int(declared)
+            payload, body_error = await _read_payload(receive, content_length, ctx.settings.signal_max_bytes)
+        except _Disconnected:
+            return  # nobody is listening; nothing was stored
+        committer: GroupCommitter[IngestCall, Outcome] = ctx.components[COMMITTER]
+        call = IngestCall(
+            name=name,
+            token_hash=hash_secret(secret) if secret else None,
+            payload=payload,
+            body_error=body_error,
+            received_at=utcnow(),
+        )
+        try:
+            outcome = await committer.submit(call)
+        except SwitchmanError as exc:
+            await _send_error(send, exc)
+            return
+        if not isinstance(outcome, StoredSignal):
+            await _send_error(send, outcome)
+            return
+        body = signals_response(
+            signal_json(
+                signal_id=outcome.signal_id,
+                source_id=outcome.source_id,
+                token_id=outcome.token_id,
+                created_at=outcome.created_at,
+                payload=outcome.payload,
+            )
+        )
+        await _send(send, 200, body)
+
+
+class _Disconnected(Exception):
+    pass
+
+
+async def _read_payload(
+    receive: Receive, content_length: bytes | None, cap: int
+) -> tuple[bytes | None, SwitchmanError | None]:
+    """The payload as compact JSON object bytes, or the body's error. Reads at most `cap` bytes."""
+    if content_length is not None:
+        try:
+            declared = int(content_length)
         except ValueError:
             return None, BadDataError("The Content-Length header is not a number.")
-        if length > cap:
+        if declared > cap:
             return None, _too_large(cap)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            return None, _too_large(cap)
-        chunks.append(chunk)
-    return parse_payload(b"".join(chunks))
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk: bytes = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > cap:
+                return None, _too_large(cap)
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return parse_payload(chunks[0] if len(chunks) == 1 else b"".join(chunks))
 
 
 def parse_payload(body: bytes) -> tuple[bytes | None, SwitchmanError | None]:
@@ -174,12 +197,20 @@ def _too_large(cap: int) -> ContentTooLargeError:
     )
 
 
-def _error(error: SwitchmanError) -> Response:
-    return JSONResponse(error.body(), status_code=error.status_code, headers=error.headers or None)
+async def _send(send: Send, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if headers:
+        raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_error(send: Send, error: SwitchmanError) -> None:
+    await _send(send, error.status_code, orjson.dumps(error.body()), error.headers)
 
 
 routes: list[BaseRoute] = [
-    Route(PATH, call_signal_endpoint, methods=["POST"], name="call-signal-endpoint"),
+    Route(PATH, CallSignalEndpoint(), methods=["POST"], name="call-signal-endpoint"),
 ]
 
 _ERROR_SCHEMA: dict[str, Any] = {

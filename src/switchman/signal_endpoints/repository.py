@@ -6,7 +6,6 @@ Nothing here commits: callers own the transaction (`db.transaction()` / `db.read
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
 
@@ -170,99 +169,6 @@ async def delete_token(conn: AsyncConnection, endpoint_id: int, token_id: int) -
         tk.delete().where(tk.c.id == token_id, tk.c.signal_endpoint_id == endpoint_id)
     )
     return result.rowcount > 0
-
-
-# --- ingestion ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class EndpointCredentials:
-    """What the ingestion batch needs to know about one endpoint name."""
-
-    endpoint_id: int
-    enabled: bool
-    # token_hash → token id, only for the hashes presented in the batch.
-    tokens: dict[str, int]
-
-
-async def find_credentials(
-    conn: AsyncConnection, *, names: Sequence[str], token_hashes: Sequence[str]
-) -> dict[str, EndpointCredentials]:
-    """The endpoints named `names`, each with those of `token_hashes` that belong to it (one query)."""
-    if not names:
-        return {}
-    join = ep.outerjoin(
-        tk, sa.and_(tk.c.signal_endpoint_id == ep.c.id, tk.c.token_hash.in_(token_hashes or [""]))
-    )
-    rows = await conn.execute(
-        sa.select(ep.c.id, ep.c.name, ep.c.enabled, tk.c.id.label("token_id"), tk.c.token_hash)
-        .select_from(join)
-        .where(ep.c.name.in_(names))
-    )
-    found: dict[str, EndpointCredentials] = {}
-    for row in rows:
-        entry = found.get(row.name)
-        if entry is None:
-            entry = found[row.name] = EndpointCredentials(row.id, bool(row.enabled), {})
-        if row.token_id is not None:
-            entry.tokens[row.token_hash] = row.token_id
-    return found
-
-
-@dataclass(frozen=True, slots=True)
-class NewSignal:
-    source_id: int
-    token_id: int
-    payload: str
-    created_at: datetime
-
-
-async def insert_signals(conn: AsyncConnection, signals: Sequence[NewSignal]) -> list[int]:
-    """Insert the signals in one statement; returns their ids in the order of `signals`."""
-    if not signals:
-        return []
-    if conn.dialect.name == "postgresql":
-        return await _insert_signals_postgres(conn, signals)
-    result = await conn.execute(
-        sig.insert().returning(sig.c.id, sort_by_parameter_order=True),
-        [
-            {
-                "source": SIGNAL_SOURCE,
-                "source_id": s.source_id,
-                "created_by_source_token_id": s.token_id,
-                "payload": s.payload,
-                "created_at": s.created_at,
-            }
-            for s in signals
-        ],
-    )
-    return [int(row[0]) for row in result]
-
-
-# `unnest` over parallel arrays: one statement, one round trip and five parameters whatever the batch
-# size. Ids come from the table's sequence in the order rows are produced, which `ORDER BY ord` fixes;
-# sorting the returned ids therefore maps them back to the input order.
-_PG_INSERT = (
-    "INSERT INTO signal (source, source_id, created_by_source_token_id, payload, created_at) "
-    "SELECT $1, v.source_id, v.token_id, v.payload, v.created_at "
-    "FROM unnest($2::integer[], $3::integer[], $4::text[], $5::timestamptz[]) "
-    "WITH ORDINALITY AS v(source_id, token_id, payload, created_at, ord) "
-    "ORDER BY v.ord RETURNING id"
-)
-
-
-async def _insert_signals_postgres(conn: AsyncConnection, signals: Sequence[NewSignal]) -> list[int]:
-    raw = await conn.get_raw_connection()
-    driver: Any = raw.driver_connection
-    rows = await driver.fetch(
-        _PG_INSERT,
-        SIGNAL_SOURCE,
-        [s.source_id for s in signals],
-        [s.token_id for s in signals],
-        [s.payload for s in signals],
-        [s.created_at for s in signals],
-    )
-    return sorted(int(row[0]) for row in rows)
 
 
 # --- signal listings ----------------------------------------------------------------------------------

@@ -1,0 +1,253 @@
+"""Load generators for the benchmarks: wrk when installed, else a lean asyncio HTTP/1.1 client.
+
+Both hold `connections` keep-alive connections, each sending the same POST back to back (closed loop),
+for a warm-up period (discarded) and then a measured period, and report requests/s, p50, p99 and
+errors (transport errors plus non-2xx answers). The fallback runs in its own process
+(`python -m bench._load …`) so it never shares an event loop with a server; it costs more CPU per
+request than wrk, which on a small machine lowers every figure measured with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    tool: str
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def wrk_available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def run_load(
+    url: str,
+    *,
+    body: bytes,
+    headers: dict[str, str],
+    connections: int,
+    duration: float,
+    warmup: float,
+    tool: str,
+) -> LoadResult:
+    """Warm up for `warmup` s (discarded), then measure for `duration` s with `tool` ("wrk" or "python")."""
+    if tool == "wrk":
+        if warmup > 0:
+            _wrk(url, body=body, headers=headers, connections=connections, duration=warmup)
+        return _wrk(url, body=body, headers=headers, connections=connections, duration=duration)
+    return _python(url, body=body, headers=headers, connections=connections, duration=duration, warmup=warmup)
+
+
+_WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = {body}
+{headers}
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %.1f %.1f %d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+def _lua_string(text: str) -> str:
+    return "[==[" + text + "]==]"
+
+
+def _wrk(url: str, *, body: bytes, headers: dict[str, str], connections: int, duration: float) -> LoadResult:
+    script = _WRK_SCRIPT.format(
+        body=_lua_string(body.decode()),
+        headers="\n".join(f"wrk.headers[ {_lua_string(k)} ] = {_lua_string(v)}" for k, v in headers.items()),
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+        script_path = handle.name
+    try:
+        completed = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{max(1, round(duration))}s",
+                "--timeout",
+                "10s",
+                "-s",
+                script_path,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+            check=True,
+        )
+    finally:
+        Path(script_path).unlink(missing_ok=True)
+    line = next((line for line in completed.stdout.splitlines() if line.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result: {completed.stdout} {completed.stderr}")
+    requests, duration_us, p50_us, p99_us, errors = line.split()[1:]
+    seconds = int(duration_us) / 1e6
+    return LoadResult(
+        tool="wrk",
+        requests=int(requests),
+        seconds=seconds,
+        rps=int(requests) / seconds,
+        p50_ms=float(p50_us) / 1000,
+        p99_ms=float(p99_us) / 1000,
+        errors=int(errors),
+    )
+
+
+def _python(
+    url: str, *, body: bytes, headers: dict[str, str], connections: int, duration: float, warmup: float
+) -> LoadResult:
+    command = [
+        sys.executable,
+        "-m",
+        "bench._load",
+        "--url",
+        url,
+        "--connections",
+        str(connections),
+        "--duration",
+        str(duration),
+        "--warmup",
+        str(warmup),
+        "--body",
+        body.decode(),
+        "--headers",
+        json.dumps(headers),
+    ]
+    completed = subprocess.run(
+        command, capture_output=True, text=True, timeout=duration + warmup + 120, check=True
+    )
+    return LoadResult(**json.loads(completed.stdout.strip().splitlines()[-1]))
+
+
+# --- the asyncio fallback (runs in its own process) ----------------------------------------------------
+
+
+async def _connection_loop(
+    host: str,
+    port: int,
+    request: bytes,
+    stop_at: float,
+    measure_from: float,
+    latencies: list[float],
+    counters: list[int],
+) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while True:
+            started = time.perf_counter()
+            if started >= stop_at:
+                return
+            writer.write(request)
+            status_line = await reader.readline()
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            if length:
+                await reader.readexactly(length)
+            if not status_line:
+                raise ConnectionError("server closed the connection")
+            finished = time.perf_counter()
+            if started >= measure_from:
+                latencies.append(finished - started)
+                if not status_line.split(b" ", 2)[1].startswith(b"2"):
+                    counters[0] += 1
+    except (OSError, asyncio.IncompleteReadError, ConnectionError):
+        counters[0] += 1
+    finally:
+        writer.close()
+
+
+async def _python_main(
+    url: str, *, body: bytes, headers: dict[str, str], connections: int, duration: float, warmup: float
+) -> LoadResult:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    head = [f"POST {parts.path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(body)}"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    request = ("\r\n".join(head) + "\r\n\r\n").encode() + body
+    start = time.perf_counter()
+    measure_from = start + warmup
+    stop_at = measure_from + duration
+    latencies: list[float] = []
+    counters = [0]
+    await asyncio.gather(
+        *(
+            _connection_loop(host, port, request, stop_at, measure_from, latencies, counters)
+            for _ in range(connections)
+        )
+    )
+    latencies.sort()
+    count = len(latencies)
+
+    def pct(q: float) -> float:
+        return latencies[min(count - 1, int(q * count))] * 1000 if count else 0.0
+
+    return LoadResult(
+        tool="python-asyncio",
+        requests=count,
+        seconds=duration,
+        rps=count / duration,
+        p50_ms=pct(0.50),
+        p99_ms=pct(0.99),
+        errors=counters[0],
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="closed-loop HTTP/1.1 POST load (wrk fallback)")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--body", default="{}")
+    parser.add_argument("--headers", default="{}")
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    result = asyncio.run(
+        _python_main(
+            args.url,
+            body=args.body.encode(),
+            headers=json.loads(args.headers),
+            connections=args.connections,
+            duration=args.duration,
+            warmup=args.warmup,
+        )
+    )
+    print(json.dumps(asdict(result)))
+
+
+if __name__ == "__main__":
+    main()

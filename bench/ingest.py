@@ -1,0 +1,302 @@
+"""Ingestion benchmark: durable `POST /api/signal-endpoint/{name}` against a trivial POST ceiling.
+
+    make bench-ingest            # = python -m bench.ingest
+    python -m bench.ingest --duration 10 --warmup 2 --connections 64 [--tool wrk|python] [--no-write]
+
+For each database (a fresh SQLite file, then a fresh PostgreSQL database on SWITCHMAN_BENCH_PG, default
+postgresql://postgres@127.0.0.1:5432) it measures, back to back on the same machine and uvicorn set-up:
+1. the ceiling: `bench._server`'s Starlette route that reads the body and answers `{"ok":true}`;
+2. durable ingestion: `switchman serve --no-worker` (rate limit off, log level WARNING), one endpoint,
+   one token, a ~500-byte JSON body; every 200 means the signal row was committed.
+After each durable run the signal rows are counted: the run is rejected if fewer rows than 200 answers
+exist. Results go to stdout and to the `## Ingestion` section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import secrets
+import sqlite3
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import orjson
+
+from bench._load import LoadResult, run_load, wrk_available
+from bench._server import TRIVIAL_PATH, free_port, running, trivial_command
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
+SECTION = "## Ingestion"
+PG_SERVER = os.environ.get("SWITCHMAN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+ENDPOINT_NAME = "bench-alerts"
+
+
+def payload_bytes() -> bytes:
+    """A ~500-byte alert, shaped like what monitoring tools send."""
+    body = {
+        "receiver": "switchman",
+        "status": "firing",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {
+                    "alertname": "CheckoutErrorRateHigh",
+                    "service": "checkout",
+                    "severity": "critical",
+                    "env": "production",
+                    "region": "eu-west-1",
+                },
+                "annotations": {
+                    "summary": "Checkout error rate above 5% for 5 minutes",
+                    "runbook": "https://runbooks.example.com/checkout/error-rate",
+                },
+                "startsAt": "2026-05-04T09:11:58.001Z",
+                "fingerprint": "8f3c2a1b9d7e6f50",
+            }
+        ],
+        "errorRate": 7.5,
+        "unleashTitle": "Checkout errors",
+    }
+    raw = orjson.dumps(body)
+    body["padding"] = "x" * max(0, 500 - len(raw) - 14)
+    return orjson.dumps(body)
+
+
+@dataclass(frozen=True)
+class Row:
+    target: str
+    database: str
+    result: LoadResult
+    ratio: float | None = None
+    stored: int | None = None
+
+
+def _serve_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "switchman", "serve", "--no-worker", "--port", str(port)]
+
+
+def measure_ceiling(args: argparse.Namespace, body: bytes) -> LoadResult:
+    port = free_port()
+    with running(trivial_command(port), env={}, ready_url=f"http://127.0.0.1:{port}/health"):
+        return run_load(
+            f"http://127.0.0.1:{port}{TRIVIAL_PATH}",
+            body=body,
+            headers={"Content-Type": "application/json"},
+            connections=args.connections,
+            duration=args.duration,
+            warmup=args.warmup,
+            tool=args.tool,
+        )
+
+
+def measure_durable(args: argparse.Namespace, body: bytes, database_url: str) -> tuple[LoadResult, int]:
+    port = free_port()
+    admin = f"*:*.{secrets.token_hex(16)}"
+    env = {
+        "SWITCHMAN_DATABASE_URL": database_url,
+        "SWITCHMAN_INIT_ADMIN_API_TOKENS": admin,
+        "SWITCHMAN_SIGNAL_RATE_LIMIT_PER_SECOND": "0",
+        "SWITCHMAN_SIGNAL_RETENTION_DAYS": "0",
+        "SWITCHMAN_LOG_LEVEL": "WARNING",
+        "SWITCHMAN_RUN_WORKER": "false",
+    }
+    base = f"http://127.0.0.1:{port}"
+    with running(_serve_command(port), env=env, ready_url=f"{base}/health"):
+        with httpx.Client(base_url=base, headers={"Authorization": admin}) as admin_client:
+            endpoint = admin_client.post("/api/admin/signal-endpoints", json={"name": ENDPOINT_NAME})
+            endpoint.raise_for_status()
+            token = admin_client.post(
+                f"/api/admin/signal-endpoints/{endpoint.json()['id']}/tokens", json={"name": "bench"}
+            )
+            token.raise_for_status()
+        secret = token.json()["token"]
+        result = run_load(
+            f"{base}/api/signal-endpoint/{ENDPOINT_NAME}",
+            body=body,
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {secret}"},
+            connections=args.connections,
+            duration=args.duration,
+            warmup=args.warmup,
+            tool=args.tool,
+        )
+    return result, count_signals(database_url)
+
+
+def count_signals(database_url: str) -> int:
+    if database_url.startswith("sqlite"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
+            return int(conn.execute("SELECT count(*) FROM signal").fetchone()[0])
+    return asyncio.run(_pg_fetchval(database_url, "SELECT count(*) FROM signal"))
+
+
+async def _pg_fetchval(url: str, sql: str) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval(sql))
+    finally:
+        await conn.close()
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def run_backend(args: argparse.Namespace, body: bytes, database: str) -> list[Row]:
+    ceiling = measure_ceiling(args, body)
+    print(_line(Row("trivial POST (ceiling)", database, ceiling)), flush=True)
+    if database == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            durable, stored = measure_durable(args, body, f"sqlite:///{tmp}/bench.db")
+    else:
+        name = f"switchman_bench_{secrets.token_hex(4)}"
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+        try:
+            durable, stored = measure_durable(args, body, f"{PG_SERVER}/{name}")
+        finally:
+            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    # Warm-up requests are stored too, so at least every measured 200 must be a row.
+    acknowledged = durable.requests - durable.errors
+    if stored < acknowledged:
+        raise SystemExit(f"{database}: {acknowledged} acknowledged signals but only {stored} rows stored")
+    row = Row("durable ingestion", database, durable, ratio=durable.rps / ceiling.rps, stored=stored)
+    print(_line(row), flush=True)
+    return [Row("trivial POST (ceiling)", database, ceiling), row]
+
+
+def _line(row: Row) -> str:
+    r = row.result
+    ratio = f"  ratio {row.ratio:.0%}" if row.ratio is not None else ""
+    return (
+        f"{row.database:10} {row.target:24} {r.rps:8.0f} req/s  p50 {r.p50_ms:6.2f} ms  "
+        f"p99 {r.p99_ms:6.2f} ms  errors {r.errors}{ratio}"
+    )
+
+
+def machine_notes(tool: str) -> list[str]:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    pg_version = "n/a"
+    try:
+        pg_version = str(
+            asyncio.run(_pg_fetchval_text(f"{PG_SERVER}/postgres", "SHOW server_version"))
+        ).split()[0]
+    except Exception:  # noqa: BLE001 - notes only
+        pass
+    return [
+        f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version} (WAL, synchronous=FULL), "
+        f"PostgreSQL {pg_version} (synchronous_commit=on, fsync=on) on the same machine",
+        f"load generator: {'wrk 1 thread' if tool == 'wrk' else 'bench._load asyncio client (wrk not found)'}, "
+        "loopback only; server, database and load generator share the CPUs",
+    ]
+
+
+async def _pg_fetchval_text(url: str, sql: str) -> str:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return str(await conn.fetchval(sql))
+    finally:
+        await conn.close()
+
+
+def render_section(rows: list[Row], args: argparse.Namespace, body: bytes) -> str:
+    lines = [
+        SECTION,
+        "",
+        "Durable ingestion (`POST /api/signal-endpoint/{name}`: a 200 means the signal row is committed) "
+        "against a trivial POST route on the same stack (Starlette on uvicorn, one process, uvloop + "
+        "httptools) that reads the body and answers `{\"ok\":true}` — the ceiling. Both are measured in "
+        "the same run, back to back.",
+        "",
+        f"Command: `make bench-ingest` (`python -m bench.ingest --connections {args.connections} "
+        f"--duration {args.duration:g} --warmup {args.warmup:g}`), run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        f"Load: {args.connections} keep-alive connections, closed loop, {args.warmup:g} s warm-up then "
+        f"{args.duration:g} s measured, {len(body)}-byte JSON body, bearer token.",
+        "",
+        "| database | target | requests/s | p50 ms | p99 ms | errors | durable / ceiling |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        r = row.result
+        ratio = f"**{row.ratio:.0%}**" if row.ratio is not None else ""
+        lines.append(
+            f"| {row.database} | {row.target} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
+            f"{r.errors} | {ratio} |"
+        )
+    lines += ["", "Machine:", ""]
+    lines += [f"- {note}" for note in machine_notes(rows[0].result.tool)]
+    lines += [
+        "",
+        "Server settings: `switchman serve --no-worker`, `SWITCHMAN_SIGNAL_RATE_LIMIT_PER_SECOND=0`, "
+        "`SWITCHMAN_SIGNAL_RETENTION_DAYS=0`, `SWITCHMAN_LOG_LEVEL=WARNING`, default "
+        "`SWITCHMAN_GROUP_COMMIT_MAX_BATCH`. Each durable run checks afterwards that the table holds at "
+        "least as many rows as 200 answers were counted.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(text: str) -> None:
+    """Replace (or append) the `## Ingestion` section of docs/benchmarks.md, leaving other sections alone."""
+    current = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else "# Benchmarks\n\n"
+    lines = current.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
+    if start is None:
+        updated = current.rstrip("\n") + "\n\n" + text
+    else:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
+            len(lines),
+        )
+        updated = "".join(lines[:start]) + text + ("\n" if end < len(lines) else "") + "".join(lines[end:])
+    BENCHMARKS_MD.parent.mkdir(parents=True, exist_ok=True)
+    BENCHMARKS_MD.write_text(updated.rstrip("\n") + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--tool", choices=["wrk", "python"], default=None)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    args = parser.parse_args()
+    if args.tool is None:
+        args.tool = "wrk" if wrk_available() else "python"
+    print(f"load generator: {args.tool}", flush=True)
+    body = payload_bytes()
+    rows: list[Row] = []
+    for database in args.databases.split(","):
+        rows += run_backend(args, body, database.strip())
+    if not args.no_write:
+        write_section(render_section(rows, args, body))
+        print(f"wrote {BENCHMARKS_MD.relative_to(ROOT)} ({SECTION})")
+
+
+if __name__ == "__main__":
+    main()
