@@ -1,0 +1,159 @@
+"""The worker loop: wait for a wake-up (or the poll interval), claim a batch, process it, repeat.
+
+Each claimed signal is processed in id order: every enabled action set of its source is matched
+(pure engine), each match is run by `ActionSetRunner`, then the signal is marked processed. A
+heartbeat keeps the batch's lease alive while it runs, so a healthy but slow worker is not
+overtaken; a dead one stops renewing and its claims are retaken once the lease expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal as os_signal
+import socket
+import uuid
+from datetime import timedelta
+
+from switchman.action_sets.repository import load_matching_candidates
+from switchman.config import Settings
+from switchman.context import AppContext
+from switchman.db.engine import Database
+from switchman.engine.matching import match_payload
+from switchman.flags.backend import FlagBackend
+from switchman.flags.factory import create_flag_backend
+from switchman.timeutil import utcnow
+from switchman.wakeup import Wakeup
+from switchman.worker.claims import ClaimedSignal, claim_signals, extend_claims, mark_processed
+from switchman.worker.runner import ActionSetRunner
+
+log = logging.getLogger(__name__)
+
+_COMPONENT = "worker"
+
+
+class SignalWorker:
+    def __init__(self, *, settings: Settings, db: Database, wakeup: Wakeup, backend: FlagBackend) -> None:
+        self.settings = settings
+        self.db = db
+        self.wakeup = wakeup
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease = timedelta(seconds=settings.worker_lease_seconds)
+        self.runner = ActionSetRunner(db=db, backend=backend, action_timeout=settings.action_timeout_seconds)
+        self._stopping = asyncio.Event()
+        self._held: list[int] = []
+
+    async def run(self) -> None:
+        """Process signals until `stop()`; errors are logged and retried after the poll interval."""
+        log.info("worker %s started", self.worker_id)
+        heartbeat = asyncio.create_task(self._heartbeat())
+        try:
+            while not self._stopping.is_set():
+                try:
+                    handled = await self.drain_once()
+                except Exception:
+                    log.exception("worker batch failed; retrying after the poll interval")
+                    handled = 0
+                if handled == 0 and not self._stopping.is_set():
+                    await self.wakeup.wait(self.settings.worker_poll_interval_seconds)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            log.info("worker %s stopped", self.worker_id)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.wakeup.committed()  # interrupt the wait
+
+    async def drain_once(self) -> int:
+        """Claim one batch and process it; returns the number of signals handled."""
+        async with self.db.transaction() as conn:
+            batch = await claim_signals(
+                conn,
+                worker_id=self.worker_id,
+                now=utcnow(),
+                lease=self.lease,
+                limit=self.settings.worker_batch_size,
+            )
+        self._held = [signal.id for signal in batch]
+        for signal in batch:
+            if self._stopping.is_set():
+                break  # the rest of the batch is retaken when its lease expires
+            await self.process(signal)
+            self._held.remove(signal.id)
+        return len(batch)
+
+    async def process(self, signal: ClaimedSignal) -> None:
+        async with self.db.read() as conn:
+            candidates = await load_matching_candidates(
+                conn, source=signal.source, source_id=signal.source_id
+            )
+        if candidates:
+            payload = signal.payload()
+            wire = signal.wire()
+            for action_set in candidates:
+                if match_payload(action_set.filters, payload).matched:
+                    await self.runner.run(action_set, wire)
+        async with self.db.transaction() as conn:
+            await mark_processed(conn, signal_id=signal.id, now=utcnow())
+
+    async def _heartbeat(self) -> None:
+        interval = max(self.lease.total_seconds() / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            if self._held:
+                try:
+                    async with self.db.transaction() as conn:
+                        await extend_claims(
+                            conn,
+                            worker_id=self.worker_id,
+                            signal_ids=list(self._held),
+                            until=utcnow() + self.lease,
+                        )
+                except Exception:
+                    log.exception("could not extend the worker's claims")
+
+
+async def start(ctx: AppContext) -> None:
+    backend = create_flag_backend(ctx.settings, ctx.db)
+    if ctx.db.is_postgres:
+        await ctx.wakeup.listen(_asyncpg_dsn(ctx.settings))
+    worker = SignalWorker(settings=ctx.settings, db=ctx.db, wakeup=ctx.wakeup, backend=backend)
+    ctx.components[_COMPONENT] = (worker, asyncio.create_task(worker.run()), backend)
+
+
+async def stop(ctx: AppContext) -> None:
+    entry = ctx.components.pop(_COMPONENT, None)
+    if entry is None:
+        return
+    worker, task, backend = entry
+    worker.stop()
+    try:
+        await asyncio.wait_for(task, timeout=15)
+    except TimeoutError:
+        task.cancel()
+    await backend.close()
+
+
+async def run_standalone(settings: Settings) -> None:
+    """`switchman worker`: one worker, no HTTP, until SIGINT/SIGTERM."""
+    db = Database(settings.async_database_url, pool_size=4)
+    ctx = AppContext(settings=settings, db=db)
+    await start(ctx)
+    worker, task, _backend = ctx.components[_COMPONENT]
+    loop = asyncio.get_running_loop()
+    for sig in (os_signal.SIGINT, os_signal.SIGTERM):
+        loop.add_signal_handler(sig, worker.stop)
+    try:
+        await task
+    finally:
+        await stop(ctx)
+        await ctx.wakeup.close()
+        await db.dispose()
+
+
+def _asyncpg_dsn(settings: Settings) -> str:
+    return settings.async_database_url.set(drivername="postgresql").render_as_string(hide_password=False)

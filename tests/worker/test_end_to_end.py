@@ -1,0 +1,215 @@
+"""Signal to flag, end to end through the public API and a real worker, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from switchman.worker.loop import SignalWorker
+from tests.action_sets.founding import assert_valid
+from tests.conftest import ADMIN_TOKEN, make_settings
+from tests.worker.conftest import Scenario, action_set_body, drain, toggle
+
+
+async def _flag_enabled(client: httpx.AsyncClient, feature: str, environment: str = "production") -> bool:
+    body = (await client.get(f"/api/admin/projects/default/features/{feature}")).json()
+    return next(env["enabled"] for env in body["environments"] if env["name"] == environment)
+
+
+async def _events(client: httpx.AsyncClient, set_id: int, **params: Any) -> list[dict[str, Any]]:
+    response = await client.get(f"/api/admin/projects/default/actions/{set_id}/events", params=params)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert_valid(body)
+    events: list[dict[str, Any]] = body["actionSetEvents"]
+    return events
+
+
+async def _post_signal(client: httpx.AsyncClient, scenario: Scenario, payload: dict[str, Any]) -> int:
+    response = await client.post(
+        f"/api/signal-endpoint/{scenario.endpoint_name}",
+        json=payload,
+        headers={"Authorization": f"Bearer {scenario.token}"},
+    )
+    assert response.status_code == 200, response.text
+    return int(response.json()["signals"][0]["id"])
+
+
+async def test_matching_signal_turns_flag_on_once_and_non_matching_does_nothing(
+    client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
+) -> None:
+    created = await client.post(
+        "/api/admin/projects/default/actions",
+        json=action_set_body(
+            scenario,
+            actor_id=scenario.admin_actor_id,
+            filters={
+                "alert.status": {"operator": "IN", "values": ["firing"]},
+                "alert.errorRate": {"operator": "NUM_GT", "value": "5"},
+            },
+            actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
+        ),
+    )
+    assert created.status_code == 201, created.text
+    set_id = created.json()["id"]
+    assert not await _flag_enabled(client, scenario.feature)
+
+    non_matching = await _post_signal(client, scenario, {"alert": {"status": "resolved", "errorRate": 9}})
+    matching = await _post_signal(client, scenario, {"alert": {"status": "firing", "errorRate": 7.5}})
+    assert await drain(worker) == 2
+    assert await drain(worker) == 0  # nothing is processed twice
+
+    assert await _flag_enabled(client, scenario.feature)
+    events = await _events(client, set_id)
+    assert len(events) == 1
+    event = events[0]
+    assert event["signalId"] == matching != non_matching
+    assert event["state"] == "success"
+    assert event["signal"]["payload"] == {"alert": {"status": "firing", "errorRate": 7.5}}
+    assert [a["state"] for a in event["actionSet"]["actions"]] == ["success"]
+
+    audit = (await client.get("/api/admin/events")).json()["events"]
+    enabled = [
+        e
+        for e in audit
+        if e["type"] == "feature-environment-enabled" and e["featureName"] == scenario.feature
+    ]
+    assert len(enabled) == 1
+    assert enabled[0]["createdByUserId"] == scenario.admin_actor_id
+    assert enabled[0]["environment"] == "production"
+
+
+async def test_viewer_actor_fails_first_action_and_later_actions_stay_not_started(
+    client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
+) -> None:
+    created = await client.post(
+        "/api/admin/projects/default/actions",
+        json=action_set_body(
+            scenario,
+            actor_id=scenario.viewer_actor_id,
+            actions=[
+                toggle("TOGGLE_FEATURE_ON", scenario.feature, 1),
+                toggle("TOGGLE_FEATURE_OFF", scenario.other_feature, 2),
+            ],
+        ),
+    )
+    assert created.status_code == 201, created.text
+    await _post_signal(client, scenario, {})
+    await drain(worker)
+
+    (event,) = await _events(client, created.json()["id"])
+    assert event["state"] == "failed"
+    first, second = event["actionSet"]["actions"]
+    assert first["state"] == "failed"
+    assert "UPDATE_FEATURE_ENVIRONMENT" in first["details"]
+    assert second["state"] == "not started"
+    assert second.get("details") is None
+    assert not await _flag_enabled(client, scenario.feature)
+
+
+async def test_failure_on_missing_flag_stops_the_run(
+    client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
+) -> None:
+    created = await client.post(
+        "/api/admin/projects/default/actions",
+        json=action_set_body(
+            scenario,
+            actor_id=scenario.admin_actor_id,
+            actions=[
+                toggle("TOGGLE_FEATURE_ON", scenario.feature, 1),
+                toggle("TOGGLE_FEATURE_ON", "no-such-flag", 2),
+                toggle("TOGGLE_FEATURE_ON", scenario.other_feature, 3),
+            ],
+        ),
+    )
+    assert created.status_code == 201, created.text
+    await _post_signal(client, scenario, {"x": 1})
+    await drain(worker)
+    (event,) = await _events(client, created.json()["id"])
+    assert event["state"] == "failed"
+    assert [a["state"] for a in event["actionSet"]["actions"]] == ["success", "failed", "not started"]
+    assert "no-such-flag" in event["actionSet"]["actions"][1]["details"]
+    assert await _flag_enabled(client, scenario.feature)
+    assert not await _flag_enabled(client, scenario.other_feature)
+
+
+async def test_disabled_action_set_is_skipped_and_not_replayed(
+    client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
+) -> None:
+    created = await client.post(
+        "/api/admin/projects/default/actions",
+        json=action_set_body(
+            scenario,
+            actor_id=scenario.admin_actor_id,
+            actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
+        ),
+    )
+    set_id = created.json()["id"]
+    assert (await client.post(f"/api/admin/projects/default/actions/{set_id}/off")).status_code == 200
+    await _post_signal(client, scenario, {})
+    await drain(worker)
+    assert (await client.post(f"/api/admin/projects/default/actions/{set_id}/on")).status_code == 200
+    await drain(worker)
+    assert await _events(client, set_id) == []
+    assert not await _flag_enabled(client, scenario.feature)
+
+
+async def test_paging_returns_disjoint_newest_first_pages(
+    client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
+) -> None:
+    created = await client.post(
+        "/api/admin/projects/default/actions",
+        json=action_set_body(
+            scenario,
+            actor_id=scenario.admin_actor_id,
+            actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
+        ),
+    )
+    set_id = created.json()["id"]
+    signal_ids = [await _post_signal(client, scenario, {"n": n}) for n in range(7)]
+    await drain(worker)
+    first = await _events(client, set_id, limit=3)
+    second = await _events(client, set_id, limit=3, offset=3)
+    third = await _events(client, set_id, limit=3, offset=6)
+    pages = [e["signalId"] for e in first + second + third]
+    assert pages == sorted(signal_ids, reverse=True)
+    assert [e["id"] for e in first + second + third] == sorted(
+        (e["id"] for e in first + second + third), reverse=True
+    )
+    assert await _events(client, set_id, limit=3, offset=9) == []
+
+
+async def test_in_process_worker_reacts_without_polling(db_url: str, scenario: Scenario) -> None:
+    """With the worker inside `serve`, an acknowledged signal becomes a final event promptly."""
+    from switchman.app import create_app
+
+    settings = make_settings(db_url, run_worker=True, worker_poll_interval_seconds=30)
+    app: FastAPI = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://testserver",
+            headers={"Authorization": ADMIN_TOKEN},
+        ) as client,
+    ):
+        created = await client.post(
+            "/api/admin/projects/default/actions",
+            json=action_set_body(
+                scenario,
+                actor_id=scenario.admin_actor_id,
+                actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
+            ),
+        )
+        set_id = created.json()["id"]
+        await _post_signal(client, scenario, {"go": True})
+        # The poll interval is 30 s: only the wake-up can make this finish within the 10 s bound.
+        for _ in range(200):
+            events = await _events(client, set_id)
+            if events and events[0]["state"] != "started":
+                break
+            await asyncio.sleep(0.05)
+        assert events and events[0]["state"] == "success"
