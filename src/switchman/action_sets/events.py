@@ -214,21 +214,37 @@ async def _write_doc(
         raise LookupError(f"action set event {event.id} does not exist")
 
 
-_LAST_SEQ = sa.select(t.action_set.c.last_event_seq).where(
-    t.action_set.c.id == sa.bindparam("action_set_id"), t.action_set.c.project_id == sa.bindparam("project")
+_event = t.action_set_event
+_set = t.action_set
+_LAST_SEQ = sa.select(_set.c.last_event_seq).where(
+    _set.c.id == sa.bindparam("action_set_id"), _set.c.project_id == sa.bindparam("project")
+)
+# One statement for the common case: the set row (primary key) drives an index range scan of
+# (action_set_id, seq) bounded on both sides, so the cost is O(limit) at any offset.
+_NEWEST_PAGE = (
+    sa.select(_event.c.doc)
+    .select_from(_set.join(_event, _event.c.action_set_id == _set.c.id))
+    .where(
+        _set.c.id == sa.bindparam("action_set_id"),
+        _set.c.project_id == sa.bindparam("project"),
+        _event.c.action_set_id == sa.bindparam("action_set_id"),
+        _event.c.seq <= _set.c.last_event_seq - sa.bindparam("offset"),
+        _event.c.seq > _set.c.last_event_seq - sa.bindparam("offset") - sa.bindparam("limit"),
+    )
+    .order_by(_event.c.seq.desc())
 )
 _PAGE = (
-    sa.select(t.action_set_event.c.doc)
+    sa.select(_event.c.doc)
     .where(
-        t.action_set_event.c.action_set_id == sa.bindparam("action_set_id"),
-        t.action_set_event.c.seq <= sa.bindparam("top"),
-        t.action_set_event.c.seq > sa.bindparam("bottom"),
+        _event.c.action_set_id == sa.bindparam("action_set_id"),
+        _event.c.seq <= sa.bindparam("top"),
+        _event.c.seq > sa.bindparam("bottom"),
     )
-    .order_by(t.action_set_event.c.seq.desc())
+    .order_by(_event.c.seq.desc())
 )
-_SEQ_OF_EVENT = sa.select(t.action_set_event.c.seq).where(
-    t.action_set_event.c.id == sa.bindparam("event_id"),
-    t.action_set_event.c.action_set_id == sa.bindparam("action_set_id"),
+_SEQ_OF_EVENT = sa.select(_event.c.seq).where(
+    _event.c.id == sa.bindparam("event_id"),
+    _event.c.action_set_id == sa.bindparam("action_set_id"),
 )
 
 
@@ -250,17 +266,28 @@ async def list_event_docs(
     """
     if not storable_text(project):
         raise project_not_found(project[:100])
+    if before is None and limit >= 1:
+        docs = (
+            (
+                await conn.execute(
+                    _NEWEST_PAGE,
+                    {"action_set_id": action_set_id, "project": project, "offset": offset, "limit": limit},
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if docs:
+            return event_docs.join_docs(docs)
+    # An empty page: past the end, or no such set (404); the second look-up tells which.
     last = await conn.scalar(_LAST_SEQ, {"action_set_id": action_set_id, "project": project})
     if last is None:
         await require_project(conn, project)
         raise NotFoundError(f"Could not find action set with id {action_set_id} in project {project!r}")
-    top = int(last)
-    if before is not None:
-        cursor = await conn.scalar(_SEQ_OF_EVENT, {"event_id": before, "action_set_id": action_set_id})
-        if cursor is None:
-            return EMPTY_LISTING
-        top = int(cursor) - 1
-    top -= offset
+    if before is None:
+        return EMPTY_LISTING
+    cursor = await conn.scalar(_SEQ_OF_EVENT, {"event_id": before, "action_set_id": action_set_id})
+    top = int(cursor) - 1 - offset if cursor is not None else 0
     if top < 1 or limit < 1:
         return EMPTY_LISTING
     rows = await conn.execute(
