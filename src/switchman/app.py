@@ -131,6 +131,7 @@ class AdminBodyGuard:
             scope["type"] == "http"
             and scope["method"] in {"POST", "PUT", "PATCH"}
             and scope["path"].startswith("/api/admin/")
+            and not scope["path"].endswith(("/on", "/off"))  # bodyless toggles accept any content type
         ):
             problem = _admin_body_problem(dict(scope["headers"]))
             if problem is not None:

@@ -22,7 +22,9 @@ class LogFormat(StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SWITCHMAN_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SWITCHMAN_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = "sqlite:///./switchman.db"
     init_admin_api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -149,7 +151,10 @@ def load_settings(**overrides: object) -> Settings:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
-        raise ConfigurationError(f"invalid configuration SWITCHMAN_{where.upper()}: {first['msg']}") from exc
+        message = first["msg"].removeprefix("Value error, ")
+        if not first["loc"]:  # a whole-model rule, whose message names its variables
+            raise ConfigurationError(f"invalid configuration: {message}") from exc
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigurationError(f"invalid configuration SWITCHMAN_{where.upper()}: {message}") from exc
     _ = settings.async_database_url  # validate eagerly
     return settings

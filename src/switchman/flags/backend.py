@@ -34,7 +34,14 @@ class FlagBackend(Protocol):
         ...
 
     async def set_enabled_by_tag(
-        self, *, actor: Principal, project: str, environment: str, tag_type: str, tag_value: str, enabled: bool
+        self,
+        *,
+        actor: Principal,
+        project: str,
+        environment: str,
+        tag_type: str,
+        tag_value: str,
+        enabled: bool,
     ) -> TagToggleReport:
         """Turn every non-archived flag of `project` carrying tag `type:value` on or off in `environment`.
 

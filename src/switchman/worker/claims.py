@@ -105,10 +105,10 @@ async def extend_claims(
     return int(result.rowcount)
 
 
-async def mark_processed(conn: AsyncConnection, *, signal_id: int, now: datetime) -> None:
+async def mark_processed(conn: AsyncConnection, *, signal_ids: list[int], now: datetime) -> None:
     await conn.execute(
         _s.update()
-        .where(_s.c.id == signal_id, _s.c.processed_at.is_(None))
+        .where(_s.c.id.in_(signal_ids), _s.c.processed_at.is_(None))
         .values(processed_at=now, claimed_by=None, claim_expires_at=None)
     )
 

@@ -17,13 +17,15 @@ import socket
 import uuid
 from datetime import timedelta
 
-from switchman.action_sets.repository import load_matching_candidates
+from switchman.action_sets.repository import ActionSetRecord, load_matching_candidates
+from switchman.auth.principal import Principal
 from switchman.config import Settings
 from switchman.context import AppContext
 from switchman.db.engine import Database
 from switchman.engine.matching import match_payload
 from switchman.flags.backend import FlagBackend
 from switchman.flags.factory import create_flag_backend
+from switchman.service_accounts.service import get_actor
 from switchman.timeutil import utcnow
 from switchman.wakeup import Wakeup
 from switchman.worker.claims import ClaimedSignal, claim_signals, extend_claims, mark_processed
@@ -79,26 +81,34 @@ class SignalWorker:
                 limit=self.settings.worker_batch_size,
             )
         self._held = [signal.id for signal in batch]
-        for signal in batch:
-            if self._stopping.is_set():
-                break  # the rest of the batch is retaken when its lease expires
-            await self.process(signal)
-            self._held.remove(signal.id)
+        lookups = _BatchLookups(self.db)
+        done: list[int] = []
+        try:
+            for signal in batch:
+                if self._stopping.is_set():
+                    break  # the rest of the batch is retaken when its lease expires
+                await self.process(signal, lookups)
+                done.append(signal.id)
+        finally:
+            # One commit for the batch: a crash before it only makes the signals be retaken, and a
+            # retaken signal finds its events final and runs nothing again.
+            if done:
+                async with self.db.transaction() as conn:
+                    await mark_processed(conn, signal_ids=done, now=utcnow())
+            self._held = []
         return len(batch)
 
-    async def process(self, signal: ClaimedSignal) -> None:
-        async with self.db.read() as conn:
-            candidates = await load_matching_candidates(
-                conn, source=signal.source, source_id=signal.source_id
-            )
-        if candidates:
-            payload = signal.payload()
-            wire = signal.wire()
-            for action_set in candidates:
-                if match_payload(action_set.filters, payload).matched:
-                    await self.runner.run(action_set, wire)
-        async with self.db.transaction() as conn:
-            await mark_processed(conn, signal_id=signal.id, now=utcnow())
+    async def process(self, signal: ClaimedSignal, lookups: _BatchLookups | None = None) -> None:
+        """Run every matching enabled action set of the signal's source, in ascending id."""
+        lookups = lookups or _BatchLookups(self.db)
+        candidates = await lookups.candidates(signal.source, signal.source_id)
+        if not candidates:
+            return
+        payload = signal.payload()
+        wire = signal.wire()
+        for action_set in candidates:
+            if match_payload(action_set.filters, payload).matched:
+                await self.runner.run(action_set, wire, actor=await lookups.actor(action_set.actor_id))
 
     async def _heartbeat(self) -> None:
         interval = max(self.lease.total_seconds() / 3, 0.05)
@@ -115,6 +125,34 @@ class SignalWorker:
                         )
                 except Exception:
                     log.exception("could not extend the worker's claims")
+
+
+class _BatchLookups:
+    """Action sets per source and actors per id, read once per claimed batch.
+
+    A change to an action set or a service account takes effect from the next batch (≤ the batch size
+    of signals later), which keeps the per-signal cost to the matching itself.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._candidates: dict[tuple[str, int], list[ActionSetRecord]] = {}
+        self._actors: dict[int, Principal | None] = {}
+
+    async def candidates(self, source: str, source_id: int) -> list[ActionSetRecord]:
+        key = (source, source_id)
+        if key not in self._candidates:
+            async with self._db.read() as conn:
+                self._candidates[key] = await load_matching_candidates(
+                    conn, source=source, source_id=source_id
+                )
+        return self._candidates[key]
+
+    async def actor(self, actor_id: int) -> Principal | None:
+        if actor_id not in self._actors:
+            async with self._db.read() as conn:
+                self._actors[actor_id] = await get_actor(conn, actor_id)
+        return self._actors[actor_id]
 
 
 async def start(ctx: AppContext) -> None:

@@ -1,0 +1,245 @@
+"""Signal → event latency at a steady rate, through the real server with its in-process worker.
+
+For each database: a fresh database, `switchman serve` (worker on) as a subprocess, then two action
+sets on one signal endpoint — `state IN [firing]` turns a flag off, `state IN [resolved]` turns it on —
+and signals alternating between the two at a steady `--rate` for `--duration` seconds, so every signal
+makes exactly one event with one real flag change. Latency of a signal = the event's final
+`updated_at` (written by the worker) minus the moment the ingest reply was received (same machine, same
+clock), and also minus the moment the request was sent.
+
+    python -m bench.latency [--rate 100] [--duration 20] [--databases sqlite,postgresql] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from bench._report import percentile, write_section
+from bench._server import free_port, running
+from switchman.config import to_async_url
+from switchman.db import tables as t
+from switchman.db.engine import Database
+
+HEADING = "## Signal → event latency"
+ADMIN = "*:*.bench-latency-admin-secret"
+PG_SERVER = os.environ.get("SWITCHMAN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+
+
+@dataclass(frozen=True)
+class Sent:
+    signal_id: int
+    sent_at: float
+    replied_at: float
+
+
+@dataclass(frozen=True)
+class Row:
+    database: str
+    signals: int
+    rate: float
+    from_reply: list[float]
+    from_send: list[float]
+    ingest_ms: list[float]
+
+
+async def _setup(base: str) -> tuple[str, str]:
+    """Feature, Admin service account, endpoint + token, two action sets. Returns (endpoint, token)."""
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": ADMIN}, timeout=10) as http:
+
+        async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            response = await http.post(path, json=body)
+            response.raise_for_status()
+            result: dict[str, Any] = response.json()
+            return result
+
+        await post("/api/admin/projects/default/features", {"name": "bench-flag"})
+        actor = await post("/api/admin/service-account", {"username": "bench-bot", "name": "Bench", "rootRole": 1})
+        endpoint = await post("/api/admin/signal-endpoints", {"name": "bench-apm"})
+        token = await post(f"/api/admin/signal-endpoints/{endpoint['id']}/tokens", {"name": "bench"})
+        for state, action in (("firing", "TOGGLE_FEATURE_OFF"), ("resolved", "TOGGLE_FEATURE_ON")):
+            await post(
+                "/api/admin/projects/default/actions",
+                {
+                    "name": f"on-{state}",
+                    "actorId": actor["id"],
+                    "match": {
+                        "source": "signal-endpoint",
+                        "sourceId": endpoint["id"],
+                        "payload": {"alert.state": {"operator": "IN", "values": [state]}},
+                    },
+                    "actions": [
+                        {
+                            "action": action,
+                            "sortOrder": 1,
+                            "executionParams": {
+                                "project": "default",
+                                "environment": "production",
+                                "featureName": "bench-flag",
+                            },
+                        }
+                    ],
+                },
+            )
+        return endpoint["name"], token["token"]
+
+
+async def _send_steady(base: str, endpoint: str, token: str, *, rate: float, duration: float) -> list[Sent]:
+    count = int(rate * duration)
+    sent: list[Sent] = []
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+
+        async def one(n: int) -> None:
+            payload = {"alert": {"state": "firing" if n % 2 == 0 else "resolved", "n": n, "service": "checkout"}}
+            started = time.time()
+            response = await http.post(
+                f"/api/signal-endpoint/{endpoint}", json=payload, headers={"Authorization": f"Bearer {token}"}
+            )
+            replied = time.time()
+            response.raise_for_status()
+            sent.append(Sent(response.json()["signals"][0]["id"], started, replied))
+
+        tasks = []
+        start = time.monotonic()
+        for n in range(count):
+            delay = start + n / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(n)))
+        await asyncio.gather(*tasks)
+    return sent
+
+
+async def _final_times(url: str, expected: int, timeout: float = 120) -> dict[int, datetime]:
+    db = Database(to_async_url(url), pool_size=1)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            async with db.read() as conn:
+                rows = (
+                    await conn.execute(
+                        sa.select(t.action_set_event.c.signal_id, t.action_set_event.c.updated_at).where(
+                            t.action_set_event.c.state != "started"
+                        )
+                    )
+                ).all()
+            if len(rows) >= expected or time.monotonic() > deadline:
+                return {row.signal_id: row.updated_at for row in rows}
+            await asyncio.sleep(0.2)
+    finally:
+        await db.dispose()
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(f"{PG_SERVER}/test")
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def run_backend(database: str, args: argparse.Namespace) -> Row:
+    with tempfile.TemporaryDirectory() as scratch:
+        if database == "sqlite":
+            url = f"sqlite:///{Path(scratch) / 'bench.db'}"
+        else:
+            name = f"switchman_bench_latency_{secrets.token_hex(3)}"
+            asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+            url = f"{PG_SERVER}/{name}"
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = {
+            "SWITCHMAN_DATABASE_URL": url,
+            "SWITCHMAN_INIT_ADMIN_API_TOKENS": ADMIN,
+            "SWITCHMAN_SIGNAL_RATE_LIMIT_PER_SECOND": "0",
+            "SWITCHMAN_SIGNAL_RETENTION_DAYS": "0",
+            "SWITCHMAN_LOG_LEVEL": "WARNING",
+        }
+        try:
+            with running(
+                [sys.executable, "-m", "switchman", "serve", "--port", str(port)],
+                env=env,
+                ready_url=f"{base}/health",
+            ):
+                endpoint, token = asyncio.run(_setup(base))
+                # Warm-up: a few signals so connection pools and code paths are hot.
+                asyncio.run(_send_steady(base, endpoint, token, rate=50, duration=1))
+                asyncio.run(_final_times(url, 50))
+                sent = asyncio.run(_send_steady(base, endpoint, token, rate=args.rate, duration=args.duration))
+                finals = asyncio.run(_final_times(url, 50 + len(sent)))
+        finally:
+            if database != "sqlite":
+                asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}" WITH (FORCE)'))
+    missing = [s.signal_id for s in sent if s.signal_id not in finals]
+    if missing:
+        raise RuntimeError(f"{len(missing)} signals never reached a final event state")
+    from_reply = sorted((finals[s.signal_id].timestamp() - s.replied_at) * 1000 for s in sent)
+    from_send = sorted((finals[s.signal_id].timestamp() - s.sent_at) * 1000 for s in sent)
+    ingest = sorted((s.replied_at - s.sent_at) * 1000 for s in sent)
+    return Row(database, len(sent), args.rate, from_reply, from_send, ingest)
+
+
+def _fmt(values: list[float]) -> str:
+    return " | ".join(f"{percentile(values, q):.1f}" for q in (0.5, 0.9, 0.99)) + f" | {values[-1]:.1f}"
+
+
+def render(rows: list[Row], args: argparse.Namespace) -> str:
+    lines = [
+        HEADING,
+        "",
+        f"`make bench-latency` (`python -m bench.latency --rate {args.rate:g} --duration {args.duration:g}`), "
+        f"measured {datetime.now(UTC):%Y-%m-%d} on the 2-core machine that also runs the load generator and the "
+        "database. `switchman serve` with its in-process worker; two action sets on one endpoint, signals "
+        "alternating so that each one makes exactly one event with one real flag change (embedded store). "
+        "Latency = the event's final `updated_at` minus the time the ingest reply (200, signal committed) "
+        "was received; \"from send\" counts from the moment the request left the client.",
+        "",
+        "| database | signals | rate/s | reply → final p50 / p90 / p99 / max (ms) | send → final p50 / p90 / p99 / max (ms) | ingest reply p50 / p90 / p99 / max (ms) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.database} | {row.signals} | {row.rate:g} | {_fmt(row.from_reply)} | {_fmt(row.from_send)} "
+            f"| {_fmt(row.ingest_ms)} |"
+        )
+    lines += ["", "Goal: p99 ≤ 50 ms end to end.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    rows = []
+    for database in args.databases.split(","):
+        row = run_backend(database.strip(), args)
+        print(
+            f"{row.database}: reply→final p50/p90/p99/max {_fmt(row.from_reply)} ms; "
+            f"send→final {_fmt(row.from_send)} ms",
+            flush=True,
+        )
+        rows.append(row)
+    if not args.no_write:
+        write_section(HEADING, render(rows, args))
+
+
+if __name__ == "__main__":
+    main()
