@@ -62,9 +62,7 @@ def running(
     cmd: list[str], *, env: Mapping[str, str], ready_url: str, timeout: float = 60.0
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start `cmd`, wait until `ready_url` answers 200, yield the process; always stop it afterwards."""
-    proc = subprocess.Popen(
-        cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + timeout
         while True:

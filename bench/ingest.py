@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import secrets
@@ -198,12 +199,10 @@ def machine_notes(tool: str) -> list[str]:
     except OSError:
         pass
     pg_version = "n/a"
-    try:
+    with contextlib.suppress(Exception):  # notes only
         pg_version = str(
             asyncio.run(_pg_fetchval_text(f"{PG_SERVER}/postgres", "SHOW server_version"))
         ).split()[0]
-    except Exception:  # noqa: BLE001 - notes only
-        pass
     return [
         f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
         f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version} (WAL, synchronous=FULL), "
@@ -229,7 +228,7 @@ def render_section(rows: list[Row], args: argparse.Namespace, body: bytes) -> st
         "",
         "Durable ingestion (`POST /api/signal-endpoint/{name}`: a 200 means the signal row is committed) "
         "against a trivial POST route on the same stack (Starlette on uvicorn, one process, uvloop + "
-        "httptools) that reads the body and answers `{\"ok\":true}` — the ceiling. Both are measured in "
+        'httptools) that reads the body and answers `{"ok":true}` — the ceiling. Both are measured in '
         "the same run, back to back.",
         "",
         f"Command: `make bench-ingest` (`python -m bench.ingest --connections {args.connections} "
@@ -278,7 +277,9 @@ def write_section(text: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)

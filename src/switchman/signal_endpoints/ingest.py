@@ -34,7 +34,8 @@ COMMITTER = "group_committer"
 RATE_LIMITER = "signal_rate_limiter"
 PATH = "/api/signal-endpoint/{name}"
 _UTF8_BOM = b"\xef\xbb\xbf"
-_INT64 = 2**63
+# The integers orjson keeps exact (int64 and uint64); others become the nearest double, as in JavaScript.
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
 
 class CallSignalEndpoint:
@@ -63,6 +64,8 @@ class CallSignalEndpoint:
             elif key == b"content-length":
                 content_length = value
         secret = strip_bearer(authorization.decode("latin-1")) if authorization else ""
+        if secret.lower() == "bearer":  # the scheme without a credential
+            secret = ""
         try:
             payload, body_error = await _read_payload(receive, content_length, ctx.settings.signal_max_bytes)
         except _Disconnected:
@@ -130,8 +133,9 @@ async def _read_payload(
 def parse_payload(body: bytes) -> tuple[bytes | None, SwitchmanError | None]:
     """Parse a call body into compact JSON object bytes; empty → `{}`; anything but an object → error.
 
-    Numbers are read the way JavaScript (and so Unleash) reads them: integers beyond 64 bits become the
-    nearest double, and numbers out of double range become infinity, stored as `null`.
+    Numbers are read as JavaScript (and so Unleash) reads them, except that 64-bit integers stay exact:
+    larger integers become the nearest double, numbers out of double range become infinity, stored as
+    `null` (what `JSON.stringify` writes for it).
     """
     if body.startswith(_UTF8_BOM):
         body = body[len(_UTF8_BOM) :]
@@ -171,7 +175,7 @@ def _parse_like_javascript(body: bytes) -> Any:
 
 def _js_int(text: str) -> int | float:
     value = int(text)
-    return value if -_INT64 <= value < _INT64 else float(value)
+    return value if _INT_MIN <= value <= _INT_MAX else float(value)
 
 
 def _refuse_constant(text: str) -> Any:

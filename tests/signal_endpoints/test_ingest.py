@@ -1,0 +1,419 @@
+"""`POST /api/signal-endpoint/{name}`: storage, body rules, check order, size cap, rate limit, durability."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from fastapi import FastAPI
+
+from switchman.config import to_async_url
+from switchman.context import AppContext
+from switchman.db.engine import Database
+from switchman.signal_endpoints.ingest import COMMITTER
+from tests.conftest import assert_error
+from tests.signal_endpoints.helpers import (
+    BASE,
+    app_client,
+    caller,
+    create_endpoint,
+    create_token,
+    endpoint_with_token,
+    signal_rows,
+)
+
+
+def call_path(name: str) -> str:
+    return f"/api/signal-endpoint/{name}"
+
+
+async def test_call_stores_the_signal_and_answers_it(client: httpx.AsyncClient, db: Database) -> None:
+    endpoint, secret = await endpoint_with_token(client)
+    payload = {"alert": {"status": "firing", "errorRate": 7.5, "tags": ["prod", "eu"]}, "ok": False, "é": "ü"}
+    response = await client.post(
+        call_path(endpoint["name"]), json=payload, headers={"Authorization": f"Bearer {secret}"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    (signal,) = response.json()["signals"]
+    token_id = (await client.get(f"{BASE}/{endpoint['id']}/tokens")).json()["signalEndpointTokens"][0]["id"]
+    assert signal["source"] == "signal-endpoint"
+    assert signal["sourceId"] == endpoint["id"]
+    assert signal["createdBySourceTokenId"] == token_id
+    assert signal["payload"] == payload
+    (row,) = await signal_rows(db)
+    assert row.id == signal["id"]
+    assert json.loads(row.payload) == payload
+    assert row.processed_at is None
+    assert signal["createdAt"] == row.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize("scheme", ["Bearer ", "bearer ", "BEARER   ", ""])
+async def test_token_is_accepted_bare_or_as_bearer(client: httpx.AsyncClient, scheme: str) -> None:
+    endpoint, secret = await endpoint_with_token(client)
+    response = await client.post(
+        call_path(endpoint["name"]), json={}, headers={"Authorization": scheme + secret}
+    )
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("body", [b"", b"   \n"])
+async def test_an_empty_body_is_the_empty_payload(client: httpx.AsyncClient, body: bytes) -> None:
+    endpoint, secret = await endpoint_with_token(client)
+    response = await client.post(call_path(endpoint["name"]), content=body, headers={"Authorization": secret})
+    assert response.status_code == 200, response.text
+    assert response.json()["signals"][0]["payload"] == {}
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+async def test_the_body_is_parsed_as_json_whatever_the_content_type(
+    client: httpx.AsyncClient, content_type: str | None
+) -> None:
+    endpoint, secret = await endpoint_with_token(client)
+    headers = {"Authorization": secret}
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = await client.post(call_path(endpoint["name"]), content=b'{"a": [1, 2]}', headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["signals"][0]["payload"] == {"a": [1, 2]}
+
+
+@pytest.mark.parametrize("body", [b"[]", b'"text"', b"12", b"null", b"true", b"[{}]"])
+async def test_json_that_is_not_an_object_is_400(
+    client: httpx.AsyncClient, db: Database, body: bytes
+) -> None:
+    endpoint, secret = await endpoint_with_token(client)
+    response = await client.post(call_path(endpoint["name"]), content=body, headers={"Authorization": secret})
+    error = assert_error(response, 400, "BadDataError")
+    assert "object" in error["message"]
+    assert await signal_rows(db) == []
+
+
+@pytest.mark.parametrize(
+    "body", [b"{", b"{'a': 1}", b'{"a": NaN}', b'{"a":1}{', b"\xff\xfe{}", b'{"a": "\\ud800"}', b"name=value"]
+)
+async def test_malformed_json_is_400(client: httpx.AsyncClient, db: Database, body: bytes) -> None:
+    endpoint, secret = await endpoint_with_token(client)
+    response = await client.post(call_path(endpoint["name"]), content=body, headers={"Authorization": secret})
+    assert_error(response, 400, "BadDataError")
+    assert await signal_rows(db) == []
+
+
+async def test_numbers_are_read_like_javascript(client: httpx.AsyncClient) -> None:
+    endpoint, secret = await endpoint_with_token(client)
+    body = b'{"huge": 1e400, "big": 123456789012345678901234567890, "n": 12.0, "u": 18446744073709551615}'
+    response = await client.post(call_path(endpoint["name"]), content=body, headers={"Authorization": secret})
+    assert response.status_code == 200, response.text
+    payload = response.json()["signals"][0]["payload"]
+    assert payload["huge"] is None  # JSON.stringify(Infinity) === "null"
+    assert payload["big"] == pytest.approx(1.2345678901234568e29)
+    assert payload["n"] == 12.0
+    assert payload["u"] == 18446744073709551615
+
+
+async def test_unknown_and_disabled_endpoints_are_404_alike(client: httpx.AsyncClient) -> None:
+    endpoint, secret = await endpoint_with_token(client)
+    unknown = assert_error(
+        await client.post(call_path("no-such-endpoint"), json={}, headers={"Authorization": secret}),
+        404,
+        "NotFoundError",
+    )
+    await client.post(f"{BASE}/{endpoint['id']}/off")
+    disabled = assert_error(
+        await client.post(call_path(endpoint["name"]), json={}, headers={"Authorization": secret}),
+        404,
+        "NotFoundError",
+    )
+    assert disabled["message"].replace(endpoint["name"], "N") == unknown["message"].replace(
+        "no-such-endpoint", "N"
+    )
+    await client.post(f"{BASE}/{endpoint['id']}/on")
+    assert (
+        await client.post(call_path(endpoint["name"]), json={}, headers={"Authorization": secret})
+    ).status_code == 200
+
+
+async def test_a_renamed_endpoint_answers_under_its_new_name_only(client: httpx.AsyncClient) -> None:
+    endpoint, secret = await endpoint_with_token(client)
+    await client.put(f"{BASE}/{endpoint['id']}", json={"name": endpoint["name"] + "-v2"})
+    old = await client.post(call_path(endpoint["name"]), json={}, headers={"Authorization": secret})
+    assert_error(old, 404, "NotFoundError")
+    new = await client.post(call_path(endpoint["name"] + "-v2"), json={}, headers={"Authorization": secret})
+    assert new.status_code == 200, new.text
+
+
+@pytest.mark.parametrize("header", [None, "", "Bearer ", "bearer    "])
+async def test_a_missing_token_is_401_authentication_required(
+    client: httpx.AsyncClient, header: str | None
+) -> None:
+    endpoint, _secret = await endpoint_with_token(client)
+    async with caller(client._transport.app) as anon:  # type: ignore[attr-defined]
+        headers = {} if header is None else {"Authorization": header}
+        response = await anon.post(call_path(endpoint["name"]), json={}, headers=headers)
+    assert_error(response, 401, "AuthenticationRequired")
+
+
+async def test_a_wrong_or_foreign_token_is_401_unauthorized(client: httpx.AsyncClient, db: Database) -> None:
+    endpoint, _secret = await endpoint_with_token(client)
+    _other, foreign = await endpoint_with_token(client)
+    for header in ("signal_not-a-real-token", foreign, f"Bearer {foreign}", "*:*.admin-looking"):
+        response = await client.post(call_path(endpoint["name"]), json={}, headers={"Authorization": header})
+        assert_error(response, 401, "UnauthorizedError")
+    assert await signal_rows(db) == []
+
+
+async def test_errors_follow_the_order_endpoint_token_body(db_url: str, db: Database) -> None:
+    async with app_client(db_url, signal_max_bytes=64) as (_app, client):
+        endpoint, secret = await endpoint_with_token(client)
+        name = endpoint["name"]
+        big = b'{"a":"' + b"x" * 100 + b'"}'
+        cases = [
+            (call_path("nope"), None, b"{", 404),
+            (call_path("nope"), "wrong", big, 404),
+            (call_path(name), None, b"{", 401),
+            (call_path(name), "wrong", b"{", 401),
+            (call_path(name), "wrong", big, 401),
+            (call_path(name), secret, big, 413),
+            (call_path(name), secret, b"{", 400),
+        ]
+        for path, token, body, status in cases:
+            headers = {"Authorization": token} if token else {}
+            response = await client.post(path, content=body, headers=headers)
+            assert_error(response, status)
+
+
+async def test_a_body_over_the_cap_is_413_at_the_cap_200(db_url: str, db: Database) -> None:
+    async with app_client(db_url, signal_max_bytes=64) as (_app, client):
+        endpoint, secret = await endpoint_with_token(client)
+        exact = b'{"a":"' + b"x" * (64 - 8) + b'"}'
+        assert len(exact) == 64
+        ok = await client.post(call_path(endpoint["name"]), content=exact, headers={"Authorization": secret})
+        assert ok.status_code == 200, ok.text
+        over = await client.post(
+            call_path(endpoint["name"]), content=exact[:-1] + b" }", headers={"Authorization": secret}
+        )
+        error = assert_error(over, 413, "ContentTooLargeError")
+        assert "64" in error["message"]
+        assert over.headers["connection"] == "close"
+        assert len(await signal_rows(db)) == 1
+
+
+async def test_a_declared_length_over_the_cap_is_refused_without_reading(db_url: str, db: Database) -> None:
+    async with app_client(db_url, signal_max_bytes=1024) as (app, client):
+        endpoint, secret = await endpoint_with_token(client)
+        pulled = 0
+
+        async def body() -> AsyncIterator[bytes]:
+            nonlocal pulled
+            for _ in range(1000):
+                pulled += 1
+                yield b" " * 1000
+
+        headers = {"Authorization": secret, "Content-Length": str(1000 * 1000)}
+        async with caller(app) as anon:
+            response = await anon.post(call_path(endpoint["name"]), content=body(), headers=headers)
+        assert_error(response, 413, "ContentTooLargeError")
+        assert pulled <= 1
+
+
+async def test_a_chunked_body_stops_being_read_past_the_cap(db_url: str, db: Database) -> None:
+    async with app_client(db_url, signal_max_bytes=10_000) as (app, client):
+        endpoint, secret = await endpoint_with_token(client)
+        pulled = 0
+
+        async def body() -> AsyncIterator[bytes]:
+            nonlocal pulled
+            yield b'{"padding": "'
+            for _ in range(10_000):  # 10 MB if read to the end
+                pulled += 1
+                yield b"x" * 1000
+            yield b'"}'
+
+        async with caller(app) as anon:
+            response = await anon.post(
+                call_path(endpoint["name"]), content=body(), headers={"Authorization": secret}
+            )
+        assert_error(response, 413, "ContentTooLargeError")
+        assert pulled <= 12, pulled
+        assert await signal_rows(db) == []
+
+
+async def test_the_rate_limit_answers_429_with_retry_after(db_url: str, db: Database) -> None:
+    # 0.001 per second: the bucket holds one call and takes 1,000 s to refill.
+    async with app_client(db_url, signal_rate_limit_per_second=0.001) as (_app, client):
+        endpoint, secret = await endpoint_with_token(client)
+        other, other_secret = await endpoint_with_token(client)
+        headers = {"Authorization": secret}
+        assert (await client.post(call_path(endpoint["name"]), json={}, headers=headers)).status_code == 200
+        limited = await client.post(call_path(endpoint["name"]), json={}, headers=headers)
+        error = assert_error(limited, 429, "RateLimitError")
+        assert int(limited.headers["retry-after"]) >= 1
+        assert str(limited.headers["retry-after"]) in error["message"]
+        assert limited.headers["ratelimit-limit"] == "1"
+        assert limited.headers["ratelimit-remaining"] == "0"
+        assert int(limited.headers["ratelimit-reset"]) >= 1
+        # per endpoint name: another endpoint still has its call
+        ok = await client.post(call_path(other["name"]), json={}, headers={"Authorization": other_secret})
+        assert ok.status_code == 200, ok.text
+        # the limit applies before the lookup: unknown names and bad tokens are limited too
+        assert (await client.post(call_path("ghost"), json={})).status_code == 404
+        assert_error(await client.post(call_path("ghost"), json={}), 429, "RateLimitError")
+        assert len(await signal_rows(db)) == 2
+
+
+async def test_a_get_on_the_call_path_is_405(client: httpx.AsyncClient) -> None:
+    assert_error(await client.get(call_path("anything")), 405)
+
+
+async def test_an_acknowledged_signal_is_readable_from_a_new_engine_and_a_new_process(
+    client: httpx.AsyncClient, db_url: str
+) -> None:
+    endpoint, secret = await endpoint_with_token(client)
+    marker = "durable-" + secret[-8:]
+    response = await client.post(
+        call_path(endpoint["name"]), json={"marker": marker}, headers={"Authorization": secret}
+    )
+    assert response.status_code == 200, response.text
+    signal_id = response.json()["signals"][0]["id"]
+
+    fresh = Database(to_async_url(db_url), pool_size=1)
+    try:
+        async with fresh.read() as conn:
+            stored = (
+                await conn.exec_driver_sql(f"SELECT payload FROM signal WHERE id = {int(signal_id)}")
+            ).scalar_one()
+    finally:
+        await fresh.dispose()
+    assert json.loads(stored) == {"marker": marker}
+
+    program = (
+        "import asyncio, sys\n"
+        "from switchman.config import to_async_url\n"
+        "from switchman.db.engine import Database\n"
+        "async def main():\n"
+        "    db = Database(to_async_url(sys.argv[1]), pool_size=1)\n"
+        "    async with db.read() as conn:\n"
+        "        row = (await conn.exec_driver_sql('SELECT payload FROM signal WHERE id = ' + sys.argv[2])).first()\n"
+        "    await db.dispose()\n"
+        "    print(row[0] if row else 'MISSING')\n"
+        "asyncio.run(main())\n"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", program, db_url, str(signal_id), stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0
+    assert json.loads(out.decode().strip()) == {"marker": marker}
+
+
+async def test_concurrent_calls_share_transactions(
+    client: httpx.AsyncClient, app: FastAPI, db: Database
+) -> None:
+    endpoint, secret = await endpoint_with_token(client)
+    committer = app.state.ctx.components[COMMITTER]
+    before = committer.transactions
+    count = 60
+    responses = await asyncio.gather(
+        *(
+            client.post(call_path(endpoint["name"]), json={"n": n}, headers={"Authorization": secret})
+            for n in range(count)
+        )
+    )
+    assert [r.status_code for r in responses] == [200] * count
+    ids = [r.json()["signals"][0]["id"] for r in responses]
+    assert len(set(ids)) == count
+    assert [r.json()["signals"][0]["payload"] for r in responses] == [{"n": n} for n in range(count)]
+    rows = await signal_rows(db)
+    assert sorted(row.id for row in rows) == sorted(ids)
+    assert {json.loads(row.payload)["n"] for row in rows} == set(range(count))
+    transactions = committer.transactions - before
+    assert 1 <= transactions < count
+    assert committer.largest_batch > 1
+
+
+async def test_a_stored_signal_wakes_the_worker(
+    client: httpx.AsyncClient, app: FastAPI, backend: str
+) -> None:
+    ctx: AppContext = app.state.ctx
+    endpoint, secret = await endpoint_with_token(client)
+    await ctx.wakeup.wait(0.01)  # clear anything earlier
+    notified = asyncio.Event()
+    listener: Any = None
+    if backend == "postgresql":
+        import asyncpg
+
+        from switchman.wakeup import CHANNEL
+
+        listener = await asyncpg.connect(ctx.settings.database_url)
+        await listener.add_listener(CHANNEL, lambda *_: notified.set())
+    try:
+        response = await client.post(call_path(endpoint["name"]), json={}, headers={"Authorization": secret})
+        assert response.status_code == 200, response.text
+        assert await ctx.wakeup.wait(10) is True
+        if listener is not None:
+            await asyncio.wait_for(notified.wait(), 10)
+    finally:
+        if listener is not None:
+            await listener.close()
+
+
+async def test_refused_calls_do_not_wake_the_worker(client: httpx.AsyncClient, app: FastAPI) -> None:
+    ctx: AppContext = app.state.ctx
+    endpoint = await create_endpoint(client)
+    await create_token(client, endpoint["id"])
+    await ctx.wakeup.wait(0.01)
+    response = await client.post(call_path(endpoint["name"]), json={}, headers={"Authorization": "wrong"})
+    assert response.status_code == 401
+    assert await ctx.wakeup.wait(0.2) is False
+
+
+async def test_the_stored_payload_is_compact_json_text(client: httpx.AsyncClient, db: Database) -> None:
+    endpoint, secret = await endpoint_with_token(client)
+    body = b'{ "b" : [ 1 , 2 ],\n "a" : { } }'
+    response = await client.post(call_path(endpoint["name"]), content=body, headers={"Authorization": secret})
+    assert response.status_code == 200, response.text
+    (row,) = await signal_rows(db)
+    assert row.payload == '{"b":[1,2],"a":{}}'
+    assert orjson.loads(response.content)["signals"][0]["payload"] == {"b": [1, 2], "a": {}}
+
+
+async def test_a_failed_store_is_503_and_nothing_is_acknowledged(
+    client: httpx.AsyncClient, db: Database, backend: str
+) -> None:
+    endpoint, secret = await endpoint_with_token(client)
+    if backend == "sqlite":
+        create = [
+            "CREATE TRIGGER refuse_signal BEFORE INSERT ON signal BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        ]
+        drop = ["DROP TRIGGER refuse_signal"]
+    else:
+        create = [
+            "CREATE FUNCTION refuse_signal() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'refused'; END $$",
+            "CREATE TRIGGER refuse_signal BEFORE INSERT ON signal FOR EACH ROW EXECUTE FUNCTION refuse_signal()",
+        ]
+        drop = ["DROP TRIGGER refuse_signal ON signal", "DROP FUNCTION refuse_signal()"]
+    async with db.transaction() as conn:
+        for statement in create:
+            await conn.exec_driver_sql(statement)
+    try:
+        response = await client.post(
+            call_path(endpoint["name"]), json={"a": 1}, headers={"Authorization": secret}
+        )
+        error = assert_error(response, 503, "ServiceUnavailableError")
+        assert "refused" not in error["message"]  # database messages are not echoed
+        assert await signal_rows(db) == []
+    finally:
+        async with db.transaction() as conn:
+            for statement in drop:
+                await conn.exec_driver_sql(statement)
+    # the writer recovers (a new connection on PostgreSQL)
+    again = await client.post(call_path(endpoint["name"]), json={"a": 2}, headers={"Authorization": secret})
+    assert again.status_code == 200, again.text
+    assert [json.loads(row.payload) for row in await signal_rows(db)] == [{"a": 2}]
