@@ -10,7 +10,9 @@ Contract:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.auth.principal import Principal
 
@@ -53,3 +55,35 @@ class FlagBackend(Protocol):
     async def close(self) -> None:
         """Release resources (HTTP clients)."""
         ...
+
+
+@runtime_checkable
+class TransactionalFlagBackend(FlagBackend, Protocol):
+    """A backend that can also work inside the caller's database transaction (the embedded store).
+
+    Each flag change runs in a savepoint: on failure it is rolled back and `FlagActionError` is
+    raised, leaving the caller's transaction usable. Nothing is committed by these methods.
+    """
+
+    async def set_enabled_in(
+        self,
+        conn: AsyncConnection,
+        *,
+        actor: Principal,
+        project: str,
+        environment: str,
+        feature_name: str,
+        enabled: bool,
+    ) -> None: ...
+
+    async def set_enabled_by_tag_in(
+        self,
+        conn: AsyncConnection,
+        *,
+        actor: Principal,
+        project: str,
+        environment: str,
+        tag_type: str,
+        tag_value: str,
+        enabled: bool,
+    ) -> TagToggleReport: ...

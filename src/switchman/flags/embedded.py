@@ -1,12 +1,19 @@
 """The FlagBackend over the embedded flag store: actions toggle flags in switchman's own database.
 
-Each call runs in its own transaction(s) on the shared `Database`, as the given actor, through the same
-service functions the admin API uses (so permissions, 404s and audit events are identical).
-`SwitchmanError`s (not found, permission denied, …) become `FlagActionError` carrying the same message;
-storage failures become a `FlagActionError` naming the error type only (no SQL, no parameters).
+Every operation runs as the given actor through the same service functions the admin API uses (so
+permissions, 404s and audit events are identical). `SwitchmanError`s (not found, permission denied, …)
+become `FlagActionError` carrying the same message; storage failures become a `FlagActionError` naming
+the error type only (no SQL, no parameters).
 
-By tag: the tagged, non-archived flags of the project are read first; then every flag is toggled in its
-own transaction, so one flag's failure neither rolls back nor prevents the others. Flags tagged after
+Two ways in:
+- `set_enabled` / `set_enabled_by_tag` open their own transaction (the `FlagBackend` protocol);
+- `set_enabled_in` / `set_enabled_by_tag_in` work inside the caller's transaction (the
+  `TransactionalFlagBackend` protocol), each flag change inside a savepoint: a failed change is rolled
+  back to its savepoint and the caller's transaction goes on. The worker uses these to commit a run's
+  flag changes and its action set event together.
+
+By tag: the tagged, non-archived flags of the project are read first; then every flag is toggled on its
+own (own savepoint), so one flag's failure neither rolls back nor prevents the others. Flags tagged after
 that read are not included (the selection is a snapshot). If any flag failed, `FlagActionError` lists
 each failed flag with its reason; the flags that succeeded stay applied.
 """
@@ -14,6 +21,7 @@ each failed flag with its reason; the flags that succeeded stay applied.
 from __future__ import annotations
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.auth.permissions import UPDATE_FEATURE_ENVIRONMENT
 from switchman.auth.principal import Principal
@@ -25,8 +33,14 @@ from switchman.flags.backend import FlagActionError, TagToggleReport
 from switchman.flags.projects import require_project
 
 
+def _as_action_error(exc: Exception) -> FlagActionError:
+    if isinstance(exc, SwitchmanError):
+        return FlagActionError(exc.message)
+    return FlagActionError(f"The flag store failed ({type(exc).__name__})")
+
+
 class EmbeddedFlagBackend:
-    """`FlagBackend` over switchman's own flag store."""
+    """`FlagBackend` (and `TransactionalFlagBackend`) over switchman's own flag store."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -36,18 +50,16 @@ class EmbeddedFlagBackend:
     ) -> None:
         try:
             async with self._db.transaction() as conn:
-                await features.set_feature_enabled(
+                await self.set_enabled_in(
                     conn,
                     actor=actor,
                     project=project,
-                    feature_name=feature_name,
                     environment=environment,
+                    feature_name=feature_name,
                     enabled=enabled,
                 )
-        except SwitchmanError as exc:
-            raise FlagActionError(exc.message) from exc
-        except SQLAlchemyError as exc:
-            raise FlagActionError(f"The flag store failed ({type(exc).__name__})") from exc
+        except SQLAlchemyError as exc:  # the commit itself failed
+            raise _as_action_error(exc) from exc
 
     async def set_enabled_by_tag(
         self,
@@ -59,24 +71,79 @@ class EmbeddedFlagBackend:
         tag_value: str,
         enabled: bool,
     ) -> TagToggleReport:
+        partial_failure: FlagActionError | None = None
+        try:
+            async with self._db.transaction() as conn:
+                try:
+                    return await self.set_enabled_by_tag_in(
+                        conn,
+                        actor=actor,
+                        project=project,
+                        environment=environment,
+                        tag_type=tag_type,
+                        tag_value=tag_value,
+                        enabled=enabled,
+                    )
+                except FlagActionError as exc:
+                    partial_failure = exc  # commit the flags that did change, then report
+        except SQLAlchemyError as exc:
+            raise _as_action_error(exc) from exc
+        raise partial_failure
+
+    async def set_enabled_in(
+        self,
+        conn: AsyncConnection,
+        *,
+        actor: Principal,
+        project: str,
+        environment: str,
+        feature_name: str,
+        enabled: bool,
+    ) -> None:
+        try:
+            async with conn.begin_nested():
+                await features.set_feature_enabled(
+                    conn,
+                    actor=actor,
+                    project=project,
+                    feature_name=feature_name,
+                    environment=environment,
+                    enabled=enabled,
+                )
+        except (SwitchmanError, SQLAlchemyError) as exc:
+            raise _as_action_error(exc) from exc
+
+    async def set_enabled_by_tag_in(
+        self,
+        conn: AsyncConnection,
+        *,
+        actor: Principal,
+        project: str,
+        environment: str,
+        tag_type: str,
+        tag_value: str,
+        enabled: bool,
+    ) -> TagToggleReport:
         try:
             # Refuse up front when the actor could not toggle anything, even with no tagged flag.
             check_permission(actor, UPDATE_FEATURE_ENVIRONMENT)
-            async with self._db.read() as conn:
-                await require_project(conn, project)
-                names = await features.flags_with_tag(
-                    conn, project=project, tag_type=tag_type, tag_value=tag_value
-                )
-        except SwitchmanError as exc:
-            raise FlagActionError(exc.message) from exc
-        except SQLAlchemyError as exc:
-            raise FlagActionError(f"The flag store failed ({type(exc).__name__})") from exc
+            await require_project(conn, project)
+            names = await features.flags_with_tag(
+                conn, project=project, tag_type=tag_type, tag_value=tag_value
+            )
+        except (SwitchmanError, SQLAlchemyError) as exc:
+            raise _as_action_error(exc) from exc
         done: list[str] = []
         failed: list[tuple[str, str]] = []
         for name in names:
             try:
-                await self.set_enabled(
-                    actor=actor, project=project, environment=environment, feature_name=name, enabled=enabled
+                await self.set_enabled_in(
+                    conn,
+                    actor=actor,
+                    project=project,
+                    environment=environment,
+                    feature_name=name,
+                    enabled=enabled,
                 )
             except FlagActionError as exc:
                 failed.append((name, str(exc)))

@@ -5,11 +5,14 @@ Exactly-once recording: `start_event` inserts the (signal, action set) event or 
 (its worker died and the signal's lease expired): it is resumed — actions already `success` are kept,
 the interrupted one and the rest are run again. Flag on/off sets state, so re-running is harmless.
 
-What is written when: the event is inserted `started` (every action `not started`); an action's
-outcome is written when it finishes and more actions follow; the final state and the last outcome are
-written together. An action's transient `started` state is not written: it would cost a commit per
-action for a state that lasts milliseconds with the embedded store, and a resumed run re-runs an
-unfinished action whatever its recorded state. Three commits for a one-action run.
+Two strategies, chosen by the backend:
+- **One transaction** (embedded flag store, `TransactionalFlagBackend`): the event, every flag change
+  (each in its own savepoint) and the final states commit together. A run is atomic: there is never a
+  flag change without its event, and one commit serves the whole run.
+- **Step by step** (remote Unleash): the event is committed `started` first, so a slow remote call is
+  visible as a running event; an action's outcome is written when it finishes and more actions follow;
+  the final state and the last outcome are written together. An action's transient `started` state is
+  not written (a resumed run re-runs an unfinished action whatever its recorded state).
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from switchman.action_sets.events import EventRecord, find_event, save_event, start_event
 from switchman.action_sets.repository import ActionSetRecord
 from switchman.auth.principal import Principal
 from switchman.db.engine import Database
-from switchman.engine.actions import InvalidAction, command_for
+from switchman.engine.actions import InvalidAction, ToggleCommand, command_for
 from switchman.engine.executor import ActionFailed, ActionState, ActionStep, EventState, run_actions
-from switchman.flags.backend import FlagActionError, FlagBackend
+from switchman.flags.backend import FlagActionError, FlagBackend, TransactionalFlagBackend
 from switchman.service_accounts.service import get_actor
 from switchman.timeutil import utcnow
 
@@ -48,6 +53,19 @@ def _worth_saving(ordered: Sequence[ActionStep]) -> bool:
     return ActionState.NOT_STARTED in states and ActionState.SUCCESS in states
 
 
+def _resumable(event: EventRecord) -> tuple[list[ActionStep], list[ActionStep]]:
+    """All steps of the event and those still to run (an interrupted `started` step runs again)."""
+    steps = event.steps()
+    for step in steps:
+        if step.state == ActionState.STARTED:
+            step.state = ActionState.NOT_STARTED
+    return steps, [step for step in steps if step.state != ActionState.SUCCESS]
+
+
+async def _no_progress(_ordered: Sequence[ActionStep]) -> None:
+    """In one transaction, intermediate states are never visible: nothing to write until the end."""
+
+
 class ActionSetRunner:
     def __init__(self, *, db: Database, backend: FlagBackend, action_timeout: float) -> None:
         self._db = db
@@ -66,27 +84,54 @@ class ActionSetRunner:
         `actor` is the action set's service account if the caller already looked it up (None: it
         does not exist); otherwise it is read here.
         """
-        async with self._db.transaction() as conn:
-            event = await start_event(conn, action_set=action_set, signal=signal, now=utcnow())
-        if event is None:
-            async with self._db.read() as conn:
-                event = await find_event(conn, signal_id=signal["id"], action_set_id=action_set.id)
-            if event is None or event.state != EventState.STARTED:
-                return None
-            log.info("resuming interrupted action set event %s", event.id)
-        steps = event.steps()
-        for step in steps:
-            if step.state == ActionState.STARTED:
-                step.state = ActionState.NOT_STARTED
-        remaining = [step for step in steps if step.state != ActionState.SUCCESS]
-
         if isinstance(actor, _Unset):
             async with self._db.read() as conn:
                 actor = await get_actor(conn, action_set.actor_id)
-        resolved_actor = actor
+        if isinstance(self._backend, TransactionalFlagBackend):
+            return await self._run_in_one_transaction(action_set, signal, actor, self._backend)
+        return await self._run_step_by_step(action_set, signal, actor)
+
+    async def _run_in_one_transaction(
+        self,
+        action_set: ActionSetRecord,
+        signal: dict[str, Any],
+        actor: Principal | None,
+        backend: TransactionalFlagBackend,
+    ) -> EventState | None:
+        async with self._db.transaction() as conn:
+            event = await self._start_or_resume(conn, action_set, signal)
+            if event is None:
+                return None
+            steps, remaining = _resumable(event)
+
+            async def perform(step: ActionStep) -> None:
+                command = _command(step, actor=actor, action_set=action_set)
+                assert actor is not None
+                await _apply_in(backend, conn, command, actor)
+
+            state = await run_actions(remaining, perform, _no_progress) if remaining else EventState.SUCCESS
+            await save_event(conn, event, state=state, steps=steps)
+        return state
+
+    async def _run_step_by_step(
+        self, action_set: ActionSetRecord, signal: dict[str, Any], actor: Principal | None
+    ) -> EventState | None:
+        async with self._db.transaction() as conn:
+            event = await self._start_or_resume(conn, action_set, signal)
+        if event is None:
+            return None
+        steps, remaining = _resumable(event)
 
         async def perform(step: ActionStep) -> None:
-            await self._perform(step, actor=resolved_actor, action_set=action_set)
+            command = _command(step, actor=actor, action_set=action_set)
+            assert actor is not None
+            try:
+                async with asyncio.timeout(self._action_timeout):
+                    await _apply(self._backend, command, actor)
+            except TimeoutError as exc:
+                raise ActionFailed(
+                    f"The flag operation did not finish within {self._action_timeout:g} s"
+                ) from exc
 
         async def save_progress(ordered: Sequence[ActionStep]) -> None:
             if _worth_saving(ordered):
@@ -96,44 +141,84 @@ class ActionSetRunner:
         await self._save(event, state, steps)
         return state
 
-    async def _perform(
-        self, step: ActionStep, *, actor: Principal | None, action_set: ActionSetRecord
-    ) -> None:
-        if actor is None:
-            raise ActionFailed(
-                f"The service account {action_set.actor_id} that this action set runs as does not exist"
-            )
-        try:
-            command = command_for(step.action, step.execution_params, expected_project=action_set.project)
-        except InvalidAction as exc:
-            raise ActionFailed(str(exc)) from exc
-        try:
-            async with asyncio.timeout(self._action_timeout):
-                if command.tag is not None:
-                    await self._backend.set_enabled_by_tag(
-                        actor=actor,
-                        project=command.project,
-                        environment=command.environment,
-                        tag_type=command.tag[0],
-                        tag_value=command.tag[1],
-                        enabled=command.enabled,
-                    )
-                else:
-                    assert command.feature_name is not None
-                    await self._backend.set_enabled(
-                        actor=actor,
-                        project=command.project,
-                        environment=command.environment,
-                        feature_name=command.feature_name,
-                        enabled=command.enabled,
-                    )
-        except FlagActionError as exc:
-            raise ActionFailed(str(exc)) from exc
-        except TimeoutError as exc:
-            raise ActionFailed(
-                f"The flag operation did not finish within {self._action_timeout:g} s"
-            ) from exc
+    @staticmethod
+    async def _start_or_resume(
+        conn: AsyncConnection, action_set: ActionSetRecord, signal: dict[str, Any]
+    ) -> EventRecord | None:
+        """A new `started` event, an interrupted one to resume, or None when the run already ended."""
+        event = await start_event(conn, action_set=action_set, signal=signal, now=utcnow())
+        if event is not None:
+            return event
+        existing = await find_event(conn, signal_id=signal["id"], action_set_id=action_set.id)
+        if existing is None or existing.state != EventState.STARTED:
+            return None
+        log.info("resuming interrupted action set event %s", existing.id)
+        return existing
 
     async def _save(self, event: EventRecord, state: EventState, steps: Sequence[ActionStep]) -> None:
         async with self._db.transaction() as conn:
             await save_event(conn, event, state=state, steps=steps)
+
+
+def _command(step: ActionStep, *, actor: Principal | None, action_set: ActionSetRecord) -> ToggleCommand:
+    """The flag change a step asks for, or ActionFailed with the reason it cannot run."""
+    if actor is None:
+        raise ActionFailed(
+            f"The service account {action_set.actor_id} that this action set runs as does not exist"
+        )
+    try:
+        return command_for(step.action, step.execution_params, expected_project=action_set.project)
+    except InvalidAction as exc:
+        raise ActionFailed(str(exc)) from exc
+
+
+async def _apply(backend: FlagBackend, command: ToggleCommand, actor: Principal) -> None:
+    try:
+        if command.tag is not None:
+            await backend.set_enabled_by_tag(
+                actor=actor,
+                project=command.project,
+                environment=command.environment,
+                tag_type=command.tag[0],
+                tag_value=command.tag[1],
+                enabled=command.enabled,
+            )
+        else:
+            assert command.feature_name is not None
+            await backend.set_enabled(
+                actor=actor,
+                project=command.project,
+                environment=command.environment,
+                feature_name=command.feature_name,
+                enabled=command.enabled,
+            )
+    except FlagActionError as exc:
+        raise ActionFailed(str(exc)) from exc
+
+
+async def _apply_in(
+    backend: TransactionalFlagBackend, conn: AsyncConnection, command: ToggleCommand, actor: Principal
+) -> None:
+    try:
+        if command.tag is not None:
+            await backend.set_enabled_by_tag_in(
+                conn,
+                actor=actor,
+                project=command.project,
+                environment=command.environment,
+                tag_type=command.tag[0],
+                tag_value=command.tag[1],
+                enabled=command.enabled,
+            )
+        else:
+            assert command.feature_name is not None
+            await backend.set_enabled_in(
+                conn,
+                actor=actor,
+                project=command.project,
+                environment=command.environment,
+                feature_name=command.feature_name,
+                enabled=command.enabled,
+            )
+    except FlagActionError as exc:
+        raise ActionFailed(str(exc)) from exc
