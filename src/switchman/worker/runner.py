@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,7 +31,7 @@ from switchman.auth.principal import Principal
 from switchman.db.engine import Database
 from switchman.engine.actions import InvalidAction, ToggleCommand, command_for
 from switchman.engine.executor import ActionFailed, ActionState, ActionStep, EventState, run_actions
-from switchman.flags.backend import FlagActionError, FlagBackend, TransactionalFlagBackend
+from switchman.flags.backend import FlagActionError, FlagBackend, TagToggleReport, TransactionalFlagBackend
 from switchman.service_accounts.service import get_actor
 from switchman.timeutil import utcnow
 
@@ -107,7 +108,12 @@ class ActionSetRunner:
             async def perform(step: ActionStep) -> None:
                 command = _command(step, actor=actor, action_set=action_set)
                 assert actor is not None
-                await _apply_in(backend, conn, command, actor)
+                await _apply(
+                    command,
+                    actor,
+                    set_enabled=partial(backend.set_enabled_in, conn),
+                    set_enabled_by_tag=partial(backend.set_enabled_by_tag_in, conn),
+                )
 
             state = await run_actions(remaining, perform, _no_progress) if remaining else EventState.SUCCESS
             await save_event(conn, event, state=state, steps=steps)
@@ -127,7 +133,12 @@ class ActionSetRunner:
             assert actor is not None
             try:
                 async with asyncio.timeout(self._action_timeout):
-                    await _apply(self._backend, command, actor)
+                    await _apply(
+                        command,
+                        actor,
+                        set_enabled=self._backend.set_enabled,
+                        set_enabled_by_tag=self._backend.set_enabled_by_tag,
+                    )
             except TimeoutError as exc:
                 raise ActionFailed(
                     f"The flag operation did not finish within {self._action_timeout:g} s"
@@ -172,37 +183,36 @@ def _command(step: ActionStep, *, actor: Principal | None, action_set: ActionSet
         raise ActionFailed(str(exc)) from exc
 
 
-async def _apply(backend: FlagBackend, command: ToggleCommand, actor: Principal) -> None:
-    try:
-        if command.tag is not None:
-            await backend.set_enabled_by_tag(
-                actor=actor,
-                project=command.project,
-                environment=command.environment,
-                tag_type=command.tag[0],
-                tag_value=command.tag[1],
-                enabled=command.enabled,
-            )
-        else:
-            assert command.feature_name is not None
-            await backend.set_enabled(
-                actor=actor,
-                project=command.project,
-                environment=command.environment,
-                feature_name=command.feature_name,
-                enabled=command.enabled,
-            )
-    except FlagActionError as exc:
-        raise ActionFailed(str(exc)) from exc
+class _SetEnabled(Protocol):
+    async def __call__(
+        self, *, actor: Principal, project: str, environment: str, feature_name: str, enabled: bool
+    ) -> None: ...
 
 
-async def _apply_in(
-    backend: TransactionalFlagBackend, conn: AsyncConnection, command: ToggleCommand, actor: Principal
+class _SetEnabledByTag(Protocol):
+    async def __call__(
+        self,
+        *,
+        actor: Principal,
+        project: str,
+        environment: str,
+        tag_type: str,
+        tag_value: str,
+        enabled: bool,
+    ) -> TagToggleReport: ...
+
+
+async def _apply(
+    command: ToggleCommand,
+    actor: Principal,
+    *,
+    set_enabled: _SetEnabled,
+    set_enabled_by_tag: _SetEnabledByTag,
 ) -> None:
+    """Perform `command` with the backend's operations (bound to a connection or not)."""
     try:
         if command.tag is not None:
-            await backend.set_enabled_by_tag_in(
-                conn,
+            await set_enabled_by_tag(
                 actor=actor,
                 project=command.project,
                 environment=command.environment,
@@ -212,8 +222,7 @@ async def _apply_in(
             )
         else:
             assert command.feature_name is not None
-            await backend.set_enabled_in(
-                conn,
+            await set_enabled(
                 actor=actor,
                 project=command.project,
                 environment=command.environment,
