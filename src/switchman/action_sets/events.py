@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.action_sets import event_docs
@@ -89,68 +90,70 @@ def _record_from_doc(row: Any) -> EventRecord:
 
 
 async def start_event(
-    conn: AsyncConnection, *, action_set: ActionSetRecord, signal: Mapping[str, Any], now: datetime
+    conn: AsyncConnection,
+    *,
+    action_set: ActionSetRecord,
+    signal: Mapping[str, Any],
+    now: datetime,
+    write_doc: bool = True,
 ) -> EventRecord | None:
     """Record that `action_set` starts running for `signal` (a `signalSchema` wire dict).
 
-    Takes the action set's row lock (`SELECT … FOR UPDATE` on PostgreSQL; SQLite's `BEGIN
-    IMMEDIATE` transaction already serializes writers), so every inserter for one set queues here.
-    Returns None, having written nothing, when an event for (signal, action set) already exists
-    or the action set was deleted meanwhile; the existence check runs under the lock *before* the
-    sequence is advanced, so no sequence gap can ever be committed whatever the caller then does.
-    Otherwise advances `last_event_seq`, inserts the event in state `started` with the snapshots
-    (every action `not started`, `details` null) and returns it. The unique constraint
-    (signal_id, action_set_id) stays the final guard: a violation raises IntegrityError, and the
-    caller's transaction must then roll back.
+    Advancing `last_event_seq` (`UPDATE … RETURNING`) takes the action set's row lock, so every
+    inserter for one set queues here; the insert then relies on the unique constraint
+    (signal_id, action_set_id) with `ON CONFLICT DO NOTHING`. Returns None, having written nothing
+    net, when the action set was deleted meanwhile or an event for (signal, action set) already
+    exists — in that case the sequence is moved back under the same lock, so no sequence gap can be
+    committed whatever the caller then does. Otherwise inserts the event in state `started` with the
+    snapshots (every action `not started`, `details` null) and returns it. Two round trips in the
+    common case. With `write_doc=False` the row's document is left empty: only for a caller that
+    calls `save_event` in the same transaction (the empty document is never committed).
     """
     signal_id = int(signal["id"])
-    locked = await conn.execute(
-        sa.select(t.action_set.c.id).where(t.action_set.c.id == action_set.id).with_for_update()
-    )
-    if locked.first() is None:
-        return None
-    existing = await conn.execute(
-        sa.select(t.action_set_event.c.id).where(
-            t.action_set_event.c.signal_id == signal_id,
-            t.action_set_event.c.action_set_id == action_set.id,
+    seq = (
+        await conn.execute(
+            t.action_set.update()
+            .where(t.action_set.c.id == action_set.id)
+            .values(last_event_seq=t.action_set.c.last_event_seq + 1)
+            .returning(t.action_set.c.last_event_seq)
         )
-    )
-    if existing.first() is not None:
+    ).scalar_one_or_none()
+    if seq is None:
         return None
-    seq = int(
-        (
-            await conn.execute(
-                t.action_set.update()
-                .where(t.action_set.c.id == action_set.id)
-                .values(last_event_seq=t.action_set.c.last_event_seq + 1)
-                .returning(t.action_set.c.last_event_seq)
-            )
-        ).scalar_one()
-    )
     state = str(EventState.STARTED)
-    # The document names the event's id, known only after the insert: insert, then write it.
-    event_id = int(
-        (
-            await conn.execute(
-                t.action_set_event.insert()
-                .values(
-                    action_set_id=action_set.id,
-                    signal_id=signal_id,
-                    seq=seq,
-                    state=state,
-                    created_at=now,
-                    updated_at=now,
-                    doc="",
-                )
-                .returning(t.action_set_event.c.id)
-            )
-        ).scalar_one()
+    insert = (
+        postgresql.insert(t.action_set_event)
+        if conn.dialect.name == "postgresql"
+        else sqlite.insert(t.action_set_event)
     )
+    # The document names the event's id, known only after the insert: insert, then write it.
+    event_id = (
+        await conn.execute(
+            insert.values(
+                action_set_id=action_set.id,
+                signal_id=signal_id,
+                seq=seq,
+                state=state,
+                created_at=now,
+                updated_at=now,
+                doc="",
+            )
+            .on_conflict_do_nothing(index_elements=["signal_id", "action_set_id"])
+            .returning(t.action_set_event.c.id)
+        )
+    ).scalar_one_or_none()
+    if event_id is None:
+        await conn.execute(
+            t.action_set.update()
+            .where(t.action_set.c.id == action_set.id)
+            .values(last_event_seq=t.action_set.c.last_event_seq - 1)
+        )
+        return None
     event = EventRecord(
-        id=event_id,
+        id=int(event_id),
         action_set_id=action_set.id,
         signal_id=signal_id,
-        seq=seq,
+        seq=int(seq),
         state=state,
         created_at=now,
         signal=signal,
@@ -158,7 +161,8 @@ async def start_event(
         project=action_set.project,
         actor_id=action_set.actor_id,
     )
-    await _write_doc(conn, event, state=state, steps=(), now=now)
+    if write_doc:
+        await _write_doc(conn, event, state=state, steps=(), now=now)
     return event
 
 

@@ -28,7 +28,9 @@ def create_engine(url: URL, *, pool_size: int = 10) -> AsyncEngine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per checkout on every transaction; a connection broken by a
+        # database restart fails its one request and is then discarded by the pool.
+        pool_recycle=1800,
         connect_args={"server_settings": {"application_name": "switchman"}},
     )
 

@@ -61,6 +61,12 @@ def _no_feature(feature_name: str, project: str) -> NotFoundError:
 async def require_feature(conn: AsyncConnection, *, project: str, feature_name: str) -> Any:
     """The non-archived flag `feature_name` of `project`, or 404 with Unleash's messages."""
     row = (await conn.execute(sa.select(t.feature).where(t.feature.c.name == feature_name))).first()
+    _check_feature(row, project=project, feature_name=feature_name)
+    return row
+
+
+def _check_feature(row: Any, *, project: str, feature_name: str) -> None:
+    """404 unless `row` (with `project_id`, `archived_at`) is a live flag of `project`."""
     if row is None:
         raise _no_feature(feature_name, project)
     if row.project_id != project:
@@ -70,7 +76,6 @@ async def require_feature(conn: AsyncConnection, *, project: str, feature_name: 
         )
     if row.archived_at is not None:
         raise NotFoundError(f'The feature "{feature_name}" in project "{project}" is archived.')
-    return row
 
 
 async def _require_project_environment(
@@ -406,20 +411,8 @@ async def set_feature_enabled(
     (SQLite), so concurrent toggles of one flag add at most one default strategy and one event each change.
     """
     check_permission(actor, UPDATE_FEATURE_ENVIRONMENT)
-    await require_feature(conn, project=project, feature_name=feature_name)
-    await _require_project_environment(
-        conn, project=project, environment=environment, feature_name=feature_name
-    )
-    current = (
-        await conn.execute(
-            sa.select(t.feature_environment.c.enabled)
-            .where(
-                t.feature_environment.c.feature_name == feature_name,
-                t.feature_environment.c.environment_name == environment,
-            )
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
+    state = await _toggle_state(conn, project=project, feature_name=feature_name, environment=environment)
+    current = state.enabled
     if current is None:
         # The project gained the environment without a row for this flag: the state is "off".
         await conn.execute(
@@ -428,8 +421,8 @@ async def set_feature_enabled(
             )
         )
         current = False
-    if enabled:
-        await _ensure_active_strategy(
+    if enabled and not state.has_active_strategy:
+        await _add_default_strategy(
             conn, actor=actor, project=project, feature_name=feature_name, environment=environment
         )
     if bool(current) == enabled:
@@ -453,19 +446,60 @@ async def set_feature_enabled(
     return True
 
 
-async def _ensure_active_strategy(
+async def _toggle_state(conn: AsyncConnection, *, project: str, feature_name: str, environment: str) -> Any:
+    """The flag's state in `environment` (None: no row yet) and whether it has an active strategy there,
+    after locking the flag (404s as `require_feature`; 404 when the project lacks the environment).
+
+    Two round trips on purpose: the lock is taken first, so that the state is read by a later statement
+    (a fresh snapshot under READ COMMITTED) and concurrent toggles of one flag see each other's strategy.
+    On SQLite the write transaction is exclusive anyway.
+    """
+    flag = (
+        await conn.execute(
+            sa.select(t.feature.c.project_id, t.feature.c.archived_at)
+            .where(t.feature.c.name == feature_name)
+            .with_for_update()
+        )
+    ).first()
+    _check_feature(flag, project=project, feature_name=feature_name)
+    fe, fs, pe = t.feature_environment, t.feature_strategy, t.project_environment
+    state: Any = (
+        await conn.execute(
+            sa.select(
+                sa.select(fe.c.enabled)
+                .where(fe.c.feature_name == feature_name, fe.c.environment_name == environment)
+                .scalar_subquery()
+                .label("enabled"),
+                sa.exists()
+                .where(pe.c.project_id == project, pe.c.environment_name == environment)
+                .label("environment_linked"),
+                sa.exists()
+                .where(
+                    fs.c.feature_name == feature_name,
+                    fs.c.environment_name == environment,
+                    fs.c.disabled.is_(False),
+                )
+                .label("has_active_strategy"),
+            )
+        )
+    ).one()
+    if not state.environment_linked:
+        raise NotFoundError(f"Could not find environment {environment} for feature: {feature_name}")
+    return state
+
+
+async def _add_default_strategy(
     conn: AsyncConnection, *, actor: Principal, project: str, feature_name: str, environment: str
 ) -> None:
+    """Turning on a flag without an active strategy adds Unleash's default (flexibleRollout 100 %)."""
     rows = (
         await conn.execute(
-            sa.select(t.feature_strategy.c.disabled, t.feature_strategy.c.sort_order).where(
+            sa.select(t.feature_strategy.c.sort_order).where(
                 t.feature_strategy.c.feature_name == feature_name,
                 t.feature_strategy.c.environment_name == environment,
             )
         )
     ).all()
-    if any(not row.disabled for row in rows):
-        return
     check_permission(actor, CREATE_FEATURE_STRATEGY)
     strategy_id = str(uuid.uuid4())
     sort_order = max((row.sort_order for row in rows), default=-1) + 1

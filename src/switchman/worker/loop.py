@@ -15,7 +15,10 @@ import os
 import signal as os_signal
 import socket
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.action_sets.repository import ActionSetRecord, load_matching_candidates
 from switchman.auth.principal import Principal
@@ -72,6 +75,37 @@ class SignalWorker:
 
     async def drain_once(self) -> int:
         """Claim one batch and process it; returns the number of signals handled."""
+        if self.runner.transactional_backend is not None:
+            return await self._drain_in_one_transaction()
+        return await self._drain_step_by_step()
+
+    async def _drain_in_one_transaction(self) -> int:
+        """Embedded store: claim, run every matching action set and mark processed in ONE transaction.
+
+        The claimed rows stay locked (`FOR UPDATE SKIP LOCKED`) until the commit, so no other worker
+        can take them; if this worker dies, the transaction rolls back and the signals are simply
+        pending again — no lease to wait for. One commit serves the whole batch.
+        """
+        async with self.db.transaction() as conn:
+            batch = await claim_signals(
+                conn,
+                worker_id=self.worker_id,
+                now=utcnow(),
+                lease=self.lease,
+                limit=self.settings.worker_batch_size,
+            )
+            if not batch:
+                return 0
+            lookups = _BatchLookups(self.db, conn)
+            for signal in batch:
+                for action_set, actor in await self._matches(signal, lookups):
+                    await self.runner.run_in(conn, action_set, signal.wire(), actor=actor)
+            await mark_processed(conn, signal_ids=[signal.id for signal in batch], now=utcnow())
+        return len(batch)
+
+    async def _drain_step_by_step(self) -> int:
+        """Remote backend: claims commit first (with a lease kept alive by the heartbeat), then each run
+        commits its own progress, so slow remote calls never hold a transaction open."""
         async with self.db.transaction() as conn:
             batch = await claim_signals(
                 conn,
@@ -87,7 +121,8 @@ class SignalWorker:
             for signal in batch:
                 if self._stopping.is_set():
                     break  # the rest of the batch is retaken when its lease expires
-                await self.process(signal, lookups)
+                for action_set, actor in await self._matches(signal, lookups):
+                    await self.runner.run(action_set, signal.wire(), actor=actor)
                 done.append(signal.id)
         finally:
             # One commit for the batch: a crash before it only makes the signals be retaken, and a
@@ -98,17 +133,20 @@ class SignalWorker:
             self._held = []
         return len(batch)
 
-    async def process(self, signal: ClaimedSignal, lookups: _BatchLookups | None = None) -> None:
-        """Run every matching enabled action set of the signal's source, in ascending id."""
-        lookups = lookups or _BatchLookups(self.db)
+    @staticmethod
+    async def _matches(
+        signal: ClaimedSignal, lookups: _BatchLookups
+    ) -> list[tuple[ActionSetRecord, Principal | None]]:
+        """The enabled action sets of the signal's source whose filters pass, ascending id, with actors."""
         candidates = await lookups.candidates(signal.source, signal.source_id)
         if not candidates:
-            return
+            return []
         payload = signal.payload()
-        wire = signal.wire()
-        for action_set in candidates:
-            if match_payload(action_set.filters, payload).matched:
-                await self.runner.run(action_set, wire, actor=await lookups.actor(action_set.actor_id))
+        return [
+            (action_set, await lookups.actor(action_set.actor_id))
+            for action_set in candidates
+            if match_payload(action_set.filters, payload).matched
+        ]
 
     async def _heartbeat(self) -> None:
         interval = max(self.lease.total_seconds() / 3, 0.05)
@@ -134,15 +172,16 @@ class _BatchLookups:
     of signals later), which keeps the per-signal cost to the matching itself.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, conn: AsyncConnection | None = None) -> None:
         self._db = db
+        self._conn = conn  # read through the batch's own transaction when there is one
         self._candidates: dict[tuple[str, int], list[ActionSetRecord]] = {}
         self._actors: dict[int, Principal | None] = {}
 
     async def candidates(self, source: str, source_id: int) -> list[ActionSetRecord]:
         key = (source, source_id)
         if key not in self._candidates:
-            async with self._db.read() as conn:
+            async with self._reading() as conn:
                 self._candidates[key] = await load_matching_candidates(
                     conn, source=source, source_id=source_id
                 )
@@ -150,9 +189,17 @@ class _BatchLookups:
 
     async def actor(self, actor_id: int) -> Principal | None:
         if actor_id not in self._actors:
-            async with self._db.read() as conn:
+            async with self._reading() as conn:
                 self._actors[actor_id] = await get_actor(conn, actor_id)
         return self._actors[actor_id]
+
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        if self._conn is not None:
+            yield self._conn
+        else:
+            async with self._db.read() as conn:
+                yield conn
 
 
 async def start(ctx: AppContext) -> None:

@@ -88,35 +88,47 @@ class ActionSetRunner:
         if isinstance(actor, _Unset):
             async with self._db.read() as conn:
                 actor = await get_actor(conn, action_set.actor_id)
-        if isinstance(self._backend, TransactionalFlagBackend):
-            return await self._run_in_one_transaction(action_set, signal, actor, self._backend)
+        if self.transactional_backend is not None:
+            async with self._db.transaction() as conn:
+                return await self.run_in(conn, action_set, signal, actor=actor)
         return await self._run_step_by_step(action_set, signal, actor)
 
-    async def _run_in_one_transaction(
+    @property
+    def transactional_backend(self) -> TransactionalFlagBackend | None:
+        """The backend, when it can work inside the caller's transaction (the embedded store)."""
+        return self._backend if isinstance(self._backend, TransactionalFlagBackend) else None
+
+    async def run_in(
         self,
+        conn: AsyncConnection,
         action_set: ActionSetRecord,
         signal: dict[str, Any],
+        *,
         actor: Principal | None,
-        backend: TransactionalFlagBackend,
     ) -> EventState | None:
-        async with self._db.transaction() as conn:
-            event = await self._start_or_resume(conn, action_set, signal)
-            if event is None:
-                return None
-            steps, remaining = _resumable(event)
+        """Record and run `action_set` for `signal` inside the caller's transaction (transactional backend
+        only): the event, its flag changes and its final state commit with the caller's transaction."""
+        backend = self.transactional_backend
+        if backend is None:
+            raise TypeError("run_in needs a backend that works inside a transaction")
+        # The final save below rewrites the document in this same transaction.
+        event = await self._start_or_resume(conn, action_set, signal, write_doc=False)
+        if event is None:
+            return None
+        steps, remaining = _resumable(event)
 
-            async def perform(step: ActionStep) -> None:
-                command = _command(step, actor=actor, action_set=action_set)
-                assert actor is not None
-                await _apply(
-                    command,
-                    actor,
-                    set_enabled=partial(backend.set_enabled_in, conn),
-                    set_enabled_by_tag=partial(backend.set_enabled_by_tag_in, conn),
-                )
+        async def perform(step: ActionStep) -> None:
+            command = _command(step, actor=actor, action_set=action_set)
+            assert actor is not None
+            await _apply(
+                command,
+                actor,
+                set_enabled=partial(backend.set_enabled_in, conn),
+                set_enabled_by_tag=partial(backend.set_enabled_by_tag_in, conn),
+            )
 
-            state = await run_actions(remaining, perform, _no_progress) if remaining else EventState.SUCCESS
-            await save_event(conn, event, state=state, steps=steps)
+        state = await run_actions(remaining, perform, _no_progress) if remaining else EventState.SUCCESS
+        await save_event(conn, event, state=state, steps=steps)
         return state
 
     async def _run_step_by_step(
@@ -154,10 +166,12 @@ class ActionSetRunner:
 
     @staticmethod
     async def _start_or_resume(
-        conn: AsyncConnection, action_set: ActionSetRecord, signal: dict[str, Any]
+        conn: AsyncConnection, action_set: ActionSetRecord, signal: dict[str, Any], *, write_doc: bool = True
     ) -> EventRecord | None:
         """A new `started` event, an interrupted one to resume, or None when the run already ended."""
-        event = await start_event(conn, action_set=action_set, signal=signal, now=utcnow())
+        event = await start_event(
+            conn, action_set=action_set, signal=signal, now=utcnow(), write_doc=write_doc
+        )
         if event is not None:
             return event
         existing = await find_event(conn, signal_id=signal["id"], action_set_id=action_set.id)
