@@ -346,10 +346,7 @@ def _wrk_get(url: str, headers: dict[str, str], connections: int, duration: floa
 
 
 async def _python_get(url: str, headers: dict[str, str], connections: int, duration: float) -> Timing:
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    head = [f"GET {parts.path}?{parts.query} HTTP/1.1", f"Host: {host}:{port}"]
-    request = ("\r\n".join(head + [f"{k}: {v}" for k, v in headers.items()]) + "\r\n\r\n").encode()
+    host, port, request = _get_request(url, headers)
     stop_at = time.perf_counter() + duration
     samples: list[float] = []
 
@@ -358,14 +355,7 @@ async def _python_get(url: str, headers: dict[str, str], connections: int, durat
         try:
             while time.perf_counter() < stop_at:
                 started = time.perf_counter()
-                writer.write(request)
-                status = await reader.readline()
-                length = 0
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                await reader.readexactly(length)
+                status, _ = await _exchange(reader, writer, request)
                 if b" 200 " not in status:
                     raise SystemExit(f"unexpected answer {status!r} from {url}")
                 samples.append(time.perf_counter() - started)
@@ -374,6 +364,46 @@ async def _python_get(url: str, headers: dict[str, str], connections: int, durat
 
     await asyncio.gather(*(loop() for _ in range(connections)))
     return _timing(samples, rps=len(samples) / duration)
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[bytes, bytes]:
+    """One HTTP/1.1 request/response on a keep-alive connection: (status line, body)."""
+    writer.write(request)
+    status = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return status, await reader.readexactly(length)
+
+
+def _get_request(url: str, headers: dict[str, str]) -> tuple[str, int, bytes]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    head = [f"GET {parts.path}?{parts.query} HTTP/1.1", f"Host: {host}:{port}"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    return host, port, ("\r\n".join(head) + "\r\n\r\n").encode()
+
+
+async def _sequential(url: str, headers: dict[str, str], count: int, *, warmup: int) -> Timing:
+    """`count` requests back to back on one keep-alive connection (after `warmup`), each timed."""
+    host, port, request = _get_request(url, headers)
+    reader, writer = await asyncio.open_connection(host, port)
+    samples: list[float] = []
+    try:
+        for n in range(warmup + count):
+            started = time.perf_counter()
+            status, _ = await _exchange(reader, writer, request)
+            if b" 200 " not in status:
+                raise SystemExit(f"unexpected answer {status!r} from {url}")
+            if n >= warmup:
+                samples.append(time.perf_counter() - started)
+    finally:
+        writer.close()
+    return _timing(samples)
 
 
 def _check_answer(body: bytes, offset: int, events_total: int) -> None:
@@ -412,16 +442,7 @@ def measure_http(
             first = http.get(path)
             assert first.status_code == 200, first.text
             _check_answer(first.content, offset, args.events)
-            for _ in range(50):  # warm-up
-                http.get(path)
-            samples = []
-            for _ in range(args.requests):
-                started = time.perf_counter()
-                response = http.get(path)
-                samples.append(time.perf_counter() - started)
-                if response.status_code != 200:
-                    raise SystemExit(f"{path}: {response.status_code}")
-            latency = _timing(samples)
+            latency = asyncio.run(_sequential(base + path, headers, args.requests, warmup=50))
             if use_wrk:
                 _wrk_get(base + path, headers, args.connections, 1)  # warm-up
                 throughput = _wrk_get(base + path, headers, args.connections, args.duration)
@@ -534,7 +555,7 @@ def machine_notes(tool: str) -> list[str]:
         f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
         f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version} (WAL), PostgreSQL {pg_version}, "
         "same machine",
-        f"load generators: httpx (sequential latency); {'wrk, 1 thread' if tool == 'wrk' else 'asyncio client'} "
+        f"load generators: asyncio client (sequential latency); {'wrk, 1 thread' if tool == 'wrk' else 'asyncio client'} "
         "(throughput); loopback; server, database and load generator share the CPUs",
     ]
 
@@ -554,7 +575,7 @@ def render_section(results: list[BackendResult], args: argparse.Namespace, offse
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
         "",
         f"Latency: one keep-alive connection, {args.requests} requests back to back per offset after 50 "
-        f"warm-up requests (httpx client, whose own cost is included). Throughput: {args.connections} "
+        f"warm-up requests (a minimal asyncio HTTP/1.1 client; its own cost is included). Throughput: {args.connections} "
         f"connections for {args.duration:g} s. Goal: listing p99 ≤ 10 ms at any offset — worst measured "
         f"sequential p99 here: **{worst:.2f} ms**.",
         "",
