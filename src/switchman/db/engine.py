@@ -8,6 +8,7 @@ failing with SQLITE_BUSY when a read lock would have to be upgraded.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -61,13 +62,20 @@ class Database:
         self.engine = create_engine(url, pool_size=pool_size)
         self.is_sqlite = url.get_backend_name() == "sqlite"
         self.is_postgres = not self.is_sqlite
+        # SQLite has one writer at a time. Writers of this process queue on this FIFO lock instead of on
+        # SQLite's busy handler, whose growing sleeps let a busy writer starve the others (ingestion
+        # behind the worker, say). Other processes still meet the busy timeout.
+        self.sqlite_write_lock = asyncio.Lock()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed when the block exits normally, rolled back on an exception."""
-        async with self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+        if not self.is_sqlite:
+            async with self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        async with self.sqlite_write_lock, self.engine.connect() as conn:
+            conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
             async with conn.begin():
                 yield conn
 
