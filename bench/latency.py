@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import os
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,12 +24,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+import orjson
 import sqlalchemy as sa
 
 from bench._report import percentile, write_section
-from bench._server import free_port, running
+from bench._server import free_port, running, stop
 from switchman.config import to_async_url
 from switchman.db import tables as t
 from switchman.db.engine import Database
@@ -48,6 +51,7 @@ class Sent:
 @dataclass(frozen=True)
 class Row:
     database: str
+    topology: str
     signals: int
     rate: float
     from_reply: list[float]
@@ -66,7 +70,9 @@ async def _setup(base: str) -> tuple[str, str]:
             return result
 
         await post("/api/admin/projects/default/features", {"name": "bench-flag"})
-        actor = await post("/api/admin/service-account", {"username": "bench-bot", "name": "Bench", "rootRole": 1})
+        actor = await post(
+            "/api/admin/service-account", {"username": "bench-bot", "name": "Bench", "rootRole": 1}
+        )
         endpoint = await post("/api/admin/signal-endpoints", {"name": "bench-apm"})
         token = await post(f"/api/admin/signal-endpoints/{endpoint['id']}/tokens", {"name": "bench"})
         for state, action in (("firing", "TOGGLE_FEATURE_OFF"), ("resolved", "TOGGLE_FEATURE_ON")):
@@ -97,36 +103,58 @@ async def _setup(base: str) -> tuple[str, str]:
 
 
 async def _send_steady(base: str, endpoint: str, token: str, *, rate: float, duration: float) -> list[Sent]:
+    """Send `rate * duration` signals on a schedule over a few raw keep-alive connections (a light client,
+    so the load generator takes little of the CPU it shares with the server)."""
     count = int(rate * duration)
+    parts = urlsplit(base)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for _ in range(16):
+        pool.put_nowait(await asyncio.open_connection(host, port))
     sent: list[Sent] = []
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
 
-        async def one(n: int) -> None:
-            payload = {"alert": {"state": "firing" if n % 2 == 0 else "resolved", "n": n, "service": "checkout"}}
-            started = time.time()
-            response = await http.post(
-                f"/api/signal-endpoint/{endpoint}", json=payload, headers={"Authorization": f"Bearer {token}"}
-            )
-            replied = time.time()
-            response.raise_for_status()
-            sent.append(Sent(response.json()["signals"][0]["id"], started, replied))
+    async def one(n: int) -> None:
+        body = orjson.dumps(
+            {"alert": {"state": "firing" if n % 2 == 0 else "resolved", "n": n, "service": "checkout"}}
+        )
+        request = (
+            f"POST /api/signal-endpoint/{endpoint} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        reader, writer = await pool.get()
+        started = time.time()
+        writer.write(request)
+        status = await reader.readline()
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        reply = await reader.readexactly(length)
+        replied = time.time()
+        pool.put_nowait((reader, writer))
+        if b" 200 " not in status:
+            raise RuntimeError(f"ingest answered {status!r}: {reply[:200]!r}")
+        sent.append(Sent(orjson.loads(reply)["signals"][0]["id"], started, replied))
 
-        tasks = []
-        start = time.monotonic()
-        for n in range(count):
-            delay = start + n / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(n)))
-        await asyncio.gather(*tasks)
+    tasks = []
+    start = time.monotonic()
+    for n in range(count):
+        delay = start + n / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(n)))
+    await asyncio.gather(*tasks)
+    while not pool.empty():
+        _, writer = pool.get_nowait()
+        writer.close()
     return sent
 
 
-async def _final_times(url: str, expected: int, timeout: float = 120) -> dict[int, datetime]:
+async def _final_times(url: str, expected: int, wait_seconds: float = 120) -> dict[int, datetime]:
     db = Database(to_async_url(url), pool_size=1)
     try:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait_seconds
         while True:
             async with db.read() as conn:
                 rows = (
@@ -153,7 +181,7 @@ async def _pg_admin(sql: str) -> None:
         await conn.close()
 
 
-def run_backend(database: str, args: argparse.Namespace) -> Row:
+def run_backend(database: str, args: argparse.Namespace, *, separate_worker: bool = False) -> Row:
     with tempfile.TemporaryDirectory() as scratch:
         if database == "sqlite":
             url = f"sqlite:///{Path(scratch) / 'bench.db'}"
@@ -169,20 +197,33 @@ def run_backend(database: str, args: argparse.Namespace) -> Row:
             "SWITCHMAN_SIGNAL_RATE_LIMIT_PER_SECOND": "0",
             "SWITCHMAN_SIGNAL_RETENTION_DAYS": "0",
             "SWITCHMAN_LOG_LEVEL": "WARNING",
+            "SWITCHMAN_RUN_WORKER": "false" if separate_worker else "true",
         }
+        worker: subprocess.Popen[bytes] | None = None
         try:
             with running(
                 [sys.executable, "-m", "switchman", "serve", "--port", str(port)],
                 env=env,
                 ready_url=f"{base}/health",
             ):
+                if separate_worker:  # after `serve` has migrated the database
+                    worker = subprocess.Popen(
+                        [sys.executable, "-m", "switchman", "worker"],
+                        env={**os.environ, **env, "SWITCHMAN_MIGRATE_ON_START": "false"},
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE,
+                    )
                 endpoint, token = asyncio.run(_setup(base))
                 # Warm-up: a few signals so connection pools and code paths are hot.
                 asyncio.run(_send_steady(base, endpoint, token, rate=50, duration=1))
                 asyncio.run(_final_times(url, 50))
-                sent = asyncio.run(_send_steady(base, endpoint, token, rate=args.rate, duration=args.duration))
+                sent = asyncio.run(
+                    _send_steady(base, endpoint, token, rate=args.rate, duration=args.duration)
+                )
                 finals = asyncio.run(_final_times(url, 50 + len(sent)))
         finally:
+            if worker is not None:
+                stop(worker)
             if database != "sqlite":
                 asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}" WITH (FORCE)'))
     missing = [s.signal_id for s in sent if s.signal_id not in finals]
@@ -191,7 +232,8 @@ def run_backend(database: str, args: argparse.Namespace) -> Row:
     from_reply = sorted((finals[s.signal_id].timestamp() - s.replied_at) * 1000 for s in sent)
     from_send = sorted((finals[s.signal_id].timestamp() - s.sent_at) * 1000 for s in sent)
     ingest = sorted((s.replied_at - s.sent_at) * 1000 for s in sent)
-    return Row(database, len(sent), args.rate, from_reply, from_send, ingest)
+    topology = "serve + `switchman worker`" if separate_worker else "serve (in-process worker)"
+    return Row(database, topology, len(sent), args.rate, from_reply, from_send, ingest)
 
 
 def _fmt(values: list[float]) -> str:
@@ -207,14 +249,14 @@ def render(rows: list[Row], args: argparse.Namespace) -> str:
         "database. `switchman serve` with its in-process worker; two action sets on one endpoint, signals "
         "alternating so that each one makes exactly one event with one real flag change (embedded store). "
         "Latency = the event's final `updated_at` minus the time the ingest reply (200, signal committed) "
-        "was received; \"from send\" counts from the moment the request left the client.",
+        'was received; "from send" counts from the moment the request left the client.',
         "",
-        "| database | signals | rate/s | reply → final p50 / p90 / p99 / max (ms) | send → final p50 / p90 / p99 / max (ms) | ingest reply p50 / p90 / p99 / max (ms) |",
-        "|---|---|---|---|---|---|",
+        "| database | processes | signals | rate/s | reply → final p50 / p90 / p99 / max (ms) | send → final p50 / p90 / p99 / max (ms) | ingest reply p50 / p90 / p99 / max (ms) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row.database} | {row.signals} | {row.rate:g} | {_fmt(row.from_reply)} | {_fmt(row.from_send)} "
+            f"| {row.database} | {row.topology} | {row.signals} | {row.rate:g} | {_fmt(row.from_reply)} | {_fmt(row.from_send)} "
             f"| {_fmt(row.ingest_ms)} |"
         )
     lines += ["", "Goal: p99 ≤ 50 ms end to end.", ""]
@@ -222,17 +264,22 @@ def render(rows: list[Row], args: argparse.Namespace) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     rows = []
-    for database in args.databases.split(","):
-        row = run_backend(database.strip(), args)
+    plans = [(database.strip(), False) for database in args.databases.split(",")]
+    if "postgresql" in args.databases:
+        plans.append(("postgresql", True))
+    for database, separate in plans:
+        row = run_backend(database, args, separate_worker=separate)
         print(
-            f"{row.database}: reply→final p50/p90/p99/max {_fmt(row.from_reply)} ms; "
+            f"{row.database} / {row.topology}: reply→final p50/p90/p99/max {_fmt(row.from_reply)} ms; "
             f"send→final {_fmt(row.from_send)} ms",
             flush=True,
         )
