@@ -21,6 +21,7 @@ import os
 import platform
 import secrets
 import sqlite3
+import statistics
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -77,31 +78,15 @@ class Row:
     database: str
     result: LoadResult
     ratio: float | None = None
-    stored: int | None = None
+    rounds: tuple[float, ...] = ()
 
 
 def _serve_command(port: int) -> list[str]:
     return [sys.executable, "-m", "switchman", "serve", "--no-worker", "--port", str(port)]
 
 
-def measure_ceiling(args: argparse.Namespace, body: bytes) -> LoadResult:
-    port = free_port()
-    with running(trivial_command(port), env={}, ready_url=f"http://127.0.0.1:{port}/health"):
-        return run_load(
-            f"http://127.0.0.1:{port}{TRIVIAL_PATH}",
-            body=body,
-            headers={"Content-Type": "application/json"},
-            connections=args.connections,
-            duration=args.duration,
-            warmup=args.warmup,
-            tool=args.tool,
-        )
-
-
-def measure_durable(args: argparse.Namespace, body: bytes, database_url: str) -> tuple[LoadResult, int]:
-    port = free_port()
-    admin = f"*:*.{secrets.token_hex(16)}"
-    env = {
+def _durable_env(database_url: str, admin: str) -> dict[str, str]:
+    return {
         "SWITCHMAN_DATABASE_URL": database_url,
         "SWITCHMAN_INIT_ADMIN_API_TOKENS": admin,
         "SWITCHMAN_SIGNAL_RATE_LIMIT_PER_SECOND": "0",
@@ -109,26 +94,92 @@ def measure_durable(args: argparse.Namespace, body: bytes, database_url: str) ->
         "SWITCHMAN_LOG_LEVEL": "WARNING",
         "SWITCHMAN_RUN_WORKER": "false",
     }
-    base = f"http://127.0.0.1:{port}"
-    with running(_serve_command(port), env=env, ready_url=f"{base}/health"):
-        with httpx.Client(base_url=base, headers={"Authorization": admin}) as admin_client:
-            endpoint = admin_client.post("/api/admin/signal-endpoints", json={"name": ENDPOINT_NAME})
-            endpoint.raise_for_status()
-            token = admin_client.post(
-                f"/api/admin/signal-endpoints/{endpoint.json()['id']}/tokens", json={"name": "bench"}
-            )
-            token.raise_for_status()
-        secret = token.json()["token"]
-        result = run_load(
-            f"{base}/api/signal-endpoint/{ENDPOINT_NAME}",
-            body=body,
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {secret}"},
-            connections=args.connections,
-            duration=args.duration,
-            warmup=args.warmup,
-            tool=args.tool,
+
+
+def _create_endpoint(base: str, admin: str) -> str:
+    """One endpoint and one token through the admin API; returns the token secret."""
+    with httpx.Client(base_url=base, headers={"Authorization": admin}) as client:
+        endpoint = client.post("/api/admin/signal-endpoints", json={"name": ENDPOINT_NAME})
+        endpoint.raise_for_status()
+        token = client.post(
+            f"/api/admin/signal-endpoints/{endpoint.json()['id']}/tokens", json={"name": "bench"}
         )
-    return result, count_signals(database_url)
+        token.raise_for_status()
+    secret: str = token.json()["token"]
+    return secret
+
+
+def measure(args: argparse.Namespace, body: bytes, database: str, database_url: str) -> list[Row]:
+    """Both servers up side by side; alternate ceiling and durable runs `args.rounds` times."""
+    admin = f"*:*.{secrets.token_hex(16)}"
+    trivial_port, durable_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{durable_port}"
+    ceilings: list[LoadResult] = []
+    durables: list[LoadResult] = []
+    with (
+        running(trivial_command(trivial_port), env={}, ready_url=f"http://127.0.0.1:{trivial_port}/health"),
+        running(
+            _serve_command(durable_port), env=_durable_env(database_url, admin), ready_url=f"{base}/health"
+        ),
+    ):
+        secret = _create_endpoint(base, admin)
+        for round_number in range(1, args.rounds + 1):
+            ceiling = run_load(
+                f"http://127.0.0.1:{trivial_port}{TRIVIAL_PATH}",
+                body=body,
+                headers={"Content-Type": "application/json"},
+                connections=args.connections,
+                duration=args.duration,
+                warmup=args.warmup,
+                tool=args.tool,
+            )
+            durable = run_load(
+                f"{base}/api/signal-endpoint/{ENDPOINT_NAME}",
+                body=body,
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {secret}"},
+                connections=args.connections,
+                duration=args.duration,
+                warmup=args.warmup,
+                tool=args.tool,
+            )
+            ceilings.append(ceiling)
+            durables.append(durable)
+            print(f"round {round_number}", flush=True)
+            print("  " + _line(Row("trivial POST (ceiling)", database, ceiling)), flush=True)
+            print(
+                "  " + _line(Row("durable ingestion", database, durable, durable.rps / ceiling.rps)),
+                flush=True,
+            )
+    # Warm-up calls are stored too, so every counted 200 must be a row (and more rows may exist).
+    stored = count_signals(database_url)
+    acknowledged = sum(r.requests - r.errors for r in durables)
+    if stored < acknowledged:
+        raise SystemExit(f"{database}: {acknowledged} acknowledged signals but only {stored} rows stored")
+    ratios = tuple(d.rps / c.rps for c, d in zip(ceilings, durables, strict=True))
+    return [
+        Row("trivial POST (ceiling)", database, _median_run(ceilings)),
+        Row(
+            "durable ingestion",
+            database,
+            _median_run(durables),
+            ratio=statistics.median(ratios),
+            rounds=ratios,
+        ),
+    ]
+
+
+def _median_run(results: list[LoadResult]) -> LoadResult:
+    """The run with the median requests/s (with its own p50/p99, so the figures belong together)."""
+    median = sorted(results, key=lambda r: r.rps)[len(results) // 2]
+    return LoadResult(
+        tool=median.tool,
+        requests=median.requests,
+        seconds=median.seconds,
+        rps=median.rps,
+        p50_ms=median.p50_ms,
+        p99_ms=median.p99_ms,
+        errors=sum(r.errors for r in results),
+    )
 
 
 def count_signals(database_url: str) -> int:
@@ -159,25 +210,15 @@ async def _pg_admin(sql: str) -> None:
 
 
 def run_backend(args: argparse.Namespace, body: bytes, database: str) -> list[Row]:
-    ceiling = measure_ceiling(args, body)
-    print(_line(Row("trivial POST (ceiling)", database, ceiling)), flush=True)
     if database == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
-            durable, stored = measure_durable(args, body, f"sqlite:///{tmp}/bench.db")
-    else:
-        name = f"switchman_bench_{secrets.token_hex(4)}"
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
-        try:
-            durable, stored = measure_durable(args, body, f"{PG_SERVER}/{name}")
-        finally:
-            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    # Warm-up requests are stored too, so at least every measured 200 must be a row.
-    acknowledged = durable.requests - durable.errors
-    if stored < acknowledged:
-        raise SystemExit(f"{database}: {acknowledged} acknowledged signals but only {stored} rows stored")
-    row = Row("durable ingestion", database, durable, ratio=durable.rps / ceiling.rps, stored=stored)
-    print(_line(row), flush=True)
-    return [Row("trivial POST (ceiling)", database, ceiling), row]
+            return measure(args, body, database, f"sqlite:///{tmp}/bench.db")
+    name = f"switchman_bench_{secrets.token_hex(4)}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        return measure(args, body, database, f"{PG_SERVER}/{name}")
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _line(row: Row) -> str:
@@ -228,23 +269,26 @@ def render_section(rows: list[Row], args: argparse.Namespace, body: bytes) -> st
         "",
         "Durable ingestion (`POST /api/signal-endpoint/{name}`: a 200 means the signal row is committed) "
         "against a trivial POST route on the same stack (Starlette on uvicorn, one process, uvloop + "
-        'httptools) that reads the body and answers `{"ok":true}` — the ceiling. Both are measured in '
-        "the same run, back to back.",
+        'httptools) that reads the body and answers `{"ok":true}` — the ceiling. Both servers run side by '
+        f"side and are loaded alternately, {args.rounds} rounds each; the table shows the median round "
+        "and the median of the per-round ratios (all rounds in the last column).",
         "",
         f"Command: `make bench-ingest` (`python -m bench.ingest --connections {args.connections} "
-        f"--duration {args.duration:g} --warmup {args.warmup:g}`), run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        f"--duration {args.duration:g} --warmup {args.warmup:g} --rounds {args.rounds}`), "
+        f"run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
         f"Load: {args.connections} keep-alive connections, closed loop, {args.warmup:g} s warm-up then "
         f"{args.duration:g} s measured, {len(body)}-byte JSON body, bearer token.",
         "",
-        "| database | target | requests/s | p50 ms | p99 ms | errors | durable / ceiling |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| database | target | requests/s | p50 ms | p99 ms | errors | durable / ceiling | rounds |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         r = row.result
         ratio = f"**{row.ratio:.0%}**" if row.ratio is not None else ""
+        rounds = " / ".join(f"{value:.0%}" for value in row.rounds)
         lines.append(
             f"| {row.database} | {row.target} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
-            f"{r.errors} | {ratio} |"
+            f"{r.errors} | {ratio} | {rounds} |"
         )
     lines += ["", "Machine:", ""]
     lines += [f"- {note}" for note in machine_notes(rows[0].result.tool)]
@@ -252,7 +296,7 @@ def render_section(rows: list[Row], args: argparse.Namespace, body: bytes) -> st
         "",
         "Server settings: `switchman serve --no-worker`, `SWITCHMAN_SIGNAL_RATE_LIMIT_PER_SECOND=0`, "
         "`SWITCHMAN_SIGNAL_RETENTION_DAYS=0`, `SWITCHMAN_LOG_LEVEL=WARNING`, default "
-        "`SWITCHMAN_GROUP_COMMIT_MAX_BATCH`. Each durable run checks afterwards that the table holds at "
+        "`SWITCHMAN_GROUP_COMMIT_MAX_BATCH`. After the rounds the signal table is counted: it must hold at "
         "least as many rows as 200 answers were counted.",
         "",
     ]
@@ -283,6 +327,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating ceiling/durable runs per database")
     parser.add_argument("--tool", choices=["wrk", "python"], default=None)
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")

@@ -116,6 +116,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(AdminBodyGuard)
+    app.add_middleware(ingest.IngestFastPath)  # the ingestion hot path skips the layers below
     app.add_middleware(RequestLogMiddleware)
     return app
 

@@ -417,3 +417,41 @@ async def test_a_failed_store_is_503_and_nothing_is_acknowledged(
     again = await client.post(call_path(endpoint["name"]), json={"a": 2}, headers={"Authorization": secret})
     assert again.status_code == 200, again.text
     assert [json.loads(row.payload) for row in await signal_rows(db)] == [{"a": 2}]
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/signal-endpoint/", "/api/signal-endpoint/a/b", "/api/signal-endpoint/a/"]
+)
+async def test_paths_the_route_does_not_match_are_not_calls(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.post(path, json={})
+    assert response.status_code in (404, 405, 307), response.text
+    assert response.status_code != 200
+
+
+async def test_the_route_app_serves_calls_without_the_fast_path(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    """`ingest.routes` (what the OpenAPI documents) answers like the fast path does."""
+    from switchman.signal_endpoints.ingest import CallSignalEndpoint
+
+    endpoint, secret = await endpoint_with_token(client)
+    messages: list[dict[str, Any]] = []
+    body = [{"type": "http.request", "body": b'{"via":"route"}', "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return body.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "app": app,
+        "path": call_path(endpoint["name"]),
+        "path_params": {"name": endpoint["name"]},
+        "headers": [(b"authorization", f"Bearer {secret}".encode())],
+    }
+    await CallSignalEndpoint()(scope, receive, send)
+    assert messages[0]["status"] == 200
+    assert orjson.loads(messages[1]["body"])["signals"][0]["payload"] == {"via": "route"}

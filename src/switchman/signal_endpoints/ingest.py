@@ -19,9 +19,9 @@ from typing import Any
 
 import orjson
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from switchman.auth.tokens import hash_secret, strip_bearer
+from switchman.auth.tokens import hash_secret
 from switchman.context import AppContext
 from switchman.errors import BadDataError, ContentTooLargeError, RateLimitError, SwitchmanError
 from switchman.signal_endpoints.group_commit import GroupCommitter
@@ -33,6 +33,7 @@ from switchman.timeutil import utcnow
 COMMITTER = "group_committer"
 RATE_LIMITER = "signal_rate_limiter"
 PATH = "/api/signal-endpoint/{name}"
+_CALL_PREFIX = "/api/signal-endpoint/"
 _UTF8_BOM = b"\xef\xbb\xbf"
 # The integers orjson keeps exact (int64 and uint64); others become the nearest double, as in JavaScript.
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
@@ -42,60 +43,100 @@ class CallSignalEndpoint:
     """The route's ASGI app: raw scope/receive/send, no Request object, no dependency injection."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ctx: AppContext = scope["app"].state.ctx
-        name: str = scope["path_params"]["name"]
-        limiter: RateLimiter | None = ctx.components.get(RATE_LIMITER)
-        if limiter is not None:
-            decision = limiter.acquire(name)
-            if not decision.allowed:
-                await _send_error(
-                    send,
-                    RateLimitError(
-                        f"Too many calls to this signal endpoint; retry in {decision.retry_after} s.",
-                        headers=decision.headers(),
-                    ),
-                )
-                return
-        authorization: bytes | None = None
-        content_length: bytes | None = None
-        for key, value in scope["headers"]:
-            if key == b"authorization":
-                authorization = value
-            elif key == b"content-length":
-                content_length = value
-        secret = strip_bearer(authorization.decode("latin-1")) if authorization else ""
-        if secret.lower() == "bearer":  # the scheme without a credential
-            secret = ""
-        try:
-            payload, body_error = await _read_payload(receive, content_length, ctx.settings.signal_max_bytes)
-        except _Disconnected:
-            return  # nobody is listening; nothing was stored
-        committer: GroupCommitter[IngestCall, Outcome] = ctx.components[COMMITTER]
-        call = IngestCall(
-            name=name,
-            token_hash=hash_secret(secret) if secret else None,
-            payload=payload,
-            body_error=body_error,
-            received_at=utcnow(),
-        )
-        try:
-            outcome = await committer.submit(call)
-        except SwitchmanError as exc:
-            await _send_error(send, exc)
-            return
-        if not isinstance(outcome, StoredSignal):
-            await _send_error(send, outcome)
-            return
-        body = signals_response(
-            signal_json(
-                signal_id=outcome.signal_id,
-                source_id=outcome.source_id,
-                token_id=outcome.token_id,
-                created_at=outcome.created_at,
-                payload=outcome.payload,
+        await serve_call(scope, scope["path_params"]["name"], receive, send)
+
+
+class IngestFastPath:
+    """ASGI middleware handing `POST /api/signal-endpoint/{name}` straight to `serve_call`.
+
+    It sits inside the request log (calls are still logged) but outside FastAPI's exception
+    middleware, exit stack and router, which together cost about as much per call as the handler
+    itself (measured in-process: ~45 µs of ~85 µs). Everything else — including paths the route would
+    not match, such as a trailing slash — goes on down the normal stack.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path: str = scope["path"]
+            root: str = scope.get("root_path", "")
+            if root and path.startswith(root):
+                path = path[len(root) :]
+            if path.startswith(_CALL_PREFIX):
+                name = path[len(_CALL_PREFIX) :]
+                if name and "/" not in name:
+                    await serve_call(scope, name, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> None:
+    """Answer one call of endpoint `name` (see the module docstring for the rules)."""
+    ctx: AppContext = scope["app"].state.ctx
+    limiter: RateLimiter | None = ctx.components.get(RATE_LIMITER)
+    if limiter is not None:
+        decision = limiter.acquire(name)
+        if not decision.allowed:
+            await _send_error(
+                send,
+                RateLimitError(
+                    f"Too many calls to this signal endpoint; retry in {decision.retry_after} s.",
+                    headers=decision.headers(),
+                ),
             )
+            return
+    authorization: bytes | None = None
+    content_length: bytes | None = None
+    for key, value in scope["headers"]:
+        if key == b"authorization":
+            authorization = value
+        elif key == b"content-length":
+            content_length = value
+    secret = _credential(authorization) if authorization else ""
+    try:
+        payload, body_error = await _read_payload(receive, content_length, ctx.settings.signal_max_bytes)
+    except _Disconnected:
+        return  # nobody is listening; nothing was stored
+    committer: GroupCommitter[IngestCall, Outcome] = ctx.components[COMMITTER]
+    call = IngestCall(
+        name=name,
+        token_hash=hash_secret(secret) if secret else None,
+        payload=payload,
+        body_error=body_error,
+        received_at=utcnow(),
+    )
+    try:
+        outcome = await committer.submit(call)
+    except SwitchmanError as exc:
+        await _send_error(send, exc)
+        return
+    if not isinstance(outcome, StoredSignal):
+        await _send_error(send, outcome)
+        return
+    body = signals_response(
+        signal_json(
+            signal_id=outcome.signal_id,
+            source_id=outcome.source_id,
+            token_id=outcome.token_id,
+            created_at=outcome.created_at,
+            payload=outcome.payload,
         )
-        await _send(send, 200, body)
+    )
+    await _send(send, 200, body)
+
+
+def _credential(header: bytes) -> str:
+    """The secret in an Authorization value, bare or after a `Bearer` scheme (any case); "" when absent.
+
+    Same result as `auth.tokens.strip_bearer`, without a regular expression on the hot path; the bare
+    scheme (`Bearer` and nothing else) is no credential.
+    """
+    text = header.decode("latin-1").strip()
+    if text[:6].lower() == "bearer" and (len(text) == 6 or text[6].isspace()):
+        return text[6:].strip()
+    return text
 
 
 class _Disconnected(Exception):

@@ -43,7 +43,8 @@ class SignalTokenRequired(SwitchmanError):
     name = "AuthenticationRequired"
 
 
-@dataclass(frozen=True, slots=True)
+# Plain (not frozen) slotted dataclasses: built once per call on the hot path, never mutated.
+@dataclass(slots=True)
 class IngestCall:
     """One received call, before it was checked against the database."""
 
@@ -56,7 +57,7 @@ class IngestCall:
     received_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StoredSignal:
     signal_id: int
     source_id: int
@@ -81,7 +82,7 @@ class SignalWriter(Protocol):
 def make_signal_writer(db: Database, wakeup: Wakeup, *, connections: int) -> SignalWriter:
     """The writer for `db`'s backend; `connections` = batches that may be in flight at once (PostgreSQL)."""
     if db.is_sqlite:
-        return SqliteSignalWriter(db.url.database or "", wakeup)
+        return SqliteSignalWriter(db.url.database or "", wakeup, write_lock=db.sqlite_write_lock)
     return PostgresSignalWriter(db, wakeup, connections=connections)
 
 
@@ -217,15 +218,19 @@ class PostgresSignalWriter:
 class SqliteSignalWriter:
     """Writes batches on a dedicated thread and connection: one event-loop hop per batch."""
 
-    def __init__(self, path: str, wakeup: Wakeup) -> None:
+    def __init__(self, path: str, wakeup: Wakeup, *, write_lock: asyncio.Lock | None = None) -> None:
         self._path = path
         self._wakeup = wakeup
+        # The process's SQLite write lock (Database.sqlite_write_lock): batches queue fairly with the
+        # worker's transactions instead of sleeping in SQLite's busy handler.
+        self._write_lock = write_lock or asyncio.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="signal-sqlite-writer")
         self._conn: sqlite3.Connection | None = None
 
     async def write(self, calls: Sequence[IngestCall]) -> list[Outcome]:
         loop = asyncio.get_running_loop()
-        outcomes = await loop.run_in_executor(self._executor, self._write_batch, list(calls))
+        async with self._write_lock:
+            outcomes = await loop.run_in_executor(self._executor, self._write_batch, list(calls))
         if any(isinstance(outcome, StoredSignal) for outcome in outcomes):
             self._wakeup.committed()
         return outcomes

@@ -7,13 +7,28 @@ row's other fields go through `orjson`, and the payload bytes are appended unpar
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from switchman.signal_endpoints.schemas import SIGNAL_SOURCE
 from switchman.timeutil import iso
+
+
+def wire_time(value: datetime) -> str:
+    """`timeutil.iso`, faster for UTC datetimes (the hot paths format one or more per signal)."""
+    if value.tzinfo is not UTC:
+        return iso(value)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031 - twice as fast as isoformat()
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond // 1000,
+    )
 
 
 def signal_row_to_wire(row: Any) -> dict[str, Any]:
@@ -27,7 +42,7 @@ def signal_row_to_wire(row: Any) -> dict[str, Any]:
         "source": row.source,
         "sourceId": row.source_id,
         "createdBySourceTokenId": row.created_by_source_token_id,
-        "createdAt": iso(row.created_at),
+        "createdAt": wire_time(row.created_at),
         "payload": orjson.loads(row.payload),
     }
 
@@ -42,7 +57,7 @@ def signal_json(
             "source": SIGNAL_SOURCE,
             "sourceId": source_id,
             "createdBySourceTokenId": token_id,
-            "createdAt": iso(created_at),
+            "createdAt": wire_time(created_at),
         }
     )
     return _with_payload(head, payload)
@@ -62,7 +77,7 @@ def endpoint_signals_body(rows: Iterable[Any]) -> bytes:
                     "id": row.id,
                     "source": row.source,
                     "sourceId": row.source_id,
-                    "createdAt": iso(row.created_at),
+                    "createdAt": wire_time(row.created_at),
                     "tokenName": row.token_name,
                 }
             ),
@@ -82,7 +97,7 @@ def signal_query_body(rows: Iterable[Any], total: int) -> bytes:
                     "id": row.id,
                     "source": row.source,
                     "sourceId": row.source_id,
-                    "createdAt": iso(row.created_at),
+                    "createdAt": wire_time(row.created_at),
                     "tokenName": row.token_name,
                     "sourceName": row.source_name,
                     "sourceDescription": row.source_description,
