@@ -331,7 +331,9 @@ async def test_concurrent_calls_share_transactions(
     assert [r.json()["signals"][0]["payload"] for r in responses] == [{"n": n} for n in range(count)]
     rows = await signal_rows(db)
     assert sorted(row.id for row in rows) == sorted(ids)
-    assert {json.loads(row.payload)["n"] for row in rows} == set(range(count))
+    # each acknowledged id is the row holding that call's payload
+    stored = {row.id: json.loads(row.payload) for row in rows}
+    assert [stored[signal_id] for signal_id in ids] == [{"n": n} for n in range(count)]
     transactions = committer.transactions - before
     assert 1 <= transactions < count
     assert committer.largest_batch > 1
@@ -455,3 +457,38 @@ async def test_the_route_app_serves_calls_without_the_fast_path(
     await CallSignalEndpoint()(scope, receive, send)
     assert messages[0]["status"] == 200
     assert orjson.loads(messages[1]["body"])["signals"][0]["payload"] == {"via": "route"}
+
+
+async def test_a_batch_mixing_refused_and_accepted_calls_answers_each_correctly(
+    client: httpx.AsyncClient, app: FastAPI, db: Database
+) -> None:
+    first, first_secret = await endpoint_with_token(client)
+    second, second_secret = await endpoint_with_token(client)
+    committer = app.state.ctx.components[COMMITTER]
+    plan: list[tuple[str, dict[str, str], bytes, int]] = []
+    for n in range(40):
+        kind = n % 5
+        if kind == 0:
+            plan.append((first["name"], {"Authorization": first_secret}, b'{"n":%d}' % n, 200))
+        elif kind == 1:
+            plan.append((second["name"], {"Authorization": second_secret}, b'{"n":%d}' % n, 200))
+        elif kind == 2:
+            plan.append((first["name"], {"Authorization": second_secret}, b'{"n":%d}' % n, 401))
+        elif kind == 3:
+            plan.append(("ghost", {"Authorization": first_secret}, b'{"n":%d}' % n, 404))
+        else:
+            plan.append((second["name"], {"Authorization": second_secret}, b"[%d]" % n, 400))
+    before = committer.transactions
+    responses = await asyncio.gather(
+        *(client.post(call_path(name), content=body, headers=headers) for name, headers, body, _ in plan)
+    )
+    assert [r.status_code for r in responses] == [status for *_, status in plan]
+    assert committer.transactions - before < len(plan)
+    stored = {row.id: (row.source_id, json.loads(row.payload)) for row in await signal_rows(db)}
+    acknowledged = {}
+    for (name, _headers, body, status), response in zip(plan, responses, strict=True):
+        if status == 200:
+            signal = response.json()["signals"][0]
+            endpoint_id = first["id"] if name == first["name"] else second["id"]
+            acknowledged[signal["id"]] = (endpoint_id, json.loads(body))
+    assert stored == acknowledged

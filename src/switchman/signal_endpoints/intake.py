@@ -289,8 +289,9 @@ class SqliteSignalWriter:
             )
             for token_id, endpoint_id, token_hash in conn.execute(query, [*hashes, *endpoint_ids]):
                 tokens[(endpoint_id, token_hash)] = token_id
-        outcomes: list[Outcome] = []
-        for call in calls:
+        outcomes: list[Outcome | None] = []
+        accepted: list[tuple[int, int, int]] = []  # (index in calls, endpoint id, token id)
+        for index, call in enumerate(calls):
             endpoint_id, enabled = endpoints.get(call.name, (None, False))
             token_id = (
                 tokens.get((endpoint_id, call.token_hash))
@@ -298,23 +299,38 @@ class SqliteSignalWriter:
                 else None
             )
             problem = refusal(call, endpoint_id=endpoint_id, enabled=enabled, token_id=token_id)
-            if problem is not None:
-                outcomes.append(problem)
-                continue
-            assert call.payload is not None and endpoint_id is not None and token_id is not None
-            (signal_id,) = conn.execute(
-                "INSERT INTO signal (source, source_id, created_by_source_token_id, payload, created_at) "
-                "VALUES (?, ?, ?, ?, ?) RETURNING id",
-                (
+            outcomes.append(problem)
+            if problem is None:
+                assert endpoint_id is not None and token_id is not None
+                accepted.append((index, endpoint_id, token_id))
+        if accepted:
+            # One multi-row INSERT. Under BEGIN IMMEDIATE, SQLite assigns rowids in VALUES order, so the
+            # returned ids sorted ascending map back to `accepted` in order.
+            values: list[object] = []
+            for index, endpoint_id, token_id in accepted:
+                call = calls[index]
+                assert call.payload is not None
+                values += (
                     SIGNAL_SOURCE,
                     endpoint_id,
                     token_id,
                     call.payload.decode(),
                     _sqlite_datetime(call.received_at),
-                ),
-            ).fetchone()
-            outcomes.append(StoredSignal(signal_id, endpoint_id, token_id, call.received_at, call.payload))
-        return outcomes
+                )
+            rows = conn.execute(
+                "INSERT INTO signal (source, source_id, created_by_source_token_id, payload, created_at) "  # noqa: S608
+                f"VALUES {','.join(['(?,?,?,?,?)'] * len(accepted))} RETURNING id",
+                values,
+            ).fetchall()
+            for (index, endpoint_id, token_id), signal_id in zip(
+                accepted, sorted(r[0] for r in rows), strict=True
+            ):
+                call = calls[index]
+                assert call.payload is not None
+                outcomes[index] = StoredSignal(
+                    signal_id, endpoint_id, token_id, call.received_at, call.payload
+                )
+        return [outcome for outcome in outcomes if outcome is not None]
 
 
 def _marks(values: Sequence[object]) -> str:
