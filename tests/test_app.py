@@ -62,7 +62,9 @@ def test_configure_logging_installs_one_handler() -> None:
 
 async def test_bodyless_toggles_accept_any_content_type(client: httpx.AsyncClient) -> None:
     """Q-14: `…/on` and `…/off` take no body, so no content type is required (as Unleash's toggles)."""
-    assert (await client.post("/api/admin/projects/default/features", json={"name": "ct-flag"})).status_code == 201
+    assert (
+        await client.post("/api/admin/projects/default/features", json={"name": "ct-flag"})
+    ).status_code == 201
     url = "/api/admin/projects/default/features/ct-flag/environments/production/on"
     response = await client.post(url, content=b"ignored", headers={"Content-Type": "text/plain"})
     assert response.status_code == 200, response.text

@@ -6,7 +6,16 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "switchman"
-FORBIDDEN_IN_ENGINE = {"fastapi", "starlette", "sqlalchemy", "httpx", "asyncpg", "aiosqlite", "pydantic", "uvicorn"}
+FORBIDDEN_IN_ENGINE = {
+    "fastapi",
+    "starlette",
+    "sqlalchemy",
+    "httpx",
+    "asyncpg",
+    "aiosqlite",
+    "pydantic",
+    "uvicorn",
+}
 
 
 def _imported_roots(path: Path) -> set[str]:
