@@ -230,22 +230,20 @@ def main() -> None:
     parser.add_argument("--body", default="{}")
     parser.add_argument("--headers", default="{}")
     args = parser.parse_args()
+    coroutine = _python_main(
+        args.url,
+        body=args.body.encode(),
+        headers=json.loads(args.headers),
+        connections=args.connections,
+        duration=args.duration,
+        warmup=args.warmup,
+    )
     try:
         import uvloop
 
-        uvloop.install()
+        result = uvloop.run(coroutine)
     except ImportError:
-        pass
-    result = asyncio.run(
-        _python_main(
-            args.url,
-            body=args.body.encode(),
-            headers=json.loads(args.headers),
-            connections=args.connections,
-            duration=args.duration,
-            warmup=args.warmup,
-        )
-    )
+        result = asyncio.run(coroutine)
     print(json.dumps(asdict(result)))
 
 

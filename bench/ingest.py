@@ -230,7 +230,7 @@ def _line(row: Row) -> str:
     )
 
 
-def machine_notes(tool: str) -> list[str]:
+def machine_notes(tool: str, load_before: tuple[float, ...], load_after: tuple[float, ...]) -> list[str]:
     cpu = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -250,6 +250,9 @@ def machine_notes(tool: str) -> list[str]:
         f"PostgreSQL {pg_version} (synchronous_commit=on, fsync=on) on the same machine",
         f"load generator: {'wrk 1 thread' if tool == 'wrk' else 'bench._load asyncio client (wrk not found)'}, "
         "loopback only; server, database and load generator share the CPUs",
+        "1-minute load average before / after the run: "
+        f"{load_before[0]:.2f} / {load_after[0]:.2f} (other work on the machine skews single rounds; "
+        "compare the rounds)",
     ]
 
 
@@ -263,7 +266,9 @@ async def _pg_fetchval_text(url: str, sql: str) -> str:
         await conn.close()
 
 
-def render_section(rows: list[Row], args: argparse.Namespace, body: bytes) -> str:
+def render_section(
+    rows: list[Row], args: argparse.Namespace, body: bytes, load_before: tuple[float, ...]
+) -> str:
     lines = [
         SECTION,
         "",
@@ -291,13 +296,17 @@ def render_section(rows: list[Row], args: argparse.Namespace, body: bytes) -> st
             f"{r.errors} | {ratio} | {rounds} |"
         )
     lines += ["", "Machine:", ""]
-    lines += [f"- {note}" for note in machine_notes(rows[0].result.tool)]
+    lines += [f"- {note}" for note in machine_notes(rows[0].result.tool, load_before, os.getloadavg())]
     lines += [
         "",
         "Server settings: `switchman serve --no-worker`, `SWITCHMAN_SIGNAL_RATE_LIMIT_PER_SECOND=0`, "
         "`SWITCHMAN_SIGNAL_RETENTION_DAYS=0`, `SWITCHMAN_LOG_LEVEL=WARNING`, default "
         "`SWITCHMAN_GROUP_COMMIT_MAX_BATCH`. After the rounds the signal table is counted: it must hold at "
         "least as many rows as 200 answers were counted.",
+        "",
+        "Where the durable path spends its time, what was optimised and what is left (FastAPI's per-request "
+        "telemetry check and the cyclic garbage collector's full passes over the app's import-time heap): "
+        "`docs/adr/0005-signal-ingestion.md`.",
         "",
     ]
     return "\n".join(lines)
@@ -336,11 +345,12 @@ def main() -> None:
         args.tool = "wrk" if wrk_available() else "python"
     print(f"load generator: {args.tool}", flush=True)
     body = payload_bytes()
+    load_before = os.getloadavg()
     rows: list[Row] = []
     for database in args.databases.split(","):
         rows += run_backend(args, body, database.strip())
     if not args.no_write:
-        write_section(render_section(rows, args, body))
+        write_section(render_section(rows, args, body, load_before))
         print(f"wrote {BENCHMARKS_MD.relative_to(ROOT)} ({SECTION})")
 
 
