@@ -2,9 +2,10 @@
 
 Callers `await committer.submit(item)`. Items wait in a queue; a writer task takes up to `max_batch`
 of them and calls `write(items)`, which must store them in one transaction and return only once that
-transaction is durable; then every caller's future is resolved with its item's result. There is no timer: an idle writer starts on the first item at
-once, and items that arrive while a batch is being written form the next batch. With several writers
-(`max_in_flight`), one batch can be sent while another waits for its commit to reach the disk.
+transaction is durable; then every caller's future is resolved with its item's result. There is no
+timer: an idle writer starts on the first item at once, and items that arrive while a batch is being
+written form the next batch. With several writers (`max_in_flight`), one batch can be sent while
+another waits for its commit to reach the disk.
 
 If a batch fails, every caller of that batch gets `ServiceUnavailableError` (503): nothing is
 acknowledged unless committed. Outcomes that concern one item only (a wrong token, say) are values

@@ -1,4 +1,7 @@
-"""`POST /api/signal-endpoint/{name}`: the lean ingestion route (plain Starlette, orjson, no DI).
+"""`POST /api/signal-endpoint/{name}`: the lean ingestion path (raw ASGI, orjson, no DI).
+
+Calls reach `serve_call` through `IngestFastPath` (a middleware ahead of FastAPI's router) or, equally,
+through the documented Starlette route in `routes`.
 
 Order of checks (Q-9): rate limit → endpoint (unknown or disabled: 404) → token (missing or not one of
 that endpoint's: 401) → body (over `SWITCHMAN_SIGNAL_MAX_BYTES`: 413; not a JSON object: 400). The body

@@ -174,13 +174,17 @@ class PostgresSignalWriter:
                 raise
             self._idle.append(held)
         outcomes: list[Outcome] = []
-        for call, row in zip(calls, rows, strict=True):
-            problem = refusal(call, endpoint_id=row[0], enabled=row[1], token_id=row[2])
-            if problem is not None:
-                outcomes.append(problem)
-            else:
-                assert call.payload is not None and row[3] is not None
-                outcomes.append(StoredSignal(row[3], row[0], row[2], call.received_at, call.payload))
+        for call, (endpoint_id, enabled, token_id, signal_id, _notified) in zip(calls, rows, strict=True):
+            if signal_id is not None:  # stored: the statement checked endpoint, token and payload
+                assert call.payload is not None
+                outcomes.append(
+                    StoredSignal(signal_id, endpoint_id, token_id, call.received_at, call.payload)
+                )
+                continue
+            problem = refusal(call, endpoint_id=endpoint_id, enabled=enabled, token_id=token_id)
+            if problem is None:  # cannot happen: the statement and `refusal` apply the same rules
+                raise RuntimeError("a storable call was not stored")
+            outcomes.append(problem)
         if rows and rows[0][4]:
             self._wakeup.committed()
         return outcomes
