@@ -468,6 +468,7 @@ class BackendResult:
     doc_bytes: float
     in_process: dict[int, tuple[Timing, Timing]]
     http: dict[int, tuple[Timing, Timing]]
+    load_average: tuple[float, float]  # 1-minute load average before and after the HTTP measurements
 
 
 async def _prepare(database_url: str) -> tuple[Database, ActionSetRecord]:
@@ -515,8 +516,10 @@ def _run(
             await db.dispose()
 
     measured_in_process = asyncio.run(in_process())
+    load_before = os.getloadavg()[0]
     measured_http = measure_http(database_url, record, args, offsets)
-    return BackendResult(database, seed_seconds, doc_bytes, measured_in_process, measured_http)
+    load = (load_before, os.getloadavg()[0])
+    return BackendResult(database, seed_seconds, doc_bytes, measured_in_process, measured_http, load)
 
 
 async def _pg_admin(sql: str) -> None:
@@ -608,6 +611,11 @@ def render_section(results: list[BackendResult], args: argparse.Namespace, offse
     lines[-1] += ", ".join(f"{r.database} {r.seed_seconds:.0f} s" for r in results) + "."
     lines += ["", "Machine:", ""]
     lines += [f"- {note}" for note in machine_notes(args.tool)]
+    lines.append(
+        "- 1-minute load average around the HTTP measurements (other work shared the machine when above "
+        "≈0.5): "
+        + ", ".join(f"{r.database} {r.load_average[0]:.1f} → {r.load_average[1]:.1f}" for r in results)
+    )
     lines.append("")
     return "\n".join(lines)
 
