@@ -125,12 +125,15 @@ def test_two_serve_processes_start_together_on_one_empty_database(db_url: str, t
     finally:
         for proc in procs:
             proc.terminate()
+        outcomes = []
         for proc in procs:
             proc.wait(timeout=20)
             errors = proc.stderr.read().decode() if proc.stderr else ""
             if proc.stderr:
                 proc.stderr.close()
-            assert proc.returncode in (0, -15), errors
+            outcomes.append((proc.returncode, errors))
+        for returncode, errors in outcomes:
+            assert returncode in (0, -15), errors
         if not db_url.startswith("sqlite"):
             asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}" WITH (FORCE)'))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.auth import tokens
@@ -90,19 +91,19 @@ def parse_init_admin_token(secret: str) -> str:
 
 
 async def ensure_admin_tokens(conn: AsyncConnection, secrets: list[str]) -> int:
-    """Create each configured admin token unless it exists already; returns how many were created."""
+    """Create each configured admin token unless it exists already; returns how many were created.
+
+    Safe when several replicas start at once: the insert skips a token another process has just
+    created (`ON CONFLICT DO NOTHING` on the secret's digest) instead of failing start-up.
+    """
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     created = 0
     for secret in secrets:
         parse_init_admin_token(secret)
-        digest = tokens.hash_secret(secret)
-        exists = (
-            await conn.execute(sa.select(t.api_token.c.id).where(t.api_token.c.secret_hash == digest))
-        ).first()
-        if exists is not None:
-            continue
-        await conn.execute(
-            t.api_token.insert().values(
-                secret_hash=digest,
+        result = await conn.execute(
+            insert(t.api_token)
+            .values(
+                secret_hash=tokens.hash_secret(secret),
                 secret_prefix="*:*",
                 token_name="admin",
                 type=ADMIN_TOKEN_TYPE,
@@ -110,6 +111,7 @@ async def ensure_admin_tokens(conn: AsyncConnection, secrets: list[str]) -> int:
                 projects=["*"],
                 created_at=utcnow(),
             )
+            .on_conflict_do_nothing(index_elements=["secret_hash"])
         )
-        created += 1
+        created += result.rowcount
     return created
