@@ -283,3 +283,11 @@ async def test_openapi_documents_the_operations(client: httpx.AsyncClient) -> No
     for path in (f"{BASE}/{{signalEndpointId}}/signals", "/api/admin/signals"):
         schema = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
         assert "$ref" in schema, schema
+
+
+async def test_get_endpoint_treats_out_of_range_ids_as_missing(db: Database) -> None:
+    from switchman.signal_endpoints import repository
+
+    async with db.read() as conn:
+        for endpoint_id in (0, -5, 2**31, 2**63):
+            assert await repository.get_endpoint(conn, endpoint_id) is None

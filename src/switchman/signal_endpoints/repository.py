@@ -23,6 +23,9 @@ ep = t.signal_endpoint
 tk = t.signal_endpoint_token
 sig = t.signal
 
+# Ids are 32-bit integer columns.
+MAX_ID = 2**31 - 1
+
 # Transaction-scoped advisory lock serialising signal endpoint creation on PostgreSQL, so the
 # instance-wide limit cannot be overshot by concurrent creates ("sig_endp" as 8 bytes).
 ENDPOINT_CREATE_LOCK_KEY = 0x7369675F656E6470
@@ -35,6 +38,9 @@ async def list_endpoints(conn: AsyncConnection) -> Sequence[DbRow]:
 
 
 async def get_endpoint(conn: AsyncConnection, endpoint_id: int, *, for_update: bool = False) -> DbRow | None:
+    """The endpoint row, or None; ids outside the 32-bit column range name no endpoint (never a DB error)."""
+    if not 0 < endpoint_id <= MAX_ID:
+        return None
     query = sa.select(ep).where(ep.c.id == endpoint_id)
     if for_update and conn.dialect.name == "postgresql":
         query = query.with_for_update()

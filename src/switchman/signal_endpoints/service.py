@@ -35,16 +35,13 @@ SIGNAL_ENDPOINT_TOKEN_DELETED = "signal-endpoint-token-deleted"
 
 ONE_DAY = timedelta(days=1)
 
-# Ids are 32-bit integer columns; anything else in a path cannot name a row.
-_MAX_ID = 2**31 - 1
-
 
 def parse_id(raw: str, what: str) -> int:
     """A path id as an int; anything that cannot be an id → 404 (path parameters are strings in Unleash)."""
     text = raw.strip()
     if text.isascii() and text.isdigit() and 0 < len(text) <= 10:
         value = int(text)
-        if 0 < value <= _MAX_ID:
+        if 0 < value <= repository.MAX_ID:
             return value
     raise NotFoundError(f"Could not find {what} with id {raw}.")
 
