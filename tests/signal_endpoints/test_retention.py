@@ -27,12 +27,12 @@ async def test_prune_deletes_only_old_processed_signals(db: Database) -> None:
     assert await prune_signals(db, older_than=cutoff, batch_size=2) == 0
 
 
-async def test_prune_never_deletes_the_signal_with_the_highest_id(db: Database) -> None:
+async def test_pruning_every_signal_never_lets_an_id_be_handed_out_again(db: Database) -> None:
     old = utcnow() - timedelta(days=40)
     ids = [await insert_signal(db, source_id=1, created_at=old, processed_at=old) for _ in range(3)]
-    assert await prune_signals(db, older_than=utcnow(), batch_size=1000) == 2
-    assert [row.id for row in await signal_rows(db)] == [ids[-1]]
-    # so the next signal still gets a higher id, on SQLite too
+    assert await prune_signals(db, older_than=utcnow(), batch_size=1000) == 3
+    assert await signal_rows(db) == []
+    # the next signal still gets a higher id, on SQLite too (AUTOINCREMENT, migration 0002)
     assert await insert_signal(db, source_id=1) > ids[-1]
 
 

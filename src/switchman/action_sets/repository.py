@@ -202,26 +202,6 @@ class NewActionSet:
     actions: Sequence[tuple[str, int, Mapping[str, Any]]]  # (action, sortOrder, executionParams)
 
 
-async def _next_sqlite_id(conn: AsyncConnection) -> int:
-    """A never-used action set id on SQLite, whose rowids are reused after the highest row is deleted.
-
-    Events of a deleted set stay in `action_set_event` (invisible, no foreign key); a new set must
-    not inherit them, so ids already named by events are skipped too. PostgreSQL's identity column
-    never reuses ids.
-    """
-    highest = await conn.scalar(
-        sa.select(
-            sa.func.max(
-                sa.func.coalesce(sa.select(sa.func.max(t.action_set.c.id)).scalar_subquery(), 0),
-                sa.func.coalesce(
-                    sa.select(sa.func.max(t.action_set_event.c.action_set_id)).scalar_subquery(), 0
-                ),
-            )
-        )
-    )
-    return int(highest or 0) + 1
-
-
 async def insert_action_set(
     conn: AsyncConnection, *, project: str, values: NewActionSet, created_by_user_id: int, now: datetime
 ) -> int:
@@ -238,8 +218,6 @@ async def insert_action_set(
         "created_at": now,
         "created_by_user_id": created_by_user_id,
     }
-    if conn.dialect.name == "sqlite":
-        row["id"] = await _next_sqlite_id(conn)
     new_id = int(
         (await conn.execute(t.action_set.insert().values(**row).returning(t.action_set.c.id))).scalar_one()
     )

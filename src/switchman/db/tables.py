@@ -1,6 +1,9 @@
 """SQLAlchemy Core table definitions: the single source of truth for the schema.
 
 Migrations in `switchman/migrations/versions` create exactly these tables; a test compares both.
+Tables whose ids are referenced by other rows use `sqlite_autoincrement`: SQLite would otherwise reuse
+the highest id after a delete, and a new endpoint or action set would inherit a deleted one's signals
+and events (PostgreSQL sequences never reuse ids).
 Singular snake_case table names, `_at` UTC timestamps, `_id` keys.
 """
 
@@ -52,6 +55,7 @@ service_account = sa.Table(
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("root_role", sa.Integer, nullable=False),
     _created_at(),
+    sqlite_autoincrement=True,
 )
 
 personal_access_token = sa.Table(
@@ -71,6 +75,7 @@ personal_access_token = sa.Table(
     _created_at(),
     sa.Column("seen_at", UTCDateTime(), nullable=True),
     sa.UniqueConstraint("user_id", "description"),
+    sqlite_autoincrement=True,
 )
 
 # --- embedded flag store ---------------------------------------------------------------------------
@@ -221,6 +226,7 @@ signal_endpoint = sa.Table(
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
     _created_at(),
     sa.Column("created_by_user_id", sa.Integer, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 signal_endpoint_token = sa.Table(
@@ -238,6 +244,7 @@ signal_endpoint_token = sa.Table(
     sa.Column("name", sa.String(255), nullable=False),
     _created_at(),
     sa.Column("created_by_user_id", sa.Integer, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 # A received call. No foreign keys: signals outlive their endpoint and token (Unleash keeps them too).
@@ -263,6 +270,7 @@ signal = sa.Table(
         postgresql_where=sa.text("processed_at IS NULL"),
         sqlite_where=sa.text("processed_at IS NULL"),
     ),
+    sqlite_autoincrement=True,
 )
 
 # --- action sets -----------------------------------------------------------------------------------
@@ -286,6 +294,7 @@ action_set = sa.Table(
     sa.Column("last_event_seq", sa.BigInteger, nullable=False, server_default="0"),
     sa.UniqueConstraint("project_id", "name"),
     sa.Index(None, "match_source", "match_source_id"),
+    sqlite_autoincrement=True,
 )
 
 action = sa.Table(
@@ -304,6 +313,7 @@ action = sa.Table(
     sa.Column("execution_params", json_type(), nullable=False),
     _created_at(),
     sa.Column("created_by_user_id", sa.Integer, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 # One execution of one action set for one signal. No foreign keys: the event is a self-contained
@@ -329,4 +339,5 @@ action_set_event = sa.Table(
         postgresql_where=sa.text("state = 'started'"),
         sqlite_where=sa.text("state = 'started'"),
     ),
+    sqlite_autoincrement=True,
 )

@@ -258,13 +258,12 @@ async def query_signals(
 async def delete_processed_signals(conn: AsyncConnection, *, older_than: datetime, limit: int) -> int:
     """Delete up to `limit` processed signals created before `older_than`; returns how many.
 
-    The signal with the highest id is never deleted: SQLite (without AUTOINCREMENT) would hand that id
-    out again to the next signal, and ids must keep growing (action set events refer to signal ids).
+    Ids are never handed out again (PostgreSQL sequences; SQLite AUTOINCREMENT, migration 0002), so
+    action set events that name a pruned signal's id can never be confused with a newer signal.
     """
-    newest = sa.select(sa.func.max(sig.c.id)).scalar_subquery()
     victims = (
         sa.select(sig.c.id)
-        .where(sig.c.created_at < older_than, sig.c.processed_at.is_not(None), sig.c.id < newest)
+        .where(sig.c.created_at < older_than, sig.c.processed_at.is_not(None))
         .order_by(sig.c.id)
         .limit(limit)
     )
