@@ -78,6 +78,9 @@ def create_app(settings: Settings) -> FastAPI:
         description="Open, Unleash-compatible Signals & Actions.",
         lifespan=lifespan,
         default_response_class=JSONResponse,
+        # FastAPI's native OpenTelemetry hooks check their set-up on every request (≈10 µs, measured in
+        # ADR 0005); switchman does not export telemetry, and its request log is its own middleware.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     _install_error_handlers(app)
     app.include_router(api_tokens_router)

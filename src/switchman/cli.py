@@ -61,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_preflight(settings, apply_migrations=settings.migrate_on_start))
             from switchman.worker import run_standalone
 
+            _freeze_startup_heap()
             asyncio.run(run_standalone(settings))
             return 0
         asyncio.run(_preflight(settings, apply_migrations=settings.migrate_on_start))
@@ -103,8 +104,10 @@ def _serve(settings: Settings) -> None:
 
     from switchman.app import create_app
 
+    app = create_app(settings)
+    _freeze_startup_heap()
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -113,3 +116,15 @@ def _serve(settings: Settings) -> None:
         timeout_graceful_shutdown=10,
     )
     uvicorn.Server(config).run()
+
+
+def _freeze_startup_heap() -> None:
+    """Move everything alive after start-up out of the garbage collector's reach.
+
+    The ~130,000 objects created by importing FastAPI, SQLAlchemy, pydantic and the app never die, but
+    every full collection walks them: up to 80 ms pauses that made the ingestion p99 (ADR 0005).
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
