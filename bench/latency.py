@@ -237,7 +237,7 @@ def run_backend(database: str, args: argparse.Namespace, *, separate_worker: boo
 
 
 def _fmt(values: list[float]) -> str:
-    return " | ".join(f"{percentile(values, q):.1f}" for q in (0.5, 0.9, 0.99)) + f" | {values[-1]:.1f}"
+    return " / ".join(f"{percentile(values, q):.1f}" for q in (0.5, 0.9, 0.99)) + f" / {values[-1]:.1f}"
 
 
 def render(rows: list[Row], args: argparse.Namespace) -> str:
