@@ -73,6 +73,23 @@ def action_set_body(
     }
 
 
+async def create_action_set(
+    client: httpx.AsyncClient,
+    scenario: Scenario,
+    *,
+    actor_id: int,
+    actions: list[dict[str, Any]],
+    filters: dict[str, Any] | None = None,
+) -> int:
+    """Create an action set in project `default` through the API; returns its id."""
+    created = await client.post(
+        "/api/admin/projects/default/actions",
+        json=action_set_body(scenario, actor_id=actor_id, actions=actions, filters=filters),
+    )
+    assert created.status_code == 201, created.text
+    return int(created.json()["id"])
+
+
 def toggle(action: str, feature: str, sort_order: int, environment: str = "production") -> dict[str, Any]:
     return {
         "action": action,

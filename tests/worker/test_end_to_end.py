@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from switchman.worker.loop import SignalWorker
 from tests.action_sets.founding import assert_valid
 from tests.conftest import ADMIN_TOKEN, make_settings
-from tests.worker.conftest import Scenario, action_set_body, drain, toggle
+from tests.worker.conftest import Scenario, create_action_set, drain, toggle
 
 
 async def _flag_enabled(client: httpx.AsyncClient, feature: str, environment: str = "production") -> bool:
@@ -41,20 +41,16 @@ async def _post_signal(client: httpx.AsyncClient, scenario: Scenario, payload: d
 async def test_matching_signal_turns_flag_on_once_and_non_matching_does_nothing(
     client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
 ) -> None:
-    created = await client.post(
-        "/api/admin/projects/default/actions",
-        json=action_set_body(
-            scenario,
-            actor_id=scenario.admin_actor_id,
-            filters={
-                "alert.status": {"operator": "IN", "values": ["firing"]},
-                "alert.errorRate": {"operator": "NUM_GT", "value": "5"},
-            },
-            actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
-        ),
+    set_id = await create_action_set(
+        client,
+        scenario,
+        actor_id=scenario.admin_actor_id,
+        filters={
+            "alert.status": {"operator": "IN", "values": ["firing"]},
+            "alert.errorRate": {"operator": "NUM_GT", "value": "5"},
+        },
+        actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
     )
-    assert created.status_code == 201, created.text
-    set_id = created.json()["id"]
     assert not await _flag_enabled(client, scenario.feature)
 
     non_matching = await _post_signal(client, scenario, {"alert": {"status": "resolved", "errorRate": 9}})
@@ -85,22 +81,19 @@ async def test_matching_signal_turns_flag_on_once_and_non_matching_does_nothing(
 async def test_viewer_actor_fails_first_action_and_later_actions_stay_not_started(
     client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
 ) -> None:
-    created = await client.post(
-        "/api/admin/projects/default/actions",
-        json=action_set_body(
-            scenario,
-            actor_id=scenario.viewer_actor_id,
-            actions=[
-                toggle("TOGGLE_FEATURE_ON", scenario.feature, 1),
-                toggle("TOGGLE_FEATURE_OFF", scenario.other_feature, 2),
-            ],
-        ),
+    set_id = await create_action_set(
+        client,
+        scenario,
+        actor_id=scenario.viewer_actor_id,
+        actions=[
+            toggle("TOGGLE_FEATURE_ON", scenario.feature, 1),
+            toggle("TOGGLE_FEATURE_OFF", scenario.other_feature, 2),
+        ],
     )
-    assert created.status_code == 201, created.text
     await _post_signal(client, scenario, {})
     await drain(worker)
 
-    (event,) = await _events(client, created.json()["id"])
+    (event,) = await _events(client, set_id)
     assert event["state"] == "failed"
     first, second = event["actionSet"]["actions"]
     assert first["state"] == "failed"
@@ -113,22 +106,19 @@ async def test_viewer_actor_fails_first_action_and_later_actions_stay_not_starte
 async def test_failure_on_missing_flag_stops_the_run(
     client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
 ) -> None:
-    created = await client.post(
-        "/api/admin/projects/default/actions",
-        json=action_set_body(
-            scenario,
-            actor_id=scenario.admin_actor_id,
-            actions=[
-                toggle("TOGGLE_FEATURE_ON", scenario.feature, 1),
-                toggle("TOGGLE_FEATURE_ON", "no-such-flag", 2),
-                toggle("TOGGLE_FEATURE_ON", scenario.other_feature, 3),
-            ],
-        ),
+    set_id = await create_action_set(
+        client,
+        scenario,
+        actor_id=scenario.admin_actor_id,
+        actions=[
+            toggle("TOGGLE_FEATURE_ON", scenario.feature, 1),
+            toggle("TOGGLE_FEATURE_ON", "no-such-flag", 2),
+            toggle("TOGGLE_FEATURE_ON", scenario.other_feature, 3),
+        ],
     )
-    assert created.status_code == 201, created.text
     await _post_signal(client, scenario, {"x": 1})
     await drain(worker)
-    (event,) = await _events(client, created.json()["id"])
+    (event,) = await _events(client, set_id)
     assert event["state"] == "failed"
     assert [a["state"] for a in event["actionSet"]["actions"]] == ["success", "failed", "not started"]
     assert "no-such-flag" in event["actionSet"]["actions"][1]["details"]
@@ -139,15 +129,12 @@ async def test_failure_on_missing_flag_stops_the_run(
 async def test_disabled_action_set_is_skipped_and_not_replayed(
     client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
 ) -> None:
-    created = await client.post(
-        "/api/admin/projects/default/actions",
-        json=action_set_body(
-            scenario,
-            actor_id=scenario.admin_actor_id,
-            actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
-        ),
+    set_id = await create_action_set(
+        client,
+        scenario,
+        actor_id=scenario.admin_actor_id,
+        actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
     )
-    set_id = created.json()["id"]
     assert (await client.post(f"/api/admin/projects/default/actions/{set_id}/off")).status_code == 200
     await _post_signal(client, scenario, {})
     await drain(worker)
@@ -160,15 +147,12 @@ async def test_disabled_action_set_is_skipped_and_not_replayed(
 async def test_paging_returns_disjoint_newest_first_pages(
     client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
 ) -> None:
-    created = await client.post(
-        "/api/admin/projects/default/actions",
-        json=action_set_body(
-            scenario,
-            actor_id=scenario.admin_actor_id,
-            actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
-        ),
+    set_id = await create_action_set(
+        client,
+        scenario,
+        actor_id=scenario.admin_actor_id,
+        actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
     )
-    set_id = created.json()["id"]
     signal_ids = [await _post_signal(client, scenario, {"n": n}) for n in range(7)]
     await drain(worker)
     first = await _events(client, set_id, limit=3)
@@ -196,15 +180,12 @@ async def test_in_process_worker_reacts_without_polling(db_url: str, scenario: S
             headers={"Authorization": ADMIN_TOKEN},
         ) as client,
     ):
-        created = await client.post(
-            "/api/admin/projects/default/actions",
-            json=action_set_body(
-                scenario,
-                actor_id=scenario.admin_actor_id,
-                actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
-            ),
+        set_id = await create_action_set(
+            client,
+            scenario,
+            actor_id=scenario.admin_actor_id,
+            actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
         )
-        set_id = created.json()["id"]
         await _post_signal(client, scenario, {"go": True})
         # The poll interval is 30 s: only the wake-up can make this finish within the 10 s bound.
         for _ in range(200):

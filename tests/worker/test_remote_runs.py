@@ -11,7 +11,7 @@ from switchman.context import AppContext
 from switchman.flags.unleash import UnleashFlagBackend
 from switchman.worker.loop import SignalWorker
 from tests.action_sets.founding import assert_valid
-from tests.worker.conftest import Scenario, action_set_body, drain, toggle
+from tests.worker.conftest import Scenario, create_action_set, drain, toggle
 
 
 def _remote(calls: list[str]) -> httpx.MockTransport:
@@ -37,19 +37,16 @@ async def test_remote_run_calls_unleash_in_order_and_stops_at_the_first_failure(
     )
     ctx: AppContext = app.state.ctx
     worker = SignalWorker(settings=ctx.settings, db=ctx.db, wakeup=ctx.wakeup, backend=backend)
-    created = await client.post(
-        "/api/admin/projects/default/actions",
-        json=action_set_body(
-            scenario,
-            actor_id=scenario.admin_actor_id,
-            actions=[
-                toggle("TOGGLE_FEATURE_OFF", "checkout", 1),
-                toggle("TOGGLE_FEATURE_ON", "missing", 2),
-                toggle("TOGGLE_FEATURE_ON", "never", 3),
-            ],
-        ),
+    set_id = await create_action_set(
+        client,
+        scenario,
+        actor_id=scenario.admin_actor_id,
+        actions=[
+            toggle("TOGGLE_FEATURE_OFF", "checkout", 1),
+            toggle("TOGGLE_FEATURE_ON", "missing", 2),
+            toggle("TOGGLE_FEATURE_ON", "never", 3),
+        ],
     )
-    assert created.status_code == 201, created.text
     signal = await client.post(
         f"/api/signal-endpoint/{scenario.endpoint_name}", json={}, headers={"Authorization": scenario.token}
     )
@@ -62,7 +59,7 @@ async def test_remote_run_calls_unleash_in_order_and_stops_at_the_first_failure(
         "POST /api/admin/projects/default/features/checkout/environments/production/off",
         "POST /api/admin/projects/default/features/missing/environments/production/on",
     ]
-    body = (await client.get(f"/api/admin/projects/default/actions/{created.json()['id']}/events")).json()
+    body = (await client.get(f"/api/admin/projects/default/actions/{set_id}/events")).json()
     assert_valid(body)
     (event,) = body["actionSetEvents"]
     assert event["state"] == "failed"
