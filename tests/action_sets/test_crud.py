@@ -173,6 +173,14 @@ async def test_delete_cascades_to_actions(client: httpx.AsyncClient, world: Worl
     assert remaining == 0
 
 
+async def test_ids_are_never_reused_after_deleting_the_newest(client: httpx.AsyncClient, world: World) -> None:
+    first = await create_set(client, world.body())
+    await client.delete(f"{BASE}/{first['id']}")
+    second = await create_set(client, world.body())
+    assert second["id"] > first["id"]
+    assert second["actions"][0]["id"] > first["actions"][0]["id"]
+
+
 async def test_audit_events_for_every_change(client: httpx.AsyncClient, world: World, db: Database) -> None:
     created = await create_set(client, world.body())
     set_id = created["id"]

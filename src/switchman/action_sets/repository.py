@@ -272,7 +272,6 @@ async def replace_action_set(
             await conn.execute(sa.select(t.action.c.id).where(t.action.c.action_set_id == action_set_id))
         ).scalars()
     )
-    # Insert before deleting so that SQLite (which reuses the highest rowids) hands out new ids.
     await _insert_actions(
         conn, action_set_id=action_set_id, values=values, created_by_user_id=created_by_user_id, now=now
     )
