@@ -32,7 +32,8 @@ def create_engine(url: URL, *, pool_size: int = 10) -> AsyncEngine:
         # No pre-ping: it costs a round trip per checkout on every transaction; a connection broken by a
         # database restart fails its one request and is then discarded by the pool.
         pool_recycle=1800,
-        connect_args={"server_settings": {"application_name": "switchman"}},
+        # JIT compilation pays ~10 ms on short queries with large row estimates (ADR 0006); never worth it here.
+        connect_args={"server_settings": {"application_name": "switchman", "jit": "off"}},
     )
 
 
