@@ -173,7 +173,9 @@ async def test_delete_cascades_to_actions(client: httpx.AsyncClient, world: Worl
     assert remaining == 0
 
 
-async def test_ids_are_never_reused_after_deleting_the_newest(client: httpx.AsyncClient, world: World) -> None:
+async def test_ids_are_never_reused_after_deleting_the_newest(
+    client: httpx.AsyncClient, world: World
+) -> None:
     first = await create_set(client, world.body())
     await client.delete(f"{BASE}/{first['id']}")
     second = await create_set(client, world.body())
