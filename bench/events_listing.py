@@ -42,6 +42,8 @@ from urllib.parse import urlsplit
 import orjson
 import sqlalchemy as sa
 
+from bench._data import alert_payload
+from bench._report import BENCHMARKS_MD, ROOT, write_section
 from bench._server import free_port, running
 from switchman.action_sets import event_docs, events
 from switchman.action_sets.repository import (
@@ -57,8 +59,6 @@ from switchman.db.migrate import migrate
 from switchman.engine.executor import ActionState
 from switchman.timeutil import iso
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Events listing"
 PG_SERVER = os.environ.get("SWITCHMAN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 PROJECT = "default"
@@ -68,34 +68,6 @@ BATCH = 20_000
 
 
 # --- seeding -------------------------------------------------------------------------------------------
-
-
-def signal_payload(index: int) -> dict[str, Any]:
-    """An alert of the size monitoring tools send (~550 bytes)."""
-    return {
-        "receiver": "switchman",
-        "status": "firing",
-        "alerts": [
-            {
-                "status": "firing",
-                "labels": {
-                    "alertname": "CheckoutErrorRateHigh",
-                    "service": "checkout",
-                    "severity": "critical",
-                    "env": "production",
-                    "region": "eu-west-1",
-                },
-                "annotations": {
-                    "summary": "Checkout error rate above 5% for 5 minutes",
-                    "runbook": "https://runbooks.example.com/checkout/error-rate",
-                },
-                "startsAt": "2026-05-04T09:11:58.001Z",
-                "fingerprint": f"{index:016x}",
-            }
-        ],
-        "errorRate": 7.5,
-        "unleashTitle": "Checkout errors",
-    }
 
 
 async def create_action_set(db: Database) -> ActionSetRecord:
@@ -158,7 +130,7 @@ def event_rows(
             "sourceId": record.source_id,
             "createdBySourceTokenId": 1,
             "createdAt": iso(created_at - timedelta(milliseconds=3)),
-            "payload": signal_payload(n),
+            "payload": alert_payload(f"{n:016x}"),
         }
         doc = event_docs.build_event_doc(
             event_id=n,
@@ -630,20 +602,6 @@ def render_section(results: list[BackendResult], args: argparse.Namespace, offse
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) this section of docs/benchmarks.md, leaving the other sections alone."""
-    current = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else "# Benchmarks\n\n"
-    lines = current.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        updated = current.rstrip("\n") + "\n\n" + text
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        updated = "".join(lines[:start]) + text + ("\n" if end < len(lines) else "") + "".join(lines[end:])
-    BENCHMARKS_MD.parent.mkdir(parents=True, exist_ok=True)
-    BENCHMARKS_MD.write_text(updated.rstrip("\n") + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -670,7 +628,7 @@ def main() -> None:
                 f"{result.database:10} offset {offset:>9,}: p50 {latency.p50_ms:.2f} ms  p99 {latency.p99_ms:.2f} ms"
             )
     if not args.no_write:
-        write_section(render_section(results, args, offsets))
+        write_section(SECTION, render_section(results, args, offsets))
         print(f"wrote {BENCHMARKS_MD.relative_to(ROOT)} ({SECTION})")
 
 

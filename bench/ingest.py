@@ -31,11 +31,11 @@ from pathlib import Path
 import httpx
 import orjson
 
+from bench._data import alert_payload
 from bench._load import LoadResult, run_load, wrk_available
+from bench._report import BENCHMARKS_MD, ROOT, write_section
 from bench._server import TRIVIAL_PATH, free_port, running, trivial_command
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Ingestion"
 PG_SERVER = os.environ.get("SWITCHMAN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 ENDPOINT_NAME = "bench-alerts"
@@ -43,30 +43,7 @@ ENDPOINT_NAME = "bench-alerts"
 
 def payload_bytes() -> bytes:
     """A ~500-byte alert, shaped like what monitoring tools send."""
-    body = {
-        "receiver": "switchman",
-        "status": "firing",
-        "alerts": [
-            {
-                "status": "firing",
-                "labels": {
-                    "alertname": "CheckoutErrorRateHigh",
-                    "service": "checkout",
-                    "severity": "critical",
-                    "env": "production",
-                    "region": "eu-west-1",
-                },
-                "annotations": {
-                    "summary": "Checkout error rate above 5% for 5 minutes",
-                    "runbook": "https://runbooks.example.com/checkout/error-rate",
-                },
-                "startsAt": "2026-05-04T09:11:58.001Z",
-                "fingerprint": "8f3c2a1b9d7e6f50",
-            }
-        ],
-        "errorRate": 7.5,
-        "unleashTitle": "Checkout errors",
-    }
+    body = alert_payload("8f3c2a1b9d7e6f50")
     raw = orjson.dumps(body)
     body["padding"] = "x" * max(0, 500 - len(raw) - 14)
     return orjson.dumps(body)
@@ -312,23 +289,6 @@ def render_section(
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) the `## Ingestion` section of docs/benchmarks.md, leaving other sections alone."""
-    current = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else "# Benchmarks\n\n"
-    lines = current.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION), None)
-    if start is None:
-        updated = current.rstrip("\n") + "\n\n" + text
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
-            len(lines),
-        )
-        updated = "".join(lines[:start]) + text + ("\n" if end < len(lines) else "") + "".join(lines[end:])
-    BENCHMARKS_MD.parent.mkdir(parents=True, exist_ok=True)
-    BENCHMARKS_MD.write_text(updated.rstrip("\n") + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -350,7 +310,7 @@ def main() -> None:
     for database in args.databases.split(","):
         rows += run_backend(args, body, database.strip())
     if not args.no_write:
-        write_section(render_section(rows, args, body, load_before))
+        write_section(SECTION, render_section(rows, args, body, load_before))
         print(f"wrote {BENCHMARKS_MD.relative_to(ROOT)} ({SECTION})")
 
 
