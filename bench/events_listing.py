@@ -43,6 +43,7 @@ import orjson
 import sqlalchemy as sa
 
 from bench._data import alert_payload
+from bench._pg import PG_SERVER, pg_admin, pg_fetchval
 from bench._report import BENCHMARKS_MD, ROOT, write_section
 from bench._server import free_port, running
 from switchman.action_sets import event_docs, events
@@ -60,7 +61,6 @@ from switchman.engine.executor import ActionState
 from switchman.timeutil import iso
 
 SECTION = "## Events listing"
-PG_SERVER = os.environ.get("SWITCHMAN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 PROJECT = "default"
 LIMIT = 50
 DEFAULT_OFFSETS = (0, 1_000, 100_000, 500_000, 999_950)
@@ -455,11 +455,11 @@ def run_backend(database: str, args: argparse.Namespace, offsets: tuple[int, ...
         with tempfile.TemporaryDirectory() as tmp:
             return _run(f"sqlite:///{tmp}/bench.db", database, args, offsets)
     name = f"switchman_bench_{secrets.token_hex(4)}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
     try:
         return _run(f"{PG_SERVER}/{name}", database, args, offsets)
     finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _run(
@@ -494,26 +494,6 @@ def _run(
     return BackendResult(database, seed_seconds, doc_bytes, measured_in_process, measured_http, load)
 
 
-async def _pg_admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def _pg_version() -> str:
-    import asyncpg
-
-    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    try:
-        return str(await conn.fetchval("SHOW server_version")).split()[0]
-    finally:
-        await conn.close()
-
-
 def machine_notes(tool: str) -> list[str]:
     cpu = "unknown CPU"
     with contextlib.suppress(OSError, StopIteration):
@@ -523,7 +503,7 @@ def machine_notes(tool: str) -> list[str]:
             if line.startswith("model name")
         )
     try:
-        pg_version = asyncio.run(_pg_version())
+        pg_version = str(asyncio.run(pg_fetchval("SHOW server_version"))).split()[0]
     except Exception:  # notes only
         pg_version = "n/a"
     return [

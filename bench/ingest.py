@@ -33,11 +33,11 @@ import orjson
 
 from bench._data import alert_payload
 from bench._load import LoadResult, run_load, wrk_available
+from bench._pg import PG_SERVER, pg_admin, pg_fetchval
 from bench._report import BENCHMARKS_MD, ROOT, write_section
 from bench._server import TRIVIAL_PATH, free_port, running, trivial_command
 
 SECTION = "## Ingestion"
-PG_SERVER = os.environ.get("SWITCHMAN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 ENDPOINT_NAME = "bench-alerts"
 
 
@@ -163,27 +163,7 @@ def count_signals(database_url: str) -> int:
     if database_url.startswith("sqlite"):
         with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
             return int(conn.execute("SELECT count(*) FROM signal").fetchone()[0])
-    return asyncio.run(_pg_fetchval(database_url, "SELECT count(*) FROM signal"))
-
-
-async def _pg_fetchval(url: str, sql: str) -> int:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        return int(await conn.fetchval(sql))
-    finally:
-        await conn.close()
-
-
-async def _pg_admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+    return int(asyncio.run(pg_fetchval("SELECT count(*) FROM signal", database_url)))
 
 
 def run_backend(args: argparse.Namespace, body: bytes, database: str) -> list[Row]:
@@ -191,11 +171,11 @@ def run_backend(args: argparse.Namespace, body: bytes, database: str) -> list[Ro
         with tempfile.TemporaryDirectory() as tmp:
             return measure(args, body, database, f"sqlite:///{tmp}/bench.db")
     name = f"switchman_bench_{secrets.token_hex(4)}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
     try:
         return measure(args, body, database, f"{PG_SERVER}/{name}")
     finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _line(row: Row) -> str:
@@ -218,9 +198,7 @@ def machine_notes(tool: str, load_before: tuple[float, ...], load_after: tuple[f
         pass
     pg_version = "n/a"
     with contextlib.suppress(Exception):  # notes only
-        pg_version = str(
-            asyncio.run(_pg_fetchval_text(f"{PG_SERVER}/postgres", "SHOW server_version"))
-        ).split()[0]
+        pg_version = str(str(asyncio.run(pg_fetchval("SHOW server_version")))).split()[0]
     return [
         f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
         f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version} (WAL, synchronous=FULL), "
@@ -231,16 +209,6 @@ def machine_notes(tool: str, load_before: tuple[float, ...], load_after: tuple[f
         f"{load_before[0]:.2f} / {load_after[0]:.2f} (other work on the machine skews single rounds; "
         "compare the rounds)",
     ]
-
-
-async def _pg_fetchval_text(url: str, sql: str) -> str:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        return str(await conn.fetchval(sql))
-    finally:
-        await conn.close()
 
 
 def render_section(

@@ -30,6 +30,7 @@ import httpx
 import orjson
 import sqlalchemy as sa
 
+from bench._pg import PG_SERVER, pg_admin
 from bench._report import percentile, write_section
 from bench._server import free_port, running, stop
 from switchman.config import to_async_url
@@ -38,7 +39,6 @@ from switchman.db.engine import Database
 
 HEADING = "## Signal → event latency"
 ADMIN = "*:*.bench-latency-admin-secret"
-PG_SERVER = os.environ.get("SWITCHMAN_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 
 
 @dataclass(frozen=True)
@@ -171,23 +171,13 @@ async def _final_times(url: str, expected: int, wait_seconds: float = 120) -> di
         await db.dispose()
 
 
-async def _pg_admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(f"{PG_SERVER}/test")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def run_backend(database: str, args: argparse.Namespace, *, separate_worker: bool = False) -> Row:
     with tempfile.TemporaryDirectory() as scratch:
         if database == "sqlite":
             url = f"sqlite:///{Path(scratch) / 'bench.db'}"
         else:
             name = f"switchman_bench_latency_{secrets.token_hex(3)}"
-            asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+            asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
             url = f"{PG_SERVER}/{name}"
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -225,7 +215,7 @@ def run_backend(database: str, args: argparse.Namespace, *, separate_worker: boo
             if worker is not None:
                 stop(worker)
             if database != "sqlite":
-                asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}" WITH (FORCE)'))
+                asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}" WITH (FORCE)'))
     missing = [s.signal_id for s in sent if s.signal_id not in finals]
     if missing:
         raise RuntimeError(f"{len(missing)} signals never reached a final event state")
