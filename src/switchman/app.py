@@ -31,6 +31,7 @@ from switchman.errors import (
     ServiceUnavailableError,
     SwitchmanError,
 )
+from switchman.flags.factory import FLAG_BACKEND_COMPONENT, create_flag_backend
 from switchman.flags.router import router as flags_router
 from switchman.http import JSONResponse
 from switchman.logs import RequestLogMiddleware
@@ -61,6 +62,8 @@ def create_app(settings: Settings) -> FastAPI:
             async with db.transaction() as conn:
                 await ensure_admin_tokens(conn, settings.init_admin_api_tokens)
         await signals_lifecycle.start(ctx)
+        # One flag backend per process: the worker drives it, `/actions/config` reads a remote one.
+        flag_backend = ctx.components[FLAG_BACKEND_COMPONENT] = create_flag_backend(settings, db)
         if settings.run_worker:
             await worker.start(ctx)
         try:
@@ -68,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             if settings.run_worker:
                 await worker.stop(ctx)
+            await flag_backend.close()
             await signals_lifecycle.stop(ctx)
             await ctx.wakeup.close()
             await db.dispose()

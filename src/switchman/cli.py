@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(**overrides)
         configure_logging(settings.log_level, settings.log_format)
         if args.command == "migrate":
-            asyncio.run(_preflight(settings, apply_migrations=True))
+            asyncio.run(_preflight(settings, apply_migrations=True, check_backend=False))
             print("switchman: database is at the latest schema revision", file=sys.stderr)
             return 0
         if args.command == "worker":
@@ -74,8 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-async def _preflight(settings: Settings, *, apply_migrations: bool) -> None:
-    """Reach the database (and migrate it) before serving, turning failures into one line."""
+async def _preflight(settings: Settings, *, apply_migrations: bool, check_backend: bool = True) -> None:
+    """Reach the database (and migrate it) and probe a remote flag backend before serving, turning
+    failures into one line."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     from switchman.db.engine import Database
@@ -97,6 +98,10 @@ async def _preflight(settings: Settings, *, apply_migrations: bool) -> None:
             else type(exc).__name__
         )
         raise StartupError(f"cannot use the database at {where}: {reason}") from exc
+    if check_backend:
+        from switchman.flags.factory import check_flag_backend
+
+        await check_flag_backend(settings)  # a remote Unleash: its URL and token, once
 
 
 def _serve(settings: Settings) -> None:

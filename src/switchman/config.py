@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     unleash_url: str | None = None
     # Admin API token or personal access token for the remote Unleash; never logged or shown.
     unleash_api_token: str | None = Field(default=None, repr=False)
+    # Bound of one HTTP attempt to the remote Unleash (the whole action stays within action_timeout_seconds).
+    unleash_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Extra attempts after a timeout, connection error, 429 or 5xx (backoff with jitter between them).
+    unleash_retries: int = Field(default=2, ge=0, le=10)
 
     @model_validator(mode="after")
     def _unleash_backend_configured(self) -> Settings:

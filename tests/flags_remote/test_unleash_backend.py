@@ -7,6 +7,8 @@ test_real_unleash.py replays the important ones against the real server.
 from __future__ import annotations
 
 import asyncio
+import json
+import random
 import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -22,8 +24,8 @@ from switchman.auth.permissions import (
     permissions_of_role,
 )
 from switchman.auth.principal import Principal, PrincipalKind
-from switchman.flags.backend import FlagActionError, TagToggleReport
-from switchman.flags.unleash import UnleashFlagBackend, quote_segment
+from switchman.flags.backend import ActionOptions, FlagActionError, TagToggleReport
+from switchman.flags.unleash import UnleashCheckError, UnleashFlagBackend, quote_segment
 
 TOKEN = "*:*.remote-secret-token-5f3a9c"
 BASE = "http://unleash.test"
@@ -70,8 +72,24 @@ def fake() -> FakeUnleash:
 
 
 @pytest.fixture
-async def backend(fake: FakeUnleash) -> AsyncIterator[UnleashFlagBackend]:
-    remote = UnleashFlagBackend(BASE, TOKEN, timeout=2.0, transport=httpx.MockTransport(fake))
+def sleeps() -> list[float]:
+    """The backoff delays the backend asked for (the fixture's backend does not really wait)."""
+    return []
+
+
+@pytest.fixture
+async def backend(fake: FakeUnleash, sleeps: list[float]) -> AsyncIterator[UnleashFlagBackend]:
+    async def record(delay: float) -> None:
+        sleeps.append(delay)
+
+    remote = UnleashFlagBackend(
+        BASE,
+        TOKEN,
+        timeout=2.0,
+        transport=httpx.MockTransport(fake),
+        rng=random.Random(7),
+        sleep=record,
+    )
     try:
         yield remote
     finally:
@@ -262,65 +280,137 @@ async def test_refused_token(
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
-async def test_server_failure_hides_remote_internals(
-    backend: UnleashFlagBackend, fake: FakeUnleash, status: int
+async def test_server_failure_is_retried_then_fails_hiding_remote_internals(
+    backend: UnleashFlagBackend, fake: FakeUnleash, sleeps: list[float], status: int
 ) -> None:
     fake.handler = lambda request: httpx.Response(
         status, json={"name": "UnknownError", "message": 'select "features"."name" from features where …'}
     )
-    assert await toggle_error(backend) == f"The Unleash server failed (HTTP {status})"
-    assert len(fake.requests) == 1  # HTTP answers are never retried
+    assert await toggle_error(backend) == f"The Unleash server failed (HTTP {status}) (3 attempts)"
+    assert len(fake.requests) == 3  # 1 + 2 retries (the default)
+    assert len(sleeps) == 2
 
 
-async def test_other_client_errors_carry_unleash_message(
+async def test_server_failure_then_success_is_a_success(
     backend: UnleashFlagBackend, fake: FakeUnleash
 ) -> None:
-    fake.handler = lambda request: httpx.Response(
-        400,
-        json={
-            "name": "ArchivedFeatureError",
-            "message": "Cannot perform this operation on archived features",
-        },
+    fake.handler = lambda request: httpx.Response(503 if len(fake.requests) == 1 else 200)
+    await backend.set_enabled(
+        actor=EDITOR, project="default", environment="production", feature_name="f", enabled=True
     )
-    assert await toggle_error(backend, "old") == (
-        "The Unleash server rejected POST /api/admin/projects/default/features/old/environments/production/on "
-        "(HTTP 400): Cannot perform this operation on archived features"
+    assert len(fake.requests) == 2
+
+
+async def test_rate_limited_answer_is_retried(backend: UnleashFlagBackend, fake: FakeUnleash) -> None:
+    fake.handler = lambda request: httpx.Response(429 if len(fake.requests) <= 2 else 200)
+    await backend.set_enabled(
+        actor=EDITOR, project="default", environment="production", feature_name="f", enabled=False
     )
+    assert len(fake.requests) == 3
 
 
-async def test_redirect_is_not_followed(backend: UnleashFlagBackend, fake: FakeUnleash) -> None:
-    fake.handler = lambda request: httpx.Response(302, headers={"Location": "/login"})
-    message = await toggle_error(backend, "f")
-    assert "unexpected HTTP 302" in message
-    assert "SWITCHMAN_UNLEASH_URL" in message
-    assert len(fake.requests) == 1
+async def test_backoff_grows_exponentially_with_jitter_and_a_cap(fake: FakeUnleash) -> None:
+    sleeps: list[float] = []
 
+    async def record(delay: float) -> None:
+        sleeps.append(delay)
 
-async def test_long_remote_messages_are_shortened(backend: UnleashFlagBackend, fake: FakeUnleash) -> None:
-    fake.handler = lambda request: not_found("x" * 5000)
-    message = await toggle_error(backend)
-    assert len(message) == 200
-    assert message.endswith("…")
-
-
-async def test_slow_server_times_out_per_call(fake: FakeUnleash) -> None:
-    async def slow(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(5)
-        return httpx.Response(200)
-
-    fake.handler = slow
-    remote = UnleashFlagBackend(BASE, TOKEN, timeout=0.05, transport=httpx.MockTransport(fake))
+    fake.handler = lambda request: httpx.Response(502)
+    remote = UnleashFlagBackend(
+        BASE,
+        TOKEN,
+        timeout=1.0,
+        retries=5,
+        backoff=0.1,
+        max_backoff=0.5,
+        transport=httpx.MockTransport(fake),
+        sleep=record,
+    )
     try:
-        assert (
-            await toggle_error(remote)
-            == "The Unleash server at http://unleash.test did not answer within 0.05 s"
-        )
+        assert await toggle_error(remote) == "The Unleash server failed (HTTP 502) (6 attempts)"
+    finally:
+        await remote.close()
+    ceilings = [0.1, 0.2, 0.4, 0.5, 0.5]
+    assert len(sleeps) == len(ceilings)
+    for delay, ceiling in zip(sleeps, ceilings, strict=True):
+        assert ceiling / 2 <= delay <= ceiling
+    assert len(set(sleeps)) == len(sleeps)  # jittered, not a fixed schedule
+
+
+async def test_no_retries_when_configured_off(fake: FakeUnleash) -> None:
+    fake.handler = lambda request: httpx.Response(503)
+    remote = UnleashFlagBackend(BASE, TOKEN, timeout=1.0, retries=0, transport=httpx.MockTransport(fake))
+    try:
+        assert await toggle_error(remote) == "The Unleash server failed (HTTP 503)"
     finally:
         await remote.close()
     assert len(fake.requests) == 1
 
 
-async def test_transport_timeout_is_reported_and_not_retried(
+async def test_slow_server_times_out_per_attempt_and_is_retried(fake: FakeUnleash) -> None:
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(5)
+        return httpx.Response(200)
+
+    fake.handler = slow
+    remote = UnleashFlagBackend(BASE, TOKEN, timeout=0.05, backoff=0.01, transport=httpx.MockTransport(fake))
+    try:
+        assert (
+            await toggle_error(remote)
+            == "The Unleash server at http://unleash.test did not answer within 0.05 s (3 attempts)"
+        )
+    finally:
+        await remote.close()
+    assert len(fake.requests) == 3
+
+
+async def test_the_deadline_bounds_the_whole_operation(fake: FakeUnleash) -> None:
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(5)
+        return httpx.Response(200)
+
+    fake.handler = slow
+    # Each attempt may take 0.2 s but the operation only 0.3 s: the second attempt gets what is left,
+    # and no third one starts although 5 retries are allowed.
+    remote = UnleashFlagBackend(
+        BASE, TOKEN, timeout=0.2, deadline=0.3, retries=5, backoff=0, transport=httpx.MockTransport(fake)
+    )
+    try:
+        message = await toggle_error(remote)
+    finally:
+        await remote.close()
+    assert re.fullmatch(
+        r"The Unleash server at http://unleash\.test did not answer within 0\.\d+ s \(2 attempts\)", message
+    ), message
+    assert len(fake.requests) == 2
+
+
+async def test_no_backoff_sleep_runs_past_the_deadline(fake: FakeUnleash) -> None:
+    sleeps: list[float] = []
+
+    async def record(delay: float) -> None:
+        sleeps.append(delay)
+
+    fake.handler = lambda request: httpx.Response(503)
+    remote = UnleashFlagBackend(
+        BASE,
+        TOKEN,
+        timeout=1.0,
+        deadline=0.5,
+        retries=3,
+        backoff=1.0,
+        transport=httpx.MockTransport(fake),
+        sleep=record,
+    )
+    try:
+        assert await toggle_error(remote) == "The Unleash server failed (HTTP 503)"
+    finally:
+        await remote.close()
+    assert sleeps == []  # the first delay (≥ 0.5 s) would reach the deadline: fail now instead
+    assert len(fake.requests) == 1
+
+
+async def test_transport_timeout_is_retried_then_reported(
     backend: UnleashFlagBackend, fake: FakeUnleash
 ) -> None:
     def read_timeout(request: httpx.Request) -> httpx.Response:
@@ -328,12 +418,13 @@ async def test_transport_timeout_is_reported_and_not_retried(
 
     fake.handler = read_timeout
     assert (
-        await toggle_error(backend) == "The Unleash server at http://unleash.test did not answer within 2 s"
+        await toggle_error(backend)
+        == "The Unleash server at http://unleash.test did not answer within 2 s (3 attempts)"
     )
-    assert len(fake.requests) == 1
+    assert len(fake.requests) == 3
 
 
-async def test_connection_error_is_retried_once(backend: UnleashFlagBackend, fake: FakeUnleash) -> None:
+async def test_connection_error_is_retried(backend: UnleashFlagBackend, fake: FakeUnleash) -> None:
     def refuse_first(request: httpx.Request) -> httpx.Response:
         if len(fake.requests) == 1:
             raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
@@ -346,7 +437,7 @@ async def test_connection_error_is_retried_once(backend: UnleashFlagBackend, fak
     assert len(fake.requests) == 2
 
 
-async def test_dropped_keepalive_connection_is_retried_once(
+async def test_dropped_keepalive_connection_is_retried(
     backend: UnleashFlagBackend, fake: FakeUnleash
 ) -> None:
     def drop_first(request: httpx.Request) -> httpx.Response:
@@ -363,7 +454,7 @@ async def test_dropped_keepalive_connection_is_retried_once(
     assert len(fake.requests) == 2
 
 
-async def test_unreachable_server_fails_after_one_retry(
+async def test_unreachable_server_fails_after_the_retries(
     backend: UnleashFlagBackend, fake: FakeUnleash
 ) -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
@@ -371,9 +462,42 @@ async def test_unreachable_server_fails_after_one_retry(
 
     fake.handler = refuse
     assert await toggle_error(backend) == (
-        "Could not reach the Unleash server at http://unleash.test: [Errno 111] Connection refused"
+        "Could not reach the Unleash server at http://unleash.test: [Errno 111] Connection refused "
+        "(3 attempts)"
     )
-    assert len(fake.requests) == 2
+    assert len(fake.requests) == 3
+
+
+async def test_other_client_errors_carry_unleash_message(
+    backend: UnleashFlagBackend, fake: FakeUnleash
+) -> None:
+    fake.handler = lambda request: httpx.Response(
+        400,
+        json={
+            "name": "ArchivedFeatureError",
+            "message": "Cannot perform this operation on archived features",
+        },
+    )
+    assert await toggle_error(backend, "old") == (
+        "The Unleash server rejected POST /api/admin/projects/default/features/old/environments/production/on "
+        "(HTTP 400): Cannot perform this operation on archived features"
+    )
+    assert len(fake.requests) == 1  # a refusal is final: never retried
+
+
+async def test_redirect_is_not_followed(backend: UnleashFlagBackend, fake: FakeUnleash) -> None:
+    fake.handler = lambda request: httpx.Response(302, headers={"Location": "/login"})
+    message = await toggle_error(backend, "f")
+    assert "unexpected HTTP 302" in message
+    assert "SWITCHMAN_UNLEASH_URL" in message
+    assert len(fake.requests) == 1
+
+
+async def test_long_remote_messages_are_shortened(backend: UnleashFlagBackend, fake: FakeUnleash) -> None:
+    fake.handler = lambda request: not_found("x" * 5000)
+    message = await toggle_error(backend)
+    assert len(message) == 200
+    assert message.endswith("…")
 
 
 def _echo_token_404(request: httpx.Request) -> httpx.Response:
@@ -423,7 +547,7 @@ async def by_tag(
     )
 
 
-async def test_by_tag_lists_tagged_flags_then_toggles_each(
+async def test_by_tag_lists_tagged_flags_then_toggles_them_in_one_bulk_call(
     backend: UnleashFlagBackend, fake: FakeUnleash
 ) -> None:
     def answer(request: httpx.Request) -> httpx.Response:
@@ -450,23 +574,26 @@ async def test_by_tag_lists_tagged_flags_then_toggles_each(
     assert listing.url.path == "/api/admin/projects/default/features"
     assert listing.url.params.get_list("tag") == ["simple:kill"]
     assert listing.headers["Authorization"] == TOKEN
-    assert fake.paths()[1:] == [
-        "POST /api/admin/projects/default/features/alpha/environments/production/off",
-        "POST /api/admin/projects/default/features/zeta/environments/production/off",
-    ]
+    assert fake.paths()[1:] == ["POST /api/admin/projects/default/bulk_features/environments/production/off"]
+    bulk = fake.requests[1]
+    assert json.loads(bulk.content) == {"features": ["alpha", "zeta"]}
+    assert bulk.headers["Content-Type"] == "application/json"
+    assert bulk.headers["Authorization"] == TOKEN
 
 
-async def test_by_tag_attempts_every_flag_and_lists_failures(
+def _tagged_listing(*names: str) -> httpx.Response:
+    return httpx.Response(200, json=features_body(*(flag(n, ("simple", "kill")) for n in names)))
+
+
+async def test_by_tag_refused_bulk_falls_back_to_each_flag_and_lists_failures(
     backend: UnleashFlagBackend, fake: FakeUnleash
 ) -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if request.method == "GET":
-            return httpx.Response(
-                200,
-                json=features_body(*(flag(n, ("simple", "kill")) for n in ("a-ok", "b-missing", "c-broken"))),
-            )
-        if "/b-missing/" in path:
+            return _tagged_listing("a-ok", "b-missing", "c-broken")
+        if "/bulk_features/" in path or "/b-missing/" in path:
+            # Unleash's bulk change is all-or-nothing and names the first bad flag only.
             return not_found('There\'s no feature named "b-missing" in project "default".')
         if "/c-broken/" in path:
             return httpx.Response(503)
@@ -478,9 +605,58 @@ async def test_by_tag_attempts_every_flag_and_lists_failures(
     assert str(caught.value) == (
         "Could not turn on 2 of 3 flags tagged simple:kill in production "
         '(b-missing: There\'s no feature named "b-missing" in project "default".; '
-        "c-broken: The Unleash server failed (HTTP 503))"
+        "c-broken: The Unleash server failed (HTTP 503) (3 attempts))"
     )
-    assert [p.split("/")[6] for p in fake.paths()[1:]] == ["a-ok", "b-missing", "c-broken"]
+    assert fake.paths()[1] == "POST /api/admin/projects/default/bulk_features/environments/production/on"
+    assert [p.split("/")[6] for p in fake.paths()[2:]] == [
+        "a-ok",
+        "b-missing",
+        "c-broken",
+        "c-broken",
+        "c-broken",
+    ]
+
+
+async def test_by_tag_without_a_bulk_endpoint_toggles_each_flag(
+    backend: UnleashFlagBackend, fake: FakeUnleash
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return _tagged_listing("a", "b")
+        if "/bulk_features/" in request.url.path:
+            return not_found(f"The path you were looking for ({request.url.path}) is not available.")
+        return httpx.Response(200)
+
+    fake.handler = answer
+    assert await by_tag(backend, enabled=False) == TagToggleReport(features=("a", "b"))
+    assert fake.paths()[2:] == [
+        "POST /api/admin/projects/default/features/a/environments/production/off",
+        "POST /api/admin/projects/default/features/b/environments/production/off",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason", "bulk_calls"),
+    [
+        (httpx.Response(503), "The Unleash server failed (HTTP 503) (3 attempts)", 3),
+        (
+            httpx.Response(403, json={"message": "no"}),
+            "The Unleash server refused switchman's API token (HTTP 403): no",
+            1,
+        ),
+    ],
+)
+async def test_by_tag_unreachable_or_refusing_server_fails_every_flag_without_fallback(
+    backend: UnleashFlagBackend, fake: FakeUnleash, failure: httpx.Response, reason: str, bulk_calls: int
+) -> None:
+    fake.handler = lambda request: _tagged_listing("a", "b") if request.method == "GET" else failure
+    with pytest.raises(FlagActionError) as caught:
+        await by_tag(backend, enabled=True)
+    assert str(caught.value) == (
+        f"Could not turn on 2 of 2 flags tagged simple:kill in production (a, b: {reason})"
+    )
+    assert all("/bulk_features/" in p for p in fake.paths()[1:])
+    assert len(fake.requests) == 1 + bulk_calls
 
 
 async def test_by_tag_with_no_tagged_flag_succeeds_when_project_exists(
@@ -602,3 +778,129 @@ def test_unusable_configuration_is_refused_without_echoing_the_token(
         UnleashFlagBackend(url, token, timeout=1.0)
     assert "remote-secret-token" not in str(caught.value)
     assert "pw" not in str(caught.value)
+
+
+# -- start-up probe ------------------------------------------------------------------------------------
+
+
+async def probe(fake: FakeUnleash, handler: Handler) -> UnleashCheckError | None:
+    fake.handler = handler
+    remote = UnleashFlagBackend(BASE, TOKEN, timeout=0.5, transport=httpx.MockTransport(fake))
+    error: UnleashCheckError | None = None
+    try:
+        await remote.check()
+    except UnleashCheckError as exc:
+        error = exc
+    finally:
+        await remote.close()
+    assert TOKEN not in str(error)
+    return error
+
+
+async def test_probe_accepts_an_admin_api(fake: FakeUnleash) -> None:
+    ok = httpx.Response(200, json={"version": 1, "projects": [{"id": "default"}]})
+    assert await probe(fake, lambda request: ok) is None
+    assert fake.paths() == ["GET /api/admin/projects"]
+    assert fake.requests[0].headers["Authorization"] == TOKEN
+
+
+@pytest.mark.parametrize(
+    ("answer", "transient", "expected"),
+    [
+        (
+            httpx.Response(401, json={"message": "You must log in to use Unleash."}),
+            False,
+            "the Unleash server at http://unleash.test refused SWITCHMAN_UNLEASH_API_TOKEN (HTTP 401: You must "
+            "log in to use Unleash.); use an admin API token or a personal access token of that server",
+        ),
+        (
+            httpx.Response(
+                403, json={"message": "invalid token: expected a different token type for this endpoint"}
+            ),
+            False,
+            "the Unleash server at http://unleash.test does not let SWITCHMAN_UNLEASH_API_TOKEN use its admin "
+            "API (HTTP 403: invalid token: expected a different token type for this endpoint); client, backend "
+            "and frontend tokens cannot change flags: use an admin API token or a personal access token",
+        ),
+        (
+            httpx.Response(200, text="<!DOCTYPE html><html></html>", headers={"Content-Type": "text/html"}),
+            False,
+            "SWITCHMAN_UNLEASH_URL=http://unleash.test does not look like an Unleash server: GET "
+            "/api/admin/projects answered HTTP 200 (text/html) without a list of projects; give the "
+            "server's root URL including any base path, e.g. http://unleash:4242",
+        ),
+        (
+            not_found("The path you were looking for (/x/api/admin/projects) is not available."),
+            False,
+            "SWITCHMAN_UNLEASH_URL=http://unleash.test does not look like an Unleash server: GET "
+            "/api/admin/projects answered HTTP 404 (application/json) without a list of projects; give the "
+            "server's root URL including any base path, e.g. http://unleash:4242",
+        ),
+        (httpx.Response(503), True, "the Unleash server at http://unleash.test failed (HTTP 503)"),
+    ],
+)
+async def test_probe_names_what_is_wrong(
+    fake: FakeUnleash, answer: httpx.Response, transient: bool, expected: str
+) -> None:
+    error = await probe(fake, lambda request: answer)
+    assert error is not None
+    assert str(error) == expected
+    assert error.transient is transient
+    assert len(fake.requests) == 1  # one call, no retries at start-up
+
+
+async def test_probe_of_an_unreachable_server_is_transient(fake: FakeUnleash) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"refused {request.headers['Authorization']}", request=request)
+
+    error = await probe(fake, refuse)
+    assert error is not None and error.transient
+    assert str(error) == "could not reach the Unleash server at http://unleash.test: refused ***"
+
+
+# -- /actions/config options ---------------------------------------------------------------------------
+
+
+async def test_action_options_come_from_the_remote_project(
+    backend: UnleashFlagBackend, fake: FakeUnleash
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/admin/environments/project/default":
+            return httpx.Response(
+                200,
+                json={
+                    "version": 1,
+                    "environments": [
+                        {"name": "production", "sortOrder": 3, "enabled": True, "visible": True},
+                        {"name": "development", "sortOrder": 2, "enabled": True, "visible": True},
+                        {"name": "staging", "sortOrder": 1, "enabled": True, "visible": False},
+                        {"name": "old", "sortOrder": 0, "enabled": False, "visible": True},
+                    ],
+                },
+            )
+        assert request.url.path == "/api/admin/projects/default/features"
+        assert not request.url.params
+        return httpx.Response(
+            200,
+            json=features_body(
+                flag("zeta", ("simple", "kill"), ("team", "core")),
+                {"name": "alpha"},
+                flag("gone", ("simple", "archived-only"), archived=True),
+                flag("beta", ("simple", "kill")),
+            ),
+        )
+
+    fake.handler = answer
+    assert await backend.action_options("default") == ActionOptions(
+        environments=("development", "production"),
+        features=("alpha", "beta", "zeta"),
+        tags=("simple:kill", "team:core"),
+    )
+
+
+async def test_action_options_failure_is_a_flag_action_error(
+    backend: UnleashFlagBackend, fake: FakeUnleash
+) -> None:
+    fake.handler = lambda request: httpx.Response(401, json={"message": "You must log in to use Unleash."})
+    with pytest.raises(FlagActionError, match=r"refused switchman's API token \(HTTP 401\)"):
+        await backend.action_options("default")

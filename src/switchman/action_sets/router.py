@@ -25,6 +25,8 @@ from switchman.action_sets.schemas import (
 )
 from switchman.auth.dependencies import AdminPrincipal
 from switchman.context import get_context
+from switchman.flags.backend import FlagCatalog
+from switchman.flags.factory import FLAG_BACKEND_COMPONENT
 from switchman.http import RawJSONResponse, normalize_limit, normalize_offset
 
 router = APIRouter(prefix="/api/admin/projects", tags=["Projects"])
@@ -90,7 +92,13 @@ async def create_actions(
 async def get_actions_config(
     request: Request, project_id: ProjectId, _principal: AdminPrincipal
 ) -> dict[str, object]:
-    async with get_context(request).db.read() as conn:
+    ctx = get_context(request)
+    backend = ctx.components.get(FLAG_BACKEND_COMPONENT)
+    if isinstance(backend, FlagCatalog):  # a remote Unleash: its options, read outside the transaction
+        async with ctx.db.read() as conn:
+            await service.require_project(conn, project_id)
+        return await service.remote_actions_config(backend, project=project_id)
+    async with ctx.db.read() as conn:
         return await service.actions_config(conn, project=project_id)
 
 

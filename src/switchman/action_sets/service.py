@@ -26,8 +26,15 @@ from switchman.engine.actions import definitions_config, validate_action
 from switchman.engine.constraints import normalize_filters, validate_filters
 from switchman.engine.matching import match_payload
 from switchman.engine.problems import Problem, pointer
-from switchman.errors import BadDataError, ExceedsLimitError, NameExistsError, NotFoundError
+from switchman.errors import (
+    BadDataError,
+    ExceedsLimitError,
+    NameExistsError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 from switchman.flags import projects as flag_projects
+from switchman.flags.backend import FlagActionError, FlagCatalog
 from switchman.flags.events import record_event
 from switchman.flags.projects import project_not_found
 from switchman.service_accounts.service import service_account_exists
@@ -178,6 +185,22 @@ async def actions_config(conn: AsyncConnection, *, project: str) -> dict[str, ob
         features=await repo.project_feature_names(conn, project),
         tags=await repo.project_tags(conn, project),
     )
+
+
+async def remote_actions_config(catalog: FlagCatalog, *, project: str) -> dict[str, object]:
+    """`actionDefinitionsConfigSchema` with a remote flag backend: the options are the remote server's for
+    `project` (the caller checks first that the project exists here, where the action sets live).
+
+    Called outside any database transaction (a remote call may take up to the action timeout);
+    503 ServiceUnavailableError when the remote cannot be read.
+    """
+    try:
+        options = await catalog.action_options(project)
+    except FlagActionError as exc:
+        raise ServiceUnavailableError(
+            f"Could not read the options of project {project} from the flag backend: {exc}"
+        ) from exc
+    return definitions_config(environments=options.environments, features=options.features, tags=options.tags)
 
 
 async def explain(

@@ -28,6 +28,15 @@ class TagToggleReport:
     features: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class ActionOptions:
+    """What `/actions/config` offers for one project: environment names, flag names, `type:value` tags."""
+
+    environments: tuple[str, ...]
+    features: tuple[str, ...]
+    tags: tuple[str, ...]
+
+
 class FlagBackend(Protocol):
     async def set_enabled(
         self, *, actor: Principal, project: str, environment: str, feature_name: str, enabled: bool
@@ -55,6 +64,16 @@ class FlagBackend(Protocol):
     async def close(self) -> None:
         """Release resources (HTTP clients)."""
         ...
+
+
+@runtime_checkable
+class FlagCatalog(Protocol):
+    """A backend whose flags live elsewhere (a remote Unleash): it lists a project's options itself.
+
+    Raises FlagActionError when the listing cannot be read (same messages as the flag operations).
+    """
+
+    async def action_options(self, project: str) -> ActionOptions: ...
 
 
 @runtime_checkable

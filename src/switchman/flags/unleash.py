@@ -1,4 +1,4 @@
-"""The remote flag backend: drives a real Unleash server through its admin API (ADR 0007).
+"""The remote flag backend: drives a real Unleash server through its admin API (ADRs 0007 and 0010).
 
 Contract (on top of `FlagBackend`'s):
 - The actor's permission is checked here, before any HTTP call: it must hold `UPDATE_FEATURE_ENVIRONMENT`.
@@ -6,20 +6,30 @@ Contract (on top of `FlagBackend`'s):
 - One flag: `POST /api/admin/projects/{project}/features/{feature}/environments/{environment}/on|off`.
   Every path segment is percent-encoded (dot-segments too), so no name can change the path.
 - By tag: `GET /api/admin/projects/{project}/features?tag=type:value`, keep the non-archived flags that really
-  carry the tag, then toggle each one separately so every flag is attempted and each failure is named.
+  carry the tag, then ONE `POST …/bulk_features/environments/{env}/on|off` with their names. Unleash applies
+  a bulk change all-or-nothing and names only the first bad flag, so when it refuses the bulk call (a 4xx
+  other than 401/403) every flag is toggled separately: each is attempted and each failure is named.
   No tagged flag is a success, unless the project itself is unknown to the server (checked with
   `GET /api/admin/projects` only in that case), which is a failure.
-- Each HTTP call is bounded by `timeout` seconds in total. Calls that failed to reach the server (connection
-  refused or reset, the server closing a kept-alive connection) are retried once: on/off sets a state and the
-  listing only reads, so a repeat is harmless. Timeouts and HTTP error answers are not retried.
+- Deadlines: each operation (one flag, or a whole by-tag action) ends within `deadline` seconds; each HTTP
+  attempt within `timeout` seconds (and within what is left of the deadline). A worker is never hung.
+- Retries: a timeout, a failure to reach the server (refused, reset, dropped keep-alive connection), a 429
+  or a 5xx answer is retried up to `retries` times, after exponential backoff with jitter, while the
+  deadline leaves room. on/off set a state and the listings only read, so a repeat is harmless. Other HTTP
+  answers are final at once.
 - Failures raise `FlagActionError` with a human message that never contains the API token.
+- `check()` is the start-up probe: one call that tells a wrong URL, a refused token and an unreachable
+  server apart. `action_options(project)` lists the project's environments, flags and tags for
+  `/actions/config`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -28,13 +38,14 @@ import httpx
 from switchman.auth.permissions import UPDATE_FEATURE_ENVIRONMENT
 from switchman.auth.principal import Principal
 from switchman.errors import PermissionDeniedError
-from switchman.flags.backend import FlagActionError, TagToggleReport
+from switchman.flags.backend import ActionOptions, FlagActionError, TagToggleReport
 
 log = logging.getLogger(__name__)
 
 _MAX_REMOTE_MESSAGE = 200
-# Errors that mean the request never got a response from the server: safe to repeat an idempotent call.
-_RETRYABLE = (httpx.NetworkError, httpx.RemoteProtocolError)
+# Errors that mean the request got no response from the server: safe to repeat an idempotent call.
+_UNREACHABLE = (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError)
+_PROJECTS = "/api/admin/projects"
 
 
 def quote_segment(value: str) -> str:
@@ -42,6 +53,23 @@ def quote_segment(value: str) -> str:
     if value and set(value) == {"."}:
         return "%2E" * len(value)
     return quote(value, safe="")
+
+
+class UnleashCheckError(Exception):
+    """The start-up probe failed. `transient` tells "try again later" (unreachable, timeout, 5xx) from a
+    configuration that can never work (wrong URL, refused token). The message never holds the token."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """One failed attempt: the message to report, and whether another attempt may succeed."""
+
+    message: str
+    retryable: bool
 
 
 class UnleashFlagBackend:
@@ -53,12 +81,20 @@ class UnleashFlagBackend:
         api_token: str,
         *,
         timeout: float,
+        deadline: float = 10.0,
+        retries: int = 2,
+        backoff: float = 0.2,
+        max_backoff: float = 2.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         """`base_url` is the server's root including any base path (e.g. `http://127.0.0.1:4242`);
-        `api_token` an admin API token or a personal access token; `timeout` bounds each HTTP call (seconds).
+        `api_token` an admin API token or a personal access token; `timeout` bounds each HTTP attempt and
+        `deadline` each whole operation (seconds); `retries` extra attempts follow a retryable failure after
+        a delay drawn from [b/2, b] with b = min(max_backoff, backoff * 2^(attempt-1)).
 
-        Raises ValueError for an unusable URL or token (the token is never part of the message).
+        Raises ValueError for an unusable URL, token or bound (the token is never part of the message).
         """
         url = httpx.URL(base_url.strip())
         if url.scheme not in ("http", "https") or not url.host:
@@ -72,10 +108,18 @@ class UnleashFlagBackend:
             raise ValueError(
                 "the Unleash API token must be a non-empty string without spaces or control characters"
             )
-        if timeout <= 0:
-            raise ValueError("the Unleash timeout must be positive")
+        if timeout <= 0 or deadline <= 0:
+            raise ValueError("the Unleash timeout and deadline must be positive")
+        if retries < 0 or backoff < 0 or max_backoff < 0:
+            raise ValueError("the Unleash retries and backoff must not be negative")
         self._token = token
         self._timeout = timeout
+        self._deadline = deadline
+        self._retries = retries
+        self._backoff = backoff
+        self._max_backoff = max_backoff
+        self._rng = rng or random.Random()  # jitter, not a secret
+        self._sleep = sleep
         self._display_url = str(url).rstrip("/")
         self._client = httpx.AsyncClient(
             base_url=self._display_url,
@@ -85,13 +129,18 @@ class UnleashFlagBackend:
             follow_redirects=False,
         )
 
+    @property
+    def url(self) -> str:
+        """The server's root URL as configured (no credentials in it)."""
+        return self._display_url
+
     async def set_enabled(
         self, *, actor: Principal, project: str, environment: str, feature_name: str, enabled: bool
     ) -> None:
         """Turn one flag on or off in one environment of the remote server, as `actor`."""
         self._check_permission(actor)
         _require_names(project=project, environment=environment, feature_name=feature_name)
-        await self._toggle(project, environment, feature_name, enabled)
+        await self._toggle(project, environment, feature_name, enabled, self._ends_at())
 
     async def set_enabled_by_tag(
         self,
@@ -103,29 +152,129 @@ class UnleashFlagBackend:
         tag_value: str,
         enabled: bool,
     ) -> TagToggleReport:
-        """Turn every non-archived flag of `project` tagged `tag_type:tag_value` on or off, one by one."""
+        """Turn every non-archived flag of `project` tagged `tag_type:tag_value` on or off."""
         self._check_permission(actor)
         _require_names(project=project, environment=environment, tag_type=tag_type, tag_value=tag_value)
-        names = await self._tagged_features(project, tag_type, tag_value)
+        ends_at = self._ends_at()
+        names = await self._tagged_features(project, tag_type, tag_value, ends_at)
         if not names:
             # Unleash lists an unknown project as empty; tell that apart from "no flag carries the tag".
-            await self._require_project(project)
-        done: list[str] = []
+            await self._require_project(project, ends_at)
+            return TagToggleReport(features=())
+        turn = "on" if enabled else "off"
+        what = f"flags tagged {tag_type}:{tag_value} in {environment}"
+        path = (
+            f"/api/admin/projects/{quote_segment(project)}/bulk_features/environments/"
+            f"{quote_segment(environment)}/{turn}"
+        )
+        failure = await self._attempts("POST", path, ends_at, json={"features": names})
+        if isinstance(failure, httpx.Response):
+            return TagToggleReport(features=tuple(names))
+        if failure.retryable or failure.message.startswith(_REFUSED):
+            # Unreachable, failing or refusing us: one-by-one calls could only fail the same way.
+            raise FlagActionError(
+                f"Could not turn {turn} {len(names)} of {len(names)} {what} "
+                f"({', '.join(names)}: {failure.message})"
+            )
+        # The bulk change was refused as a whole (a missing flag or environment, or no bulk endpoint):
+        # toggle each flag so the others are applied and each failure carries Unleash's own message.
+        log.debug("bulk %s refused (%s); toggling %d flags one by one", path, failure.message, len(names))
         failed: list[tuple[str, str]] = []
+        done: list[str] = []
         for name in names:
             try:
-                await self._toggle(project, environment, name, enabled)
+                await self._toggle(project, environment, name, enabled, ends_at)
             except FlagActionError as exc:
                 failed.append((name, str(exc)))
             else:
                 done.append(name)
         if failed:
             listed = "; ".join(f"{name}: {reason}" for name, reason in failed)
-            raise FlagActionError(
-                f"Could not turn {'on' if enabled else 'off'} {len(failed)} of {len(names)} flags tagged "
-                f"{tag_type}:{tag_value} in {environment} ({listed})"
-            )
+            raise FlagActionError(f"Could not turn {turn} {len(failed)} of {len(names)} {what} ({listed})")
         return TagToggleReport(features=tuple(done))
+
+    async def action_options(self, project: str) -> ActionOptions:
+        """The project's environments, flags and tags on the remote server (for `/actions/config`).
+
+        Environments: those Unleash shows as enabled and visible in the project, in its sort order.
+        Flags: the project's non-archived flags by name. Tags: `type:value` of every tag on those flags.
+        """
+        ends_at = self._ends_at()
+        environments_path = f"/api/admin/environments/project/{quote_segment(project)}"
+        features_path = f"{_PROJECTS}/{quote_segment(project)}/features"
+        environments_answer, features_answer = await asyncio.gather(
+            self._call("GET", environments_path, ends_at), self._call("GET", features_path, ends_at)
+        )
+        environments = _listed(environments_answer, "environments", f"GET {environments_path}")
+        features = _listed(features_answer, "features", f"GET {features_path}")
+        env_names = [
+            env["name"]
+            for env in sorted(
+                (e for e in environments if isinstance(e, dict) and isinstance(e.get("name"), str)),
+                key=lambda e: (e.get("sortOrder") if isinstance(e.get("sortOrder"), int) else 0, e["name"]),
+            )
+            if env.get("enabled", True) is not False and env.get("visible", True) is not False
+        ]
+        flag_names: set[str] = set()
+        tags: set[str] = set()
+        for feature in features:
+            if not isinstance(feature, dict) or not isinstance(feature.get("name"), str):
+                continue
+            if feature.get("archived") is True:
+                continue
+            flag_names.add(feature["name"])
+            for tag in feature.get("tags") or []:
+                if (
+                    isinstance(tag, dict)
+                    and isinstance(tag.get("type"), str)
+                    and isinstance(tag.get("value"), str)
+                ):
+                    tags.add(f"{tag['type']}:{tag['value']}")
+        return ActionOptions(
+            environments=tuple(env_names), features=tuple(sorted(flag_names)), tags=tuple(sorted(tags))
+        )
+
+    async def check(self) -> None:
+        """Start-up probe: one `GET /api/admin/projects`, which needs an admin-capable token.
+
+        Raises UnleashCheckError naming what is wrong: the URL (no Unleash admin API there), the token
+        (refused: 401, or not allowed on the admin API: 403), or the server's reachability (transient).
+        """
+        where = f"the Unleash server at {self._display_url}"
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await self._client.get(_PROJECTS)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise self._check_error(f"{where} did not answer within {self._timeout:g} s", True) from exc
+        except httpx.HTTPError as exc:
+            raise self._check_error(f"could not reach {where}: {_describe(exc)}", True) from exc
+        status = response.status_code
+        message = _remote_message(response)
+        reason = f"HTTP {status}" + (f": {message}" if message else "")
+        if status == 401:
+            raise self._check_error(
+                f"{where} refused SWITCHMAN_UNLEASH_API_TOKEN ({reason}); use an admin API token or a "
+                "personal access token of that server",
+                False,
+            )
+        if status == 403:
+            raise self._check_error(
+                f"{where} does not let SWITCHMAN_UNLEASH_API_TOKEN use its admin API ({reason}); client, "
+                "backend and frontend tokens cannot change flags: use an admin API token or a personal "
+                "access token",
+                False,
+            )
+        if status >= 500 or status == 429:
+            raise self._check_error(f"{where} failed (HTTP {status})", True)
+        projects = _projects_of(response) if response.is_success else None
+        if projects is None:
+            content_type = response.headers.get("content-type", "no content type").split(";")[0]
+            raise self._check_error(
+                f"SWITCHMAN_UNLEASH_URL={self._display_url} does not look like an Unleash server: "
+                f"GET {_PROJECTS} answered HTTP {status} ({content_type}) without a list of projects; "
+                "give the server's root URL including any base path, e.g. http://unleash:4242",
+                False,
+            )
 
     async def close(self) -> None:
         """Close the HTTP client and its kept-alive connections."""
@@ -138,67 +287,142 @@ class UnleashFlagBackend:
         if not actor.can(UPDATE_FEATURE_ENVIRONMENT):
             raise FlagActionError(PermissionDeniedError([UPDATE_FEATURE_ENVIRONMENT]).message)
 
-    async def _toggle(self, project: str, environment: str, feature_name: str, enabled: bool) -> None:
+    def _ends_at(self) -> float:
+        return asyncio.get_running_loop().time() + self._deadline
+
+    async def _toggle(
+        self, project: str, environment: str, feature_name: str, enabled: bool, ends_at: float
+    ) -> None:
         path = (
             f"/api/admin/projects/{quote_segment(project)}/features/{quote_segment(feature_name)}"
             f"/environments/{quote_segment(environment)}/{'on' if enabled else 'off'}"
         )
-        await self._call("POST", path)
+        await self._call("POST", path, ends_at)
 
-    async def _tagged_features(self, project: str, tag_type: str, tag_value: str) -> list[str]:
-        path = f"/api/admin/projects/{quote_segment(project)}/features"
+    async def _tagged_features(
+        self, project: str, tag_type: str, tag_value: str, ends_at: float
+    ) -> list[str]:
+        path = f"{_PROJECTS}/{quote_segment(project)}/features"
         # Unleash splits `?tag=` on every ':' and fails (HTTP 500) when the value holds one; such tags are
         # matched here on the project's full flag list instead.
         params = None if ":" in tag_type or ":" in tag_value else {"tag": f"{tag_type}:{tag_value}"}
-        response = await self._call("GET", path, params=params)
+        response = await self._call("GET", path, ends_at, params=params)
         return _tagged_names(response, tag_type, tag_value, f"GET {path}")
 
-    async def _require_project(self, project: str) -> None:
-        path = "/api/admin/projects"
-        response = await self._call("GET", path)
-        try:
-            body: Any = response.json()
-        except ValueError:
-            body = None
-        projects = body.get("projects") if isinstance(body, dict) else None
-        if not isinstance(projects, list):
+    async def _require_project(self, project: str, ends_at: float) -> None:
+        response = await self._call("GET", _PROJECTS, ends_at)
+        projects = _projects_of(response)
+        if projects is None:
             raise FlagActionError(
-                f"The Unleash server sent an unexpected answer to GET {path}: no list of projects"
+                f"The Unleash server sent an unexpected answer to GET {_PROJECTS}: no list of projects"
             )
         if not any(isinstance(item, dict) and item.get("id") == project for item in projects):
             raise FlagActionError(f'Could not find project with id "{project}" on the Unleash server.')
 
     async def _call(
-        self, method: str, path: str, *, params: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        ends_at: float,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
     ) -> httpx.Response:
-        """One HTTP call with the timeout and retry policy; any non-2xx answer becomes FlagActionError."""
-        for attempt in (1, 2):
-            try:
-                async with asyncio.timeout(self._timeout):
-                    response = await self._client.request(method, path, params=params)
-            except (TimeoutError, httpx.TimeoutException) as exc:
-                raise self._error(
-                    f"The Unleash server at {self._display_url} did not answer within {self._timeout:g} s"
-                ) from exc
-            except _RETRYABLE as exc:
-                if attempt == 1:
-                    log.debug("retrying %s %s after %s", method, path, type(exc).__name__)
-                    continue
-                raise self._error(
-                    f"Could not reach the Unleash server at {self._display_url}: {_describe(exc)}"
-                ) from exc
-            except httpx.HTTPError as exc:
-                raise self._error(
-                    f"Could not call the Unleash server at {self._display_url}: {_describe(exc)}"
-                ) from exc
-            log.debug("%s %s -> %s", method, path, response.status_code)
-            if response.is_success:
-                return response
-            raise self._error(_status_message(response, method, path))
-        raise AssertionError("unreachable")  # pragma: no cover
+        """One call with the timeout, retry and deadline policy; a failure becomes FlagActionError."""
+        outcome = await self._attempts(method, path, ends_at, params=params, json=json)
+        if isinstance(outcome, httpx.Response):
+            return outcome
+        raise FlagActionError(outcome.message)
 
-    def _error(self, message: str) -> FlagActionError:
-        return FlagActionError(message.replace(self._token, "***"))
+    async def _attempts(
+        self,
+        method: str,
+        path: str,
+        ends_at: float,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+    ) -> httpx.Response | _Failure:
+        """The 2xx response, or the last failure once retries, or the time before `ends_at`, run out."""
+        loop = asyncio.get_running_loop()
+        attempts = self._retries + 1
+        failure = _Failure(
+            f"The Unleash server at {self._display_url} was not called: the action's time ran out", True
+        )
+        attempt = 0
+        while attempt < attempts:
+            left = ends_at - loop.time()
+            if left <= 0:
+                break
+            attempt += 1
+            bound = min(self._timeout, left)
+            try:
+                async with asyncio.timeout(bound):
+                    response = await self._client.request(method, path, params=params, json=json)
+            except (TimeoutError, httpx.TimeoutException):
+                failure = _Failure(
+                    f"The Unleash server at {self._display_url} did not answer within {bound:.3g} s", True
+                )
+            except _UNREACHABLE as exc:
+                failure = _Failure(
+                    f"Could not reach the Unleash server at {self._display_url}: {_describe(exc)}", True
+                )
+            except httpx.HTTPError as exc:
+                return self._scrub(
+                    _Failure(
+                        f"Could not call the Unleash server at {self._display_url}: {_describe(exc)}", False
+                    )
+                )
+            else:
+                log.debug("%s %s -> %s", method, path, response.status_code)
+                if response.is_success:
+                    return response
+                status = response.status_code
+                failure = _Failure(_status_message(response, method, path), status >= 500 or status == 429)
+            if not failure.retryable or attempt >= attempts:
+                break
+            delay = self._delay(attempt)
+            if loop.time() + delay >= ends_at:
+                break  # no time left for another attempt
+            log.debug("retrying %s %s in %.3f s after: %s", method, path, delay, failure.message)
+            await self._sleep(delay)
+        if failure.retryable and attempt > 1:
+            failure = _Failure(f"{failure.message} ({attempt} attempts)", True)
+        return self._scrub(failure)
+
+    def _delay(self, attempt: int) -> float:
+        """Exponential backoff with jitter: uniform in [b/2, b], b = min(max_backoff, backoff * 2^(n-1))."""
+        ceiling = min(self._max_backoff, self._backoff * 2 ** (attempt - 1))
+        return self._rng.uniform(ceiling / 2, ceiling)
+
+    def _scrub(self, failure: _Failure) -> _Failure:
+        return _Failure(failure.message.replace(self._token, "***"), failure.retryable)
+
+    def _check_error(self, message: str, transient: bool) -> UnleashCheckError:
+        return UnleashCheckError(message.replace(self._token, "***"), transient=transient)
+
+
+_REFUSED = "The Unleash server refused switchman's API token"
+
+
+def _projects_of(response: httpx.Response) -> list[Any] | None:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        return None
+    projects = body.get("projects") if isinstance(body, dict) else None
+    return projects if isinstance(projects, list) else None
+
+
+def _listed(response: httpx.Response, key: str, request: str) -> list[Any]:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    items = body.get(key) if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise FlagActionError(f"The Unleash server sent an unexpected answer to {request}: no list of {key}")
+    return items
 
 
 def _require_names(**names: str) -> None:
@@ -227,7 +451,7 @@ def _status_message(response: httpx.Response, method: str, path: str) -> str:
         return message or f"The Unleash server has no {path} (HTTP 404); check SWITCHMAN_UNLEASH_URL"
     if status in (401, 403):
         suffix = f": {message}" if message else ""
-        return f"The Unleash server refused switchman's API token (HTTP {status}){suffix}"
+        return f"{_REFUSED} (HTTP {status}){suffix}"
     if status >= 500:
         return f"The Unleash server failed (HTTP {status})"
     if 400 <= status < 500:

@@ -27,7 +27,7 @@ from switchman.context import AppContext
 from switchman.db.engine import Database
 from switchman.engine.matching import match_payload
 from switchman.flags.backend import FlagBackend
-from switchman.flags.factory import create_flag_backend
+from switchman.flags.factory import FLAG_BACKEND_COMPONENT, create_flag_backend
 from switchman.service_accounts.service import get_actor
 from switchman.timeutil import utcnow
 from switchman.wakeup import Wakeup
@@ -203,11 +203,14 @@ class _BatchLookups:
 
 
 async def start(ctx: AppContext) -> None:
-    backend = create_flag_backend(ctx.settings, ctx.db)
+    """Start a worker on the process's shared flag backend, or on one of its own (closed by `stop`)."""
+    shared: FlagBackend | None = ctx.components.get(FLAG_BACKEND_COMPONENT)
+    backend = shared if shared is not None else create_flag_backend(ctx.settings, ctx.db)
     if ctx.db.is_postgres:
         await ctx.wakeup.listen(_asyncpg_dsn(ctx.settings))
     worker = SignalWorker(settings=ctx.settings, db=ctx.db, wakeup=ctx.wakeup, backend=backend)
-    ctx.components[_COMPONENT] = (worker, asyncio.create_task(worker.run()), backend)
+    owned = backend if shared is None else None
+    ctx.components[_COMPONENT] = (worker, asyncio.create_task(worker.run()), owned)
 
 
 async def stop(ctx: AppContext) -> None:
@@ -220,7 +223,8 @@ async def stop(ctx: AppContext) -> None:
         await asyncio.wait_for(task, timeout=15)
     except TimeoutError:
         task.cancel()
-    await backend.close()
+    if backend is not None:
+        await backend.close()
 
 
 async def run_standalone(settings: Settings) -> None:

@@ -38,6 +38,10 @@ from switchman.timeutil import utcnow
 log = logging.getLogger(__name__)
 
 
+# How long after the action timeout the runner gives up on a backend that overran its own deadline.
+_GUARD_GRACE_SECONDS = 1.0
+
+
 class _Unset:
     pass
 
@@ -144,7 +148,9 @@ class ActionSetRunner:
             command = _command(step, actor=actor, action_set=action_set)
             assert actor is not None
             try:
-                async with asyncio.timeout(self._action_timeout):
+                # A safety net: a remote backend bounds each operation by the same action timeout itself
+                # and reports why (timeouts, retries); the grace lets its own message win the race.
+                async with asyncio.timeout(self._action_timeout + _GUARD_GRACE_SECONDS):
                     await _apply(
                         command,
                         actor,
