@@ -28,6 +28,9 @@ from switchman.db import tables as t
 from switchman.db.engine import Database
 from switchman.db.migrate import migrate
 
+# The session's real Unleash OSS server (fixtures `unleash_server`, `unleash_url`), started on first use.
+pytest_plugins = ["tests.unleash_oss"]
+
 ADMIN_TOKEN = "*:*.test-admin-secret-0123456789abcdef"
 PG_SERVER = os.environ.get("SWITCHMAN_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 SEEDED_TABLES = ("project", "environment", "project_environment", "tag_type")

@@ -1,25 +1,14 @@
 """UnleashFlagBackend against a real Unleash OSS 8.2.0 server, checked through Unleash's own API and event log.
 
-One server for the module: installed by `shared/tools/unleash-oss.sh` into `<repo>/.cache/unleash-oss`
-(git-ignored; reused when present; `SWITCHMAN_TEST_UNLEASH_DIR` may point elsewhere), started on a free
-port with a throw-away PostgreSQL database, stopped and dropped at the end. It runs by default: when npm,
-the script, PostgreSQL or the install is missing, the tests FAIL with the reason instead of skipping.
-The system Node is used unless `UNLEASH_NODE_VERSION` says otherwise (8.2.0 declares Node >= 22 but runs
-these exchanges on Node 20; see the shared spec, real-server §1).
+The server is the session's one (tests/unleash_oss.py): installed once into `<repo>/.cache/unleash-oss`
+(or `SWITCHMAN_TEST_UNLEASH_DIR`), started on a free port with a throw-away PostgreSQL database. These
+tests FAIL, not skip, when npm or the install is missing.
 """
 
 from __future__ import annotations
 
-import asyncio
-import fcntl
-import os
-import secrets
-import shutil
-import socket
-import subprocess
-from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -27,15 +16,12 @@ import pytest
 
 from switchman.auth.permissions import EDITOR_ROLE_ID, VIEWER_ROLE_ID, permissions_of_role
 from switchman.auth.principal import Principal, PrincipalKind
-from switchman.flags.backend import FlagActionError, TagToggleReport
+from switchman.config import ConfigurationError
+from switchman.flags.backend import ActionOptions, FlagActionError, TagToggleReport
+from switchman.flags.factory import check_flag_backend
 from switchman.flags.unleash import UnleashFlagBackend
-from tests.conftest import PG_SERVER, REPO_ROOT
-
-SCRIPT = REPO_ROOT.parent / "shared" / "tools" / "unleash-oss.sh"
-INSTALL_DIR = Path(os.environ.get("SWITCHMAN_TEST_UNLEASH_DIR") or REPO_ROOT / ".cache" / "unleash-oss")
-ADMIN_TOKEN = "*:*.unleash-insecure-admin-api-token"
-CLIENT_TOKEN = "default:development.unleash-insecure-api-token"
-ADMIN_TOKEN_USER_ID = -42  # Unleash's user for admin API tokens: the author of every remote change
+from tests.conftest import make_settings
+from tests.unleash_oss import ADMIN_TOKEN, ADMIN_TOKEN_USER_ID, CLIENT_TOKEN, admin_call, free_port
 
 EDITOR = Principal(
     kind=PrincipalKind.SERVICE_ACCOUNT,
@@ -56,89 +42,6 @@ TAG = ("simple", "kill-switch")
 COLON_TAG = ("simple", "team:payments")
 
 
-def _script_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("UNLEASH_NODE_VERSION", "system")
-    env["PG_URL"] = PG_SERVER
-    return env
-
-
-def _run_script(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", str(SCRIPT), *args],
-        env=_script_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def _installed() -> bool:
-    return (INSTALL_DIR / "node_modules" / "unleash-server" / "dist" / "server.js").is_file()
-
-
-def _install_once() -> None:
-    """Install Unleash OSS into INSTALL_DIR unless present; a lock keeps parallel runs from racing."""
-    if not SCRIPT.is_file():
-        pytest.fail(f"the Unleash OSS helper script is missing: {SCRIPT}")
-    if shutil.which("npm") is None:
-        pytest.fail("npm is required to install Unleash OSS for the real-server tests, and it is not on PATH")
-    INSTALL_DIR.parent.mkdir(parents=True, exist_ok=True)
-    with open(INSTALL_DIR.parent / f".{INSTALL_DIR.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if _installed():
-            return
-        result = _run_script("install", str(INSTALL_DIR), timeout=600)
-        if result.returncode != 0 or not _installed():
-            pytest.fail(f"installing Unleash OSS into {INSTALL_DIR} failed:\n{result.stderr[-3000:]}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def _drop_database(name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(f"{PG_SERVER}/postgres", timeout=10)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-@pytest.fixture(scope="module")
-def unleash_url() -> Iterator[str]:
-    """Base URL of a running Unleash OSS server with its own fresh database."""
-    _install_once()
-    port = _free_port()
-    database = f"switchman_unleash_{secrets.token_hex(4)}"
-    try:
-        started = _run_script("start", str(INSTALL_DIR), str(port), database, timeout=180)
-        if started.returncode != 0:
-            pytest.fail(f"starting Unleash OSS failed:\n{started.stderr[-3000:]}")
-        pid = started.stdout.strip().splitlines()[-1]
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            _run_script("stop", pid, timeout=60)
-            (INSTALL_DIR / f"unleash-{port}.log").unlink(missing_ok=True)
-    finally:
-        # In a thread of its own: asyncio.run must not touch the test session's event loop.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pool.submit(asyncio.run, _drop_database(database)).result()
-
-
-def _admin_call(http: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    response = http.request(method, path, **kwargs)
-    assert response.is_success, f"{method} {path} -> {response.status_code} {response.text}"
-    return response
-
-
 @pytest.fixture(scope="module")
 def flags(unleash_url: str) -> dict[str, str]:
     """Flags created through Unleash's admin API, by role."""
@@ -152,26 +55,26 @@ def flags(unleash_url: str) -> dict[str, str]:
     }
     with httpx.Client(base_url=unleash_url, headers={"Authorization": ADMIN_TOKEN}, timeout=30) as http:
         for name in names.values():
-            _admin_call(
+            admin_call(
                 http, "POST", "/api/admin/projects/default/features", json={"name": name, "type": "release"}
             )
         for key in ("tagged_a", "tagged_b", "archived"):
-            _admin_call(
+            admin_call(
                 http, "POST", f"/api/admin/features/{names[key]}/tags", json={"type": TAG[0], "value": TAG[1]}
             )
-        _admin_call(
+        admin_call(
             http,
             "POST",
             f"/api/admin/features/{names['other_tag']}/tags",
             json={"type": "simple", "value": "other"},
         )
-        _admin_call(
+        admin_call(
             http,
             "POST",
             f"/api/admin/features/{names['colon']}/tags",
             json={"type": COLON_TAG[0], "value": COLON_TAG[1]},
         )
-        _admin_call(http, "DELETE", f"/api/admin/projects/default/features/{names['archived']}")
+        admin_call(http, "DELETE", f"/api/admin/projects/default/features/{names['archived']}")
     return names
 
 
@@ -399,3 +302,66 @@ async def test_viewer_changes_nothing_on_the_server(
         )
     assert not await enabled_in(admin, name, "production")
     assert await events_of(admin, name) == before
+
+
+def _remote_settings(url: str, token: str) -> Any:
+    return make_settings(
+        "sqlite:///./unused.db", flag_backend="unleash", unleash_url=url, unleash_api_token=token
+    )
+
+
+async def test_start_up_probe_accepts_the_admin_token(
+    unleash_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="switchman.flags.factory"):
+        await check_flag_backend(_remote_settings(unleash_url, ADMIN_TOKEN))
+    assert f"the Unleash server at {unleash_url} accepted the API token" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("path", "token", "expected"),
+    [
+        ("", "*:*.not-the-right-secret", "refused SWITCHMAN_UNLEASH_API_TOKEN (HTTP 401: You must log in"),
+        (
+            "",
+            CLIENT_TOKEN,
+            "does not let SWITCHMAN_UNLEASH_API_TOKEN use its admin API (HTTP 403: invalid token",
+        ),
+        (
+            "/unleash",
+            ADMIN_TOKEN,
+            "does not look like an Unleash server: GET /api/admin/projects answered HTTP 200 (text/html)",
+        ),
+    ],
+)
+async def test_start_up_probe_names_what_is_wrong(
+    unleash_url: str, path: str, token: str, expected: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        await check_flag_backend(_remote_settings(unleash_url + path, token))
+    assert expected in str(caught.value)
+    assert token not in str(caught.value)
+
+
+async def test_start_up_probe_only_warns_when_unleash_is_unreachable(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with caplog.at_level(logging.WARNING, logger="switchman.flags.factory"):
+        await check_flag_backend(_remote_settings(url, ADMIN_TOKEN))
+    assert f"could not reach the Unleash server at {url}" in caplog.text
+    assert "starting anyway" in caplog.text
+
+
+async def test_action_options_list_the_remote_project(
+    remote: UnleashFlagBackend, flags: dict[str, str]
+) -> None:
+    options = await remote.action_options("default")
+    assert options.environments == ("development", "production")
+    live = {flags[key] for key in ("single", "tagged_a", "tagged_b", "other_tag", "colon")}
+    assert live <= set(options.features)
+    assert flags["archived"] not in options.features
+    assert {"simple:kill-switch", "simple:other", "simple:team:payments"} <= set(options.tags)
+    assert options == ActionOptions(
+        environments=options.environments, features=tuple(sorted(options.features)), tags=options.tags
+    )
