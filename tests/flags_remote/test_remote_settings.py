@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from switchman.config import ConfigurationError, Settings, load_settings, to_async_url
 from switchman.db.engine import Database
 from switchman.flags.embedded import EmbeddedFlagBackend
-from switchman.flags.factory import create_flag_backend
+from switchman.flags.factory import check_flag_backend, create_flag_backend
 from switchman.flags.unleash import UnleashFlagBackend
 
 SECRET = "*:*.settings-secret-token-77aa"
@@ -117,3 +117,28 @@ async def test_factory_refuses_unusable_remote_settings(tmp_path: Path) -> None:
     assert "must not contain credentials" in str(caught.value)
     assert "hunter2" not in str(caught.value)
     assert SECRET not in str(caught.value)
+
+
+def test_remote_call_bounds_and_retries_have_defaults_and_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    defaults = settings()
+    assert (defaults.unleash_timeout_seconds, defaults.unleash_retries) == (5.0, 2)
+    monkeypatch.setenv("SWITCHMAN_UNLEASH_TIMEOUT_SECONDS", "1.5")
+    monkeypatch.setenv("SWITCHMAN_UNLEASH_RETRIES", "0")
+    current = load_settings()
+    assert (current.unleash_timeout_seconds, current.unleash_retries) == (1.5, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("SWITCHMAN_UNLEASH_TIMEOUT_SECONDS", "0"), ("SWITCHMAN_UNLEASH_RETRIES", "-1")],
+)
+def test_unusable_remote_bounds_stop_start_up(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=f"invalid configuration {name}"):
+        load_settings()
+
+
+async def test_the_embedded_backend_needs_no_start_up_probe() -> None:
+    await check_flag_backend(settings())  # no URL, no call, no error
