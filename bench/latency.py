@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import platform
 import secrets
 import subprocess
 import sys
@@ -38,6 +39,35 @@ from switchman.db import tables as t
 from switchman.db.engine import Database
 
 HEADING = "## Signal → event latency"
+OUT_DIR = Path(__file__).resolve().parent / "out"
+
+
+def machine() -> str:
+    cpus = os.cpu_count() or 0
+    return f"{platform.processor() or platform.machine()}, {cpus} logical CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def machine_notes(load_before: float, load_after: float) -> list[str]:
+    return [
+        f"Machine: {machine()}; PostgreSQL, the load processes and switchman share the CPUs. "
+        f"1-minute load average before / after: {load_before:.2f} / {load_after:.2f} (other work on the "
+        "machine skews single runs)."
+    ]
+
+
+def write_json(module: str, command: str, started: datetime, rows: list[dict[str, Any]]) -> None:
+    """bench/out/<module>.json in the benchmarks' common shape."""
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    document = {
+        "module": module,
+        "command": command,
+        "started_at": started.isoformat(),
+        "machine": machine(),
+        "rows": rows,
+    }
+    (OUT_DIR / f"{module}.json").write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+
+
 ADMIN = "*:*.bench-latency-admin-secret"
 
 
@@ -59,8 +89,16 @@ class Row:
     ingest_ms: list[float]
 
 
-async def _setup(base: str) -> tuple[str, str]:
-    """Feature, Admin service account, endpoint + token, two action sets. Returns (endpoint, token)."""
+@dataclass(frozen=True)
+class Scenario:
+    endpoint: str
+    endpoint_id: int
+    token: str
+
+
+async def setup_scenario(base: str) -> Scenario:
+    """Feature, Admin service account, endpoint + token, two action sets (`on-firing` turns the flag off,
+    `on-resolved` turns it on) through the admin API."""
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": ADMIN}, timeout=10) as http:
 
         async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +137,7 @@ async def _setup(base: str) -> tuple[str, str]:
                     ],
                 },
             )
-        return endpoint["name"], token["token"]
+        return Scenario(endpoint["name"], int(endpoint["id"]), token["token"])
 
 
 async def _send_steady(base: str, endpoint: str, token: str, *, rate: float, duration: float) -> list[Sent]:
@@ -203,7 +241,8 @@ def run_backend(database: str, args: argparse.Namespace, *, separate_worker: boo
                         stdout=subprocess.DEVNULL,
                         stderr=subprocess.PIPE,
                     )
-                endpoint, token = asyncio.run(_setup(base))
+                scenario = asyncio.run(setup_scenario(base))
+                endpoint, token = scenario.endpoint, scenario.token
                 # Warm-up: a few signals so connection pools and code paths are hot.
                 asyncio.run(_send_steady(base, endpoint, token, rate=50, duration=1))
                 asyncio.run(_final_times(url, 50))

@@ -13,7 +13,7 @@ Every function takes the caller's connection and runs inside the caller's transa
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,6 +49,8 @@ class EventRecord:
     actor_id: int
     # The stored per-action states, in snapshot order (a resumed run continues from here).
     recorded_steps: tuple[tuple[int, str, str | None], ...] = ()
+    # False for an event planned by `start_events`: its row is written by `finish_events`.
+    stored: bool = True
 
     def steps(self) -> list[ActionStep]:
         """Fresh steps carrying the stored states and details, in run order."""
@@ -166,6 +168,151 @@ async def start_event(
     return event
 
 
+async def start_events(
+    conn: AsyncConnection, runs: Sequence[tuple[ActionSetRecord, Mapping[str, Any]]], *, now: datetime
+) -> list[EventRecord | None]:
+    """`start_event` for many (action set, signal) runs of one transaction, in a few statements.
+
+    For each run (in the given order): a new event in state `started` (not yet written: `stored` is
+    False, `finish_events` inserts it with its final document), the stored event of an interrupted run
+    to resume (state `started`), or None when the run already ended or the action set was deleted.
+    The action sets are locked first (id order, `FOR UPDATE` on PostgreSQL; SQLite's write transaction
+    is exclusive), so no other inserter for these sets can commit between the look-up of existing events
+    and the sequence advance; the sets' `last_event_seq` then advances by each set's number of new runs
+    in one `UPDATE … RETURNING`, and new runs take consecutive `seq`s in run order. Event ids are
+    reserved from the table's id sequence. Dense, gap-free numbering and "one event per (signal, action
+    set)" hold as with `start_event`: everything commits or rolls back with the caller's transaction,
+    and the unique constraints stay the final guard.
+    """
+    if not runs:
+        return []
+    _set, _ev = t.action_set, t.action_set_event
+    set_ids = sorted({action_set.id for action_set, _ in runs})
+    live = set(
+        (
+            await conn.execute(
+                sa.select(_set.c.id).where(_set.c.id.in_(set_ids)).order_by(_set.c.id).with_for_update()
+            )
+        ).scalars()
+    )
+    signal_ids = sorted({int(signal["id"]) for _, signal in runs})
+    existing = {
+        (row.signal_id, row.action_set_id): row
+        for row in await conn.execute(
+            sa.select(_ev).where(_ev.c.signal_id.in_(signal_ids), _ev.c.action_set_id.in_(set_ids))
+        )
+    }
+    fresh: dict[int, int] = {}  # action set id → number of new events
+    for action_set, signal in runs:
+        if action_set.id in live and (int(signal["id"]), action_set.id) not in existing:
+            fresh[action_set.id] = fresh.get(action_set.id, 0) + 1
+    next_seq: dict[int, int] = {}
+    ids: Iterator[int] = iter(())
+    if fresh:
+        increment = sa.case(fresh, value=_set.c.id, else_=0)
+        for row in await conn.execute(
+            _set.update()
+            .where(_set.c.id.in_(sorted(fresh)))
+            .values(last_event_seq=_set.c.last_event_seq + increment)
+            .returning(_set.c.id, _set.c.last_event_seq)
+        ):
+            next_seq[row.id] = int(row.last_event_seq) - fresh[row.id] + 1
+        ids = iter(await _reserve_event_ids(conn, sum(fresh.values())))
+    state = str(EventState.STARTED)
+    started: list[EventRecord | None] = []
+    for action_set, signal in runs:
+        signal_id = int(signal["id"])
+        stored = existing.get((signal_id, action_set.id))
+        if action_set.id not in live:
+            started.append(None)
+        elif stored is not None:
+            started.append(_record_from_doc(stored) if stored.state == state else None)
+        else:
+            seq = next_seq[action_set.id]
+            next_seq[action_set.id] = seq + 1
+            started.append(
+                EventRecord(
+                    id=next(ids),
+                    action_set_id=action_set.id,
+                    signal_id=signal_id,
+                    seq=seq,
+                    state=state,
+                    created_at=now,
+                    signal=signal,
+                    action_set=action_set.wire,
+                    project=action_set.project,
+                    actor_id=action_set.actor_id,
+                    stored=False,
+                )
+            )
+    return started
+
+
+async def _reserve_event_ids(conn: AsyncConnection, count: int) -> list[int]:
+    """`count` unused, ascending event ids: from the id sequence (PostgreSQL), or after the largest id
+    ever given (SQLite `AUTOINCREMENT`'s `sqlite_sequence`; the write transaction is exclusive, and an
+    explicit id raises that counter, so it is never given again)."""
+    if conn.dialect.name == "postgresql":
+        rows = await conn.execute(
+            sa.text(
+                "SELECT nextval(pg_get_serial_sequence('action_set_event', 'id')) "
+                "FROM generate_series(1, :count)"
+            ),
+            {"count": count},
+        )
+        return sorted(int(value) for (value,) in rows)
+    last = (
+        await conn.exec_driver_sql(
+            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'action_set_event'), 0), "
+            "coalesce((SELECT max(id) FROM action_set_event), 0))"
+        )
+    ).scalar_one()
+    return list(range(int(last) + 1, int(last) + 1 + count))
+
+
+async def finish_events(
+    conn: AsyncConnection,
+    finished: Sequence[tuple[EventRecord, str, Sequence[ActionStep]]],
+    *,
+    now: datetime,
+) -> None:
+    """Write runs' final states: new events (from `start_events`) are inserted with their final document
+    in one statement, resumed ones are rewritten (`save_event`)."""
+    rows = []
+    for event, state, steps in finished:
+        if event.stored:
+            await _write_doc(conn, event, state=EventState(state).value, steps=steps, now=now)
+            continue
+        value = EventState(state).value
+        rows.append(
+            {
+                "id": event.id,
+                "action_set_id": event.action_set_id,
+                "signal_id": event.signal_id,
+                "seq": event.seq,
+                "state": value,
+                "created_at": event.created_at,
+                "updated_at": now,
+                "doc": event_docs.dump_doc(_doc_of(event, state=value, steps=steps)),
+            }
+        )
+    if rows:
+        await conn.execute(t.action_set_event.insert(), rows)
+
+
+def _doc_of(event: EventRecord, *, state: str, steps: Sequence[ActionStep]) -> dict[str, Any]:
+    return event_docs.build_event_doc(
+        event_id=event.id,
+        action_set_id=event.action_set_id,
+        signal_id=event.signal_id,
+        created_at=event.created_at,
+        state=state,
+        signal=event.signal,
+        action_set=event.action_set,
+        steps=steps,
+    )
+
+
 async def find_event(conn: AsyncConnection, *, signal_id: int, action_set_id: int) -> EventRecord | None:
     """The event of (signal, action set), if one was recorded (to resume an interrupted run)."""
     row = (
@@ -199,16 +346,7 @@ async def save_event(
 async def _write_doc(
     conn: AsyncConnection, event: EventRecord, *, state: str, steps: Sequence[ActionStep], now: datetime
 ) -> None:
-    doc = event_docs.build_event_doc(
-        event_id=event.id,
-        action_set_id=event.action_set_id,
-        signal_id=event.signal_id,
-        created_at=event.created_at,
-        state=state,
-        signal=event.signal,
-        action_set=event.action_set,
-        steps=steps,
-    )
+    doc = _doc_of(event, state=state, steps=steps)
     result = await conn.execute(
         t.action_set_event.update()
         .where(t.action_set_event.c.id == event.id)

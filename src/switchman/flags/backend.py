@@ -9,6 +9,7 @@ Contract:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -66,6 +67,36 @@ class FlagBackend(Protocol):
         ...
 
 
+class FlagBatch(Protocol):
+    """Flag changes inside one transaction, planned in memory and written together by `flush`.
+
+    `set_enabled` / `set_enabled_by_tag` have the outcomes (success, or `FlagActionError` with the same
+    message) that the `…_in` operations called in the same order would have; nothing is written before
+    `flush`. `prepare` locks and reads, in one go, the flags (and projects) later calls will touch.
+    """
+
+    async def prepare(self, feature_names: Iterable[str], projects: Iterable[str]) -> None: ...
+
+    async def flags_with_tag(self, *, project: str, tag_type: str, tag_value: str) -> list[str]: ...
+
+    async def set_enabled(
+        self, *, actor: Principal, project: str, environment: str, feature_name: str, enabled: bool
+    ) -> None: ...
+
+    async def set_enabled_by_tag(
+        self,
+        *,
+        actor: Principal,
+        project: str,
+        environment: str,
+        tag_type: str,
+        tag_value: str,
+        enabled: bool,
+    ) -> TagToggleReport: ...
+
+    async def flush(self) -> None: ...
+
+
 @runtime_checkable
 class FlagCatalog(Protocol):
     """A backend whose flags live elsewhere (a remote Unleash): it lists a project's options itself.
@@ -106,3 +137,7 @@ class TransactionalFlagBackend(FlagBackend, Protocol):
         tag_value: str,
         enabled: bool,
     ) -> TagToggleReport: ...
+
+    def batch_in(self, conn: AsyncConnection) -> FlagBatch:
+        """A `FlagBatch` working inside the caller's transaction."""
+        ...

@@ -20,6 +20,8 @@ each failed flag with its reason; the flags that succeeded stay applied.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -150,12 +152,95 @@ class EmbeddedFlagBackend:
             else:
                 done.append(name)
         if failed:
-            listed = "; ".join(f"{name}: {reason}" for name, reason in failed)
-            raise FlagActionError(
-                f"Could not turn {'on' if enabled else 'off'} {len(failed)} of {len(names)} flags tagged "
-                f"{tag_type}:{tag_value} in {environment} ({listed})"
+            raise _tag_failure(
+                failed, names=names, enabled=enabled, tag=(tag_type, tag_value), environment=environment
             )
         return TagToggleReport(features=tuple(done))
 
+    def batch_in(self, conn: AsyncConnection) -> EmbeddedFlagBatch:
+        """Flag changes planned in memory and written together inside the caller's transaction."""
+        return EmbeddedFlagBatch(conn)
+
     async def close(self) -> None:
         """Nothing to release: the Database belongs to the application."""
+
+
+class EmbeddedFlagBatch:
+    """The backend's two operations over a `features.ToggleBatch` (see `TransactionalFlagBackend.batch_in`).
+
+    Same outcomes and messages as `set_enabled_in` / `set_enabled_by_tag_in` called in the same order
+    (a failed change changes nothing, as its rolled-back savepoint did), but nothing is written until
+    `flush`, which writes the net effect with a few set-based statements. Storage errors are not turned
+    into action failures here: they abort the caller's transaction (the worker retries the batch).
+    """
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self._toggles = features.ToggleBatch(conn)
+
+    async def prepare(self, feature_names: Iterable[str], projects: Iterable[str]) -> None:
+        await self._toggles.prepare(feature_names, projects)
+
+    async def flags_with_tag(self, *, project: str, tag_type: str, tag_value: str) -> list[str]:
+        return await self._toggles.flags_with_tag(project=project, tag_type=tag_type, tag_value=tag_value)
+
+    async def set_enabled(
+        self, *, actor: Principal, project: str, environment: str, feature_name: str, enabled: bool
+    ) -> None:
+        try:
+            await self._toggles.set_enabled(
+                actor=actor,
+                project=project,
+                feature_name=feature_name,
+                environment=environment,
+                enabled=enabled,
+            )
+        except SwitchmanError as exc:
+            raise _as_action_error(exc) from exc
+
+    async def set_enabled_by_tag(
+        self,
+        *,
+        actor: Principal,
+        project: str,
+        environment: str,
+        tag_type: str,
+        tag_value: str,
+        enabled: bool,
+    ) -> TagToggleReport:
+        try:
+            check_permission(actor, UPDATE_FEATURE_ENVIRONMENT)
+            await require_project(self._conn, project)
+            names = await self.flags_with_tag(project=project, tag_type=tag_type, tag_value=tag_value)
+        except SwitchmanError as exc:
+            raise _as_action_error(exc) from exc
+        await self.prepare(names, [project])
+        done: list[str] = []
+        failed: list[tuple[str, str]] = []
+        for name in names:
+            try:
+                await self.set_enabled(
+                    actor=actor, project=project, environment=environment, feature_name=name, enabled=enabled
+                )
+            except FlagActionError as exc:
+                failed.append((name, str(exc)))
+            else:
+                done.append(name)
+        if failed:
+            raise _tag_failure(
+                failed, names=names, enabled=enabled, tag=(tag_type, tag_value), environment=environment
+            )
+        return TagToggleReport(features=tuple(done))
+
+    async def flush(self) -> None:
+        await self._toggles.flush()
+
+
+def _tag_failure(
+    failed: list[tuple[str, str]], *, names: list[str], enabled: bool, tag: tuple[str, str], environment: str
+) -> FlagActionError:
+    listed = "; ".join(f"{name}: {reason}" for name, reason in failed)
+    return FlagActionError(
+        f"Could not turn {'on' if enabled else 'off'} {len(failed)} of {len(names)} flags tagged "
+        f"{tag[0]}:{tag[1]} in {environment} ({listed})"
+    )

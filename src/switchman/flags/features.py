@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -488,6 +489,38 @@ async def _toggle_state(conn: AsyncConnection, *, project: str, feature_name: st
     return state
 
 
+def default_strategy(
+    feature_name: str, environment: str, sort_order: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Unleash's default strategy (flexibleRollout 100 %): the `feature_strategy` row and the data of
+    its `feature-strategy-add` audit event."""
+    strategy_id = str(uuid.uuid4())
+    parameters = {"rollout": "100", "stickiness": "default", "groupId": feature_name}
+    row: dict[str, Any] = {
+        "id": strategy_id,
+        "feature_name": feature_name,
+        "environment_name": environment,
+        "strategy_name": DEFAULT_STRATEGY_NAME,
+        "parameters": parameters,
+        "constraints": [],
+        "sort_order": sort_order,
+        "disabled": False,
+        "created_at": utcnow(),
+    }
+    data: dict[str, Any] = {
+        "id": strategy_id,
+        "name": DEFAULT_STRATEGY_NAME,
+        "title": None,
+        "disabled": False,
+        "parameters": parameters,
+        "constraints": [],
+        "segments": [],
+        "variants": [],
+        "sortOrder": sort_order,
+    }
+    return row, data
+
+
 async def _add_default_strategy(
     conn: AsyncConnection, *, actor: Principal, project: str, feature_name: str, environment: str
 ) -> None:
@@ -501,37 +534,15 @@ async def _add_default_strategy(
         )
     ).all()
     check_permission(actor, CREATE_FEATURE_STRATEGY)
-    strategy_id = str(uuid.uuid4())
-    sort_order = max((row.sort_order for row in rows), default=-1) + 1
-    parameters = {"rollout": "100", "stickiness": "default", "groupId": feature_name}
-    await conn.execute(
-        t.feature_strategy.insert().values(
-            id=strategy_id,
-            feature_name=feature_name,
-            environment_name=environment,
-            strategy_name=DEFAULT_STRATEGY_NAME,
-            parameters=parameters,
-            constraints=[],
-            sort_order=sort_order,
-            disabled=False,
-            created_at=utcnow(),
-        )
+    row, data = default_strategy(
+        feature_name, environment, max((row.sort_order for row in rows), default=-1) + 1
     )
+    await conn.execute(t.feature_strategy.insert().values(**row))
     await events.record_event(
         conn,
         type=events.FEATURE_STRATEGY_ADD,
         actor=actor,
-        data={
-            "id": strategy_id,
-            "name": DEFAULT_STRATEGY_NAME,
-            "title": None,
-            "disabled": False,
-            "parameters": parameters,
-            "constraints": [],
-            "segments": [],
-            "variants": [],
-            "sortOrder": sort_order,
-        },
+        data=data,
         feature_name=feature_name,
         project=project,
         environment=environment,
@@ -576,3 +587,199 @@ async def flags_with_tag(conn: AsyncConnection, *, project: str, tag_type: str, 
         .order_by(t.feature.c.name)
     )
     return list(rows.scalars())
+
+
+# --- many on/off changes in one transaction (the worker) ----------------------------------------------
+
+
+def _environment_not_found(environment: str, feature_name: str) -> NotFoundError:
+    return NotFoundError(f"Could not find environment {environment} for feature: {feature_name}")
+
+
+@dataclass
+class _Toggle:
+    """The planned state of one flag in one environment."""
+
+    row_exists: bool
+    enabled: bool
+    has_active_strategy: bool
+    max_sort_order: int  # -1: no strategy
+    initially: bool | None  # the stored `enabled`, None: no row
+
+
+class ToggleBatch:
+    """Many `set_feature_enabled` calls inside one transaction, decided in memory, written at `flush`.
+
+    Contract: calling `set_enabled` n times and then `flush` leaves exactly the state, strategies and
+    audit events (same types, data, actors and order) that n `set_feature_enabled` calls in the same order
+    would — each call either succeeds or raises the same `SwitchmanError` the function would, and a
+    failed call changes nothing (as a rolled-back savepoint). The flags are locked and their states read
+    by `prepare` (name order, so concurrent batches cannot deadlock on them) or lazily on first use;
+    `flush` writes the net effect with a few set-based statements: new `feature_environment` rows, the
+    default strategies, the `enabled` changes and the audit events. Nothing is written before `flush`.
+    """
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self._flags: dict[str, Any] = {}  # name → row (project_id, archived_at), None: no such flag
+        self._toggles: dict[tuple[str, str], _Toggle] = {}
+        self._linked: dict[str, frozenset[str]] = {}  # project → its environments
+        self._tagged: dict[tuple[str, str, str], list[str]] = {}
+        self._strategies: list[dict[str, Any]] = []
+        self._audit: list[dict[str, Any]] = []
+
+    async def prepare(self, feature_names: Iterable[str], projects: Iterable[str]) -> None:
+        """Lock and read the flags (and the projects' environments) that later calls will touch."""
+        names = sorted(set(feature_names) - self._flags.keys())
+        if names:
+            conn = self._conn
+            flags = await conn.execute(
+                sa.select(t.feature.c.name, t.feature.c.project_id, t.feature.c.archived_at)
+                .where(t.feature.c.name.in_(names))
+                .order_by(t.feature.c.name)
+                .with_for_update()
+            )
+            self._flags.update(dict.fromkeys(names))
+            self._flags.update({row.name: row for row in flags})
+            fe, fs = t.feature_environment, t.feature_strategy
+            strategies = {
+                (row.feature_name, row.environment_name): row
+                for row in await conn.execute(
+                    sa.select(
+                        fs.c.feature_name,
+                        fs.c.environment_name,
+                        sa.func.max(fs.c.sort_order).label("max_sort_order"),
+                        sa.func.sum(sa.case((fs.c.disabled.is_(False), 1), else_=0)).label("active"),
+                    )
+                    .where(fs.c.feature_name.in_(names))
+                    .group_by(fs.c.feature_name, fs.c.environment_name)
+                )
+            }
+            states = {
+                (row.feature_name, row.environment_name): bool(row.enabled)
+                for row in await conn.execute(
+                    sa.select(fe.c.feature_name, fe.c.environment_name, fe.c.enabled).where(
+                        fe.c.feature_name.in_(names)
+                    )
+                )
+            }
+            for key in states.keys() | strategies.keys():
+                strategy = strategies.get(key)
+                enabled = states.get(key)
+                self._toggles[key] = _Toggle(
+                    row_exists=enabled is not None,
+                    enabled=bool(enabled),
+                    has_active_strategy=strategy is not None and int(strategy.active) > 0,
+                    max_sort_order=int(strategy.max_sort_order) if strategy is not None else -1,
+                    initially=enabled,
+                )
+        missing = sorted(set(projects) - self._linked.keys())
+        if missing:
+            pe = t.project_environment
+            rows = await self._conn.execute(
+                sa.select(pe.c.project_id, pe.c.environment_name).where(pe.c.project_id.in_(missing))
+            )
+            linked: dict[str, set[str]] = {project: set() for project in missing}
+            for row in rows:
+                linked[row.project_id].add(row.environment_name)
+            self._linked.update({project: frozenset(envs) for project, envs in linked.items()})
+
+    async def flags_with_tag(self, *, project: str, tag_type: str, tag_value: str) -> list[str]:
+        """`flags_with_tag`, read once per batch (a snapshot, as for a single by-tag toggle)."""
+        key = (project, tag_type, tag_value)
+        if key not in self._tagged:
+            self._tagged[key] = await flags_with_tag(
+                self._conn, project=project, tag_type=tag_type, tag_value=tag_value
+            )
+        return self._tagged[key]
+
+    async def set_enabled(
+        self, *, actor: Principal, project: str, feature_name: str, environment: str, enabled: bool
+    ) -> bool:
+        """Plan `set_feature_enabled` (same checks, same order, same errors); returns whether it changes."""
+        check_permission(actor, UPDATE_FEATURE_ENVIRONMENT)
+        if feature_name not in self._flags or project not in self._linked:
+            await self.prepare([feature_name], [project])
+        _check_feature(self._flags[feature_name], project=project, feature_name=feature_name)
+        if environment not in self._linked[project]:
+            raise _environment_not_found(environment, feature_name)
+        key = (feature_name, environment)
+        toggle = self._toggles.get(key)
+        if toggle is None:
+            toggle = self._toggles[key] = _Toggle(False, False, False, -1, None)
+        add_strategy = enabled and not toggle.has_active_strategy
+        if add_strategy:
+            check_permission(actor, CREATE_FEATURE_STRATEGY)
+        # Nothing below can fail: the call succeeds, apply it to the plan.
+        toggle.row_exists = True
+        where = {"feature_name": feature_name, "project": project, "environment": environment}
+        if add_strategy:
+            toggle.max_sort_order += 1
+            toggle.has_active_strategy = True
+            row, data = default_strategy(feature_name, environment, toggle.max_sort_order)
+            self._strategies.append(row)
+            self._audit.append(self._audit_row(events.FEATURE_STRATEGY_ADD, actor, data=data, **where))
+        if toggle.enabled == enabled:
+            return False
+        toggle.enabled = enabled
+        kind = events.FEATURE_ENVIRONMENT_ENABLED if enabled else events.FEATURE_ENVIRONMENT_DISABLED
+        self._audit.append(self._audit_row(kind, actor, data=None, **where))
+        return True
+
+    @staticmethod
+    def _audit_row(
+        kind: str,
+        actor: Principal,
+        *,
+        data: dict[str, Any] | None,
+        feature_name: str,
+        project: str,
+        environment: str,
+    ) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "created_by": actor.username,
+            "created_by_user_id": actor.user_id,
+            "created_at": utcnow(),
+            "data": data,
+            "pre_data": None,
+            "feature_name": feature_name,
+            "project": project,
+            "environment": environment,
+        }
+
+    async def flush(self) -> None:
+        """Write the net effect of the successful calls (a few statements whatever their number)."""
+        conn = self._conn
+        fe = t.feature_environment
+        new_rows = [
+            {"feature_name": name, "environment_name": env, "enabled": toggle.enabled}
+            for (name, env), toggle in self._toggles.items()
+            if toggle.row_exists and toggle.initially is None
+        ]
+        changed = [
+            {"name": name, "env": env, "enabled": toggle.enabled}
+            for (name, env), toggle in self._toggles.items()
+            if toggle.initially is not None and toggle.enabled != toggle.initially
+        ]
+        if new_rows:
+            await conn.execute(fe.insert(), new_rows)
+        if changed:
+            await conn.execute(
+                fe.update()
+                .where(
+                    fe.c.feature_name == sa.bindparam("name"), fe.c.environment_name == sa.bindparam("env")
+                )
+                .values(enabled=sa.bindparam("enabled")),
+                changed,
+            )
+        if self._strategies:
+            await conn.execute(t.feature_strategy.insert(), self._strategies)
+        if self._audit:
+            tags = await events.tags_of(conn, {row["feature_name"] for row in self._audit})
+            await events.record_events(
+                conn, [{**row, "tags": tags.get(row["feature_name"], [])} for row in self._audit]
+            )
+        for toggle in self._toggles.values():
+            toggle.initially = toggle.enabled if toggle.row_exists else None
+        self._strategies, self._audit = [], []

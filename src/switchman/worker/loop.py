@@ -17,6 +17,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -49,6 +50,7 @@ class SignalWorker:
         self.runner = ActionSetRunner(db=db, backend=backend, action_timeout=settings.action_timeout_seconds)
         self._stopping = asyncio.Event()
         self._held: list[int] = []
+        self._limit = settings.worker_batch_size
 
     async def run(self) -> None:
         """Process signals until `stop()`; errors are logged and retried after the poll interval."""
@@ -74,12 +76,25 @@ class SignalWorker:
         self.wakeup.committed()  # interrupt the wait
 
     async def drain_once(self) -> int:
-        """Claim one batch and process it; returns the number of signals handled."""
-        if self.runner.transactional_backend is not None:
-            return await self._drain_in_one_transaction()
-        return await self._drain_step_by_step()
+        """Claim one batch and process it; returns the number of signals handled.
 
-    async def _drain_in_one_transaction(self) -> int:
+        Adaptive claim size (embedded store): a claim that comes back full means a backlog, so the
+        next one doubles (up to `worker_max_batch_size`); one that does not resets it to
+        `worker_batch_size`. Per-batch costs (the commit, the locks, a dozen statements) are then
+        shared by many signals exactly while signals queue, and a quiet queue keeps small batches.
+        """
+        if self.runner.transactional_backend is None:
+            return await self._drain_step_by_step()
+        limit = self._limit
+        handled = await self._drain_in_one_transaction(limit)
+        settings = self.settings
+        if handled >= limit:
+            self._limit = max(settings.worker_batch_size, min(limit * 2, settings.worker_max_batch_size))
+        else:
+            self._limit = settings.worker_batch_size
+        return handled
+
+    async def _drain_in_one_transaction(self, limit: int) -> int:
         """Embedded store: claim, run every matching action set and mark processed in ONE transaction.
 
         The claimed rows stay locked (`FOR UPDATE SKIP LOCKED`) until the commit, so no other worker
@@ -92,14 +107,19 @@ class SignalWorker:
                 worker_id=self.worker_id,
                 now=utcnow(),
                 lease=self.lease,
-                limit=self.settings.worker_batch_size,
+                limit=limit,
             )
             if not batch:
                 return 0
             lookups = _BatchLookups(self.db, conn)
+            runs: list[tuple[ActionSetRecord, dict[str, Any], Principal | None]] = []
             for signal in batch:
-                for action_set, actor in await self._matches(signal, lookups):
-                    await self.runner.run_in(conn, action_set, signal.wire(), actor=actor)
+                matches = await self._matches(signal, lookups)
+                if matches:
+                    wire = signal.wire()
+                    runs.extend((action_set, wire, actor) for action_set, actor in matches)
+            if runs:
+                await self.runner.run_batch_in(conn, runs)
             await mark_processed(conn, signal_ids=[signal.id for signal in batch], now=utcnow())
         return len(batch)
 
