@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from switchman.engine.matching import MatchResult, match_payload
+from switchman.engine.matching import MatchResult, compile_filters, match_payload
 
 PAYLOAD = {"alert": {"status": "Firing", "errorRate": 7.5, "tags": ["prod", "eu"]}, "ok": False}
 
@@ -46,3 +46,17 @@ def test_non_string_keys_are_read_as_javascript_strings() -> None:
     result = match_payload({1: {"operator": "IN", "values": ["a"]}}, {"1": "a"})  # type: ignore[dict-item]
     assert result.matched is True
     assert result.filters[0].parameter == "1"
+
+
+def test_compiled_filters_read_once_and_match_flattened_payloads() -> None:
+    from switchman.engine.payload import flatten_payload
+
+    flat = flatten_payload(PAYLOAD)
+    passing = {
+        "alert.status": {"operator": "IN", "values": ["Firing"]},
+        "alert.tags[1]": {"operator": "IN", "values": ["eu"]},
+    }
+    assert compile_filters(passing).matches(flat) is True
+    assert compile_filters({**passing, "ok": {"operator": "IN", "values": ["true"]}}).matches(flat) is False
+    assert compile_filters({}).matches(flat) is True
+    assert compile_filters("garbage").matches(flat) is False  # type: ignore[arg-type]

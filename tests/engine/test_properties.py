@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from switchman.engine.constraints import Filter, evaluate_filter
 from switchman.engine.filter_validation import normalize_filters, validate_filters
 from switchman.engine.js import js_trim
-from switchman.engine.matching import match_payload
+from switchman.engine.matching import compile_filters, match_payload
 from switchman.engine.operators import KNOWN_OPERATORS, SUPPORTED_OPERATORS
 from switchman.engine.payload import flatten_payload, to_context_value
 
@@ -81,6 +81,16 @@ def test_match_never_raises_on_garbage_filters(
     result = match_payload(filters, payload)
     assert result.matched == all(r.passed for r in result.filters)
     assert [r.parameter for r in result.filters] == sorted(r.parameter for r in result.filters)
+
+
+@given(payloads, st.dictionaries(keys, raw_filters, max_size=4))
+def test_compiled_filters_match_exactly_when_match_payload_does(
+    payload: dict[str, object], filters: dict[str, object]
+) -> None:
+    """The worker's matcher (filters read once, payload flattened once) agrees with `match_payload`."""
+    assert (
+        compile_filters(filters).matches(flatten_payload(payload)) is match_payload(filters, payload).matched
+    )
 
 
 @given(payloads, keys, raw_filters)

@@ -29,3 +29,26 @@ def match_payload(filters: Mapping[str, object], payload: Mapping[str, object]) 
     readable = sorted(((js_string(key), raw) for key, raw in filters.items()), key=lambda item: item[0])
     results = tuple(evaluate_filter(Filter.from_wire(parameter, raw), flat) for parameter, raw in readable)
     return MatchResult(all(result.passed for result in results), results)
+
+
+@dataclass(frozen=True)
+class CompiledFilters:
+    """An action set's filters read once, for matching many payloads (the worker's hot path).
+
+    `matches(flatten_payload(p))` equals `match_payload(filters, p).matched`; the payload is flattened
+    once by the caller for all the sets it is matched against, and evaluation stops at the first
+    failed filter (results are not kept, so the order does not matter).
+    """
+
+    filters: tuple[Filter, ...] | None  # None: the filters are not a mapping, nothing matches
+
+    def matches(self, flat: Mapping[str, object]) -> bool:
+        if self.filters is None:
+            return False
+        return all(evaluate_filter(item, flat).passed for item in self.filters)
+
+
+def compile_filters(filters: Mapping[str, object]) -> CompiledFilters:
+    if not isinstance(filters, Mapping):
+        return CompiledFilters(None)
+    return CompiledFilters(tuple(Filter.from_wire(js_string(key), raw) for key, raw in filters.items()))

@@ -26,7 +26,8 @@ from switchman.auth.principal import Principal
 from switchman.config import Settings
 from switchman.context import AppContext
 from switchman.db.engine import Database
-from switchman.engine.matching import match_payload
+from switchman.engine.matching import CompiledFilters, compile_filters
+from switchman.engine.payload import flatten_payload
 from switchman.flags.backend import FlagBackend
 from switchman.flags.factory import FLAG_BACKEND_COMPONENT, create_flag_backend
 from switchman.service_accounts.service import get_actor
@@ -157,15 +158,17 @@ class SignalWorker:
     async def _matches(
         signal: ClaimedSignal, lookups: _BatchLookups
     ) -> list[tuple[ActionSetRecord, Principal | None]]:
-        """The enabled action sets of the signal's source whose filters pass, ascending id, with actors."""
+        """The enabled action sets of the signal's source whose filters pass, ascending id, with actors.
+
+        The payload is parsed and flattened once for all the candidate sets."""
         candidates = await lookups.candidates(signal.source, signal.source_id)
         if not candidates:
             return []
-        payload = signal.payload()
+        flat = flatten_payload(signal.payload())
         return [
             (action_set, await lookups.actor(action_set.actor_id))
-            for action_set in candidates
-            if match_payload(action_set.filters, payload).matched
+            for action_set, compiled in candidates
+            if compiled.matches(flat)
         ]
 
     async def _heartbeat(self) -> None:
@@ -195,16 +198,16 @@ class _BatchLookups:
     def __init__(self, db: Database, conn: AsyncConnection | None = None) -> None:
         self._db = db
         self._conn = conn  # read through the batch's own transaction when there is one
-        self._candidates: dict[tuple[str, int], list[ActionSetRecord]] = {}
+        self._candidates: dict[tuple[str, int], list[tuple[ActionSetRecord, CompiledFilters]]] = {}
         self._actors: dict[int, Principal | None] = {}
 
-    async def candidates(self, source: str, source_id: int) -> list[ActionSetRecord]:
+    async def candidates(self, source: str, source_id: int) -> list[tuple[ActionSetRecord, CompiledFilters]]:
+        """The source's enabled action sets (ascending id), each with its filters read once."""
         key = (source, source_id)
         if key not in self._candidates:
             async with self._reading() as conn:
-                self._candidates[key] = await load_matching_candidates(
-                    conn, source=source, source_id=source_id
-                )
+                sets = await load_matching_candidates(conn, source=source, source_id=source_id)
+            self._candidates[key] = [(action_set, compile_filters(action_set.filters)) for action_set in sets]
         return self._candidates[key]
 
     async def actor(self, actor_id: int) -> Principal | None:
