@@ -176,25 +176,19 @@ async def start_events(
     For each run (in the given order): a new event in state `started` (not yet written: `stored` is
     False, `finish_events` inserts it with its final document), the stored event of an interrupted run
     to resume (state `started`), or None when the run already ended or the action set was deleted.
-    The action sets are locked first (id order, `FOR UPDATE` on PostgreSQL; SQLite's write transaction
-    is exclusive), so no other inserter for these sets can commit between the look-up of existing events
-    and the sequence advance; the sets' `last_event_seq` then advances by each set's number of new runs
-    in one `UPDATE … RETURNING`, and new runs take consecutive `seq`s in run order. Event ids are
-    reserved from the table's id sequence. Dense, gap-free numbering and "one event per (signal, action
-    set)" hold as with `start_event`: everything commits or rolls back with the caller's transaction,
-    and the unique constraints stay the final guard.
+    Three statements: the existing events of the runs' (signal, action set) pairs; the sets'
+    `last_event_seq` advanced by each set's number of new runs in one `UPDATE … RETURNING` (which locks
+    the sets' rows until the caller commits, so no gap can be committed; new runs take consecutive
+    `seq`s in run order); event ids reserved from the table's id sequence. Dense numbering and "one
+    event per (signal, action set)" hold as with `start_event`: everything commits or rolls back with
+    the caller's transaction. The unique constraint stays the final guard: if another writer recorded
+    one of the pairs between the look-up and the lock (only a step-by-step run of another worker could),
+    `finish_events`' insert fails and the caller's whole transaction rolls back, to be retried.
     """
     if not runs:
         return []
     _set, _ev = t.action_set, t.action_set_event
     set_ids = sorted({action_set.id for action_set, _ in runs})
-    live = set(
-        (
-            await conn.execute(
-                sa.select(_set.c.id).where(_set.c.id.in_(set_ids)).order_by(_set.c.id).with_for_update()
-            )
-        ).scalars()
-    )
     signal_ids = sorted({int(signal["id"]) for _, signal in runs})
     existing = {
         (row.signal_id, row.action_set_id): row
@@ -204,8 +198,10 @@ async def start_events(
     }
     fresh: dict[int, int] = {}  # action set id → number of new events
     for action_set, signal in runs:
-        if action_set.id in live and (int(signal["id"]), action_set.id) not in existing:
+        if (int(signal["id"]), action_set.id) not in existing:
             fresh[action_set.id] = fresh.get(action_set.id, 0) + 1
+    # Advancing the sequences locks the sets' rows (a deleted set returns no row: its runs are skipped).
+    live: set[int] = set()
     next_seq: dict[int, int] = {}
     ids: Iterator[int] = iter(())
     if fresh:
@@ -216,17 +212,18 @@ async def start_events(
             .values(last_event_seq=_set.c.last_event_seq + increment)
             .returning(_set.c.id, _set.c.last_event_seq)
         ):
+            live.add(row.id)
             next_seq[row.id] = int(row.last_event_seq) - fresh[row.id] + 1
-        ids = iter(await _reserve_event_ids(conn, sum(fresh.values())))
+        ids = iter(await _reserve_event_ids(conn, sum(fresh[set_id] for set_id in live)))
     state = str(EventState.STARTED)
     started: list[EventRecord | None] = []
     for action_set, signal in runs:
         signal_id = int(signal["id"])
         stored = existing.get((signal_id, action_set.id))
-        if action_set.id not in live:
-            started.append(None)
-        elif stored is not None:
+        if stored is not None:
             started.append(_record_from_doc(stored) if stored.state == state else None)
+        elif action_set.id not in live:
+            started.append(None)
         else:
             seq = next_seq[action_set.id]
             next_seq[action_set.id] = seq + 1

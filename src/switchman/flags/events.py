@@ -7,7 +7,7 @@ endpoints, action sets, service accounts).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -85,22 +85,6 @@ async def record_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> No
     """Append many audit events in the given order (rows: `event` columns; ids ascend with the order)."""
     if rows:
         await conn.execute(t.event.insert(), rows)
-
-
-async def tags_of(conn: AsyncConnection, feature_names: Iterable[str]) -> dict[str, list[dict[str, str]]]:
-    """`feature_tags` of many flags in one query (flags without tags are absent)."""
-    names = sorted(set(feature_names))
-    tags: dict[str, list[dict[str, str]]] = {}
-    if not names:
-        return tags
-    rows = await conn.execute(
-        sa.select(t.feature_tag.c.feature_name, t.feature_tag.c.tag_type, t.feature_tag.c.tag_value)
-        .where(t.feature_tag.c.feature_name.in_(names))
-        .order_by(t.feature_tag.c.feature_name, t.feature_tag.c.tag_type, t.feature_tag.c.tag_value)
-    )
-    for row in rows:
-        tags.setdefault(row.feature_name, []).append({"type": row.tag_type, "value": row.tag_value})
-    return tags
 
 
 async def feature_tags(conn: AsyncConnection, feature_name: str) -> list[dict[str, str]]:

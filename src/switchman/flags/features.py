@@ -625,14 +625,22 @@ class ToggleBatch:
         self._toggles: dict[tuple[str, str], _Toggle] = {}
         self._linked: dict[str, frozenset[str]] = {}  # project → its environments
         self._tagged: dict[tuple[str, str, str], list[str]] = {}
+        self._tags: dict[str, list[dict[str, str]]] = {}  # flag → its tags, for the audit events
         self._strategies: list[dict[str, Any]] = []
         self._audit: list[dict[str, Any]] = []
 
     async def prepare(self, feature_names: Iterable[str], projects: Iterable[str]) -> None:
-        """Lock and read the flags (and the projects' environments) that later calls will touch."""
+        """Lock and read the flags (and the projects' environments) that later calls will touch.
+
+        Two statements: the flags are locked first (`FOR UPDATE`, name order), then everything else is
+        read by one later statement (a fresh snapshot under READ COMMITTED, as `_toggle_state` does).
+        """
         names = sorted(set(feature_names) - self._flags.keys())
+        missing = sorted(set(projects) - self._linked.keys())
+        if not names and not missing:
+            return
+        conn = self._conn
         if names:
-            conn = self._conn
             flags = await conn.execute(
                 sa.select(t.feature.c.name, t.feature.c.project_id, t.feature.c.archived_at)
                 .where(t.feature.c.name.in_(names))
@@ -641,48 +649,73 @@ class ToggleBatch:
             )
             self._flags.update(dict.fromkeys(names))
             self._flags.update({row.name: row for row in flags})
-            fe, fs = t.feature_environment, t.feature_strategy
-            strategies = {
-                (row.feature_name, row.environment_name): row
-                for row in await conn.execute(
-                    sa.select(
-                        fs.c.feature_name,
-                        fs.c.environment_name,
-                        sa.func.max(fs.c.sort_order).label("max_sort_order"),
-                        sa.func.sum(sa.case((fs.c.disabled.is_(False), 1), else_=0)).label("active"),
-                    )
-                    .where(fs.c.feature_name.in_(names))
-                    .group_by(fs.c.feature_name, fs.c.environment_name)
+        fe, fs, pe, tag = t.feature_environment, t.feature_strategy, t.project_environment, t.feature_tag
+        text, number = sa.String(), sa.Integer()
+        parts: list[sa.Select[Any]] = []
+        if names:
+            parts += [
+                sa.select(
+                    sa.literal("state", text).label("kind"),
+                    fe.c.feature_name.label("a"),
+                    fe.c.environment_name.label("b"),
+                    sa.null().cast(text).label("c"),
+                    sa.case((fe.c.enabled, 1), else_=0).label("n1"),
+                    sa.null().cast(number).label("n2"),
+                ).where(fe.c.feature_name.in_(names)),
+                sa.select(
+                    sa.literal("strategies", text),
+                    fs.c.feature_name,
+                    fs.c.environment_name,
+                    sa.null().cast(text),
+                    sa.func.max(fs.c.sort_order),
+                    sa.func.sum(sa.case((fs.c.disabled.is_(False), 1), else_=0)),
                 )
-            }
-            states = {
-                (row.feature_name, row.environment_name): bool(row.enabled)
-                for row in await conn.execute(
-                    sa.select(fe.c.feature_name, fe.c.environment_name, fe.c.enabled).where(
-                        fe.c.feature_name.in_(names)
-                    )
-                )
-            }
-            for key in states.keys() | strategies.keys():
-                strategy = strategies.get(key)
-                enabled = states.get(key)
-                self._toggles[key] = _Toggle(
-                    row_exists=enabled is not None,
-                    enabled=bool(enabled),
-                    has_active_strategy=strategy is not None and int(strategy.active) > 0,
-                    max_sort_order=int(strategy.max_sort_order) if strategy is not None else -1,
-                    initially=enabled,
-                )
-        missing = sorted(set(projects) - self._linked.keys())
+                .where(fs.c.feature_name.in_(names))
+                .group_by(fs.c.feature_name, fs.c.environment_name),
+                sa.select(
+                    sa.literal("tag", text),
+                    tag.c.feature_name,
+                    tag.c.tag_type,
+                    tag.c.tag_value,
+                    sa.null().cast(number),
+                    sa.null().cast(number),
+                ).where(tag.c.feature_name.in_(names)),
+            ]
         if missing:
-            pe = t.project_environment
-            rows = await self._conn.execute(
-                sa.select(pe.c.project_id, pe.c.environment_name).where(pe.c.project_id.in_(missing))
+            parts.append(
+                sa.select(
+                    sa.literal("linked", text),
+                    pe.c.project_id,
+                    pe.c.environment_name,
+                    sa.null().cast(text),
+                    sa.null().cast(number),
+                    sa.null().cast(number),
+                ).where(pe.c.project_id.in_(missing))
             )
-            linked: dict[str, set[str]] = {project: set() for project in missing}
-            for row in rows:
-                linked[row.project_id].add(row.environment_name)
-            self._linked.update({project: frozenset(envs) for project, envs in linked.items()})
+        # Ordered by the database (as `events.feature_tags` orders a flag's tags: same collation).
+        rows = (await conn.execute(sa.union_all(*parts).order_by(sa.text("1, 2, 3, 4")))).all()
+        states = {(row.a, row.b): bool(row.n1) for row in rows if row.kind == "state"}
+        strategies = {(row.a, row.b): (int(row.n1), int(row.n2)) for row in rows if row.kind == "strategies"}
+        for key in states.keys() | strategies.keys():
+            enabled = states.get(key)
+            max_sort_order, active = strategies.get(key, (-1, 0))
+            self._toggles[key] = _Toggle(
+                row_exists=enabled is not None,
+                enabled=bool(enabled),
+                has_active_strategy=active > 0,
+                max_sort_order=max_sort_order,
+                initially=enabled,
+            )
+        for name in names:
+            self._tags[name] = []
+        for row in rows:
+            if row.kind == "tag":
+                self._tags[row.a].append({"type": row.b, "value": row.c})
+        linked: dict[str, set[str]] = {project: set() for project in missing}
+        for row in rows:
+            if row.kind == "linked":
+                linked[row.a].add(row.b)
+        self._linked.update({project: frozenset(envs) for project, envs in linked.items()})
 
     async def flags_with_tag(self, *, project: str, tag_type: str, tag_value: str) -> list[str]:
         """`flags_with_tag`, read once per batch (a snapshot, as for a single by-tag toggle)."""
@@ -776,9 +809,8 @@ class ToggleBatch:
         if self._strategies:
             await conn.execute(t.feature_strategy.insert(), self._strategies)
         if self._audit:
-            tags = await events.tags_of(conn, {row["feature_name"] for row in self._audit})
             await events.record_events(
-                conn, [{**row, "tags": tags.get(row["feature_name"], [])} for row in self._audit]
+                conn, [{**row, "tags": self._tags[row["feature_name"]]} for row in self._audit]
             )
         for toggle in self._toggles.values():
             toggle.initially = toggle.enabled if toggle.row_exists else None
