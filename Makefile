@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: serve test lint format pytest venv dev bench bench-ingest bench-latency bench-events migration clean
+.PHONY: serve test lint format pytest venv dev bench bench-ingest bench-latency bench-events bench-scaleout migration clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,7 @@ format: dev
 	$(BIN)/ruff format src tests bench
 	$(BIN)/ruff check --fix src tests bench
 
-bench: bench-ingest bench-latency bench-events
+bench: bench-ingest bench-latency bench-events bench-scaleout
 
 bench-ingest: dev
 	$(BIN)/python -m bench.ingest
@@ -52,6 +52,9 @@ bench-latency: dev
 
 bench-events: dev
 	$(BIN)/python -m bench.events_listing
+
+bench-scaleout: dev
+	$(BIN)/python -m bench.scaleout
 
 ## New migration from the difference between tables.py and a database at head: make migration m="message"
 migration: dev

@@ -39,9 +39,9 @@ import orjson
 
 from bench._load import LoadResult, run_load, wrk_available
 from bench._pg import PG_SERVER, pg_admin
-from bench._report import write_section
+from bench._report import C5_SCALEOUT, ResultRow, now_iso, write_results, write_section
 from bench._server import free_port, running, stop
-from bench.latency import ADMIN, machine_notes, setup_scenario, write_json
+from bench.latency import ADMIN, machine_notes, setup_scenario
 
 HEADING = "## Scale-out (PostgreSQL)"
 MODULE = "scaleout"
@@ -299,10 +299,10 @@ def run(args: argparse.Namespace) -> tuple[list[tuple[int, LoadResult]], list[Dr
                         ),
                     )
                 )
-        for result in ingests:
+        for count, loaded in ingests:
             print(
-                f"ingest, {result[0]} API process(es): {result[1].rps:,.0f} requests/s, "
-                f"p99 {result[1].p99_ms:.1f} ms, {result[1].errors} errors",
+                f"ingest, {count} API process(es): {loaded.rps:,.0f} requests/s, "
+                f"p99 {loaded.p99_ms:.1f} ms, {loaded.errors} errors",
                 flush=True,
             )
         for workers in (1, 2):
@@ -346,11 +346,11 @@ def render(
             f"{result.requests:,} requests in {result.seconds:.1f} s, p99 {result.p99_ms:.1f} ms, "
             f"{result.errors} errors | {result.rps:,.0f} requests/s | {result.rps / one_api:.2f} |"
         )
-    for result in drains:
+    for drained in drains:
         lines.append(
-            f"| drain a backlog of {args.backlog:,} (`switchman worker`) | {result.workers} | "
-            f"{result.signals:,} signals in {result.seconds:.1f} s | {result.rate:,.0f} signals/s | "
-            f"{result.rate / one_worker:.2f} |"
+            f"| drain a backlog of {args.backlog:,} (`switchman worker`) | {drained.workers} | "
+            f"{drained.signals:,} signals in {drained.seconds:.1f} s | {drained.rate:,.0f} signals/s | "
+            f"{drained.rate / one_worker:.2f} |"
         )
     lines += [
         "",
@@ -364,52 +364,40 @@ def render(
     return "\n".join(lines)
 
 
-def rows(ingests: list[tuple[int, LoadResult]], drains: list[Drain]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def result_rows(ingests: list[tuple[int, LoadResult]], drains: list[Drain]) -> list[ResultRow]:
+    out: list[ResultRow] = []
     for count, result in ingests:
         out.append(
-            {
-                "comparison": "5: scale-out, ingestion",
-                "figure": f"{count} API process(es)",
-                "value": round(result.rps),
-                "unit": "requests/s",
-                "goal": None,
-                "met": None,
-            }
+            ResultRow(C5_SCALEOUT, f"ingestion, {count} API process(es)", round(result.rps), "requests/s")
         )
-    for result in drains:
+    if len(ingests) == 2:
         out.append(
-            {
-                "comparison": "5: scale-out, drain",
-                "figure": f"{result.workers} worker process(es)",
-                "value": round(result.rate),
-                "unit": "signals/s",
-                "goal": None,
-                "met": None,
-            }
+            ResultRow(
+                C5_SCALEOUT,
+                "ingestion, 2 API processes / 1",
+                round(ingests[1][1].rps / ingests[0][1].rps, 2),
+                "x",
+            )
+        )
+    for drained in drains:
+        out.append(
+            ResultRow(
+                C5_SCALEOUT, f"drain, {drained.workers} worker process(es)", round(drained.rate), "signals/s"
+            )
         )
     if len(drains) == 2:
         speedup = drains[1].rate / drains[0].rate
         out.append(
-            {
-                "comparison": "5: scale-out, drain",
-                "figure": "2 workers / 1 worker",
-                "value": round(speedup, 2),
-                "unit": "x",
-                "goal": "near-linear within 2 cores (≥ 1.5x)",
-                "met": speedup >= 1.5,
-            }
+            ResultRow(
+                C5_SCALEOUT,
+                "drain, 2 workers / 1",
+                round(speedup, 2),
+                "x",
+                "near-linear within the 2 cores (≥ 1.5x)",
+                speedup >= 1.5,
+            )
         )
-    out.append(
-        {
-            "comparison": "5: scale-out, exactly once",
-            "figure": "violations after each drain",
-            "value": 0,
-            "unit": "rows",
-            "goal": "0",
-            "met": True,
-        }
-    )
+    out.append(ResultRow(C5_SCALEOUT, "exactly-once violations after the drains (SQL)", 0, "rows", "0", True))
     return out
 
 
@@ -426,16 +414,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.backlog, args.ingest_seconds = min(args.backlog, 10_000), min(args.ingest_seconds, 2.0)
-    started = datetime.now(UTC)
+    started = now_iso()
     before = os.getloadavg()[0]
     ingests, drains = run(args)
     after = os.getloadavg()[0]
     notes = machine_notes(before, after)
     if not args.no_write:
         write_section(HEADING, render(args, ingests, drains, notes))
-        write_json(
-            MODULE, " ".join(["python -m bench.scaleout", *sys.argv[1:]]), started, rows(ingests, drains)
-        )
+        command = " ".join(["python -m bench.scaleout", *sys.argv[1:]])
+        write_results(MODULE, command, started, result_rows(ingests, drains))
 
 
 if __name__ == "__main__":
