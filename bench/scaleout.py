@@ -358,6 +358,13 @@ def render(
         "the matching set only, no duplicate (signal, action set), every event `success`, each set's "
         "`seq` dense 1…`last_event_seq`.",
         "",
+        "Why two workers are not twice one here: every batch of this scenario touches the same two action "
+        "sets and the same flag, whose rows a batch locks from its sequence advance and flag read until "
+        "its commit (dense `seq` and correct flag state need it, ADR 0012); two workers overlap claiming, "
+        "matching and planning but take turns writing. Each process also needs a core, and PostgreSQL "
+        "and the sampler share the same two. Workloads whose batches touch different sets and flags "
+        "serialize less.",
+        "",
         *notes,
         "",
     ]
