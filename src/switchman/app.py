@@ -18,6 +18,9 @@ from switchman import __version__, worker
 from switchman.action_sets.router import router as action_sets_router
 from switchman.api_tokens.router import router as api_tokens_router
 from switchman.auth.service import ensure_admin_tokens
+from switchman.client_api.router import openapi_components as client_api_components
+from switchman.client_api.router import router as client_api_router
+from switchman.client_api.service import ensure_client_tokens
 from switchman.config import Settings
 from switchman.context import AppContext
 from switchman.db.engine import Database
@@ -61,6 +64,9 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.init_admin_api_tokens:
             async with db.transaction() as conn:
                 await ensure_admin_tokens(conn, settings.init_admin_api_tokens)
+        if settings.init_client_api_tokens:
+            async with db.transaction() as conn:
+                await ensure_client_tokens(conn, settings.init_client_api_tokens)
         await signals_lifecycle.start(ctx)
         # One flag backend per process: the worker drives it, `/actions/config` reads a remote one.
         flag_backend = ctx.components[FLAG_BACKEND_COMPONENT] = create_flag_backend(settings, db)
@@ -92,6 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(service_accounts_router)
     app.include_router(signal_endpoints_router)
     app.include_router(action_sets_router)
+    app.include_router(client_api_router)
     # First, so the ingestion hot path is matched before the admin API's many routes.
     app.router.routes[:0] = ingest.routes
 
@@ -111,6 +118,7 @@ def create_app(settings: Settings) -> FastAPI:
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
             schema.setdefault("paths", {}).update(ingest.openapi_paths)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(client_api_components)
             schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(
                 {
                     "apiKey": {"type": "apiKey", "in": "header", "name": "Authorization"},

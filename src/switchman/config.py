@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from switchman.client_api.tokens import parse_init_client_token
+
 
 class ConfigurationError(Exception):
     """Configuration that cannot work; its message is one line meant for the operator."""
@@ -28,6 +30,8 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./switchman.db"
     init_admin_api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Client (backend) tokens for Unleash SDKs, `<project|*>:<environment>.<secret>`, created at start-up.
+    init_client_api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
     host: str = "127.0.0.1"
     port: int = Field(default=4242, ge=1, le=65535)
     # Public base URL used to build the `url` of signal endpoints; defaults to http://{host}:{port}.
@@ -87,7 +91,7 @@ class Settings(BaseSettings):
                 raise ValueError("SWITCHMAN_UNLEASH_URL must be an http:// or https:// URL")
         return self
 
-    @field_validator("init_admin_api_tokens", mode="before")
+    @field_validator("init_admin_api_tokens", "init_client_api_tokens", mode="before")
     @classmethod
     def _split_tokens(cls, value: object) -> object:
         if isinstance(value, str):
@@ -103,6 +107,13 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "each admin token must look like '*:*.<secret>' with a secret of 8+ characters"
                 )
+        return value
+
+    @field_validator("init_client_api_tokens")
+    @classmethod
+    def _client_token_format(cls, value: list[str]) -> list[str]:
+        for token in value:
+            parse_init_client_token(token)  # ValueError names the expected form
         return value
 
     @field_validator("log_level")

@@ -9,7 +9,7 @@ failing with SQLITE_BUSY when a read lock would have to be upgraded.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -55,6 +55,28 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+_BEFORE_COMMIT = "switchman.before_commit"
+BeforeCommitHook = Callable[[AsyncConnection], Awaitable[None]]
+
+
+def before_commit(conn: AsyncConnection, key: str, hook: BeforeCommitHook) -> None:
+    """Run `hook(conn)` once, as the last statement(s) of the current `Database.transaction()`.
+
+    Registering the same `key` again in one transaction is a no-op. A hook that takes a row lock holds it
+    only for the COMMIT itself, so it can never be part of a lock-order deadlock: whoever waits for it
+    holds no lock that the committing transaction still needs. Outside `Database.transaction()` (a plain
+    `engine.connect()`), hooks never run; the registry lives in the connection's `info`, which the pool
+    keeps across checkouts, so `transaction()` always clears it.
+    """
+    conn.info.setdefault(_BEFORE_COMMIT, {}).setdefault(key, hook)
+
+
+async def _run_before_commit(conn: AsyncConnection) -> None:
+    hooks: dict[str, BeforeCommitHook] = conn.info.pop(_BEFORE_COMMIT, None) or {}
+    for hook in hooks.values():
+        await hook(conn)
+
+
 class Database:
     """The process's engine plus the two ways to use it: a write transaction or a read."""
 
@@ -70,15 +92,27 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction: committed when the block exits normally, rolled back on an exception."""
+        """A write transaction: committed when the block exits normally, rolled back on an exception.
+
+        Hooks registered with `before_commit` run last inside the transaction, just before COMMIT.
+        """
         if not self.is_sqlite:
-            async with self.engine.connect() as conn, conn.begin():
-                yield conn
+            async with self.engine.connect() as conn:
+                try:
+                    async with conn.begin():
+                        yield conn
+                        await _run_before_commit(conn)
+                finally:
+                    conn.info.pop(_BEFORE_COMMIT, None)
             return
         async with self.sqlite_write_lock, self.engine.connect() as conn:
             conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
-            async with conn.begin():
-                yield conn
+            try:
+                async with conn.begin():
+                    yield conn
+                    await _run_before_commit(conn)
+            finally:
+                conn.info.pop(_BEFORE_COMMIT, None)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

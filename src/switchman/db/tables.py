@@ -215,6 +215,15 @@ event = sa.Table(
     sa.Column("environment", sa.String(100), nullable=True),
 )
 
+# One row (id 1): a counter bumped by every transaction that changes what SDKs see (flags, their states
+# and strategies, project environments), in commit order (ADR 0009). The client API's ETag is built on it.
+flag_store_revision = sa.Table(
+    "flag_store_revision",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+)
+
 # --- signals ---------------------------------------------------------------------------------------
 
 signal_endpoint = sa.Table(

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.auth.principal import Principal
 from switchman.db import tables as t
+from switchman.flags import revision
 from switchman.timeutil import iso, utcnow
 
 # Unleash's event type names used by switchman.
@@ -35,6 +36,19 @@ SERVICE_ACCOUNT_UPDATED = "service-account-updated"
 SERVICE_ACCOUNT_DELETED = "service-account-deleted"
 SERVICE_ACCOUNT_TOKEN_CREATED = "service-account-token-created"
 SERVICE_ACCOUNT_TOKEN_DELETED = "service-account-token-deleted"
+
+# Events whose change alters what `/api/client/features` serves: recording one moves the flag store's
+# revision (flags.revision) when the transaction commits.
+CLIENT_VISIBLE_EVENTS = frozenset(
+    {
+        PROJECT_ENVIRONMENT_ADDED,
+        FEATURE_CREATED,
+        FEATURE_ARCHIVED,
+        FEATURE_ENVIRONMENT_ENABLED,
+        FEATURE_ENVIRONMENT_DISABLED,
+        FEATURE_STRATEGY_ADD,
+    }
+)
 
 # `GET /api/admin/events` returns the latest 100 events, as Unleash's (deprecated) endpoint does.
 EVENTS_PAGE = 100
@@ -78,6 +92,8 @@ async def record_event(
         )
         .returning(t.event.c.id)
     )
+    if type in CLIENT_VISIBLE_EVENTS:
+        revision.mark_changed(conn)
     return int(result.scalar_one())
 
 

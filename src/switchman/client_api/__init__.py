@@ -1,0 +1,1 @@
+"""Unleash's client (server-side SDK) API over the embedded flag store: features, register, metrics."""

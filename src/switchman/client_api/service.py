@@ -1,0 +1,437 @@
+"""The client API's logic: who the SDK is (token → scope), what it asked for (query), what it gets.
+
+- `authenticate_client` resolves `Authorization` to a `ClientScope` (client/backend tokens only), with
+  Unleash's answers for everything else (401/403 and `{message}` bodies).
+- `resolve_query` merges the token's scope with the query string as Unleash's `resolveQuery` does: the
+  token's projects and environment override the caller's.
+- `features_response` answers `GET /api/client/features`: it reads the flag store's revision first
+  (flags.revision); the ETag is `"<queryHash>:<revision>:v1"`, so a matching `If-None-Match` costs one
+  token lookup and one one-row read. Otherwise the serialized payload is taken from the per-process cache
+  keyed by (query, revision) or built, serialized once with orjson, and cached. The cache needs no
+  invalidation: any change in any process moves the revision, which every request reads from the database.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from switchman.auth import tokens
+from switchman.client_api.hashsum import UNDEFINED, hash_sum
+from switchman.client_api.tokens import ALL, parse_init_client_token
+from switchman.config import ConfigurationError
+from switchman.db import tables as t
+from switchman.errors import BadDataError, NotFoundError, SwitchmanError
+from switchman.flags import revision as flag_revision
+from switchman.timeutil import utcnow
+
+VERSION = 2
+DEFAULT_ENVIRONMENT = "development"
+# Token types that may read flags through the client API (Unleash: client and its newer name, backend).
+SDK_TOKEN_TYPES = frozenset({"client", "backend"})
+# `Unleash-Client-Spec` from which an SDK understands `segments` (Unleash's ClientSpecService).
+SEGMENTS_SPEC = (4, 2, 0)
+CACHE_ENTRIES = 256
+
+_SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
+
+
+NO_TOKEN_MESSAGE = (
+    "This endpoint requires an API token. Please add an authorization header to your request with a "
+    "valid token"
+)
+WRONG_TYPE_MESSAGE = "invalid token: expected a different token type for this endpoint"
+
+
+class _BareMessageError(SwitchmanError):
+    """Unleash's client-API authentication answers have a bare `{message}` body (no id/name/details)."""
+
+    def body(self) -> dict[str, Any]:
+        return {"message": self.message}
+
+
+class ClientTokenRequired(_BareMessageError):
+    status_code = 401
+    name = "ClientTokenRequired"
+
+    def __init__(self) -> None:
+        super().__init__(NO_TOKEN_MESSAGE)
+
+
+class WrongTokenType(_BareMessageError):
+    status_code = 403
+    name = "WrongTokenType"
+
+    def __init__(self) -> None:
+        super().__init__(WRONG_TYPE_MESSAGE)
+
+
+@dataclass(frozen=True)
+class ClientScope:
+    """What a client/backend token may read: one environment (or `*`) and projects (`("*",)` = all)."""
+
+    token_id: int
+    environment: str
+    projects: tuple[str, ...]
+
+    @property
+    def all_projects(self) -> bool:
+        return ALL in self.projects
+
+
+async def authenticate_client(conn: AsyncConnection, header_value: str | None) -> ClientScope:
+    """Unleash's answers, probed on 8.2.0: no/unknown token → 401; a valid admin, frontend or personal
+    access token → 403; an unknown token that looks like an admin token (`*:*.…`) or a PAT (`user:…`) → 403.
+    """
+    secret = tokens.strip_bearer(header_value or "")
+    if not secret:
+        raise ClientTokenRequired()
+    digest = tokens.hash_secret(secret)
+    row = (
+        await conn.execute(
+            sa.select(
+                t.api_token.c.id,
+                t.api_token.c.secret_hash,
+                t.api_token.c.type,
+                t.api_token.c.environment,
+                t.api_token.c.projects,
+                t.api_token.c.expires_at,
+            ).where(t.api_token.c.secret_hash == digest)
+        )
+    ).first()
+    if row is None or not tokens.digests_match(row.secret_hash, secret):
+        if secret.startswith(("*:*.", "user:")):
+            raise WrongTokenType()
+        raise ClientTokenRequired()
+    if row.expires_at is not None and row.expires_at <= utcnow():
+        raise ClientTokenRequired()
+    if row.type not in SDK_TOKEN_TYPES:
+        raise WrongTokenType()  # admin and frontend tokens
+    return ClientScope(token_id=row.id, environment=row.environment, projects=tuple(row.projects or ()))
+
+
+# --- the query ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClientQuery:
+    """Unleash's resolved client query; `None` fields were not given (JavaScript `undefined`)."""
+
+    tag: tuple[tuple[str, str], ...] | None
+    project: tuple[str, ...] | None
+    name_prefix: str | None
+    environment: str
+    inline_segment_constraints: bool
+
+    def wire(self) -> dict[str, Any]:
+        """The `query` object of the response, in Unleash's key order, absent keys left out."""
+        out: dict[str, Any] = {}
+        if self.tag is not None:
+            out["tag"] = [list(pair) for pair in self.tag]
+        if self.project is not None:
+            out["project"] = list(self.project)
+        if self.name_prefix is not None:
+            out["namePrefix"] = self.name_prefix
+        out["environment"] = self.environment
+        out["inlineSegmentConstraints"] = self.inline_segment_constraints
+        return out
+
+    @property
+    def query_hash(self) -> str:
+        """Unleash's `hashSum(query)` — the same value Unleash computes for the same query."""
+        wire = self.wire()
+        return hash_sum(
+            {
+                key: wire.get(key, UNDEFINED)
+                for key in ("tag", "project", "namePrefix", "environment", "inlineSegmentConstraints")
+            }
+        )
+
+
+def supports_segments(spec_header: str | None) -> bool:
+    """Whether `Unleash-Client-Spec` is ≥ 4.2.0; a malformed header is 400, as in Unleash."""
+    if not spec_header:
+        return False
+    match = _SEMVER.match(spec_header)
+    if match is None:
+        kind = "prefix" if not spec_header[:1].isdigit() else "SemVer"
+        message = f'Invalid {kind} in the Unleash-Client-Spec header: "{spec_header}".'
+        raise BadDataError(
+            f"Request validation failed: your request body or params contain invalid data: {message}"
+        )
+    return tuple(int(part) for part in match.groups()) >= SEGMENTS_SPEC
+
+
+def resolve_query(
+    scope: ClientScope,
+    *,
+    tags: Sequence[str],
+    projects: Sequence[str],
+    name_prefix: str | None,
+    environment: str | None,
+    segments_supported: bool,
+) -> ClientQuery:
+    """The token's projects (unless `*`) and environment (unless `*`) override the query string's."""
+    if name_prefix is not None and name_prefix == "":
+        raise _invalid_query('"namePrefix" is not allowed to be empty.')
+    tag_pairs: list[tuple[str, str]] = []
+    for raw in tags:
+        tag_type, sep, value = raw.partition(":")
+        if not sep or not tag_type or not value:
+            raise _invalid_query(f'"tag" must look like "type:value", got "{raw}".')
+        tag_pairs.append((tag_type, value))
+    if not scope.all_projects:
+        project: tuple[str, ...] | None = scope.projects
+    else:
+        project = tuple(projects) or None
+    env = scope.environment if scope.environment != ALL else (environment or DEFAULT_ENVIRONMENT)
+    return ClientQuery(
+        tag=tuple(tag_pairs) or None,
+        project=project,
+        name_prefix=name_prefix,
+        environment=env,
+        inline_segment_constraints=not segments_supported,
+    )
+
+
+def _invalid_query(message: str) -> BadDataError:
+    return BadDataError(
+        "Request validation failed: your request body or params contain invalid data. "
+        "Refer to the `details` list for more information.",
+        details=[{"message": message}],
+    )
+
+
+# --- reading the store ------------------------------------------------------------------------------------
+
+
+async def load_features(conn: AsyncConnection, query: ClientQuery) -> list[dict[str, Any]]:
+    """The non-archived flags matching `query`, in Unleash's client format (creation order).
+
+    `enabled` and `strategies` are the flag's state in `query.environment`; a flag without a state there
+    is off with no strategies. Disabled strategies are left out, as Unleash does.
+    """
+    f, fe = t.feature, t.feature_environment
+    selected = sa.select(f.c.name).where(f.c.archived_at.is_(None))
+    if query.project is not None and ALL not in query.project:
+        selected = selected.where(f.c.project_id.in_(query.project))
+    if query.name_prefix is not None:
+        selected = selected.where(f.c.name.startswith(query.name_prefix, autoescape=True))
+    if query.tag is not None:
+        tagged = sa.select(t.feature_tag.c.feature_name).where(
+            sa.tuple_(t.feature_tag.c.tag_type, t.feature_tag.c.tag_value).in_(list(query.tag))
+        )
+        selected = selected.where(f.c.name.in_(tagged))
+    names = selected.subquery()
+    rows = (
+        await conn.execute(
+            sa.select(
+                f.c.name,
+                f.c.type,
+                f.c.project_id,
+                f.c.stale,
+                f.c.description,
+                f.c.impression_data,
+                fe.c.enabled,
+            )
+            .join(names, names.c.name == f.c.name)
+            .outerjoin(fe, sa.and_(fe.c.feature_name == f.c.name, fe.c.environment_name == query.environment))
+            .order_by(f.c.created_at, f.c.name)
+        )
+    ).all()
+    strategies: dict[str, list[dict[str, Any]]] = {}
+    fs = t.feature_strategy
+    strategy_rows = await conn.execute(
+        sa.select(fs.c.feature_name, fs.c.strategy_name, fs.c.parameters, fs.c.constraints)
+        .join(names, names.c.name == fs.c.feature_name)
+        .where(fs.c.environment_name == query.environment, fs.c.disabled.is_(False))
+        .order_by(fs.c.feature_name, fs.c.sort_order, fs.c.id)
+    )
+    for row in strategy_rows:
+        strategies.setdefault(row.feature_name, []).append(
+            {
+                "name": row.strategy_name,
+                "constraints": list(row.constraints or []),
+                "parameters": _string_parameters(row.parameters or {}),
+                "variants": [],
+            }
+        )
+    return [
+        {
+            "name": row.name,
+            "type": row.type,
+            "enabled": bool(row.enabled),
+            "project": row.project_id,
+            "stale": row.stale,
+            "strategies": strategies.get(row.name, []),
+            "variants": [],
+            "description": row.description,
+            "impressionData": row.impression_data,
+        }
+        for row in rows
+    ]
+
+
+def _string_parameters(parameters: Mapping[str, Any]) -> dict[str, str]:
+    """Unleash sends every strategy parameter as a string (`ensureStringValue`), keys sorted here."""
+    out: dict[str, str] = {}
+    for key in sorted(parameters):
+        value = parameters[key]
+        if isinstance(value, str):
+            out[key] = value
+        elif isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, int | float):
+            out[key] = str(value)
+        else:
+            out[key] = orjson.dumps(value).decode()
+    return out
+
+
+# --- GET /api/client/features -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeaturesResponse:
+    etag: str
+    body: bytes | None  # None: the caller's If-None-Match matched (304)
+
+
+class PayloadCache:
+    """Serialized payloads by query, each for one revision; the least recently used query is dropped."""
+
+    def __init__(self, max_entries: int = CACHE_ENTRIES) -> None:
+        self._entries: OrderedDict[ClientQuery, tuple[int, bytes]] = OrderedDict()
+        self._max = max_entries
+
+    def get(self, query: ClientQuery, revision: int) -> bytes | None:
+        entry = self._entries.get(query)
+        if entry is None or entry[0] != revision:
+            return None
+        self._entries.move_to_end(query)
+        return entry[1]
+
+    def put(self, query: ClientQuery, revision: int, body: bytes) -> None:
+        current = self._entries.get(query)
+        if current is not None and current[0] > revision:
+            return  # a concurrent request already cached a newer revision
+        self._entries[query] = (revision, body)
+        self._entries.move_to_end(query)
+        while len(self._entries) > self._max:
+            self._entries.popitem(last=False)
+
+
+def etag_for(query: ClientQuery, revision: int) -> str:
+    return f'"{query.query_hash}:{revision}:v1"'
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 weak comparison against a list of tags, or `*` (Express's `fresh`, which Unleash uses)."""
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    wanted = etag.removeprefix("W/")
+    return any(part.strip().removeprefix("W/") == wanted for part in if_none_match.split(","))
+
+
+async def features_response(
+    conn: AsyncConnection, *, query: ClientQuery, if_none_match: str | None, cache: PayloadCache
+) -> FeaturesResponse:
+    # The revision is read before the flags: the payload is then at least as new as its ETag says, so a
+    # concurrent change can only make a response newer than its ETag, never older (the next poll fetches).
+    revision = await flag_revision.current_revision(conn)
+    etag = etag_for(query, revision)
+    if etag_matches(if_none_match, etag):
+        return FeaturesResponse(etag=etag, body=None)
+    body = cache.get(query, revision)
+    if body is None:
+        features = await load_features(conn, query)
+        document: dict[str, Any] = {"version": VERSION, "features": features, "query": query.wire()}
+        if not query.inline_segment_constraints:
+            document["segments"] = []
+        document["meta"] = {"revisionId": revision, "etag": etag, "queryHash": query.query_hash}
+        body = orjson.dumps(document)
+        cache.put(query, revision, body)
+    return FeaturesResponse(etag=etag, body=body)
+
+
+async def feature_response(conn: AsyncConnection, *, query: ClientQuery, feature_name: str) -> bytes:
+    """`GET /api/client/features/{name}`: one flag as in the list, or Unleash's 404."""
+    narrowed = ClientQuery(
+        tag=query.tag,
+        project=query.project,
+        name_prefix=feature_name,
+        environment=query.environment,
+        inline_segment_constraints=query.inline_segment_constraints,
+    )
+    for feature in await load_features(conn, narrowed):
+        if feature["name"] == feature_name:
+            return orjson.dumps(feature)
+    raise NotFoundError(f"Could not find feature flag {feature_name}")
+
+
+# --- register / metrics ---------------------------------------------------------------------------------
+
+
+async def touch_token(conn: AsyncConnection, scope: ClientScope) -> None:
+    """Record that the token was used (`seenAt` in the token list)."""
+    await conn.execute(
+        t.api_token.update().where(t.api_token.c.id == scope.token_id).values(seen_at=utcnow())
+    )
+
+
+# --- configured tokens ----------------------------------------------------------------------------------
+
+
+async def ensure_client_tokens(conn: AsyncConnection, secrets: Iterable[str]) -> int:
+    """Create each configured client token unless it exists; returns how many were created.
+
+    The project (unless `*`) and the environment must exist: a typo would otherwise hand SDKs an empty
+    flag list, which they evaluate as "everything off". Safe when several replicas start at once: the
+    insert skips a token another process has just created (`ON CONFLICT DO NOTHING` on the digest).
+    """
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    created = 0
+    for raw in secrets:
+        token = parse_init_client_token(raw)
+        env_found = (
+            await conn.execute(
+                sa.select(t.environment.c.name).where(t.environment.c.name == token.environment)
+            )
+        ).first()
+        if env_found is None:
+            raise ConfigurationError(
+                f"SWITCHMAN_INIT_CLIENT_API_TOKENS: environment {token.environment!r} does not exist"
+            )
+        if token.project != ALL:
+            project_found = (
+                await conn.execute(sa.select(t.project.c.id).where(t.project.c.id == token.project))
+            ).first()
+            if project_found is None:
+                raise ConfigurationError(
+                    f"SWITCHMAN_INIT_CLIENT_API_TOKENS: project {token.project!r} does not exist"
+                )
+        result = await conn.execute(
+            insert(t.api_token)
+            .values(
+                secret_hash=tokens.hash_secret(token.secret),
+                secret_prefix=f"{token.project}:{token.environment}",
+                token_name="client",
+                type="client",
+                environment=token.environment,
+                projects=[token.project],
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["secret_hash"])
+        )
+        created += result.rowcount
+    return created
