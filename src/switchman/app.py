@@ -61,12 +61,16 @@ def create_app(settings: Settings) -> FastAPI:
         db = Database(settings.async_database_url, pool_size=settings.database_pool_size)
         ctx = AppContext(settings=settings, db=db)
         app.state.ctx = ctx
-        if settings.init_admin_api_tokens:
-            async with db.transaction() as conn:
-                await ensure_admin_tokens(conn, settings.init_admin_api_tokens)
-        if settings.init_client_api_tokens:
-            async with db.transaction() as conn:
-                await ensure_client_tokens(conn, settings.init_client_api_tokens)
+        try:
+            if settings.init_admin_api_tokens:
+                async with db.transaction() as conn:
+                    await ensure_admin_tokens(conn, settings.init_admin_api_tokens)
+            if settings.init_client_api_tokens:
+                async with db.transaction() as conn:
+                    await ensure_client_tokens(conn, settings.init_client_api_tokens)
+        except BaseException:
+            await db.dispose()
+            raise
         await signals_lifecycle.start(ctx)
         # One flag backend per process: the worker drives it, `/actions/config` reads a remote one.
         flag_backend = ctx.components[FLAG_BACKEND_COMPONENT] = create_flag_backend(settings, db)

@@ -89,6 +89,12 @@ async def _preflight(settings: Settings, *, apply_migrations: bool, check_backen
         db = Database(settings.async_database_url, pool_size=1)
         try:
             await db.ping()
+            if settings.init_client_api_tokens:
+                # Unknown project/environment → ConfigurationError: one line, before serving.
+                from switchman.client_api.service import ensure_client_tokens
+
+                async with db.transaction() as conn:
+                    await ensure_client_tokens(conn, settings.init_client_api_tokens)
         finally:
             await db.dispose()
     except (OSError, OperationalError, DBAPIError, TimeoutError) as exc:
