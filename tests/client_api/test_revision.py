@@ -1,0 +1,99 @@
+"""The flag store revision (ETag source): once per committed client-visible transaction, in commit order."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from switchman.auth.principal import SYSTEM
+from switchman.client_api.hashsum import UNDEFINED, hash_sum
+from switchman.db.engine import Database
+from switchman.flags import events
+from switchman.flags.revision import current_revision
+
+
+async def _revision(db: Database) -> int:
+    async with db.read() as conn:
+        return await current_revision(conn)
+
+
+async def test_one_bump_per_committed_transaction_none_on_rollback_or_invisible_events(db: Database) -> None:
+    assert await _revision(db) == 0
+    async with db.transaction() as conn:
+        for _ in range(3):
+            await events.record_event(conn, type=events.FEATURE_ENVIRONMENT_ENABLED, actor=SYSTEM, tags=[])
+    assert await _revision(db) == 1
+
+    async def rolled_back() -> None:
+        async with db.transaction() as conn:
+            await events.record_event(conn, type=events.FEATURE_CREATED, actor=SYSTEM, tags=[])
+            raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError):
+        await rolled_back()
+    assert await _revision(db) == 1
+
+    async with db.transaction() as conn:
+        await events.record_event(conn, type=events.FEATURE_TAGGED, actor=SYSTEM, tags=[])
+    assert await _revision(db) == 1
+
+    # The hook registry does not leak into the next transaction on the same pooled connection.
+    async with db.transaction() as conn:
+        pass
+    assert await _revision(db) == 1
+
+
+async def test_concurrent_transactions_get_distinct_revisions(db: Database) -> None:
+    async def change() -> None:
+        async with db.transaction() as conn:
+            await events.record_event(conn, type=events.FEATURE_ENVIRONMENT_DISABLED, actor=SYSTEM, tags=[])
+            await asyncio.sleep(0.01)
+
+    await asyncio.gather(*(change() for _ in range(8)))
+    assert await _revision(db) == 8
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # queryHash values observed on Unleash 8.2.0 for these queries (absent keys are `undefined` there).
+        (
+            {"project": ["default"], "environment": "development", "inlineSegmentConstraints": True},
+            "6ef7ec5a",
+        ),
+        ({"environment": "development", "inlineSegmentConstraints": True}, "76d8bb0e"),
+        ({"project": ["default"], "environment": "production", "inlineSegmentConstraints": True}, "9e6ab8a8"),
+        (
+            {
+                "project": ["default"],
+                "namePrefix": "f-of",
+                "environment": "development",
+                "inlineSegmentConstraints": True,
+            },
+            "aebea1fc",
+        ),
+        (
+            {"tag": [["simple", "x"]], "environment": "development", "inlineSegmentConstraints": True},
+            "017c798c",
+        ),
+        (
+            {"project": ["default"], "environment": "development", "inlineSegmentConstraints": False},
+            "1fc12c72",
+        ),
+    ],
+)
+def test_query_hash_equals_unleash(query: dict[str, object], expected: str) -> None:
+    keys = ("tag", "project", "namePrefix", "environment", "inlineSegmentConstraints")
+    assert hash_sum({key: query.get(key, UNDEFINED) for key in keys}) == expected
+
+
+def test_hash_sum_equals_the_npm_package_on_plain_values() -> None:
+    # Values printed by `require('hash-sum')(…)` (hash-sum 1.0.2) under Node.
+    assert [hash_sum(v) for v in ({}, "a", ["a"], {"a": 1}, True)] == [
+        "59322f29",
+        "8daa19aa",
+        "7e961a80",
+        "0a1ded50",
+        "01e34ba8",
+    ]
