@@ -11,6 +11,8 @@ transaction can commit an older id after a newer one has been read.) See ADR 000
 
 from __future__ import annotations
 
+import time
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -29,7 +31,11 @@ def mark_changed(conn: AsyncConnection) -> None:
 
 async def _bump(conn: AsyncConnection) -> None:
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(t.flag_store_revision).values(id=_ROW_ID, revision=1)
+    # The first revision of a database is the current time in milliseconds, not 1: an SDK that kept an ETag
+    # (the Python SDK caches it on disk) from an older database at the same address can then never get a
+    # false 304 from a newer one, whose revisions start later.
+    first = int(time.time() * 1000)
+    statement = insert(t.flag_store_revision).values(id=_ROW_ID, revision=first)
     await conn.execute(
         statement.on_conflict_do_update(
             index_elements=["id"], set_={"revision": t.flag_store_revision.c.revision + 1}
@@ -38,7 +44,7 @@ async def _bump(conn: AsyncConnection) -> None:
 
 
 async def current_revision(conn: AsyncConnection) -> int:
-    """The latest committed revision (0 before the first change)."""
+    """The latest committed revision (0 before the first change; then from the first change's time in ms)."""
     value = (
         await conn.execute(
             sa.select(t.flag_store_revision.c.revision).where(t.flag_store_revision.c.id == _ROW_ID)
