@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: serve test lint format pytest venv dev bench bench-ingest bench-latency bench-events bench-scaleout migration clean
+.PHONY: serve test lint format pytest venv dev bench bench-ingest bench-latency bench-events bench-scaleout bench-sdk migration clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,9 @@ bench-events: dev
 
 bench-scaleout: dev
 	$(BIN)/python -m bench.scaleout
+
+bench-sdk: dev
+	$(BIN)/python -m bench.sdk_propagation
 
 ## New migration from the difference between tables.py and a database at head: make migration m="message"
 migration: dev
