@@ -278,3 +278,22 @@ async def test_many_flags_and_projects_are_all_served(
     assert [n for n in names if n in served] == names  # creation order
     assert [n for n in names if served[n]["enabled"]] == names[::3]
     assert all(len(served[n]["strategies"]) == (1 if served[n]["enabled"] else 0) for n in names)
+
+
+async def test_not_served_when_a_remote_unleash_is_the_flag_backend(db_url: str, db: Any) -> None:
+    settings = make_settings(
+        db_url,
+        flag_backend="unleash",
+        unleash_url="http://127.0.0.1:9",
+        unleash_api_token="*:*.remote-secret",
+    )
+    application = create_app(settings)
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://t") as anon,
+    ):
+        for path in ("/api/client/features", "/api/client/features/x"):
+            body = assert_error(await anon.get(path, headers={"Authorization": "default:development.x"}), 404)
+            assert "SWITCHMAN_FLAG_BACKEND=unleash" in body["message"]
+        response = await anon.post("/api/client/register", json={}, headers={"Authorization": "x"})
+        assert_error(response, 404, "NotFoundError")

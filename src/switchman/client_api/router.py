@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ValidationError
 
 from switchman.client_api import service
@@ -21,10 +21,21 @@ from switchman.client_api.schemas import (
     ClientMetricsSchema,
 )
 from switchman.context import AppContext, get_context
-from switchman.errors import BadDataError, ContentTooLargeError, ContentTypeError
+from switchman.errors import BadDataError, ContentTooLargeError, ContentTypeError, NotFoundError
 from switchman.http import RawJSONResponse
 
-router = APIRouter(prefix="/api/client", tags=["Client"])
+
+async def _embedded_store_only(request: Request) -> None:
+    """With a remote Unleash as the flag backend, the flags SDKs need live there, not here: say so (404)."""
+    settings = get_context(request).settings
+    if settings.flag_backend != "embedded":
+        raise NotFoundError(
+            "The client API serves switchman's embedded flag store; with SWITCHMAN_FLAG_BACKEND="
+            f"{settings.flag_backend}, point your SDKs at that Unleash server instead."
+        )
+
+
+router = APIRouter(prefix="/api/client", tags=["Client"], dependencies=[Depends(_embedded_store_only)])
 
 CACHE_COMPONENT = "client_api.payload_cache"
 # Largest register/metrics body read (Unleash's Express JSON limit is 100 kB; metrics of many flags are
