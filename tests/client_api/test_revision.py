@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +106,15 @@ def test_hash_sum_equals_the_npm_package_on_plain_values() -> None:
         "0a1ded50",
         "01e34ba8",
     ]
+
+
+def test_audit_events_are_only_written_through_flags_events() -> None:
+    """The revision moves only through `record_event(s)`: an event insert elsewhere would skip it."""
+    root = Path(__file__).resolve().parents[2] / "src" / "switchman"
+    offenders = [
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if path.relative_to(root).as_posix() != "flags/events.py"
+        and re.search(r"\bt\.event\.(insert|update)\(", path.read_text())
+    ]
+    assert offenders == []

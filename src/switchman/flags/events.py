@@ -98,9 +98,14 @@ async def record_event(
 
 
 async def record_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Append many audit events in the given order (rows: `event` columns; ids ascend with the order)."""
+    """Append many audit events in the given order (rows: `event` columns; ids ascend with the order).
+
+    Like `record_event`, a client-visible event among them moves the flag store revision at COMMIT.
+    """
     if rows:
         await conn.execute(t.event.insert(), rows)
+        if any(row.get("type") in CLIENT_VISIBLE_EVENTS for row in rows):
+            revision.mark_changed(conn)
 
 
 async def feature_tags(conn: AsyncConnection, feature_name: str) -> list[dict[str, str]]:
