@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: serve test lint format pytest venv dev bench bench-ingest bench-latency bench-events bench-scaleout bench-sdk migration clean
+.PHONY: serve test lint format pytest venv dev bench bench-ingest bench-latency bench-events bench-scaleout bench-sdk stress stress-quick migration clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,13 +34,13 @@ pytest: dev
 	$(BIN)/pytest
 
 lint: dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench stress
+	$(BIN)/ruff format --check src tests bench stress
 	$(BIN)/mypy
 
 format: dev
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench stress
+	$(BIN)/ruff check --fix src tests bench stress
 
 bench: bench-ingest bench-latency bench-events bench-scaleout
 
@@ -58,6 +58,14 @@ bench-scaleout: dev
 
 bench-sdk: dev
 	$(BIN)/python -m bench.sdk_propagation
+
+## Stress scripts (docs/reliability.md): faults and load against real processes; exit 1 when a promise breaks.
+## Full ≈ 20–30 min (needs PostgreSQL on 127.0.0.1:5432 and /usr/lib/postgresql/15/bin for a private cluster).
+stress: dev
+	$(BIN)/python -m stress
+
+stress-quick: dev
+	$(BIN)/python -m stress --quick
 
 ## New migration from the difference between tables.py and a database at head: make migration m="message"
 migration: dev
