@@ -21,14 +21,17 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def create_engine(url: URL, *, pool_size: int = 10) -> AsyncEngine:
+    # hide_parameters: error texts (and so logged tracebacks) never quote statement parameters, which
+    # carry signal payloads and token hashes.
     if url.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
+        hide_parameters=True,
         # No pre-ping: it costs a round trip per checkout on every transaction; a connection broken by a
         # database restart fails its one request and is then discarded by the pool.
         pool_recycle=1800,
