@@ -32,7 +32,14 @@ def head_revision() -> str | None:
 
 
 async def migrate(url: URL) -> None:
-    """Upgrade the database at `url` to the latest revision."""
+    """Upgrade the database at `url` to the latest revision.
+
+    A database already at head is left alone without taking any lock: on SQLite the locked upgrade
+    holds the write lock while Alembic loads its scripts, which stalled every ingestion on the same file
+    for seconds each time a process started (found by `stress.crash`, docs/reliability.md).
+    """
+    if await current_revision(url) == head_revision():
+        return
     engine = create_engine(url, pool_size=1)
     try:
         async with engine.connect() as conn:
