@@ -436,7 +436,7 @@ def main() -> None:
     args = parser.parse_args()
     rates = [float(rate) for rate in args.rates.split(",")]
     # Enough signals per rate for a p99 (≥ 150), within the benchmark budget (about 70 s of sending).
-    durations = {rate: (3.0 if args.quick else max(5.0, min(15.0, 1000 / rate))) for rate in rates}
+    durations = {rate: (2.0 if args.quick else max(5.0, min(15.0, 1000 / rate))) for rate in rates}
     started = now_iso()
     load_before = os.getloadavg()[0]
     rows: list[Row] = []

@@ -416,11 +416,11 @@ def main() -> None:
     parser.add_argument("--ingest-seconds", type=float, default=5.0)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--tool", choices=("wrk", "python"), default=None)
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 10,000 signals, 2 s of ingestion")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 5,000 signals, 1 s of ingestion")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     if args.quick:
-        args.backlog, args.ingest_seconds = min(args.backlog, 10_000), min(args.ingest_seconds, 2.0)
+        args.backlog, args.ingest_seconds = min(args.backlog, 5_000), min(args.ingest_seconds, 1.0)
     started = now_iso()
     before = os.getloadavg()[0]
     ingests, drains = run(args)

@@ -8,6 +8,9 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from switchman.flags.backend import FlagActionError
+from switchman.flags.embedded import EmbeddedFlagBackend
+from switchman.service_accounts.service import get_actor
 from switchman.worker.loop import SignalWorker
 from tests.action_sets.founding import assert_valid
 from tests.conftest import ADMIN_TOKEN, make_settings
@@ -194,3 +197,73 @@ async def test_in_process_worker_reacts_without_polling(db_url: str, scenario: S
                 break
             await asyncio.sleep(0.05)
         assert events and events[0]["state"] == "success"
+
+
+def _by_tag(action: str, tag: str, sort_order: int) -> dict[str, Any]:
+    return {
+        "action": action,
+        "sortOrder": sort_order,
+        "executionParams": {"project": "default", "environment": "production", "tag": tag},
+    }
+
+
+async def test_by_tag_actions_in_one_batch_match_the_backend_one_by_one(
+    client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker, app: FastAPI
+) -> None:
+    """By-tag actions through the worker's batch: each tagged flag toggled, later actions see the
+    result, and a refused by-tag action records the message the backend gives for a single call."""
+    for name in (scenario.feature, scenario.other_feature):
+        tagged = await client.post(
+            f"/api/admin/features/{name}/tags", json={"type": "simple", "value": "bulk"}
+        )
+        assert tagged.status_code == 201, tagged.text
+    admin_set = await create_action_set(
+        client,
+        scenario,
+        actor_id=scenario.admin_actor_id,
+        actions=[
+            _by_tag("TOGGLE_FEATURES_ON_BY_TAG", "simple:bulk", 1),
+            toggle("TOGGLE_FEATURE_OFF", scenario.other_feature, 2),
+        ],
+    )
+    viewer_set = await create_action_set(
+        client,
+        scenario,
+        actor_id=scenario.viewer_actor_id,
+        actions=[
+            _by_tag("TOGGLE_FEATURES_OFF_BY_TAG", "simple:bulk", 1),
+            toggle("TOGGLE_FEATURE_OFF", scenario.feature, 2),
+        ],
+    )
+    await _post_signal(client, scenario, {"n": 1})
+    await _post_signal(client, scenario, {"n": 2})
+    assert await worker.drain_once() == 2  # one batch
+
+    assert await _flag_enabled(client, scenario.feature)
+    assert not await _flag_enabled(client, scenario.other_feature)
+    for event in await _events(client, admin_set):
+        assert event["state"] == "success"
+        assert [a["state"] for a in event["actionSet"]["actions"]] == ["success", "success"]
+
+    ctx = app.state.ctx
+    async with ctx.db.read() as conn:
+        viewer = await get_actor(conn, scenario.viewer_actor_id)
+    assert viewer is not None
+    try:
+        await EmbeddedFlagBackend(ctx.db).set_enabled_by_tag(
+            actor=viewer,
+            project="default",
+            environment="production",
+            tag_type="simple",
+            tag_value="bulk",
+            enabled=False,
+        )
+    except FlagActionError as exc:
+        expected = str(exc)
+    else:
+        raise AssertionError("a viewer must not toggle flags")
+    for event in await _events(client, viewer_set):
+        assert event["state"] == "failed"
+        first, second = event["actionSet"]["actions"]
+        assert (first["state"], first["details"]) == ("failed", expected)
+        assert (second["state"], second.get("details")) == ("not started", None)

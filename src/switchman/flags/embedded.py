@@ -177,6 +177,7 @@ class EmbeddedFlagBatch:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
         self._toggles = features.ToggleBatch(conn)
+        self._projects: set[str] = set()  # projects found to exist, once per batch
 
     async def prepare(self, feature_names: Iterable[str], projects: Iterable[str]) -> None:
         await self._toggles.prepare(feature_names, projects)
@@ -210,7 +211,9 @@ class EmbeddedFlagBatch:
     ) -> TagToggleReport:
         try:
             check_permission(actor, UPDATE_FEATURE_ENVIRONMENT)
-            await require_project(self._conn, project)
+            if project not in self._projects:
+                await require_project(self._conn, project)
+                self._projects.add(project)
             names = await self.flags_with_tag(project=project, tag_type=tag_type, tag_value=tag_value)
         except SwitchmanError as exc:
             raise _as_action_error(exc) from exc
