@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     # Run the signal worker inside the API process (`switchman serve --no-worker` turns it off).
     run_worker: bool = True
 
+    # How long a verified admin-API credential is trusted without a database look-up (ADR 0011): the bound
+    # on how late a revocation made through another replica takes effect here. 0 turns the cache off.
+    auth_cache_seconds: float = Field(default=1.0, ge=0)
+
     # Resource limits (Unleash defaults are 5/5/5/10/5/25; switchman's are more generous).
     signal_endpoints_limit: int = Field(default=100, ge=1)
     signal_tokens_per_endpoint_limit: int = Field(default=20, ge=1)

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from switchman.db import tables as t
 from switchman.db.engine import Database
+from switchman.timeutil import utcnow
 from tests.action_sets.founding import assert_valid
 from tests.action_sets.helpers import PROJECT, World, create_set, insert_project, insert_signal, record_event
 from tests.conftest import assert_error
@@ -178,3 +179,59 @@ async def test_listing_needs_admin(
     created = await create_set(client, world.body())
     assert_error(await anon.get(f"{BASE}/{created['id']}/events"), 401)
     assert_error(await editor.get(f"{BASE}/{created['id']}/events"), 403, "PermissionError")
+
+
+async def test_a_running_event_is_listed_with_its_final_state_once_it_ends(
+    client: httpx.AsyncClient, world: World, db: Database
+) -> None:
+    """The settled-page cache never keeps a page holding a `started` event (ADR 0011)."""
+    from switchman.action_sets import events
+    from switchman.action_sets.repository import get_action_set_by_id
+    from switchman.engine.executor import ActionState
+
+    created, _ = await _set_with_events(client, world, db, 3)
+    signal = await insert_signal(db, source_id=world.endpoint_id, payload={"index": 99})
+    async with db.transaction() as conn:
+        record = await get_action_set_by_id(conn, created["id"])
+        assert record is not None
+        event = await events.start_event(conn, action_set=record, signal=signal, now=utcnow())
+        assert event is not None
+    for _ in range(2):  # twice: a second read would be a cache hit if the page had been cached
+        assert [e["state"] for e in await _events(client, created["id"])] == ["started", *["success"] * 3]
+    steps = record.steps()
+    for step in steps:
+        step.state = ActionState.SUCCESS
+    async with db.transaction() as conn:
+        await events.save_event(conn, event, state="success", steps=steps)
+    listed = await _events(client, created["id"])
+    assert [e["state"] for e in listed] == ["success"] * 4
+    assert listed[0]["id"] == event.id
+
+
+async def test_cached_pages_follow_new_events_at_every_offset(
+    client: httpx.AsyncClient, world: World, db: Database
+) -> None:
+    created, ids = await _set_with_events(client, world, db, 6)
+    for _ in range(2):
+        assert [e["id"] for e in await _events(client, created["id"], limit=2, offset=1)] == ids[4:2:-1]
+    signal = await insert_signal(db, source_id=world.endpoint_id, payload={"index": 7})
+    newest = await record_event(db, action_set_id=created["id"], signal=signal)
+    assert [e["id"] for e in await _events(client, created["id"], limit=2, offset=1)] == ids[5:3:-1]
+    assert [e["id"] for e in await _events(client, created["id"], limit=2)] == [newest, ids[5]]
+    assert await _events(client, created["id"], offset=7) == []
+
+
+def test_settled_page_cache_is_bounded_by_bytes() -> None:
+    from switchman.action_sets.page_cache import SettledPageCache
+
+    cache = SettledPageCache(max_bytes=400)
+    cache.put(("p", 1, 50, 0), 7, b"a" * 90)
+    assert cache.get(("p", 1, 50, 0), 7) == b"a" * 90
+    assert cache.get(("p", 1, 50, 0), 8) is None  # built for another last_event_seq
+    cache.put(("p", 1, 50, 0), 8, b"b" * 90)  # replaces the older page of the same key
+    assert len(cache) == 1 and cache.size_bytes == 90
+    for offset in range(1, 5):
+        cache.put(("p", 1, 50, offset), 8, b"c" * 90)
+    assert cache.size_bytes <= 400 and cache.get(("p", 1, 50, 0), 8) is None  # oldest dropped
+    cache.put(("p", 2, 50, 0), 1, b"d" * 101)  # more than a quarter of the budget: not kept
+    assert cache.get(("p", 2, 50, 0), 1) is None

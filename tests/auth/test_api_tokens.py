@@ -114,3 +114,58 @@ async def test_health_is_good(anon: httpx.AsyncClient) -> None:
     response = await anon.get("/health")
     assert response.status_code == 200
     assert response.json() == {"health": "GOOD"}
+
+
+async def _admin_token(client: httpx.AsyncClient) -> str:
+    created = await client.post("/api/admin/api-tokens", json={"tokenName": "cached", "type": "admin"})
+    assert created.status_code == 201, created.text
+    secret: str = created.json()["secret"]
+    return secret
+
+
+async def test_a_token_revoked_by_another_replica_is_refused_once_the_cache_ttl_passed(
+    db_url: str, db: Database
+) -> None:
+    """The verified-credential cache (ADR 0011): another process's revocation counts after at most its TTL;
+    with the TTL at 0 (no cache) that is at once. A revocation through this process is immediate."""
+    from fastapi import FastAPI
+    from tests.conftest import make_settings
+
+    from switchman.app import create_app
+    from switchman.auth.cache import COMPONENT
+
+    async def replica(ttl: float) -> FastAPI:
+        return create_app(make_settings(db_url, auth_cache_seconds=ttl))
+
+    for ttl in (0.0, 3600.0):
+        app = await replica(ttl)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+        ):
+            http.headers["Authorization"] = ADMIN_TOKEN
+            secret = await _admin_token(http)
+            assert (
+                await http.get("/api/admin/api-tokens", headers={"Authorization": secret})
+            ).status_code == 200
+            async with db.transaction() as conn:  # "another replica" deletes the token
+                await conn.execute(sa.delete(t.api_token).where(t.api_token.c.token_name == "cached"))
+            again = await http.get("/api/admin/api-tokens", headers={"Authorization": secret})
+            if ttl == 0:
+                assert_error(again, 401, "UnauthorizedError")
+            else:  # still trusted within the TTL; forgetting (what the bound guarantees) refuses it
+                assert again.status_code == 200
+                app.state.ctx.components[COMPONENT].forget()
+                assert_error(await http.get("/api/admin/api-tokens", headers={"Authorization": secret}), 401)
+
+
+async def test_revoking_through_this_process_is_immediate_despite_the_cache(
+    client: httpx.AsyncClient,
+) -> None:
+    secret = await _admin_token(client)
+    for _ in range(2):  # the second call is answered from the cache
+        assert (
+            await client.get("/api/admin/api-tokens", headers={"Authorization": secret})
+        ).status_code == 200
+    assert (await client.delete(f"/api/admin/api-tokens/{secret}")).status_code == 200
+    assert_error(await client.get("/api/admin/api-tokens", headers={"Authorization": secret}), 401)

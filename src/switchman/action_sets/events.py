@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.action_sets import event_docs
+from switchman.action_sets.page_cache import SettledPageCache
 from switchman.action_sets.repository import ActionSetRecord, storable_text
 from switchman.db import tables as t
 from switchman.engine.executor import ActionState, ActionStep, EventState, order_steps
@@ -396,6 +397,17 @@ _PAGE = (
     .order_by(_event.c.seq.desc())
     .limit(_LIMIT)
 )
+# The page below `top` with each event's state (to know whether the page may be cached).
+_PAGE_WITH_STATE = (
+    sa.select(_event.c.doc, _event.c.state)
+    .where(
+        _event.c.action_set_id == sa.bindparam("action_set_id"),
+        _event.c.seq <= sa.bindparam("top"),
+        _event.c.seq > sa.bindparam("bottom"),
+    )
+    .order_by(_event.c.seq.desc())
+    .limit(_LIMIT)
+)
 _SEQ_OF_EVENT = sa.select(_event.c.seq).where(
     _event.c.id == sa.bindparam("event_id"),
     _event.c.action_set_id == sa.bindparam("action_set_id"),
@@ -410,6 +422,7 @@ async def list_event_docs(
     limit: int,
     offset: int,
     before: int | None = None,
+    cache: SettledPageCache | None = None,
 ) -> bytes:
     """The `actionSetEventsSchema` body: `limit` events of the set, newest first, skipping `offset`.
 
@@ -417,9 +430,17 @@ async def list_event_docs(
     newest one — a cursor that stays put while new events arrive; an unknown id gives an empty page.
     Raises NotFoundError when the project or the action set does not exist, or the set belongs
     to another project (a deleted set's events remain stored but are never listed).
+
+    With a `cache` (no `before`): the set's `last_event_seq` is read first, and a settled page cached for
+    that value is the answer (see `page_cache`); otherwise the page is read below that value and cached
+    if all its events have ended. One round trip on a hit, two on a miss.
     """
     if not storable_text(project):
         raise project_not_found(project[:100])
+    if before is None and limit >= 1 and cache is not None:
+        return await _cached_page(
+            conn, cache, project=project, action_set_id=action_set_id, limit=limit, offset=offset
+        )
     if before is None and limit >= 1:
         docs = (
             (
@@ -448,3 +469,36 @@ async def list_event_docs(
         _PAGE, {"action_set_id": action_set_id, "top": top, "bottom": max(top - limit, 0), "limit": limit}
     )
     return event_docs.join_docs(rows.scalars().all())
+
+
+async def _cached_page(
+    conn: AsyncConnection,
+    cache: SettledPageCache,
+    *,
+    project: str,
+    action_set_id: int,
+    limit: int,
+    offset: int,
+) -> bytes:
+    last = await conn.scalar(_LAST_SEQ, {"action_set_id": action_set_id, "project": project})
+    if last is None:
+        await require_project(conn, project)
+        raise NotFoundError(f"Could not find action set with id {action_set_id} in project {project!r}")
+    key = (project, action_set_id, limit, offset)
+    last = int(last)
+    hit = cache.get(key, last)
+    if hit is not None:
+        return hit
+    top = last - offset
+    if top < 1:
+        return EMPTY_LISTING
+    rows = (
+        await conn.execute(
+            _PAGE_WITH_STATE,
+            {"action_set_id": action_set_id, "top": top, "bottom": max(top - limit, 0), "limit": limit},
+        )
+    ).all()
+    body = event_docs.join_docs([row.doc for row in rows])
+    if rows and all(row.state != EventState.STARTED for row in rows):
+        cache.put(key, last, body)
+    return body

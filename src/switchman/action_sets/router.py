@@ -11,6 +11,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from switchman.action_sets import events, service
+from switchman.action_sets.page_cache import COMPONENT as PAGE_CACHE
+from switchman.action_sets.page_cache import SettledPageCache
 from switchman.action_sets.schemas import (
     ActionDefinitionsConfigSchema,
     ActionSetEventsSchema,
@@ -234,7 +236,11 @@ async def get_actions_events(
     # Lean path: stored JSON documents are concatenated; no per-row model work.
     set_id = service.parse_action_set_id(action_set_id)
     cursor = normalize_offset(before) or None  # invalid or absent: no cursor
-    async with get_context(request).db.read() as conn:
+    ctx = get_context(request)
+    cache: SettledPageCache | None = ctx.components.get(PAGE_CACHE)
+    if cache is None:
+        cache = ctx.components[PAGE_CACHE] = SettledPageCache()
+    async with ctx.db.read() as conn:
         body = await events.list_event_docs(
             conn,
             project=project_id,
@@ -242,6 +248,7 @@ async def get_actions_events(
             limit=normalize_limit(limit),
             offset=normalize_offset(offset),
             before=cursor,
+            cache=cache,
         )
     return RawJSONResponse(body)
 

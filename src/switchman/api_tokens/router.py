@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from switchman.api_tokens import service
 from switchman.api_tokens.schemas import ApiTokenSchema, ApiTokensSchema, CreateApiTokenSchema
-from switchman.auth.dependencies import AdminPrincipal
+from switchman.auth.dependencies import AdminPrincipal, forget_principals
 from switchman.context import get_context
 
 router = APIRouter(prefix="/api/admin/api-tokens", tags=["API tokens"])
@@ -32,4 +32,5 @@ async def create_api_token(
 async def delete_api_token(request: Request, token: str, _principal: AdminPrincipal) -> Response:
     async with get_context(request).db.transaction() as conn:
         await service.delete_api_token(conn, secret=token)
+    forget_principals(request)
     return Response(status_code=200)

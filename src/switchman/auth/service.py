@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.auth import tokens
+from switchman.auth.cache import PrincipalCache
 from switchman.auth.permissions import ADMIN, permissions_of_role
 from switchman.auth.principal import ADMIN_TOKEN_USER_ID, Principal, PrincipalKind
 from switchman.db import tables as t
+from switchman.db.engine import Database
 from switchman.errors import AuthenticationRequired, BadDataError, UnauthorizedError
 from switchman.timeutil import utcnow
 
@@ -20,13 +24,41 @@ API_TOKEN_TYPES = (ADMIN_TOKEN_TYPE, *CLIENT_TOKEN_TYPES)
 
 async def authenticate(conn: AsyncConnection, header_value: str | None) -> Principal:
     """Missing header → AuthenticationRequired (401); unknown, expired or malformed → UnauthorizedError (401)."""
+    secret = _secret_of(header_value)
+    principal, _expires_at = await _lookup(conn, secret, tokens.hash_secret(secret), utcnow())
+    return principal
+
+
+async def authenticate_cached(db: Database, header_value: str | None, cache: PrincipalCache) -> Principal:
+    """`authenticate`, answered from `cache` when the same secret was verified less than its TTL ago.
+
+    On a hit no database connection is taken at all; see `auth.cache` for what stays exact.
+    """
+    secret = _secret_of(header_value)
+    digest = tokens.hash_secret(secret)
+    now = utcnow()
+    cached = cache.get(digest, now) if cache.enabled else None
+    if cached is not None:
+        return cached
+    async with db.read() as conn:
+        principal, expires_at = await _lookup(conn, secret, digest, now)
+    cache.put(digest, principal, expires_at)
+    return principal
+
+
+def _secret_of(header_value: str | None) -> str:
     if header_value is None or not header_value.strip():
         raise AuthenticationRequired()
     secret = tokens.strip_bearer(header_value)
     if not secret:
         raise AuthenticationRequired()
-    digest = tokens.hash_secret(secret)
-    now = utcnow()
+    return secret
+
+
+async def _lookup(
+    conn: AsyncConnection, secret: str, digest: str, now: datetime
+) -> tuple[Principal, datetime | None]:
+    """The Principal of `secret` (whose SHA-256 hex is `digest`) and the credential's expiry, or 401."""
     if secret.startswith("user:"):
         row = (
             await conn.execute(
@@ -43,13 +75,14 @@ async def authenticate(conn: AsyncConnection, header_value: str | None) -> Princ
         ).first()
         if row is None or not tokens.digests_match(row.secret_hash, secret) or row.expires_at <= now:
             raise UnauthorizedError()
-        return Principal(
+        account = Principal(
             kind=PrincipalKind.SERVICE_ACCOUNT,
             user_id=row.id,
             username=row.username,
             permissions=permissions_of_role(row.root_role),
             root_role=row.root_role,
         )
+        return account, row.expires_at
     token = (
         await conn.execute(
             sa.select(
@@ -65,19 +98,21 @@ async def authenticate(conn: AsyncConnection, header_value: str | None) -> Princ
     if token.expires_at is not None and token.expires_at <= now:
         raise UnauthorizedError()
     if token.type == ADMIN_TOKEN_TYPE:
-        return Principal(
+        admin = Principal(
             kind=PrincipalKind.ADMIN_TOKEN,
             user_id=ADMIN_TOKEN_USER_ID,
             username=token.token_name,
             permissions=frozenset({ADMIN}),
             root_role=1,
         )
-    return Principal(
+        return admin, token.expires_at
+    client = Principal(
         kind=PrincipalKind.CLIENT_TOKEN,
         user_id=ADMIN_TOKEN_USER_ID,
         username=token.token_name,
         permissions=frozenset(),
     )
+    return client, token.expires_at
 
 
 def parse_init_admin_token(secret: str) -> str:

@@ -119,8 +119,17 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only unit: a transaction that is always rolled back."""
+        """A read-only unit: nothing it does is ever committed.
+
+        On SQLite a transaction that is always rolled back (one snapshot for all its statements). On
+        PostgreSQL the connection runs in autocommit mode instead: at READ COMMITTED, the isolation
+        switchman uses, each statement sees its own snapshot whether or not a transaction is open, so
+        BEGIN and ROLLBACK only cost two round trips per read (about a third of a cached listing's
+        time). Callers must not write in a read.
+        """
         async with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
             try:
                 yield conn
             finally:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from switchman.auth.dependencies import AdminPrincipal
+from switchman.auth.dependencies import AdminPrincipal, forget_principals
 from switchman.context import get_context
 from switchman.service_accounts import pats, service
 from switchman.service_accounts.schemas import (
@@ -48,9 +48,11 @@ async def update_service_account(
     request: Request, account_id: AccountId, payload: UpdateServiceAccountSchema, principal: AdminPrincipal
 ) -> ServiceAccountSchema:
     async with get_context(request).db.transaction() as conn:
-        return await service.update_service_account(
+        updated = await service.update_service_account(
             conn, actor=principal, account_id=account_id, payload=payload
         )
+    forget_principals(request)  # the role may have changed
+    return updated
 
 
 @router.delete("/{id}", operation_id="deleteServiceAccount", status_code=200)
@@ -59,6 +61,7 @@ async def delete_service_account(
 ) -> Response:
     async with get_context(request).db.transaction() as conn:
         await service.delete_service_account(conn, actor=principal, account_id=account_id)
+    forget_principals(request)
     return Response(status_code=200)
 
 
@@ -92,6 +95,7 @@ async def delete_service_account_token(
 ) -> Response:
     async with get_context(request).db.transaction() as conn:
         await pats.delete_token(conn, actor=principal, account_id=account_id, token_id=token_id)
+    forget_principals(request)
     return Response(status_code=200)
 
 
