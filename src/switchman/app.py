@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from switchman import __version__, worker
+from switchman.action_sets.listing_fast_path import EventsListingFastPath
 from switchman.action_sets.router import router as action_sets_router
 from switchman.api_tokens.router import router as api_tokens_router
 from switchman.auth.service import ensure_admin_tokens
@@ -136,6 +137,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(AdminBodyGuard)
     app.add_middleware(ingest.IngestFastPath)  # the ingestion hot path skips the layers below
+    app.add_middleware(EventsListingFastPath)  # so does the events listing's common case (ADR 0011)
     app.add_middleware(RequestLogMiddleware)
     return app
 

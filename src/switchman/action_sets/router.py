@@ -11,8 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from switchman.action_sets import events, service
-from switchman.action_sets.page_cache import COMPONENT as PAGE_CACHE
-from switchman.action_sets.page_cache import SettledPageCache
+from switchman.action_sets.listing_fast_path import page_cache
 from switchman.action_sets.schemas import (
     ActionDefinitionsConfigSchema,
     ActionSetEventsSchema,
@@ -233,13 +232,11 @@ async def get_actions_events(
     offset: Annotated[str | None, Query(description=_OFFSET_DESCRIPTION)] = None,
     before: Annotated[str | None, Query(description=_BEFORE_DESCRIPTION)] = None,
 ) -> Response:
-    # Lean path: stored JSON documents are concatenated; no per-row model work.
+    # Lean path: stored JSON documents are concatenated; no per-row model work. The common successful
+    # case is usually answered before this route by `listing_fast_path.EventsListingFastPath`.
     set_id = service.parse_action_set_id(action_set_id)
     cursor = normalize_offset(before) or None  # invalid or absent: no cursor
     ctx = get_context(request)
-    cache: SettledPageCache | None = ctx.components.get(PAGE_CACHE)
-    if cache is None:
-        cache = ctx.components[PAGE_CACHE] = SettledPageCache()
     async with ctx.db.read() as conn:
         body = await events.list_event_docs(
             conn,
@@ -248,7 +245,7 @@ async def get_actions_events(
             limit=normalize_limit(limit),
             offset=normalize_offset(offset),
             before=cursor,
-            cache=cache,
+            cache=page_cache(ctx),
         )
     return RawJSONResponse(body)
 
