@@ -46,19 +46,27 @@ def run_load(
     duration: float,
     warmup: float,
     tool: str,
+    method: str = "POST",
+    paths: list[str] | None = None,
 ) -> LoadResult:
-    """Warm up for `warmup` s (discarded), then measure for `duration` s with `tool` ("wrk" or "python")."""
+    """Warm up for `warmup` s (discarded), then measure for `duration` s with `tool` ("wrk" or "python").
+
+    With `paths`, `url` is the server root and the requests cycle through `paths` in order (all
+    connections share one cycle), e.g. Unleash toggles that each change a flag.
+    """
+    kwargs = {"body": body, "headers": headers, "connections": connections, "method": method, "paths": paths}
     if tool == "wrk":
         if warmup > 0:
-            _wrk(url, body=body, headers=headers, connections=connections, duration=warmup)
-        return _wrk(url, body=body, headers=headers, connections=connections, duration=duration)
-    return _python(url, body=body, headers=headers, connections=connections, duration=duration, warmup=warmup)
+            _wrk(url, duration=warmup, **kwargs)  # type: ignore[arg-type]
+        return _wrk(url, duration=duration, **kwargs)  # type: ignore[arg-type]
+    return _python(url, duration=duration, warmup=warmup, **kwargs)  # type: ignore[arg-type]
 
 
 _WRK_SCRIPT = """
-wrk.method = "POST"
+wrk.method = {method}
 wrk.body = {body}
 {headers}
+{paths}
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("RESULT %d %d %.1f %.1f %d\\n", summary.requests, summary.duration,
@@ -72,9 +80,30 @@ def _lua_string(text: str) -> str:
     return "[==[" + text + "]==]"
 
 
-def _wrk(url: str, *, body: bytes, headers: dict[str, str], connections: int, duration: float) -> LoadResult:
+_WRK_PATHS = """
+paths = {{ {items} }}
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, paths[(counter % #paths) + 1])
+end
+"""
+
+
+def _wrk(
+    url: str,
+    *,
+    body: bytes,
+    headers: dict[str, str],
+    connections: int,
+    duration: float,
+    method: str = "POST",
+    paths: list[str] | None = None,
+) -> LoadResult:
     script = _WRK_SCRIPT.format(
-        body=_lua_string(body.decode()),
+        method=_lua_string(method),
+        paths=_WRK_PATHS.format(items=", ".join(_lua_string(p) for p in paths)) if paths else "",
+        body=_lua_string(body.decode()) if body else "nil",
         headers="\n".join(f"wrk.headers[ {_lua_string(k)} ] = {_lua_string(v)}" for k, v in headers.items()),
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
@@ -117,7 +146,15 @@ def _wrk(url: str, *, body: bytes, headers: dict[str, str], connections: int, du
 
 
 def _python(
-    url: str, *, body: bytes, headers: dict[str, str], connections: int, duration: float, warmup: float
+    url: str,
+    *,
+    body: bytes,
+    headers: dict[str, str],
+    connections: int,
+    duration: float,
+    warmup: float,
+    method: str = "POST",
+    paths: list[str] | None = None,
 ) -> LoadResult:
     command = [
         sys.executable,
@@ -135,6 +172,10 @@ def _python(
         body.decode(),
         "--headers",
         json.dumps(headers),
+        "--method",
+        method,
+        "--paths",
+        json.dumps(paths or []),
     ]
     completed = subprocess.run(
         command, capture_output=True, text=True, timeout=duration + warmup + 120, check=True
@@ -148,7 +189,8 @@ def _python(
 async def _connection_loop(
     host: str,
     port: int,
-    request: bytes,
+    requests: list[bytes],
+    cursor: list[int],
     stop_at: float,
     measure_from: float,
     latencies: list[float],
@@ -160,7 +202,8 @@ async def _connection_loop(
             started = time.perf_counter()
             if started >= stop_at:
                 return
-            writer.write(request)
+            cursor[0] += 1
+            writer.write(requests[cursor[0] % len(requests)])
             status_line = await reader.readline()
             length = 0
             while True:
@@ -186,13 +229,27 @@ async def _connection_loop(
 
 
 async def _python_main(
-    url: str, *, body: bytes, headers: dict[str, str], connections: int, duration: float, warmup: float
+    url: str,
+    *,
+    body: bytes,
+    headers: dict[str, str],
+    connections: int,
+    duration: float,
+    warmup: float,
+    method: str = "POST",
+    paths: list[str] | None = None,
 ) -> LoadResult:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    head = [f"POST {parts.path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(body)}"]
-    head += [f"{k}: {v}" for k, v in headers.items()]
-    request = ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+    def build(target: str) -> bytes:
+        head = [f"{method} {target} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(body)}"]
+        head += [f"{k}: {v}" for k, v in headers.items()]
+        return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    requests = [build(p) for p in paths] if paths else [build(target)]
+    cursor = [0]
     start = time.perf_counter()
     measure_from = start + warmup
     stop_at = measure_from + duration
@@ -200,7 +257,7 @@ async def _python_main(
     counters = [0]
     await asyncio.gather(
         *(
-            _connection_loop(host, port, request, stop_at, measure_from, latencies, counters)
+            _connection_loop(host, port, requests, cursor, stop_at, measure_from, latencies, counters)
             for _ in range(connections)
         )
     )
@@ -229,6 +286,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--body", default="{}")
     parser.add_argument("--headers", default="{}")
+    parser.add_argument("--method", default="POST")
+    parser.add_argument("--paths", default="[]", help="JSON list of paths to cycle through (url = root)")
     args = parser.parse_args()
     coroutine = _python_main(
         args.url,
@@ -237,6 +296,8 @@ def main() -> None:
         connections=args.connections,
         duration=args.duration,
         warmup=args.warmup,
+        method=args.method,
+        paths=json.loads(args.paths) or None,
     )
     try:
         import uvloop

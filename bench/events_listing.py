@@ -1,21 +1,24 @@
-"""Events listing benchmark: `GET …/actions/{id}/events?limit=50&offset=k` at 1,000,000 stored events.
+"""Events listing benchmark: `GET …/actions/{id}/events?limit=50&offset=k` at 1,000,000 stored events,
+against Unleash OSS `GET /api/admin/events` in the same run (comparison 3).
 
     make bench-events            # = python -m bench.events_listing
-    python -m bench.events_listing --events 1000000 --requests 500 [--databases sqlite,postgresql] [--no-write]
+    python -m bench.events_listing --events 1000000 --requests 500 --connections 16 --rounds 2
+                                   [--databases sqlite,postgresql] [--no-unleash] [--quick] [--no-write]
 
-For each database (a fresh SQLite file, then a fresh PostgreSQL database on SWITCHMAN_BENCH_PG, default
-postgresql://postgres@127.0.0.1:5432):
+First a real Unleash OSS server (`bench._unleash`) is started on its own database and seeded through its
+admin API (100 flags, then on/off passes: its own events). Then for each database (a fresh SQLite file,
+then a fresh PostgreSQL database on SWITCHMAN_BENCH_PG, default postgresql://postgres@127.0.0.1:5432):
 1. migrate, create one action set (three actions, two filters) through the repository, and bulk-insert
-   `--events` events into it (~1.5 KB documents built by `event_docs`, as the worker writes them;
-   COPY on PostgreSQL, executemany on SQLite);
-2. in-process, time `events.list_event_docs` (the database part of the listing) at each offset, and for
-   contrast the plain `ORDER BY seq DESC LIMIT 50 OFFSET k` on the same index;
-3. start `switchman serve --no-worker` (uvicorn subprocess) and measure the HTTP listing at each offset:
-   latency with one keep-alive connection sending requests back to back (`--requests` measured after a
-   warm-up), then throughput with `--connections` connections for `--duration` seconds (wrk when
-   installed, else an asyncio client).
-Every answer is checked (status 200, 50 events, the expected newest id). Results go to stdout and to the
-`## Events listing` section of docs/benchmarks.md.
+   `--events` events into it (~1.85 KB documents exactly as `event_docs` builds them, from two
+   templates; COPY on PostgreSQL, executemany on SQLite);
+2. in-process, time `events.list_event_docs` without the page cache (the database part of the listing)
+   at each offset, and for contrast the plain `ORDER BY seq DESC LIMIT 50 OFFSET k` on the same index;
+3. start two `switchman serve --no-worker` servers (the settled-page cache on, as shipped, and off) and
+   measure the HTTP listing at offsets 0 and 900,000: latency with one keep-alive connection sending
+   requests back to back, then throughput with `--connections` connections (wrk when installed, else an
+   asyncio client), rounds alternating with Unleash's `GET /api/admin/events` under the same settings.
+Every first answer is checked (status 200, 50 events, the expected newest id). Results go to stdout, to
+the `## Events listing` section of docs/benchmarks.md and to bench/out/events_listing.json.
 """
 
 from __future__ import annotations
@@ -24,18 +27,15 @@ import argparse
 import asyncio
 import contextlib
 import os
-import platform
 import secrets
-import shutil
 import sqlite3
-import subprocess
+import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,9 +43,20 @@ import orjson
 import sqlalchemy as sa
 
 from bench._data import alert_payload
+from bench._load import run_load, wrk_available
 from bench._pg import PG_SERVER, pg_admin, pg_fetchval
-from bench._report import BENCHMARKS_MD, ROOT, write_section
+from bench._report import (
+    BENCHMARKS_MD,
+    C3_LISTING_UNLEASH,
+    ROOT,
+    ResultRow,
+    machine_description,
+    now_iso,
+    write_results,
+    write_section,
+)
 from bench._server import free_port, running
+from bench._unleash import Unleash, running_unleash, seed
 from switchman.action_sets import event_docs, events
 from switchman.action_sets.repository import (
     ActionSetRecord,
@@ -63,7 +74,8 @@ from switchman.timeutil import iso
 SECTION = "## Events listing"
 PROJECT = "default"
 LIMIT = 50
-DEFAULT_OFFSETS = (0, 1_000, 100_000, 500_000, 999_950)
+DEFAULT_OFFSETS = (0, 900_000)
+UNLEASH_EVENTS = "/api/admin/events"
 BATCH = 20_000
 
 
@@ -109,40 +121,89 @@ async def create_action_set(db: Database) -> ActionSetRecord:
     return record
 
 
+def _event_doc(record: ActionSetRecord, n: int, created_at: datetime) -> tuple[str, str]:
+    """(state, document) of event n exactly as the worker writes it (every tenth run fails)."""
+    steps = record.steps()
+    failed = n % 10 == 0
+    for position, step in enumerate(steps):
+        if failed and position == 1:
+            step.state, step.details = ActionState.FAILED, "Feature checkout-legacy does not exist"
+            break
+        step.state = ActionState.SUCCESS
+    state = "failed" if failed else "success"
+    signal = {
+        "id": n,
+        "source": "signal-endpoint",
+        "sourceId": record.source_id,
+        "createdBySourceTokenId": 1,
+        "createdAt": iso(created_at - timedelta(milliseconds=3)),
+        "payload": alert_payload(f"{n:016x}"),
+    }
+    doc = event_docs.build_event_doc(
+        event_id=n,
+        action_set_id=record.id,
+        signal_id=n,
+        created_at=created_at,
+        state=state,
+        signal=signal,
+        action_set=record.wire,
+        steps=steps,
+    )
+    return state, event_docs.dump_doc(doc)
+
+
+_MARK_N = 987_654_321  # stands for n (event id, signal id) in the templates
+_MARK_AT = datetime(2099, 12, 31, 23, 59, 58, tzinfo=UTC)  # stands for the event's created_at
+_SEED_START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
 def event_rows(
     record: ActionSetRecord, count: int
 ) -> Iterator[tuple[int, int, int, int, str, datetime, str]]:
-    """(id, action_set_id, signal_id, seq, state, created_at, doc) for events 1..count, oldest first."""
-    start = datetime(2026, 1, 1, tzinfo=UTC)
+    """(id, action_set_id, signal_id, seq, state, created_at, doc) for events 1..count, oldest first.
+
+    Seeding is set-up, not measurement, and building a million documents one by one took most of it:
+    two templates (success, failed) are built once with marker values and the markers replaced per
+    event; the first events are checked against documents built the normal way.
+    """
+    import re
+
+    mark_at, mark_signal_at = iso(_MARK_AT), iso(_MARK_AT - timedelta(milliseconds=3))
+    templates: dict[bool, tuple[str, list[str], list[str]]] = {}
+    for failed in (False, True):
+        n = _MARK_N + (10 - _MARK_N % 10 if failed else 1 if _MARK_N % 10 == 0 else 0)
+        state, doc = _event_doc(record, n, _MARK_AT)
+        markers = {str(n): "N", f"{n:016x}": "F", mark_at: "A", mark_signal_at: "S"}
+        pieces = re.split("(" + "|".join(re.escape(m) for m in markers) + ")", doc)
+        # Even positions are literal text, odd positions are markers (replaced by their kind).
+        templates[failed] = (state, pieces[0::2], [markers[m] for m in pieces[1::2]])
+    days: dict[int, str] = {}
     for n in range(1, count + 1):
-        created_at = start + timedelta(seconds=n)
-        steps = record.steps()
-        failed = n % 10 == 0
-        for position, step in enumerate(steps):
-            if failed and position == 1:
-                step.state, step.details = ActionState.FAILED, "Feature checkout-legacy does not exist"
-                break
-            step.state = ActionState.SUCCESS
-        state = "failed" if failed else "success"
-        signal = {
-            "id": n,
-            "source": "signal-endpoint",
-            "sourceId": record.source_id,
-            "createdBySourceTokenId": 1,
-            "createdAt": iso(created_at - timedelta(milliseconds=3)),
-            "payload": alert_payload(f"{n:016x}"),
+        state, literals, kinds = templates[n % 10 == 0]
+        day, second = divmod(n, 86_400)
+        date = days.get(day)
+        if date is None:
+            date = days[day] = (_SEED_START + timedelta(days=day)).strftime("%Y-%m-%d")
+        hour, rest = divmod(second, 3600)
+        minute, sec = divmod(rest, 60)
+        clock = f"{date}T{hour:02d}:{minute:02d}:"
+        values = {
+            "N": str(n),
+            "F": f"{n:016x}",
+            "A": f"{clock}{sec:02d}.000Z",
+            "S": f"{clock}{sec - 1:02d}.997Z" if sec else "",
         }
-        doc = event_docs.build_event_doc(
-            event_id=n,
-            action_set_id=record.id,
-            signal_id=n,
-            created_at=created_at,
-            state=state,
-            signal=signal,
-            action_set=record.wire,
-            steps=steps,
-        )
-        yield (n, record.id, n, n, state, created_at, event_docs.dump_doc(doc))
+        if not sec:  # the signal's time falls in the previous minute (or day): format it the slow way
+            values["S"] = iso(_SEED_START + timedelta(seconds=n, milliseconds=-3))
+        parts = [literals[0]]
+        for kind, literal in zip(kinds, literals[1:], strict=True):
+            parts.append(values[kind])
+            parts.append(literal)
+        doc = "".join(parts)
+        created_at = _SEED_START + timedelta(seconds=n)
+        if n <= 20 or n in (60, 3600, 86_400) or n % 100_003 == 0:
+            assert (state, doc) == _event_doc(record, n, created_at), f"template mismatch for event {n}"
+        yield (n, record.id, n, n, state, created_at, doc)
 
 
 def _batches(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
@@ -284,60 +345,6 @@ async def measure_in_process(
     return results
 
 
-def _wrk_get(url: str, headers: dict[str, str], connections: int, duration: float) -> Timing:
-    script = (
-        "done = function(summary, latency, requests)\n"
-        '  io.write(string.format("RESULT %d %d %.1f %.1f %d\\n", summary.requests, summary.duration,\n'
-        "    latency:percentile(50), latency:percentile(99), summary.errors.connect + summary.errors.read +\n"
-        "    summary.errors.write + summary.errors.status + summary.errors.timeout))\n"
-        "end\n"
-    )
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script)
-        script_path = handle.name
-    try:
-        command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--timeout", "10s"]
-        for name, value in headers.items():
-            command += ["-H", f"{name}: {value}"]
-        completed = subprocess.run(
-            [*command, "-s", script_path, url],
-            capture_output=True,
-            text=True,
-            timeout=duration + 60,
-            check=True,
-        )
-    finally:
-        Path(script_path).unlink(missing_ok=True)
-    line = next(line for line in completed.stdout.splitlines() if line.startswith("RESULT "))
-    requests, duration_us, p50_us, p99_us, errors = (float(x) for x in line.split()[1:])
-    if errors:
-        raise SystemExit(f"wrk saw {errors:.0f} errors on {url}")
-    return Timing(
-        count=int(requests), p50_ms=p50_us / 1000, p99_ms=p99_us / 1000, rps=requests / (duration_us / 1e6)
-    )
-
-
-async def _python_get(url: str, headers: dict[str, str], connections: int, duration: float) -> Timing:
-    host, port, request = _get_request(url, headers)
-    stop_at = time.perf_counter() + duration
-    samples: list[float] = []
-
-    async def loop() -> None:
-        reader, writer = await asyncio.open_connection(host, port)
-        try:
-            while time.perf_counter() < stop_at:
-                started = time.perf_counter()
-                status, _ = await _exchange(reader, writer, request)
-                if b" 200 " not in status:
-                    raise SystemExit(f"unexpected answer {status!r} from {url}")
-                samples.append(time.perf_counter() - started)
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(loop() for _ in range(connections)))
-    return _timing(samples, rps=len(samples) / duration)
-
-
 async def _exchange(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
 ) -> tuple[bytes, bytes]:
@@ -386,45 +393,120 @@ def _check_answer(body: bytes, offset: int, events_total: int) -> None:
         assert listed[0]["id"] == events_total - offset, (offset, listed[0]["id"])
 
 
-def measure_http(
-    database_url: str, record: ActionSetRecord, args: argparse.Namespace, offsets: tuple[int, ...]
-) -> dict[int, tuple[Timing, Timing]]:
-    import httpx
+@dataclass
+class OffsetResult:
+    latency: Timing  # sequential, page cache on (the server as shipped)
+    latency_uncached: Timing  # sequential, page cache off (every request reads the page)
+    rounds: list[Timing]  # throughput per round, page cache on
+    uncached: Timing  # throughput, page cache off
 
-    port = free_port()
-    admin = f"*:*.{secrets.token_hex(16)}"
-    env = {
+    @property
+    def rps(self) -> float:
+        return statistics.median(t.rps or 0.0 for t in self.rounds)
+
+
+@dataclass
+class PeerResult:
+    events: int
+    latency: Timing
+    rounds: list[Timing]
+
+    @property
+    def rps(self) -> float:
+        return statistics.median(t.rps or 0.0 for t in self.rounds)
+
+
+def _throughput(url: str, headers: dict[str, str], args: argparse.Namespace) -> Timing:
+    result = run_load(
+        url,
+        body=b"",
+        headers=headers,
+        connections=args.connections,
+        duration=args.duration,
+        warmup=1.0,
+        tool=args.tool,
+        method="GET",
+    )
+    if result.errors:
+        raise SystemExit(f"{result.errors} errors on {url}")
+    return Timing(count=result.requests, p50_ms=result.p50_ms, p99_ms=result.p99_ms, rps=result.rps)
+
+
+def _serve_env(database_url: str, admin: str, *, page_cache: bool) -> dict[str, str]:
+    return {
         "SWITCHMAN_DATABASE_URL": database_url,
         "SWITCHMAN_INIT_ADMIN_API_TOKENS": admin,
         "SWITCHMAN_LOG_LEVEL": "WARNING",
         "SWITCHMAN_RUN_WORKER": "false",
         "SWITCHMAN_SIGNAL_RETENTION_DAYS": "0",
+        **({} if page_cache else {"SWITCHMAN_EVENT_PAGE_CACHE_BYTES": "0"}),
     }
-    base = f"http://127.0.0.1:{port}"
+
+
+def measure_http(
+    database_url: str,
+    record: ActionSetRecord,
+    args: argparse.Namespace,
+    offsets: tuple[int, ...],
+    unleash: Unleash | None,
+    peer: PeerResult | None,
+) -> dict[int, OffsetResult]:
+    """Two servers on the database, page cache on and off; throughput rounds alternate with Unleash's."""
+    import httpx
+
+    admin = f"*:*.{secrets.token_hex(16)}"
     headers = {"Authorization": admin}
-    command = [sys.executable, "-m", "switchman", "serve", "--no-worker", "--port", str(port)]
-    results: dict[int, tuple[Timing, Timing]] = {}
-    use_wrk = args.tool == "wrk"
-    with (
-        running(command, env=env, ready_url=f"{base}/health"),
-        httpx.Client(base_url=base, headers=headers) as http,
-    ):
-        for offset in offsets:
-            path = f"/api/admin/projects/{PROJECT}/actions/{record.id}/events?limit={LIMIT}&offset={offset}"
-            first = http.get(path)
-            assert first.status_code == 200, first.text
-            _check_answer(first.content, offset, args.events)
-            latency = asyncio.run(_sequential(base + path, headers, args.requests, warmup=50))
-            if use_wrk:
-                _wrk_get(base + path, headers, args.connections, 1)  # warm-up
-                throughput = _wrk_get(base + path, headers, args.connections, args.duration)
-            else:
-                throughput = asyncio.run(_python_get(base + path, headers, args.connections, args.duration))
-            results[offset] = (latency, throughput)
+    ports = {True: free_port(), False: free_port()}
+    bases = {cached: f"http://127.0.0.1:{port}" for cached, port in ports.items()}
+    results: dict[int, OffsetResult] = {}
+    with contextlib.ExitStack() as stack:
+        for cached, port in ports.items():
+            command = [sys.executable, "-m", "switchman", "serve", "--no-worker", "--port", str(port)]
+            env = _serve_env(database_url, admin, page_cache=cached)
+            stack.enter_context(running(command, env=env, ready_url=f"{bases[cached]}/health"))
+        paths = {
+            offset: f"/api/admin/projects/{PROJECT}/actions/{record.id}/events?limit={LIMIT}&offset={offset}"
+            for offset in offsets
+        }
+        with httpx.Client(headers=headers) as http:
+            for offset, path in paths.items():
+                for base in bases.values():
+                    first = http.get(base + path)
+                    assert first.status_code == 200, first.text
+                    _check_answer(first.content, offset, args.events)
+        latency = {
+            (offset, cached): asyncio.run(
+                _sequential(bases[cached] + path, headers, args.requests, warmup=50)
+            )
+            for offset, path in paths.items()
+            for cached in (True, False)
+        }
+        rounds: dict[int, list[Timing]] = {offset: [] for offset in offsets}
+        for round_number in range(1, args.rounds + 1):
+            for offset, path in paths.items():
+                timing = _throughput(bases[True] + path, headers, args)
+                rounds[offset].append(timing)
+                print(f"  round {round_number} offset {offset:>9,}: {timing.rps or 0:7.0f} req/s", flush=True)
+            if unleash is not None and peer is not None:
+                timing = _throughput(unleash.base + UNLEASH_EVENTS, unleash.headers, args)
+                peer.rounds.append(timing)
+                print(
+                    f"  round {round_number} Unleash /api/admin/events: {timing.rps or 0:7.0f} req/s",
+                    flush=True,
+                )
+        for offset, path in paths.items():
+            uncached = _throughput(bases[False] + path, headers, args)
+            results[offset] = OffsetResult(
+                latency=latency[(offset, True)],
+                latency_uncached=latency[(offset, False)],
+                rounds=rounds[offset],
+                uncached=uncached,
+            )
+            r = results[offset]
             print(
-                f"  HTTP offset {offset:>9,}: sequential p50 {latency.p50_ms:6.2f} ms p99 {latency.p99_ms:6.2f} ms | "
-                f"{args.connections} conns {throughput.rps or 0:7.0f} req/s p50 {throughput.p50_ms:6.2f} ms "
-                f"p99 {throughput.p99_ms:6.2f} ms",
+                f"  HTTP offset {offset:>9,}: sequential p50 {r.latency.p50_ms:6.2f} ms p99 {r.latency.p99_ms:6.2f} ms "
+                f"(cache off: p99 {r.latency_uncached.p99_ms:6.2f} ms) | {args.connections} conns "
+                f"{r.rps:7.0f} req/s (cache off: {uncached.rps or 0:7.0f} req/s)",
                 flush=True,
             )
     return results
@@ -439,7 +521,7 @@ class BackendResult:
     seed_seconds: float
     doc_bytes: float
     in_process: dict[int, tuple[Timing, Timing]]
-    http: dict[int, tuple[Timing, Timing]]
+    http: dict[int, OffsetResult]
     load_average: tuple[float, float]  # 1-minute load average before and after the HTTP measurements
 
 
@@ -449,21 +531,32 @@ async def _prepare(database_url: str) -> tuple[Database, ActionSetRecord]:
     return db, await create_action_set(db)
 
 
-def run_backend(database: str, args: argparse.Namespace, offsets: tuple[int, ...]) -> BackendResult:
+def run_backend(
+    database: str,
+    args: argparse.Namespace,
+    offsets: tuple[int, ...],
+    unleash: Unleash | None,
+    peer: PeerResult | None,
+) -> BackendResult:
     print(f"{database}: seeding {args.events:,} events …", flush=True)
     if database == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
-            return _run(f"sqlite:///{tmp}/bench.db", database, args, offsets)
+            return _run(f"sqlite:///{tmp}/bench.db", database, args, offsets, unleash, peer)
     name = f"switchman_bench_{secrets.token_hex(4)}"
     asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
     try:
-        return _run(f"{PG_SERVER}/{name}", database, args, offsets)
+        return _run(f"{PG_SERVER}/{name}", database, args, offsets, unleash, peer)
     finally:
         asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _run(
-    database_url: str, database: str, args: argparse.Namespace, offsets: tuple[int, ...]
+    database_url: str,
+    database: str,
+    args: argparse.Namespace,
+    offsets: tuple[int, ...],
+    unleash: Unleash | None,
+    peer: PeerResult | None,
 ) -> BackendResult:
     async def prepare_and_seed() -> tuple[ActionSetRecord, float, float]:
         db, record = await _prepare(database_url)
@@ -489,75 +582,88 @@ def _run(
 
     measured_in_process = asyncio.run(in_process())
     load_before = os.getloadavg()[0]
-    measured_http = measure_http(database_url, record, args, offsets)
+    measured_http = measure_http(database_url, record, args, offsets, unleash, peer)
     load = (load_before, os.getloadavg()[0])
     return BackendResult(database, seed_seconds, doc_bytes, measured_in_process, measured_http, load)
 
 
 def machine_notes(tool: str) -> list[str]:
-    cpu = "unknown CPU"
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
     try:
         pg_version = str(asyncio.run(pg_fetchval("SHOW server_version"))).split()[0]
     except Exception:  # notes only
         pg_version = "n/a"
     return [
-        f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
-        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version} (WAL), PostgreSQL {pg_version}, "
-        "same machine",
-        f"load generators: asyncio client (sequential latency); {'wrk, 1 thread' if tool == 'wrk' else 'asyncio client'} "
-        "(throughput); loopback; server, database and load generator share the CPUs",
+        machine_description(),
+        f"SQLite {sqlite3.sqlite_version} (WAL), PostgreSQL {pg_version}, same machine",
+        f"load generators: asyncio client (sequential latency); {'wrk, 1 thread' if tool == 'wrk' else 'bench._load asyncio client'} "
+        "(throughput); loopback; servers, databases and load generator share the CPUs",
     ]
 
 
-_LOAD_NOTE = (
-    "Tail latency depends on other work on these 2 shared CPUs (see the load average below): earlier runs "
-    "taken while other benchmarks shared the machine (load average 2-4) measured sequential p99 of 10-19 ms "
-    "at some offsets, unrelated to the offset; the database part stayed flat."
-)
+def command_line(args: argparse.Namespace) -> str:
+    return (
+        f"python -m bench.events_listing --events {args.events} --requests {args.requests} "
+        f"--connections {args.connections} --duration {args.duration:g} --rounds {args.rounds} "
+        f"--databases {args.databases}" + ("" if args.unleash else " --no-unleash")
+    )
 
 
-def render_section(results: list[BackendResult], args: argparse.Namespace, offsets: tuple[int, ...]) -> str:
-    worst = max(timing.p99_ms for r in results for timing, _ in r.http.values())
+def render_section(
+    results: list[BackendResult],
+    args: argparse.Namespace,
+    offsets: tuple[int, ...],
+    peer: PeerResult | None,
+) -> str:
+    worst = max(r.latency.p99_ms for result in results for r in result.http.values())
     lines = [
         SECTION,
         "",
         f"`GET /api/admin/projects/{{projectId}}/actions/{{id}}/events?limit={LIMIT}&offset=k` on one action set "
         f"holding {args.events:,} events (documents ≈ {results[0].doc_bytes:,.0f} bytes, so a page is "
         f"≈ {results[0].doc_bytes * LIMIT / 1024:,.0f} KB of JSON), through the real server "
-        "(`switchman serve --no-worker`, uvicorn subprocess, admin token).",
+        "(`switchman serve --no-worker`, uvicorn subprocess, admin token), against Unleash OSS "
+        "`GET /api/admin/events` (its newest 100 events, on its own data: 100 flags created and toggled "
+        "through its admin API) in the same run — comparison 3.",
         "",
-        f"Command: `make bench-events` (`python -m bench.events_listing --events {args.events} --requests "
-        f"{args.requests} --connections {args.connections} --duration {args.duration:g}`), run "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        f"Command: `make bench-events` (`{command_line(args)}`), run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
         "",
         f"Latency: one keep-alive connection, {args.requests} requests back to back per offset after 50 "
-        f"warm-up requests (a minimal asyncio HTTP/1.1 client; its own cost is included). Throughput: {args.connections} "
-        f"connections for {args.duration:g} s. Goal: listing p99 ≤ 10 ms at any offset — worst measured "
-        f"sequential p99 here: **{worst:.2f} ms**.",
+        "warm-up requests (a minimal asyncio HTTP/1.1 client; its own cost is included). Throughput: "
+        f"{args.connections} connections for {args.duration:g} s after 1 s of warm-up, {args.rounds} rounds "
+        "alternating with Unleash (median shown). Goal: ≥ 10x Unleash's requests/s and p99 ≤ 10 ms at offset "
+        f"0 and 900,000 — worst sequential p99 here: **{worst:.2f} ms**.",
         "",
-        _LOAD_NOTE,
+        '"cache off" is a second server on the same database with `SWITCHMAN_EVENT_PAGE_CACHE_BYTES=0`: '
+        "every request reads its page from the database (what a page costs while new events keep arriving "
+        "for that set). The settled-page cache and the other optimisations: ADR 0011.",
         "",
-        "| database | offset | p50 ms | p99 ms | req/s | p50 ms under load | p99 ms under load |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    if peer is not None and peer.rounds:
+        lines += [
+            f"Unleash OSS `GET /api/admin/events` ({peer.events:,} events stored): sequential p50 "
+            f"{peer.latency.p50_ms:.2f} ms, p99 {peer.latency.p99_ms:.2f} ms; {args.connections} connections "
+            f"**{peer.rps:,.0f} req/s** (rounds: {' / '.join(f'{t.rps or 0:,.0f}' for t in peer.rounds)}), "
+            f"p99 under load {statistics.median(t.p99_ms for t in peer.rounds):.0f} ms.",
+            "",
+        ]
+    lines += [
+        "| database | offset | p50 ms | p99 ms | p99 ms, cache off | req/s | req/s, cache off | x Unleash | p99 ms under load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results:
         for offset in offsets:
-            latency, throughput = result.http[offset]
+            r = result.http[offset]
+            times = f"**{r.rps / peer.rps:.1f}x**" if peer is not None and peer.rps else "n/a"
             lines.append(
-                f"| {result.database} | {offset:,} | {latency.p50_ms:.2f} | {latency.p99_ms:.2f} | "
-                f"{throughput.rps or 0:,.0f} | {throughput.p50_ms:.2f} | {throughput.p99_ms:.2f} |"
+                f"| {result.database} | {offset:,} | {r.latency.p50_ms:.2f} | {r.latency.p99_ms:.2f} | "
+                f"{r.latency_uncached.p99_ms:.2f} | {r.rps:,.0f} | {r.uncached.rps or 0:,.0f} | {times} | "
+                f"{statistics.median(t.p99_ms for t in r.rounds):.2f} |"
             )
     lines += [
         "",
-        "The database part alone, in-process on one open connection: `events.list_event_docs` (one "
-        "statement, an index range scan bounded by the set's `last_event_seq`, then the concatenation of "
-        f"50 stored documents; {args.requests} runs after 20 warm-up runs), against the plain "
+        "The database part alone, in-process on one open connection: `events.list_event_docs` without the "
+        "page cache (one statement, an index range scan bounded by the set's `last_event_seq`, then the "
+        f"concatenation of 50 stored documents; {args.requests} runs after 20 warm-up runs), against the plain "
         f"`ORDER BY seq DESC LIMIT 50 OFFSET k` on the same index ({args.naive_runs} runs):",
         "",
         "| database | offset | list_event_docs p50 ms | p99 ms | LIMIT/OFFSET p50 ms |",
@@ -582,33 +688,104 @@ def render_section(results: list[BackendResult], args: argparse.Namespace, offse
     return "\n".join(lines)
 
 
+def result_rows(results: list[BackendResult], peer: PeerResult | None) -> list[ResultRow]:
+    rows: list[ResultRow] = []
+    if peer is not None and peer.rounds:
+        rows.append(ResultRow(C3_LISTING_UNLEASH, "Unleash OSS GET /api/admin/events", peer.rps, "req/s"))
+        rows.append(
+            ResultRow(
+                C3_LISTING_UNLEASH,
+                "Unleash OSS GET /api/admin/events p99 sequential",
+                peer.latency.p99_ms,
+                "ms",
+            )
+        )
+    for result in results:
+        for offset, r in result.http.items():
+            name = f"{result.database} offset {offset:,}"
+            rows.append(ResultRow(C3_LISTING_UNLEASH, f"{name} req/s", r.rps, "req/s"))
+            rows.append(
+                ResultRow(C3_LISTING_UNLEASH, f"{name} req/s, page cache off", r.uncached.rps or 0.0, "req/s")
+            )
+            if peer is not None and peer.rps:
+                ratio = r.rps / peer.rps
+                rows.append(
+                    ResultRow(
+                        C3_LISTING_UNLEASH,
+                        f"{name} / Unleash events",
+                        round(ratio, 2),
+                        "x",
+                        "≥ 10x",
+                        ratio >= 10,
+                    )
+                )
+            rows.append(
+                ResultRow(
+                    C3_LISTING_UNLEASH,
+                    f"{name} p99 sequential",
+                    r.latency.p99_ms,
+                    "ms",
+                    "≤ 10 ms",
+                    r.latency.p99_ms <= 10,
+                )
+            )
+            rows.append(
+                ResultRow(
+                    C3_LISTING_UNLEASH,
+                    f"{name} p99 sequential, page cache off",
+                    r.latency_uncached.p99_ms,
+                    "ms",
+                )
+            )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=500, help="sequential requests measured per offset")
-    parser.add_argument("--naive-runs", type=int, default=5, help="runs of the plain LIMIT/OFFSET query")
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--naive-runs", type=int, default=3, help="runs of the plain LIMIT/OFFSET query")
+    parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=2, help="throughput rounds alternating with Unleash")
     parser.add_argument("--tool", choices=["wrk", "python"], default=None)
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--no-unleash", dest="unleash", action="store_false", help="skip the Unleash peer")
+    parser.add_argument("--unleash-toggle-rounds", type=int, default=2, help="on/off passes seeding Unleash")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 20,000 events, 1 short round")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
+    if args.quick:
+        args.events, args.requests, args.naive_runs, args.duration, args.rounds = 20_000, 100, 1, 2.0, 1
     if args.tool is None:
-        args.tool = "wrk" if shutil.which("wrk") else "python"
-    offsets = tuple(o for o in DEFAULT_OFFSETS if o < args.events) or (0,)
-    if args.events >= LIMIT and DEFAULT_OFFSETS[-1] >= args.events:
+        args.tool = "wrk" if wrk_available() else "python"
+    started_at = now_iso()
+    offsets = tuple(o for o in DEFAULT_OFFSETS if o < args.events)
+    if args.events > LIMIT and DEFAULT_OFFSETS[-1] >= args.events:
         offsets = (*offsets, args.events - LIMIT)
-    results = [run_backend(database.strip(), args, offsets) for database in args.databases.split(",")]
-    for result in results:
-        for offset in offsets:
-            latency, _ = result.http[offset]
-            print(
-                f"{result.database:10} offset {offset:>9,}: p50 {latency.p50_ms:.2f} ms  p99 {latency.p99_ms:.2f} ms"
+    with contextlib.ExitStack() as stack:
+        unleash, peer = None, None
+        if args.unleash:
+            unleash = stack.enter_context(running_unleash())
+            stored = seed(unleash, flags=100, toggle_rounds=args.unleash_toggle_rounds)
+            peer_latency = asyncio.run(
+                _sequential(unleash.base + UNLEASH_EVENTS, unleash.headers, 200, warmup=20)
             )
+            peer = PeerResult(events=stored, latency=peer_latency, rounds=[])
+            print(
+                f"Unleash: {stored} events; sequential p50 {peer_latency.p50_ms:.2f} ms p99 {peer_latency.p99_ms:.2f} ms",
+                flush=True,
+            )
+        results = [
+            run_backend(database.strip(), args, offsets, unleash, peer)
+            for database in args.databases.split(",")
+        ]
+    path = write_results("events_listing", command_line(args), started_at, result_rows(results, peer))
+    print(f"wrote {path.relative_to(ROOT)}")
     if not args.no_write:
-        write_section(SECTION, render_section(results, args, offsets))
+        write_section(SECTION, render_section(results, args, offsets, peer))
         print(f"wrote {BENCHMARKS_MD.relative_to(ROOT)} ({SECTION})")
 
 

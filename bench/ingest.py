@@ -1,15 +1,21 @@
 """Ingestion benchmark: durable `POST /api/signal-endpoint/{name}` against a trivial POST ceiling.
 
     make bench-ingest            # = python -m bench.ingest
-    python -m bench.ingest --duration 10 --warmup 2 --connections 64 [--tool wrk|python] [--no-write]
+    python -m bench.ingest --duration 5 --warmup 1 --connections 64 --rounds 3 [--quick] [--no-unleash]
+                           [--tool wrk|python] [--no-write]
 
 For each database (a fresh SQLite file, then a fresh PostgreSQL database on SWITCHMAN_BENCH_PG, default
 postgresql://postgres@127.0.0.1:5432) it measures, back to back on the same machine and uvicorn set-up:
 1. the ceiling: `bench._server`'s Starlette route that reads the body and answers `{"ok":true}`;
 2. durable ingestion: `switchman serve --no-worker` (rate limit off, log level WARNING), one endpoint,
-   one token, a ~500-byte JSON body; every 200 means the signal row was committed.
-After each durable run the signal rows are counted: the run is rejected if fewer rows than 200 answers
-exist. Results go to stdout and to the `## Ingestion` section of docs/benchmarks.md.
+   one token, a ~500-byte JSON body; every 200 means the signal row was committed;
+3. on PostgreSQL also the peer (comparison 2): a real Unleash OSS server (`bench._unleash`, on the same
+   PostgreSQL server) turning flags on and off through `POST /api/admin/projects/default/features/
+   {name}/environments/production/{on,off}` — the nearest write path Unleash OSS offers (signals are
+   Enterprise-only) — cycling through 100 flags so that every request is a real change.
+The targets are loaded alternately, round after round, with the same load settings. After each durable run the signal rows are counted: the run is rejected if fewer rows than 200 answers
+exist. Results go to stdout, to the `## Ingestion` section of docs/benchmarks.md and to
+bench/out/ingest.json (comparisons 1 and 2).
 """
 
 from __future__ import annotations
@@ -34,11 +40,25 @@ import orjson
 from bench._data import alert_payload
 from bench._load import LoadResult, run_load, wrk_available
 from bench._pg import PG_SERVER, pg_admin, pg_fetchval
-from bench._report import BENCHMARKS_MD, ROOT, write_section
+from bench._report import (
+    BENCHMARKS_MD,
+    C1_INGEST_CEILING,
+    C2_INGEST_UNLEASH,
+    ROOT,
+    ResultRow,
+    now_iso,
+    write_results,
+    write_section,
+)
 from bench._server import TRIVIAL_PATH, free_port, running, trivial_command
+from bench._unleash import running_unleash, seed, toggle_paths
 
 SECTION = "## Ingestion"
 ENDPOINT_NAME = "bench-alerts"
+UNLEASH_TARGET = "Unleash OSS flag on/off"
+UNLEASH_FLAGS = 100
+CEILING_GOAL = 0.70
+UNLEASH_GOAL = 10.0
 
 
 def payload_bytes() -> bytes:
@@ -87,18 +107,30 @@ def _create_endpoint(base: str, admin: str) -> str:
 
 
 def measure(args: argparse.Namespace, body: bytes, database: str, database_url: str) -> list[Row]:
-    """Both servers up side by side; alternate ceiling and durable runs `args.rounds` times."""
+    """The servers up side by side; alternate ceiling, durable (and Unleash) runs `args.rounds` times."""
     admin = f"*:*.{secrets.token_hex(16)}"
     trivial_port, durable_port = free_port(), free_port()
     base = f"http://127.0.0.1:{durable_port}"
     ceilings: list[LoadResult] = []
     durables: list[LoadResult] = []
-    with (
-        running(trivial_command(trivial_port), env={}, ready_url=f"http://127.0.0.1:{trivial_port}/health"),
-        running(
-            _serve_command(durable_port), env=_durable_env(database_url, admin), ready_url=f"{base}/health"
-        ),
-    ):
+    peers: list[LoadResult] = []
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(
+            running(
+                trivial_command(trivial_port), env={}, ready_url=f"http://127.0.0.1:{trivial_port}/health"
+            )
+        )
+        stack.enter_context(
+            running(
+                _serve_command(durable_port),
+                env=_durable_env(database_url, admin),
+                ready_url=f"{base}/health",
+            )
+        )
+        unleash = None
+        if database == "postgresql" and args.unleash:
+            unleash = stack.enter_context(running_unleash())
+            seed(unleash, flags=UNLEASH_FLAGS)
         secret = _create_endpoint(base, admin)
         for round_number in range(1, args.rounds + 1):
             ceiling = run_load(
@@ -127,13 +159,26 @@ def measure(args: argparse.Namespace, body: bytes, database: str, database_url: 
                 "  " + _line(Row("durable ingestion", database, durable, durable.rps / ceiling.rps)),
                 flush=True,
             )
+            if unleash is not None:
+                peer = run_load(
+                    unleash.base,
+                    body=b"",
+                    headers=unleash.headers,
+                    connections=args.connections,
+                    duration=args.duration,
+                    warmup=args.warmup,
+                    tool=args.tool,
+                    paths=toggle_paths(UNLEASH_FLAGS),
+                )
+                peers.append(peer)
+                print("  " + _line(Row(UNLEASH_TARGET, "unleash", peer, durable.rps / peer.rps)), flush=True)
     # Warm-up calls are stored too, so every counted 200 must be a row (and more rows may exist).
     stored = count_signals(database_url)
     acknowledged = sum(r.requests - r.errors for r in durables)
     if stored < acknowledged:
         raise SystemExit(f"{database}: {acknowledged} acknowledged signals but only {stored} rows stored")
     ratios = tuple(d.rps / c.rps for c, d in zip(ceilings, durables, strict=True))
-    return [
+    rows = [
         Row("trivial POST (ceiling)", database, _median_run(ceilings)),
         Row(
             "durable ingestion",
@@ -143,6 +188,22 @@ def measure(args: argparse.Namespace, body: bytes, database: str, database_url: 
             rounds=ratios,
         ),
     ]
+    if peers:
+        if any(p.errors for p in peers):
+            print(
+                f"warning: Unleash answered {sum(p.errors for p in peers)} requests with errors", flush=True
+            )
+        peer_ratios = tuple(d.rps / p.rps for p, d in zip(peers, durables, strict=True))
+        rows.append(
+            Row(
+                UNLEASH_TARGET,
+                database,
+                _median_run(peers),
+                ratio=statistics.median(peer_ratios),
+                rounds=peer_ratios,
+            )
+        )
+    return rows
 
 
 def _median_run(results: list[LoadResult]) -> LoadResult:
@@ -223,11 +284,12 @@ def render_section(
         f"side and are loaded alternately, {args.rounds} rounds each; the table shows the median round "
         "and the median of the per-round ratios (all rounds in the last column).",
         "",
-        f"Command: `make bench-ingest` (`python -m bench.ingest --connections {args.connections} "
-        f"--duration {args.duration:g} --warmup {args.warmup:g} --rounds {args.rounds}`), "
-        f"run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        f"Command: `{command_line(args)}`), run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
         f"Load: {args.connections} keep-alive connections, closed loop, {args.warmup:g} s warm-up then "
         f"{args.duration:g} s measured, {len(body)}-byte JSON body, bearer token.",
+        "",
+        "Unleash OSS (comparison 2) runs on the PostgreSQL server with its own database, 100 flags; its "
+        "row's ratio is switchman's durable PostgreSQL ingestion over Unleash's toggles, per round.",
         "",
         "| database | target | requests/s | p50 ms | p99 ms | errors | durable / ceiling | rounds |",
         "|---|---|---:|---:|---:|---:|---:|---|",
@@ -236,6 +298,9 @@ def render_section(
         r = row.result
         ratio = f"**{row.ratio:.0%}**" if row.ratio is not None else ""
         rounds = " / ".join(f"{value:.0%}" for value in row.rounds)
+        if row.target == UNLEASH_TARGET:  # the peer's row: switchman durable / Unleash, as a multiple
+            ratio = f"durable is **{row.ratio:.1f}x**" if row.ratio is not None else ""
+            rounds = " / ".join(f"{value:.1f}x" for value in row.rounds)
         lines.append(
             f"| {row.database} | {row.target} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
             f"{r.errors} | {ratio} | {rounds} |"
@@ -257,18 +322,73 @@ def render_section(
     return "\n".join(lines)
 
 
+def command_line(args: argparse.Namespace) -> str:
+    return (
+        f"python -m bench.ingest --connections {args.connections} --duration {args.duration:g} "
+        f"--warmup {args.warmup:g} --rounds {args.rounds} --databases {args.databases}"
+        + ("" if args.unleash else " --no-unleash")
+    )
+
+
+def result_rows(rows: list[Row]) -> list[ResultRow]:
+    out: list[ResultRow] = []
+    durable_pg = next(
+        (r for r in rows if r.database == "postgresql" and r.target == "durable ingestion"), None
+    )
+    peer = next((r for r in rows if r.target == UNLEASH_TARGET), None)
+    for row in rows:
+        if row.target == UNLEASH_TARGET:
+            out.append(ResultRow(C2_INGEST_UNLEASH, "Unleash OSS flag on/off", row.result.rps, "req/s"))
+            continue
+        figure = f"{row.database} {row.target}"
+        comparison = C1_INGEST_CEILING
+        out.append(ResultRow(comparison, figure, row.result.rps, "req/s"))
+        out.append(ResultRow(comparison, f"{figure} p99", row.result.p99_ms, "ms"))
+        if row.ratio is not None:
+            out.append(
+                ResultRow(
+                    comparison,
+                    f"{row.database} durable / ceiling",
+                    round(row.ratio * 100, 1),
+                    "%",
+                    f"≥ {CEILING_GOAL:.0%}",
+                    row.ratio >= CEILING_GOAL,
+                )
+            )
+    if peer is not None and peer.ratio is not None and durable_pg is not None:
+        out.append(
+            ResultRow(C2_INGEST_UNLEASH, "postgresql durable ingestion", durable_pg.result.rps, "req/s")
+        )
+        out.append(
+            ResultRow(
+                C2_INGEST_UNLEASH,
+                "postgresql durable / Unleash on/off",
+                round(peer.ratio, 2),
+                "x",
+                f"≥ {UNLEASH_GOAL:g}x",
+                peer.ratio >= UNLEASH_GOAL,
+            )
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=3, help="alternating ceiling/durable runs per database")
     parser.add_argument("--tool", choices=["wrk", "python"], default=None)
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--no-unleash", dest="unleash", action="store_false", help="skip the Unleash peer")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 round of 2 s, 32 connections")
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.duration, args.warmup, args.connections = 1, 2.0, 1.0, 32
+    started_at = now_iso()
     if args.tool is None:
         args.tool = "wrk" if wrk_available() else "python"
     print(f"load generator: {args.tool}", flush=True)
@@ -277,6 +397,14 @@ def main() -> None:
     rows: list[Row] = []
     for database in args.databases.split(","):
         rows += run_backend(args, body, database.strip())
+    path = write_results(
+        "ingest",
+        command_line(args),
+        started_at,
+        result_rows(rows),
+        extra={"load_average_before": [round(x, 2) for x in load_before], "tool": args.tool},
+    )
+    print(f"wrote {path.relative_to(ROOT)}")
     if not args.no_write:
         write_section(SECTION, render_section(rows, args, body, load_before))
         print(f"wrote {BENCHMARKS_MD.relative_to(ROOT)} ({SECTION})")

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # How long a verified admin-API credential is trusted without a database look-up (ADR 0011): the bound
     # on how late a revocation made through another replica takes effect here. 0 turns the cache off.
     auth_cache_seconds: float = Field(default=1.0, ge=0)
+    # Bytes of settled event-listing pages kept per process (ADR 0011; exact, see action_sets/page_cache.py).
+    # 0 turns the cache off.
+    event_page_cache_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
 
     # Resource limits (Unleash defaults are 5/5/5/10/5/25; switchman's are more generous).
     signal_endpoints_limit: int = Field(default=100, ge=1)

@@ -36,7 +36,7 @@ def page_cache(ctx: AppContext) -> SettledPageCache:
     """The process's settled-page cache (created on first use)."""
     cache: SettledPageCache | None = ctx.components.get(PAGE_CACHE)
     if cache is None:
-        cache = ctx.components[PAGE_CACHE] = SettledPageCache()
+        cache = ctx.components[PAGE_CACHE] = SettledPageCache(ctx.settings.event_page_cache_bytes)
     return cache
 
 

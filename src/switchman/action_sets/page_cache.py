@@ -37,7 +37,7 @@ class SettledPageCache:
 
     def put(self, key: PageKey, last_event_seq: int, body: bytes) -> None:
         """Remember a page all of whose events had ended, built for `last_event_seq`."""
-        if len(body) * 4 > self.max_bytes:
+        if len(body) * 4 > self.max_bytes:  # also: a budget of 0 caches nothing
             return
         old = self._pages.pop(key, None)
         if old is not None:
