@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: serve test lint format pytest venv dev bench bench-ingest bench-latency bench-events bench-scaleout bench-sdk stress stress-quick migration clean
+.PHONY: serve test lint format pytest venv dev bench bench-quick bench-ingest bench-latency bench-events bench-memory bench-scaleout bench-sdk stress stress-quick migration clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 # Development install: runtime + dev extras.
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(PIP) install -e '.[dev]'
+	touch $@
+
+# Benchmark install: dev + the profilers (py-spy, pyinstrument).
+$(VENV)/.installed-bench: $(VENV)/.installed-dev pyproject.toml
+	$(PIP) install -e '.[dev,bench]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -42,7 +47,13 @@ format: dev
 	$(BIN)/ruff format src tests bench stress
 	$(BIN)/ruff check --fix src tests bench stress
 
-bench: bench-ingest bench-latency bench-events bench-scaleout
+## The whole benchmark suite (< 15 min on 2 cores; installs wrk via apt and Unleash OSS into .cache/ when
+## missing) and the dated summary at the top of docs/benchmarks.md. `make bench-quick`: a smoke run.
+bench: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.suite
+
+bench-quick: $(VENV)/.installed-bench
+	$(BIN)/python -m bench.suite --quick --no-write
 
 bench-ingest: dev
 	$(BIN)/python -m bench.ingest
@@ -55,6 +66,9 @@ bench-events: dev
 
 bench-scaleout: dev
 	$(BIN)/python -m bench.scaleout
+
+bench-memory: dev
+	$(BIN)/python -m bench.memory
 
 bench-sdk: dev
 	$(BIN)/python -m bench.sdk_propagation
