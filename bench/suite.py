@@ -56,16 +56,17 @@ class Module:
     args: tuple[str, ...] = ()
     quick_args: tuple[str, ...] = ("--quick",)
     optional: bool = False  # run only when the module exists
+    accepts_no_write: bool = False  # passes the suite's --no-write on (modules known to take it)
 
 
 # Budgets are timeouts; the expected durations on a quiet 2-core machine add up to about 14 minutes.
 MODULES = (
-    Module("ingest", 240),
-    Module("events_listing", 330, args=("--databases", "postgresql")),
-    Module("latency", 240),
+    Module("ingest", 240, accepts_no_write=True),
+    Module("events_listing", 330, args=("--databases", "postgresql"), accepts_no_write=True),
+    Module("latency", 240, accepts_no_write=True),
     Module("scaleout", 240),
     Module("sdk_propagation", 120, optional=True),
-    Module("memory", 400),
+    Module("memory", 400, accepts_no_write=True),
 )
 
 
@@ -193,8 +194,10 @@ class Outcome:
     command: str
 
 
-def run_module(module: Module, quick: bool, sampler: RssSampler) -> Outcome:
+def run_module(module: Module, quick: bool, sampler: RssSampler, *, no_write: bool = False) -> Outcome:
     argv = [sys.executable, "-m", f"bench.{module.name}", *(module.quick_args if quick else module.args)]
+    if no_write and module.accepts_no_write:
+        argv.append("--no-write")
     command = " ".join(["python", *argv[1:]])
     if module.optional and not (ROOT / "bench" / f"{module.name}.py").exists():
         return Outcome(module.name, 0.0, "skipped (module not present)", command)
@@ -356,7 +359,7 @@ def main() -> None:
     outcomes = []
     try:
         for module in modules:
-            outcomes.append(run_module(module, args.quick, sampler))
+            outcomes.append(run_module(module, args.quick, sampler, no_write=args.no_write))
     finally:
         sampler.stop()
     finished = datetime.now(UTC)
