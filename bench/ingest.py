@@ -57,6 +57,7 @@ SECTION = "## Ingestion"
 ENDPOINT_NAME = "bench-alerts"
 UNLEASH_TARGET = "Unleash OSS flag on/off"
 UNLEASH_FLAGS = 100
+UNLEASH_CONNECTIONS = 32
 CEILING_GOAL = 0.70
 UNLEASH_GOAL = 10.0
 
@@ -160,16 +161,22 @@ def measure(args: argparse.Namespace, body: bytes, database: str, database_url: 
                 flush=True,
             )
             if unleash is not None:
-                peer = run_load(
-                    unleash.base,
-                    body=b"",
-                    headers=unleash.headers,
-                    connections=args.connections,
-                    duration=args.duration,
-                    warmup=args.warmup,
-                    tool=args.tool,
-                    paths=toggle_paths(UNLEASH_FLAGS),
-                )
+                # The peer at the same connections, and at Unleash's own better setting (32, as in the
+                # spec's §4; its throughput falls with more connections): the better run counts.
+                tries = [
+                    run_load(
+                        unleash.base,
+                        body=b"",
+                        headers=unleash.headers,
+                        connections=connections,
+                        duration=args.duration,
+                        warmup=args.warmup,
+                        tool=args.tool,
+                        paths=toggle_paths(UNLEASH_FLAGS),
+                    )
+                    for connections in sorted({args.connections, UNLEASH_CONNECTIONS})
+                ]
+                peer = max(tries, key=lambda r: r.rps)
                 peers.append(peer)
                 print("  " + _line(Row(UNLEASH_TARGET, "unleash", peer, durable.rps / peer.rps)), flush=True)
     # Warm-up calls are stored too, so every counted 200 must be a row (and more rows may exist).
@@ -288,8 +295,10 @@ def render_section(
         f"Load: {args.connections} keep-alive connections, closed loop, {args.warmup:g} s warm-up then "
         f"{args.duration:g} s measured, {len(body)}-byte JSON body, bearer token.",
         "",
-        "Unleash OSS (comparison 2) runs on the PostgreSQL server with its own database, 100 flags; its "
-        "row's ratio is switchman's durable PostgreSQL ingestion over Unleash's toggles, per round.",
+        "Unleash OSS (comparison 2) runs on the PostgreSQL server with its own database, 100 flags; each "
+        f"round loads it with the same settings and also at {UNLEASH_CONNECTIONS} connections (its throughput "
+        "falls with more connections) and keeps its better run; its row's ratio is switchman's durable "
+        "PostgreSQL ingestion over Unleash's toggles, per round.",
         "",
         "| database | target | requests/s | p50 ms | p99 ms | errors | durable / ceiling | rounds |",
         "|---|---|---:|---:|---:|---:|---:|---|",
