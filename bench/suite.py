@@ -59,12 +59,13 @@ class Module:
     accepts_no_write: bool = False  # passes the suite's --no-write on (modules known to take it)
 
 
-# Budgets are timeouts; the expected durations on a quiet 2-core machine add up to about 14 minutes.
+# Budgets are timeouts (a module over its budget is stopped and reported); the whole suite should stay under
+# 15 minutes on a quiet 2-core machine — the summary states the time taken and flags it when over.
 MODULES = (
-    Module("ingest", 240, accepts_no_write=True),
+    Module("ingest", 200, args=("--rounds", "2"), accepts_no_write=True),
     Module("events_listing", 330, args=("--databases", "postgresql"), accepts_no_write=True),
     Module("latency", 240, accepts_no_write=True),
-    Module("scaleout", 240),
+    Module("scaleout", 300, accepts_no_write=True),
     Module("sdk_propagation", 120, optional=True),
     Module("memory", 480, accepts_no_write=True),
 )
@@ -309,6 +310,12 @@ def render_summary(
             by_comparison[row["comparison"]].append(f"{row['figure']} {_fmt(row['value'], row['unit'])}")
     for comparison, figures in by_comparison.items():
         lines.append(f"- {comparison}: " + "; ".join(figures))
+    minutes = (finished - started).total_seconds() / 60
+    if minutes > 15 and outcomes and outcomes[0].seconds > 0:
+        lines += [
+            "",
+            f"**The suite took {minutes:.1f} minutes, over its 15-minute budget** (see the modules' times).",
+        ]
     lines += ["", "| module | status | seconds | command |", "|---|---|---:|---|"]
     for outcome in outcomes:
         lines.append(f"| {outcome.module} | {outcome.status} | {outcome.seconds:.0f} | `{outcome.command}` |")
