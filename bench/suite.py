@@ -408,6 +408,8 @@ def main() -> None:
         document = read_results(outcome.module)
         if document is not None and document.get("started_at", "") >= started_iso:
             documents.append(document)
+        elif outcome.status.startswith("ok") and args.no_write:
+            outcome.status = "ok (no results JSON written with --no-write)"
         elif outcome.status.startswith("ok"):
             outcome.status = "ok, but no results JSON from this run"
     peaks = sorted(sampler.peaks.values(), key=lambda p: -p.hwm_mb)
