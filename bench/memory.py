@@ -347,6 +347,16 @@ def render(result: dict[str, Any], args: argparse.Namespace, load: tuple[float, 
         f"| signals accepted / events recorded / listings / errors | {counts['signals']:,} / {result['events']:,} / "
         f"{counts['listings']:,} / {counts['errors']} | |",
         "",
+        *(
+            [
+                f"The worker fell behind: {result['events']:,} of {counts['signals']:,} signals had their event "
+                "60 s after the load ended (the backlog is in the database, not in memory; the worker's "
+                "throughput is comparison 5's).",
+                "",
+            ]
+            if result["events"] < counts["signals"]
+            else []
+        ),
         f"Machine: {machine_description()}; 1-minute load average {load[0]:.2f} → {load[1]:.2f}.",
         "",
         "Peak RSS of every switchman server process the whole suite started is in the summary "

@@ -360,9 +360,14 @@ def summarize_existing(*, no_write: bool) -> None:
         tool="wrk" if shutil.which("wrk") else "python",
         quick=False,
     )
+    intro = summary.splitlines()[2]
     summary = summary.replace(
-        "Every figure below comes from this run;",
-        "Rebuilt with `python -m bench.suite --summary-only` from results of the runs listed at the end;",
+        intro,
+        f"Rebuilt by `python -m bench.suite --summary-only` at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from the "
+        "module runs listed at the end (each module's command and date are there and in its section below). "
+        + intro[intro.index("**") :]
+        .replace(" Every figure below comes from this run;", "")
+        .split(" its command")[0],
     )
     print(summary)
     if not no_write:
@@ -378,9 +383,17 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated module names to run")
     parser.add_argument("--skip", default="", help="comma-separated module names to leave out")
     parser.add_argument(
-        "--no-write", action="store_true", help="do not write the summary into docs/benchmarks.md"
+        "--no-write", action="store_true", help="leave docs/benchmarks.md alone (summary and module sections)"
+    )
+    parser.add_argument(
+        "--summary-only",
+        action="store_true",
+        help="run nothing: rebuild the summary from the bench/out/*.json present (e.g. after re-running one module)",
     )
     args = parser.parse_args()
+    if args.summary_only:
+        summarize_existing(no_write=args.no_write)
+        return
     only = {m for m in args.only.split(",") if m}
     skip = {m for m in args.skip.split(",") if m}
     modules = [m for m in MODULES if (not only or m.name in only) and m.name not in skip]
