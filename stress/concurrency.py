@@ -89,6 +89,19 @@ async def run(quick: bool) -> Result:
                 result.fail(f"PostgreSQL counted {deadlocks} deadlocks")
             if deadlock_lines:
                 result.fail(f"{deadlock_lines} log lines mention a deadlock")
+                # The lock cycle as PostgreSQL described it, and where the aborted statement was.
+                for name, text in logs.items():
+                    lines = text.splitlines()
+                    for i, line in enumerate(lines):
+                        if line.startswith("DETAIL:") and "waits for" in line:
+                            cycle = " | ".join(lines[i : i + 3])
+                            where = [
+                                x.strip()
+                                for x in lines[:i]
+                                if x.strip().startswith('File "/') and "switchman" in x
+                            ][-3:]
+                            result.fail(f"{name}: {cycle} (at {where})")
+                            break
             if tracebacks:
                 result.fail(f"{tracebacks} tracebacks in the process logs")
     return result
