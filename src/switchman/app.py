@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switchman import __version__, worker
 from switchman.action_sets.listing_fast_path import EventsListingFastPath
@@ -39,6 +39,7 @@ from switchman.flags.factory import FLAG_BACKEND_COMPONENT, create_flag_backend
 from switchman.flags.router import router as flags_router
 from switchman.http import JSONResponse
 from switchman.logs import RequestLogMiddleware
+from switchman.openapi import admin_body_guarded, document_errors, error_responses
 from switchman.service_accounts.router import router as service_accounts_router
 from switchman.signal_endpoints import ingest
 from switchman.signal_endpoints import lifecycle as signals_lifecycle
@@ -107,7 +108,7 @@ def create_app(settings: Settings) -> FastAPI:
     # First, so the ingestion hot path is matched before the admin API's many routes.
     app.router.routes[:0] = ingest.routes
 
-    @app.get("/health", tags=["Operational"], operation_id="getHealth")
+    @app.get("/health", tags=["Operational"], operation_id="getHealth", responses=error_responses(503))
     async def health(request: Request) -> dict[str, str]:
         ctx: AppContext = request.app.state.ctx
         try:
@@ -131,7 +132,7 @@ def create_app(settings: Settings) -> FastAPI:
                 }
             )
             schema["security"] = [{"apiKey": []}, {"bearerToken": []}]
-            app.openapi_schema = schema
+            app.openapi_schema = document_errors(schema, app.routes)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -143,23 +144,42 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 class AdminBodyGuard:
-    """415 for admin-API bodies that are not JSON; 413 for admin-API bodies over the limit."""
+    """Edge checks before the admin API's routing: 400 for a NUL character in the path or query string
+    (no name or id holds one, and PostgreSQL cannot bind it); for admin-API bodies 415 unless JSON, 413
+    over the limit — by the declared length, and for bodies without one while they stream in, so an
+    endless chunked body is never buffered whole."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["method"] in {"POST", "PUT", "PATCH"}
-            and scope["path"].startswith("/api/admin/")
-            and not scope["path"].endswith(("/on", "/off"))  # bodyless toggles accept any content type (Q-14)
-        ):
-            problem = _admin_body_problem(dict(scope["headers"]))
+        if scope["type"] == "http":
+            problem: SwitchmanError | None = None
+            if "\x00" in scope["path"] or b"%00" in scope["query_string"] or b"\x00" in scope["query_string"]:
+                problem = BadDataError("The path or query string contains a NUL character")
+            elif admin_body_guarded(scope["method"], scope["path"]):
+                problem = _admin_body_problem(dict(scope["headers"]))
+                receive = _limited(receive, ADMIN_BODY_LIMIT)
             if problem is not None:
                 await _error_response(problem)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """`receive` that raises 413 (as an HTTPException, which FastAPI's body reading passes on) once the
+    body has grown past `limit` bytes."""
+    seen = 0
+
+    async def limited() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise StarletteHTTPException(413, "request entity too large")
+        return message
+
+    return limited
 
 
 def _admin_body_problem(headers: dict[bytes, bytes]) -> SwitchmanError | None:
@@ -214,6 +234,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         error: SwitchmanError
         if exc.status_code == 404:
             error = NotFoundError(f"The path you were looking for ({request.url.path}) is not available.")
+        elif exc.status_code == 413:
+            error = ContentTooLargeError(str(exc.detail))
         elif exc.status_code == 405:
             error = MethodNotAllowedError(
                 f"The method {request.method} is not allowed on {request.url.path}."

@@ -29,6 +29,7 @@ from switchman.context import get_context
 from switchman.flags.backend import FlagCatalog
 from switchman.flags.factory import FLAG_BACKEND_COMPONENT
 from switchman.http import RawJSONResponse, normalize_limit, normalize_offset
+from switchman.openapi import error_responses
 
 router = APIRouter(prefix="/api/admin/projects", tags=["Projects"])
 
@@ -58,6 +59,7 @@ async def get_actions(request: Request, project_id: ProjectId, _principal: Admin
 @router.post(
     "/{projectId}/actions",
     operation_id="create-actions",
+    responses=error_responses(409),
     summary="[BETA] Create an action set.",
     description=_describe("Creates a new action set."),
     status_code=201,
@@ -106,6 +108,7 @@ async def get_actions_config(
 @router.put(
     "/{projectId}/actions/{id}",
     operation_id="update-actions",
+    responses=error_responses(409),
     summary="[BETA] Update an action set.",
     description=_describe("Replaces an action set; its actions are re-created with new ids."),
     response_model=ActionsSchema,

@@ -51,6 +51,7 @@ from switchman.flags.schemas import (
     TagWithColorSchema,
 )
 from switchman.http import JSONResponse
+from switchman.openapi import error_responses
 
 router = APIRouter(prefix="/api/admin")
 
@@ -76,6 +77,7 @@ async def get_projects(request: Request, _principal: AnyPrincipal) -> ProjectsSc
     "/projects",
     tags=["Projects"],
     operation_id="createProject",
+    responses=error_responses(409),
     status_code=201,
     response_model=ProjectCreatedSchema,
     dependencies=_permission(CREATE_PROJECT),
@@ -106,6 +108,7 @@ async def get_project(
     "/projects/{projectId}/environments",
     tags=["Projects"],
     operation_id="addEnvironmentToProject",
+    responses=error_responses(409),
     dependencies=_permission(UPDATE_PROJECT),
 )
 async def add_environment_to_project(
@@ -136,6 +139,7 @@ async def get_all_environments(request: Request, _principal: AnyPrincipal) -> En
     "/environments",
     tags=["Environments"],
     operation_id="createEnvironment",
+    responses=error_responses(409),
     status_code=201,
     response_model=EnvironmentSchema,
     dependencies=_permission(ADMIN),
@@ -180,6 +184,7 @@ async def get_environment(request: Request, name: str, _principal: AnyPrincipal)
     "/projects/{projectId}/features",
     tags=["Features"],
     operation_id="createFeature",
+    responses=error_responses(409),
     status_code=201,
     response_model=FeatureSchema,
     dependencies=_permission(CREATE_FEATURE),
@@ -374,6 +379,7 @@ async def get_tag_types(request: Request, _principal: AnyPrincipal) -> TagTypesS
     "/tag-types",
     tags=["Tags"],
     operation_id="createTagType",
+    responses=error_responses(409),
     status_code=201,
     response_model=TagTypeSchema,
     dependencies=_permission(CREATE_TAG_TYPE),

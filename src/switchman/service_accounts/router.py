@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from switchman.auth.dependencies import AdminPrincipal, forget_principals
 from switchman.context import get_context
+from switchman.openapi import error_responses
 from switchman.service_accounts import pats, service
 from switchman.service_accounts.schemas import (
     CreatePatSchema,
@@ -22,8 +23,10 @@ from switchman.service_accounts.schemas import (
 
 router = APIRouter(prefix="/api/admin/service-account", tags=["Service Accounts"])
 
-AccountId = Annotated[int, Path(alias="id")]
-TokenId = Annotated[int, Path(alias="tokenId")]
+# Ids beyond a 64-bit integer name nothing and cannot be bound as SQL parameters: 400, not 500.
+MAX_ID = 2**63 - 1
+AccountId = Annotated[int, Path(alias="id", le=MAX_ID)]
+TokenId = Annotated[int, Path(alias="tokenId", le=MAX_ID)]
 
 
 @router.get("", operation_id="getServiceAccounts", response_model=ServiceAccountsSchema)
@@ -33,7 +36,13 @@ async def get_service_accounts(request: Request, _principal: AdminPrincipal) -> 
     return ServiceAccountsSchema(service_accounts=accounts, root_roles=roles)
 
 
-@router.post("", operation_id="createServiceAccount", status_code=201, response_model=ServiceAccountSchema)
+@router.post(
+    "",
+    operation_id="createServiceAccount",
+    responses=error_responses(409),
+    status_code=201,
+    response_model=ServiceAccountSchema,
+)
 async def create_service_account(
     request: Request, response: Response, payload: CreateServiceAccountSchema, principal: AdminPrincipal
 ) -> ServiceAccountSchema:
@@ -55,7 +64,7 @@ async def update_service_account(
     return updated
 
 
-@router.delete("/{id}", operation_id="deleteServiceAccount", status_code=200)
+@router.delete("/{id}", operation_id="deleteServiceAccount", responses=error_responses(409), status_code=200)
 async def delete_service_account(
     request: Request, account_id: AccountId, principal: AdminPrincipal
 ) -> Response:
@@ -74,7 +83,11 @@ async def get_service_account_tokens(
 
 
 @router.post(
-    "/{id}/token", operation_id="createServiceAccountToken", status_code=201, response_model=PatCreatedSchema
+    "/{id}/token",
+    operation_id="createServiceAccountToken",
+    responses=error_responses(409),
+    status_code=201,
+    response_model=PatCreatedSchema,
 )
 async def create_service_account_token(
     request: Request,

@@ -18,6 +18,7 @@ the headers is ever added to it, and neither headers nor bodies are logged. The 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -26,10 +27,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from switchman.auth.tokens import hash_secret
 from switchman.context import AppContext
-from switchman.errors import BadDataError, ContentTooLargeError, RateLimitError, SwitchmanError
+from switchman.errors import BadDataError, ContentTooLargeError, NotFoundError, RateLimitError, SwitchmanError
 from switchman.signal_endpoints.group_commit import GroupCommitter
 from switchman.signal_endpoints.intake import IngestCall, Outcome, StoredSignal
 from switchman.signal_endpoints.rate_limit import RateLimiter
+from switchman.signal_endpoints.schemas import ENDPOINT_NAME_PATTERN, NAME_MAX
 from switchman.signal_endpoints.signals import signal_json, signals_response
 from switchman.timeutil import utcnow
 
@@ -38,6 +40,7 @@ RATE_LIMITER = "signal_rate_limiter"
 PATH = "/api/signal-endpoint/{name}"
 _CALL_PREFIX = "/api/signal-endpoint/"
 _UTF8_BOM = b"\xef\xbb\xbf"
+_NAME = re.compile(ENDPOINT_NAME_PATTERN.removeprefix("^").removesuffix("$"))  # used with fullmatch
 # The integers orjson keeps exact (int64 and uint64); others become the nearest double, as in JavaScript.
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
@@ -90,6 +93,11 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
                 ),
             )
             return
+    if len(name) > NAME_MAX or not _NAME.fullmatch(name):
+        # No endpoint can have this name; answering here keeps it out of the group-committed batch,
+        # where a value PostgreSQL cannot bind (a NUL character) would fail every call in the batch.
+        await _send_error(send, NotFoundError(f"Could not find a signal endpoint named '{name}'."))
+        return
     authorization: bytes | None = None
     content_length: bytes | None = None
     for key, value in scope["headers"]:
@@ -261,25 +269,9 @@ routes: list[BaseRoute] = [
     Route(PATH, CallSignalEndpoint(), methods=["POST"], name="call-signal-endpoint"),
 ]
 
-_ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string"},
-        "name": {"type": "string"},
-        "message": {"type": "string"},
-        "details": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"message": {"type": "string"}, "path": {"type": "string"}},
-            },
-        },
-    },
-}
-
 
 def _error_response(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+    return {"description": description}  # app.py's OpenAPI document gives every error Unleash's error body
 
 
 _SIGNAL_SCHEMA: dict[str, Any] = {

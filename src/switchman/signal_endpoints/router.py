@@ -15,6 +15,7 @@ from switchman.auth.dependencies import AdminPrincipal, AnyPrincipal
 from switchman.context import get_context
 from switchman.errors import NotFoundError
 from switchman.http import RawJSONResponse, normalize_limit, normalize_offset
+from switchman.openapi import error_responses
 from switchman.signal_endpoints import service
 from switchman.signal_endpoints.schemas import (
     CreateSignalEndpointSchema,
@@ -54,6 +55,7 @@ async def get_signal_endpoints(request: Request, _principal: AdminPrincipal) -> 
 @router.post(
     BASE,
     operation_id="create-signal-endpoint",
+    responses=error_responses(409),
     summary="[BETA] Create a signal endpoint",
     status_code=201,
     response_model=SignalEndpointSchema,
@@ -78,6 +80,7 @@ async def create_signal_endpoint(
 @router.put(
     f"{BASE}/{{id}}",
     operation_id="update-signal-endpoint",
+    responses=error_responses(409),
     summary="[BETA] Update a signal endpoint",
     response_model=SignalEndpointSchema,
     response_model_exclude_unset=True,

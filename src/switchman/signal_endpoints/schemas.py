@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import ConfigDict, Field, StrictBool, field_validator
 from pydantic.alias_generators import to_camel
 
-from switchman.schemas import WireModel
+from switchman.schemas import InputModel, WireModel
 
 # Unleash's `URL_SAFE_BASIC` constant, minus the empty string.
 ENDPOINT_NAME_PATTERN = r"^[a-z0-9_-]+$"
@@ -22,7 +22,7 @@ DESCRIPTION_MAX = 10_000
 SIGNAL_SOURCE = "signal-endpoint"
 
 
-class _LenientRequest(BaseModel):
+class _LenientRequest(InputModel):
     """camelCase input; unknown properties are ignored (these schemas allow additional properties)."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
