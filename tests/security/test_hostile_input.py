@@ -49,6 +49,8 @@ PATH_VALUES = {
     "very-long": "n" * 5000,
     "negative": "-1",
     "huge-number": "99999999999999999999999999",
+    "int32-overflow": "4294967296",
+    "int64-overflow": "9223372036854775808",
     "float": "1e309",
     "percent-space": "%20",
     "unicode": "%F0%9F%92%A5",

@@ -23,10 +23,11 @@ from switchman.service_accounts.schemas import (
 
 router = APIRouter(prefix="/api/admin/service-account", tags=["Service Accounts"])
 
-# Ids beyond a 64-bit integer name nothing and cannot be bound as SQL parameters: 400, not 500.
-MAX_ID = 2**63 - 1
-AccountId = Annotated[int, Path(alias="id", le=MAX_ID)]
-TokenId = Annotated[int, Path(alias="tokenId", le=MAX_ID)]
+# The id columns are 32-bit integers: an id outside their range names nothing and cannot even be bound
+# as a query parameter on PostgreSQL, so it is a 400 (it was a 500).
+ID_MIN, ID_MAX = -(2**31), 2**31 - 1
+AccountId = Annotated[int, Path(alias="id", ge=ID_MIN, le=ID_MAX)]
+TokenId = Annotated[int, Path(alias="tokenId", ge=ID_MIN, le=ID_MAX)]
 
 
 @router.get("", operation_id="getServiceAccounts", response_model=ServiceAccountsSchema)
