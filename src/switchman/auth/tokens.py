@@ -13,7 +13,7 @@ import hmac
 import re
 import secrets
 
-_BEARER = re.compile(r"^bearer\s+", re.IGNORECASE)
+_BEARER = re.compile(r"^bearer(\s+|$)", re.IGNORECASE)  # the bare scheme is no credential
 
 
 def hash_secret(secret: str) -> str:
