@@ -1,7 +1,8 @@
 """Logging set-up (text or JSON lines) and the structured request log.
 
 The request log records method, path, status and duration; it never records headers or bodies, so no
-credential or signal payload reaches the logs.
+credential or signal payload reaches the logs. The one path that carries a secret, Unleash's
+`DELETE /api/admin/api-tokens/<secret>`, is logged with the secret part masked (`redact_path`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from switchman.config import LogFormat
 
 request_log = logging.getLogger("switchman.request")
+_SECRET_IN_PATH = "/api/admin/api-tokens/"
+
+
+def redact_path(path: str) -> str:
+    """`path` without the secret of an API token in it: `…/api-tokens/*:*.****` (the scope part stays)."""
+    if not path.startswith(_SECRET_IN_PATH):
+        return path
+    token = path[len(_SECRET_IN_PATH) :]
+    scope, dot, _ = token.partition(".")
+    return f"{_SECRET_IN_PATH}{scope if dot else ''}.****"
 
 
 class JsonFormatter(logging.Formatter):
@@ -86,7 +97,7 @@ class RequestLogMiddleware:
                     extra={
                         "fields": {
                             "method": scope.get("method"),
-                            "path": path,
+                            "path": redact_path(path),
                             "status": status,
                             "ms": round((time.perf_counter() - started) * 1000, 2),
                         }

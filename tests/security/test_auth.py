@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from switchman.auth import tokens
 from switchman.db.engine import Database
 from tests.conftest import ADMIN_TOKEN
-from tests.security.surface import INGEST_OPERATION, World, dump, is_unleash_error, operations, populate
+from tests.security.surface import INGEST_OPERATION, dump, is_unleash_error, operations, populate
 
 PUBLIC = {"getHealth"}
 
@@ -61,7 +61,9 @@ async def test_every_admin_route_refuses_every_wrong_credential(
         "client token": ({"Authorization": await _api_token(client, "client")}, 403, "NoAccessError"),
         "frontend token": ({"Authorization": await _api_token(client, "frontend")}, 403, "NoAccessError"),
     }
-    ops = [op for op in operations(app) if op.operation_id not in PUBLIC and op.operation_id != INGEST_OPERATION]
+    ops = [
+        op for op in operations(app) if op.operation_id not in PUBLIC and op.operation_id != INGEST_OPERATION
+    ]
     assert all(op.is_admin for op in ops), [op.label for op in ops if not op.is_admin]
     before = await dump(db)
     problems: list[str] = []
@@ -77,7 +79,11 @@ async def test_every_admin_route_refuses_every_wrong_credential(
             body = response.json()
             if body["name"] != name:
                 problems.append(f"{op.label} with {label}: {body['name']}, expected {name}")
-            if status == 401 and name == "AuthenticationRequired" and body.get("path") != "/auth/simple/login":
+            if (
+                status == 401
+                and name == "AuthenticationRequired"
+                and body.get("path") != "/auth/simple/login"
+            ):
                 problems.append(f"{op.label} with {label}: no login hint {body}")
             if status == 403 and "different token type" not in body["message"]:
                 problems.append(f"{op.label} with {label}: {body['message']}")
@@ -116,7 +122,9 @@ async def test_a_signal_token_opens_its_own_endpoint_only(
             if expected == 401:
                 assert is_unleash_error(response) and response.json()["name"] == "UnauthorizedError"
         for label, secret in strangers.items():
-            response = await anon.post(f"/api/signal-endpoint/{name}", json={}, headers={"Authorization": secret})
+            response = await anon.post(
+                f"/api/signal-endpoint/{name}", json={}, headers={"Authorization": secret}
+            )
             assert response.status_code == 401, (label, response.text)
     listed = (await client.get("/api/admin/signals")).json()
     assert len(listed["signals"]) == accepted == len(endpoints)
@@ -125,7 +133,9 @@ async def test_a_signal_token_opens_its_own_endpoint_only(
 # --- constant-time token checks ------------------------------------------------------------------------
 
 
-def test_token_checks_compare_fixed_length_digests_with_compare_digest(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_token_checks_compare_fixed_length_digests_with_compare_digest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Whatever the presented secret (empty, short, a near miss, huge), the comparison made is
     `hmac.compare_digest` of two 64-character SHA-256 hex digests, never of the secrets themselves."""
     calls: list[tuple[Any, Any]] = []

@@ -241,3 +241,28 @@ def test_cases_cover_every_operation_and_kind() -> None:
                 op.label
             )
     assert json.dumps(PATH_VALUES)  # the values are plain strings
+
+
+@pytest.mark.parametrize("declared", [False, True], ids=["chunked", "declared-length"])
+async def test_an_oversized_admin_body_is_refused_while_it_streams(
+    admin: httpx.AsyncClient, db: Database, declared: bool
+) -> None:
+    """413 after at most the limit plus one chunk has been read, not after buffering the whole body."""
+    chunk = b" " * 65_536
+    pulled = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal pulled
+        for _ in range(1_000):  # 64 MiB if read to the end
+            pulled += 1
+            yield chunk
+
+    headers = {"Content-Type": "application/json"}
+    if declared:
+        headers["Content-Length"] = str(1_000 * len(chunk))
+    before = await dump(db)
+    response = await admin.post("/api/admin/projects", content=endless(), headers=headers)
+    assert response.status_code == 413, response.text
+    assert is_unleash_error(response) and response.json()["name"] == "ContentTooLargeError"
+    assert pulled * len(chunk) <= ADMIN_BODY_LIMIT + 2 * len(chunk), pulled
+    assert await dump(db) == before
