@@ -144,10 +144,12 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 class AdminBodyGuard:
-    """Edge checks before the admin API's routing: 400 for a NUL character in the path or query string
-    (no name or id holds one, and PostgreSQL cannot bind it); for admin-API bodies 415 unless JSON, 413
-    over the limit — by the declared length, and for bodies without one while they stream in, so an
-    endless chunked body is never buffered whole."""
+    """Edge checks before routing.
+
+    A NUL character, which no name or id holds and PostgreSQL cannot bind, is 404 in the path and 400 in
+    the query string. Admin-API bodies: 415 unless JSON; 413 over the limit, by the declared length and,
+    for bodies without one, while they stream in, so an endless chunked body is never buffered whole.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -155,8 +157,10 @@ class AdminBodyGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             problem: SwitchmanError | None = None
-            if "\x00" in scope["path"] or b"%00" in scope["query_string"] or b"\x00" in scope["query_string"]:
-                problem = BadDataError("The path or query string contains a NUL character")
+            if "\x00" in scope["path"]:  # nothing is named with one: the path names nothing
+                problem = NotFoundError(f"The path you were looking for ({scope['path']}) is not available.")
+            elif b"%00" in scope["query_string"] or b"\x00" in scope["query_string"]:
+                problem = BadDataError("The query string contains a NUL character")
             elif admin_body_guarded(scope["method"], scope["path"]):
                 problem = _admin_body_problem(dict(scope["headers"]))
                 receive = _limited(receive, ADMIN_BODY_LIMIT)

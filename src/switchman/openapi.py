@@ -33,10 +33,11 @@ ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"}
 PUBLIC_OPERATIONS = frozenset({"getHealth"})
 
 # Unleash's error body: `{id, name, message, details}`; some errors add fields (`path`, `permissions`, …).
+# Only `message` is required: Unleash answers the SDK (client API) token errors with `{message}` alone.
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "Unleash's error body.",
-    "required": ["id", "name", "message"],
+    "description": "Unleash's error body (`{message}` alone for the client API's 401 and 403).",
+    "required": ["message"],
     "additionalProperties": True,
     "properties": {
         "id": {"type": "string", "format": "uuid", "description": "Unique id of this error instance."},

@@ -130,6 +130,40 @@ async def test_a_signal_token_opens_its_own_endpoint_only(
     assert len(listed["signals"]) == accepted == len(endpoints)
 
 
+async def test_every_client_api_route_refuses_every_wrong_credential(
+    app: FastAPI, client: httpx.AsyncClient, anon: httpx.AsyncClient, db: Database
+) -> None:
+    """The SDKs' routes (`/api/client/*`, when present) answer Unleash's bare `{message}` errors: no or an
+    unknown token 401 (403 for admin- or PAT-shaped ones), a token of another type 403; never a 2xx."""
+    ops = [op for op in operations(app) if op.path.startswith("/api/client/")]
+    if not ops:  # no client API in this build: nothing answers on its paths, whatever the credential
+        for headers in ({}, {"Authorization": ADMIN_TOKEN}):
+            assert (await anon.get("/api/client/features", headers=headers)).status_code == 404
+        return
+    world = await populate(client)
+    credentials = {
+        "none": {},
+        "garbage": {"Authorization": "garbage"},
+        "unknown admin-shaped": {"Authorization": "*:*.wrong-token"},
+        "signal endpoint token": {"Authorization": world.endpoint_secret},
+        "admin token": {"Authorization": ADMIN_TOKEN},
+        "frontend token": {"Authorization": await _api_token(client, "frontend")},
+    }
+    before = await dump(db)
+    problems = []
+    for op in ops:
+        url = op.url(**world.path_values(op))
+        for label, headers in credentials.items():
+            response = await anon.request(
+                op.method, url, headers={"Content-Type": "application/json", **headers}, content=b"{}"
+            )
+            expected = {401} if label == "none" else {401, 403}
+            if response.status_code not in expected or not isinstance(response.json().get("message"), str):
+                problems.append(f"{op.label} with {label}: {response.status_code} {response.text[:200]}")
+    assert not problems, "\n".join(problems)
+    assert await dump(db) == before
+
+
 # --- constant-time token checks ------------------------------------------------------------------------
 
 
