@@ -23,7 +23,7 @@ from typing import Any
 
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
 from switchman.auth.dependencies import current_principal
@@ -134,8 +134,11 @@ def _authenticates(dependant: Dependant) -> bool:
 
 
 def _bodyless(route: APIRoute) -> bool:
-    """A handler typed to return a bare `Response` (and no response model) sends no JSON body."""
-    if route.response_model is not None:
+    """A handler typed to return a bare `Response`, with no response model, no declared success body and
+    no JSON response class, sends no body."""
+    if route.response_model is not None or any(str(code).startswith("2") for code in route.responses):
+        return False
+    if isinstance(route.response_class, type) and issubclass(route.response_class, JSONResponse):
         return False
     try:
         hints = typing.get_type_hints(route.endpoint)
