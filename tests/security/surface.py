@@ -203,6 +203,7 @@ class World:
     pat_id: int
     action_set_id: int
     api_token: str
+    client_token: str = ""  # an SDK (client) API token, for the client API's routes
 
     def path_values(self, op: Operation) -> dict[str, str]:
         """Real values for `op`'s path parameters (`id` and `name` mean different things per path)."""
@@ -288,6 +289,9 @@ async def populate(client: httpx.AsyncClient) -> World:
         },
     )
     api_token = await post("/api/admin/api-tokens", {"tokenName": "sec", "type": "admin"})
+    client_token = await post(
+        "/api/admin/api-tokens", {"tokenName": "sec-sdk", "type": "client", "environment": "development"}
+    )
     return World(
         feature=feature,
         tag_type=tag_type,
@@ -300,4 +304,5 @@ async def populate(client: httpx.AsyncClient) -> World:
         pat_id=pat["id"],
         action_set_id=action_set["id"],
         api_token=api_token["secret"],
+        client_token=client_token["secret"],
     )

@@ -61,10 +61,11 @@ async def test_every_admin_route_refuses_every_wrong_credential(
         "client token": ({"Authorization": await _api_token(client, "client")}, 403, "NoAccessError"),
         "frontend token": ({"Authorization": await _api_token(client, "frontend")}, 403, "NoAccessError"),
     }
-    ops = [
-        op for op in operations(app) if op.operation_id not in PUBLIC and op.operation_id != INGEST_OPERATION
-    ]
-    assert all(op.is_admin for op in ops), [op.label for op in ops if not op.is_admin]
+    everything = [op for op in operations(app) if op.operation_id not in PUBLIC | {INGEST_OPERATION}]
+    ops = [op for op in everything if op.is_admin]
+    # every other route is the SDKs' client API (next test), or this test does not know it yet
+    others = [op.label for op in everything if not op.is_admin and not op.path.startswith("/api/client/")]
+    assert not others, others
     before = await dump(db)
     problems: list[str] = []
     for op in ops:

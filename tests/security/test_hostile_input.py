@@ -94,7 +94,11 @@ def _json_headers(auth: dict[str, str]) -> dict[str, str]:
 def build_cases(op: Operation, world: World, sampler: Sampler) -> list[Case]:
     """Every case that must be refused (4xx, nothing stored) for one operation."""
     real = world.path_values(op)
-    auth = {"Authorization": world.endpoint_secret} if op.operation_id == INGEST_OPERATION else {}
+    auth = {}  # the admin client's token
+    if op.operation_id == INGEST_OPERATION:
+        auth = {"Authorization": world.endpoint_secret}
+    elif op.path.startswith("/api/client/"):
+        auth = {"Authorization": world.client_token}
     cases: list[Case] = []
     for param in op.path_params:
         for kind, value in PATH_VALUES.items():
@@ -106,7 +110,16 @@ def build_cases(op: Operation, world: World, sampler: Sampler) -> list[Case]:
     for param in op.query_params:
         for kind, value in QUERY_VALUES.items():
             cases.append(
-                Case(op, f"query {param}={kind}", op.method, url, params={param: value}, must_refuse=False)
+                Case(
+                    op,
+                    f"query {param}={kind}",
+                    op.method,
+                    url,
+                    None,
+                    dict(auth),
+                    {param: value},
+                    must_refuse=False,
+                )
             )
     schema = op.body_schema()
     if schema is None:

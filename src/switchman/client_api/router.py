@@ -23,6 +23,7 @@ from switchman.client_api.schemas import (
 from switchman.context import AppContext, get_context
 from switchman.errors import BadDataError, ContentTooLargeError, ContentTypeError, NotFoundError
 from switchman.http import RawJSONResponse
+from switchman.openapi import error_responses
 
 
 async def _embedded_store_only(request: Request) -> None:
@@ -142,7 +143,7 @@ async def get_client_feature(request: Request, featureName: str) -> Response:  #
     operation_id="registerClientApplication",
     summary="Register a client SDK",
     status_code=202,
-    responses={400: {"description": "Malformed body."}, **_AUTH_RESPONSES},
+    responses={400: {"description": "Malformed body."}, **_AUTH_RESPONSES, **error_responses(413, 415)},
     openapi_extra=_json_body(ClientApplicationSchema),
 )
 async def register_client_application(request: Request) -> Response:
@@ -161,7 +162,7 @@ async def register_client_application(request: Request) -> Response:
     operation_id="registerClientMetrics",
     summary="Send usage metrics",
     status_code=202,
-    responses={400: {"description": "Malformed body."}, **_AUTH_RESPONSES},
+    responses={400: {"description": "Malformed body."}, **_AUTH_RESPONSES, **error_responses(413, 415)},
     openapi_extra=_json_body(ClientMetricsSchema),
 )
 async def register_client_metrics(request: Request) -> Response:
