@@ -177,9 +177,11 @@ async def start_events(
     For each run (in the given order): a new event in state `started` (not yet written: `stored` is
     False, `finish_events` inserts it with its final document), the stored event of an interrupted run
     to resume (state `started`), or None when the run already ended or the action set was deleted.
-    Three statements: the existing events of the runs' (signal, action set) pairs; the sets'
-    `last_event_seq` advanced by each set's number of new runs in one `UPDATE … RETURNING` (which locks
-    the sets' rows until the caller commits, so no gap can be committed; new runs take consecutive
+    Three statements (four on PostgreSQL): the existing events of the runs' (signal, action set) pairs;
+    on PostgreSQL the sets' rows locked in id order (`SELECT … ORDER BY id FOR UPDATE`: a consistent lock
+    order, so concurrent workers cannot deadlock on them); the sets' `last_event_seq` advanced by each
+    set's number of new runs in one `UPDATE … RETURNING` (the rows stay locked until the caller commits,
+    so no gap can be committed; new runs take consecutive
     `seq`s in run order); event ids reserved from the table's id sequence. Dense numbering and "one
     event per (signal, action set)" hold as with `start_event`: everything commits or rolls back with
     the caller's transaction. The unique constraint stays the final guard: if another writer recorded
@@ -206,6 +208,12 @@ async def start_events(
     next_seq: dict[int, int] = {}
     ids: Iterator[int] = iter(())
     if fresh:
+        if conn.dialect.name == "postgresql":
+            # A multi-row UPDATE locks rows in the order its plan meets them, so two workers advancing
+            # overlapping sets could each hold one and wait for the other: lock them in id order first.
+            await conn.execute(
+                sa.select(_set.c.id).where(_set.c.id.in_(sorted(fresh))).order_by(_set.c.id).with_for_update()
+            )
         increment = sa.case(fresh, value=_set.c.id, else_=0)
         for row in await conn.execute(
             _set.update()
