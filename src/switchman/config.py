@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     worker_batch_size: int = Field(default=10, ge=1)
     # While a backlog lasts (each claim comes back full), the next claim doubles, up to this (ADR 0012).
     worker_max_batch_size: int = Field(default=500, ge=1)
+    # ... but only while a batch stays this short: a batch holds its locks (on SQLite the database's one
+    # write lock, which ingestion waits for) until it commits, so its duration is bounded, not its size.
+    worker_batch_target_seconds: float = Field(default=0.1, gt=0)
     worker_poll_interval_seconds: float = Field(default=1.0, gt=0)
     worker_lease_seconds: float = Field(default=30.0, gt=0)
     action_timeout_seconds: float = Field(default=10.0, gt=0)

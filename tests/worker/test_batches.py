@@ -19,14 +19,16 @@ from tests.conftest import make_settings
 from tests.worker.test_concurrency import _seed
 
 
-def _worker(db: Database, db_url: str, **overrides: int) -> SignalWorker:
+def _worker(db: Database, db_url: str, **overrides: float) -> SignalWorker:
     settings = make_settings(db_url, **overrides)
     return SignalWorker(settings=settings, db=db, wakeup=Wakeup(), backend=create_flag_backend(settings, db))
 
 
 async def test_full_claims_double_up_to_the_maximum_and_a_short_one_resets(db: Database, db_url: str) -> None:
     endpoint_id, _sets = await _seed(db, signals=95, action_sets=1)
-    worker = _worker(db, db_url, worker_batch_size=10, worker_max_batch_size=40)
+    worker = _worker(
+        db, db_url, worker_batch_size=10, worker_max_batch_size=40, worker_batch_target_seconds=3600
+    )
     sizes = []
     while handled := await worker.drain_once():
         sizes.append(handled)
@@ -48,6 +50,21 @@ async def test_full_claims_double_up_to_the_maximum_and_a_short_one_resets(db: D
     async with db.read() as conn:
         events = (await conn.execute(sa.select(sa.func.count()).select_from(t.action_set_event))).scalar_one()
     assert events == 105
+
+
+async def test_a_batch_slower_than_twice_the_target_halves_the_claim(db: Database, db_url: str) -> None:
+    await _seed(db, signals=150, action_sets=1)
+    worker = _worker(
+        db, db_url, worker_batch_size=10, worker_max_batch_size=40, worker_batch_target_seconds=3600
+    )
+    assert [await worker.drain_once() for _ in range(3)] == [10, 20, 40]
+    # Every batch now takes longer than twice a (nanosecond) target: the claim shrinks back, never below
+    # the base size, and never grows although each claim comes back full.
+    worker.settings = make_settings(
+        db_url, worker_batch_size=10, worker_max_batch_size=40, worker_batch_target_seconds=1e-9
+    )
+    assert [await worker.drain_once() for _ in range(3)] == [40, 20, 10]
+    assert await worker.drain_once() == 10
 
 
 async def _flag_state(db: Database) -> list[tuple[str, str]]:

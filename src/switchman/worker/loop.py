@@ -14,6 +14,7 @@ import logging
 import os
 import signal as os_signal
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -80,19 +81,27 @@ class SignalWorker:
         """Claim one batch and process it; returns the number of signals handled.
 
         Adaptive claim size (embedded store): a claim that comes back full means a backlog, so the
-        next one doubles (up to `worker_max_batch_size`); one that does not resets it to
-        `worker_batch_size`. Per-batch costs (the commit, the locks, a dozen statements) are then
-        shared by many signals exactly while signals queue, and a quiet queue keeps small batches.
+        next one doubles (up to `worker_max_batch_size`) as long as the batch took at most
+        `worker_batch_target_seconds`; a batch that took more than twice that halves it; a claim that
+        does not come back full resets it to `worker_batch_size`. Per-batch costs (the commit, the
+        locks, a dozen statements) are then shared by many signals exactly while signals queue, a quiet
+        queue keeps small batches, and no batch holds its locks (on SQLite: the write lock that
+        ingestion waits for) much longer than the target.
         """
         if self.runner.transactional_backend is None:
             return await self._drain_step_by_step()
         limit = self._limit
+        started = time.perf_counter()
         handled = await self._drain_in_one_transaction(limit)
+        elapsed = time.perf_counter() - started
         settings = self.settings
-        if handled >= limit:
-            self._limit = max(settings.worker_batch_size, min(limit * 2, settings.worker_max_batch_size))
-        else:
-            self._limit = settings.worker_batch_size
+        base, target = settings.worker_batch_size, settings.worker_batch_target_seconds
+        if handled < limit:
+            self._limit = base
+        elif elapsed <= target:
+            self._limit = max(base, min(limit * 2, settings.worker_max_batch_size))
+        elif elapsed > 2 * target:
+            self._limit = max(base, limit // 2)
         return handled
 
     async def _drain_in_one_transaction(self, limit: int) -> int:
