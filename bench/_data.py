@@ -1,4 +1,4 @@
-"""Benchmark data: a signal payload shaped like what monitoring tools send."""
+"""Benchmark data: a signal payload shaped like what monitoring tools send, and the action sets that react."""
 
 from __future__ import annotations
 
@@ -30,4 +30,34 @@ def alert_payload(fingerprint: str) -> dict[str, Any]:
         ],
         "errorRate": 7.5,
         "unleashTitle": "Checkout errors",
+    }
+
+
+# `alert.state` firing turns the flag off, resolved turns it on: each signal matches exactly one set.
+ALERT_STATE_ACTIONS = (("firing", "TOGGLE_FEATURE_OFF"), ("resolved", "TOGGLE_FEATURE_ON"))
+
+
+def alert_state_action_set(
+    *, state: str, action: str, actor_id: int, endpoint_id: int, feature: str
+) -> dict[str, Any]:
+    """The body of `POST /api/admin/projects/default/actions` for one of `ALERT_STATE_ACTIONS`."""
+    return {
+        "name": f"on-{state}",
+        "actorId": actor_id,
+        "match": {
+            "source": "signal-endpoint",
+            "sourceId": endpoint_id,
+            "payload": {"alert.state": {"operator": "IN", "values": [state]}},
+        },
+        "actions": [
+            {
+                "action": action,
+                "sortOrder": 1,
+                "executionParams": {
+                    "project": "default",
+                    "environment": "production",
+                    "featureName": feature,
+                },
+            }
+        ],
     }

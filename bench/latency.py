@@ -34,6 +34,7 @@ import httpx
 import orjson
 import sqlalchemy as sa
 
+from bench._data import ALERT_STATE_ACTIONS, alert_state_action_set
 from bench._pg import PG_SERVER, pg_admin
 from bench._report import (
     C4_LATENCY,
@@ -108,29 +109,16 @@ async def setup_scenario(base: str) -> Scenario:
         )
         endpoint = await post("/api/admin/signal-endpoints", {"name": "bench-apm"})
         token = await post(f"/api/admin/signal-endpoints/{endpoint['id']}/tokens", {"name": "bench"})
-        for state, action in (("firing", "TOGGLE_FEATURE_OFF"), ("resolved", "TOGGLE_FEATURE_ON")):
+        for state, action in ALERT_STATE_ACTIONS:
             await post(
                 "/api/admin/projects/default/actions",
-                {
-                    "name": f"on-{state}",
-                    "actorId": actor["id"],
-                    "match": {
-                        "source": "signal-endpoint",
-                        "sourceId": endpoint["id"],
-                        "payload": {"alert.state": {"operator": "IN", "values": [state]}},
-                    },
-                    "actions": [
-                        {
-                            "action": action,
-                            "sortOrder": 1,
-                            "executionParams": {
-                                "project": "default",
-                                "environment": "production",
-                                "featureName": "bench-flag",
-                            },
-                        }
-                    ],
-                },
+                alert_state_action_set(
+                    state=state,
+                    action=action,
+                    actor_id=actor["id"],
+                    endpoint_id=endpoint["id"],
+                    feature="bench-flag",
+                ),
             )
         return Scenario(endpoint["name"], int(endpoint["id"]), token["token"])
 

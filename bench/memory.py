@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
+from bench._data import ALERT_STATE_ACTIONS, alert_state_action_set
 from bench._pg import PG_SERVER, pg_admin
 from bench._report import (
     BENCHMARKS_MD,
@@ -91,29 +92,16 @@ async def _setup(base: str, admin: str) -> tuple[str, str, int]:
         endpoint = await post("/api/admin/signal-endpoints", {"name": "memory-apm"})
         token = await post(f"/api/admin/signal-endpoints/{endpoint['id']}/tokens", {"name": "bench"})
         set_ids = []
-        for state, action in (("firing", "TOGGLE_FEATURE_OFF"), ("resolved", "TOGGLE_FEATURE_ON")):
+        for state, action in ALERT_STATE_ACTIONS:
             created = await post(
                 "/api/admin/projects/default/actions",
-                {
-                    "name": f"on-{state}",
-                    "actorId": actor["id"],
-                    "match": {
-                        "source": "signal-endpoint",
-                        "sourceId": endpoint["id"],
-                        "payload": {"alert.state": {"operator": "IN", "values": [state]}},
-                    },
-                    "actions": [
-                        {
-                            "action": action,
-                            "sortOrder": 1,
-                            "executionParams": {
-                                "project": "default",
-                                "environment": "production",
-                                "featureName": "memory-flag",
-                            },
-                        }
-                    ],
-                },
+                alert_state_action_set(
+                    state=state,
+                    action=action,
+                    actor_id=actor["id"],
+                    endpoint_id=endpoint["id"],
+                    feature="memory-flag",
+                ),
             )
             set_ids.append(int(created["id"]))
         return endpoint["name"], token["token"], set_ids[0]
