@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -46,6 +47,18 @@ async def authenticate_cached(db: Database, header_value: str | None, cache: Pri
     return principal
 
 
+async def find_api_token(conn: AsyncConnection, secret: str, digest: str) -> sa.Row[Any] | None:
+    """The `api_token` row of `secret` (whose SHA-256 hex is `digest`), or None.
+
+    Looked up by digest, then the stored digest is compared with the presented secret's in constant time
+    (`tokens.digests_match`): the one place API-token secrets are checked, for the admin and client APIs.
+    """
+    row = (await conn.execute(sa.select(t.api_token).where(t.api_token.c.secret_hash == digest))).first()
+    if row is None or not tokens.digests_match(row.secret_hash, secret):
+        return None
+    return row
+
+
 def _secret_of(header_value: str | None) -> str:
     if header_value is None or not header_value.strip():
         raise AuthenticationRequired()
@@ -83,17 +96,8 @@ async def _lookup(
             root_role=row.root_role,
         )
         return account, row.expires_at
-    token = (
-        await conn.execute(
-            sa.select(
-                t.api_token.c.secret_hash,
-                t.api_token.c.type,
-                t.api_token.c.token_name,
-                t.api_token.c.expires_at,
-            ).where(t.api_token.c.secret_hash == digest)
-        )
-    ).first()
-    if token is None or not tokens.digests_match(token.secret_hash, secret):
+    token = await find_api_token(conn, secret, digest)
+    if token is None:
         raise UnauthorizedError()
     if token.expires_at is not None and token.expires_at <= now:
         raise UnauthorizedError()

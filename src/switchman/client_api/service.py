@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.auth import tokens
+from switchman.auth.service import find_api_token
 from switchman.client_api.hashsum import UNDEFINED, hash_sum
 from switchman.client_api.tokens import ALL, parse_init_client_token
 from switchman.config import ConfigurationError
@@ -94,20 +95,8 @@ async def authenticate_client(conn: AsyncConnection, header_value: str | None) -
     secret = tokens.strip_bearer(header_value or "")
     if not secret:
         raise ClientTokenRequired()
-    digest = tokens.hash_secret(secret)
-    row = (
-        await conn.execute(
-            sa.select(
-                t.api_token.c.id,
-                t.api_token.c.secret_hash,
-                t.api_token.c.type,
-                t.api_token.c.environment,
-                t.api_token.c.projects,
-                t.api_token.c.expires_at,
-            ).where(t.api_token.c.secret_hash == digest)
-        )
-    ).first()
-    if row is None or not tokens.digests_match(row.secret_hash, secret):
+    row = await find_api_token(conn, secret, tokens.hash_secret(secret))
+    if row is None:
         if secret.startswith(("*:*.", "user:")):
             raise WrongTokenType()
         raise ClientTokenRequired()
