@@ -90,12 +90,17 @@ class Scenario:
     endpoint: str
     endpoint_id: int
     token: str
+    set_ids: tuple[int, ...]  # in `ALERT_STATE_ACTIONS` order: on-firing, on-resolved
 
 
-async def setup_scenario(base: str) -> Scenario:
-    """Feature, Admin service account, endpoint + token, two action sets (`on-firing` turns the flag off,
-    `on-resolved` turns it on) through the admin API."""
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": ADMIN}, timeout=10) as http:
+async def setup_scenario(
+    base: str, *, admin: str = ADMIN, prefix: str = "bench", http_timeout: float = 10
+) -> Scenario:
+    """Feature `<prefix>-flag`, an Admin service account, endpoint `<prefix>-apm` + token, and two action
+    sets (`on-firing` turns the flag off, `on-resolved` turns it on) through the admin API."""
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": admin}, timeout=http_timeout
+    ) as http:
 
         async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
             response = await http.post(path, json=body)
@@ -103,24 +108,27 @@ async def setup_scenario(base: str) -> Scenario:
             result: dict[str, Any] = response.json()
             return result
 
-        await post("/api/admin/projects/default/features", {"name": "bench-flag"})
+        feature = f"{prefix}-flag"
+        await post("/api/admin/projects/default/features", {"name": feature})
         actor = await post(
-            "/api/admin/service-account", {"username": "bench-bot", "name": "Bench", "rootRole": 1}
+            "/api/admin/service-account", {"username": f"{prefix}-bot", "name": "Bench", "rootRole": 1}
         )
-        endpoint = await post("/api/admin/signal-endpoints", {"name": "bench-apm"})
+        endpoint = await post("/api/admin/signal-endpoints", {"name": f"{prefix}-apm"})
         token = await post(f"/api/admin/signal-endpoints/{endpoint['id']}/tokens", {"name": "bench"})
+        set_ids = []
         for state, action in ALERT_STATE_ACTIONS:
-            await post(
+            created = await post(
                 "/api/admin/projects/default/actions",
                 alert_state_action_set(
                     state=state,
                     action=action,
                     actor_id=actor["id"],
                     endpoint_id=endpoint["id"],
-                    feature="bench-flag",
+                    feature=feature,
                 ),
             )
-        return Scenario(endpoint["name"], int(endpoint["id"]), token["token"])
+            set_ids.append(int(created["id"]))
+        return Scenario(endpoint["name"], int(endpoint["id"]), token["token"], tuple(set_ids))
 
 
 async def _send_steady(base: str, endpoint: str, token: str, *, rate: float, duration: float) -> list[Sent]:

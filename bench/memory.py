@@ -36,10 +36,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import orjson
 
-from bench._data import ALERT_STATE_ACTIONS, alert_state_action_set
 from bench._pg import PG_SERVER, pg_admin
 from bench._report import (
     BENCHMARKS_MD,
@@ -52,6 +50,7 @@ from bench._report import (
     write_section,
 )
 from bench._server import free_port, running
+from bench.latency import setup_scenario
 
 SECTION = "## Memory"
 PEAK_GOAL_MB = 150.0
@@ -73,38 +72,6 @@ def proc_memory_mb(pid: int) -> tuple[float, float] | None:
     if "VmRSS" not in values:
         return None
     return values["VmRSS"], values.get("VmHWM", values["VmRSS"])
-
-
-async def _setup(base: str, admin: str) -> tuple[str, str, int]:
-    """Flag, Admin service account, endpoint + token, two action sets. Returns (endpoint, token, set id)."""
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": admin}, timeout=30) as http:
-
-        async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
-            response = await http.post(path, json=body)
-            response.raise_for_status()
-            result: dict[str, Any] = response.json()
-            return result
-
-        await post("/api/admin/projects/default/features", {"name": "memory-flag"})
-        actor = await post(
-            "/api/admin/service-account", {"username": "memory-bot", "name": "Bench", "rootRole": 1}
-        )
-        endpoint = await post("/api/admin/signal-endpoints", {"name": "memory-apm"})
-        token = await post(f"/api/admin/signal-endpoints/{endpoint['id']}/tokens", {"name": "bench"})
-        set_ids = []
-        for state, action in ALERT_STATE_ACTIONS:
-            created = await post(
-                "/api/admin/projects/default/actions",
-                alert_state_action_set(
-                    state=state,
-                    action=action,
-                    actor_id=actor["id"],
-                    endpoint_id=endpoint["id"],
-                    feature="memory-flag",
-                ),
-            )
-            set_ids.append(int(created["id"]))
-        return endpoint["name"], token["token"], set_ids[0]
 
 
 # --- the load client (its own process) -------------------------------------------------------------------
@@ -213,7 +180,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             env=env,
             ready_url=f"{base}/health",
         ) as proc:
-            endpoint, token, set_id = asyncio.run(_setup(base, admin))
+            scenario = asyncio.run(setup_scenario(base, admin=admin, prefix="memory", http_timeout=30))
+            endpoint, token, set_id = scenario.endpoint, scenario.token, scenario.set_ids[0]
             client = subprocess.Popen(
                 [
                     sys.executable, "-m", "bench.memory", "--client", "--base", base, "--endpoint", endpoint,
