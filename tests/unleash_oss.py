@@ -1,28 +1,22 @@
 """A real Unleash OSS 8.2.0 server for the whole test session (pytest plugin, see tests/conftest.py).
 
 One server per session, shared by the backend tests (tests/flags_remote) and the end-to-end suite
-(tests/integration): installed by `shared/tools/unleash-oss.sh` into `<repo>/.cache/unleash-oss`
-(git-ignored; reused when present; `SWITCHMAN_TEST_UNLEASH_DIR` may point elsewhere), started on a free
-port with a throw-away PostgreSQL database, stopped and the database dropped at the end of the session.
-It is only started when a test asks for it. It runs by default: when npm, the script, PostgreSQL or the
-install is missing, the tests FAIL with the reason instead of skipping. The system Node is used unless
-`UNLEASH_NODE_VERSION` says otherwise (8.2.0 declares Node >= 22 but runs these exchanges on Node 20; see
-the shared spec, real-server §1).
+(tests/integration): installed by `devtools.unleash_oss` into `<repo>/.cache/unleash-oss` (git-ignored;
+reused when present; `SWITCHMAN_TEST_UNLEASH_DIR` may point elsewhere), started on a free port with a
+throw-away PostgreSQL database, stopped and the database dropped at the end of the session. It is only
+started when a test asks for it. Requirements: npm and Node >= 20 (the system Node runs it; 8.2.0 declares
+Node >= 22 but everything these tests exchange with it works on 20). When they are missing the tests
+FAIL under `CI` and are skipped with the reason elsewhere, the rule the PostgreSQL fixture follows; a
+failed install or start always fails.
 
 Tests share the server, so each one creates flags with names of its own (`tests.conftest.unique`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import fcntl
 import os
-import secrets
-import shutil
 import socket
-import subprocess
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,52 +24,30 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools import unleash_oss
 from tests.conftest import PG_SERVER, REPO_ROOT
 
-SCRIPT = REPO_ROOT.parent / "shared" / "tools" / "unleash-oss.sh"
 INSTALL_DIR = Path(os.environ.get("SWITCHMAN_TEST_UNLEASH_DIR") or REPO_ROOT / ".cache" / "unleash-oss")
-ADMIN_TOKEN = "*:*.unleash-insecure-admin-api-token"
-CLIENT_TOKEN = "default:development.unleash-insecure-api-token"  # a backend (SDK) token for development
-PRODUCTION_CLIENT_TOKEN = "default:production.unleash-insecure-prod-api-token"
+ADMIN_TOKEN = unleash_oss.ADMIN_TOKEN
+CLIENT_TOKEN = unleash_oss.CLIENT_TOKENS[0]  # a backend (SDK) token for development
+PRODUCTION_CLIENT_TOKEN = unleash_oss.CLIENT_TOKENS[1]
 ADMIN_TOKEN_USER_ID = -42  # Unleash's user for admin API tokens: the author of every remote change
 
 
-def _script_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("UNLEASH_NODE_VERSION", "system")
-    env["PG_URL"] = PG_SERVER
-    return env
-
-
-def _run_script(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", str(SCRIPT), *args],
-        env=_script_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def _installed() -> bool:
-    return (INSTALL_DIR / "node_modules" / "unleash-server" / "dist" / "server.js").is_file()
-
-
 def _install_once() -> None:
-    """Install Unleash OSS into INSTALL_DIR unless present; a lock keeps parallel runs from racing."""
-    if not SCRIPT.is_file():
-        pytest.fail(f"the Unleash OSS helper script is missing: {SCRIPT}")
-    if shutil.which("npm") is None:
-        pytest.fail("npm is required to install Unleash OSS for the real-server tests, and it is not on PATH")
-    INSTALL_DIR.parent.mkdir(parents=True, exist_ok=True)
-    with open(INSTALL_DIR.parent / f".{INSTALL_DIR.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if _installed():
-            return
-        result = _run_script("install", str(INSTALL_DIR), timeout=600)
-        if result.returncode != 0 or not _installed():
-            pytest.fail(f"installing Unleash OSS into {INSTALL_DIR} failed:\n{result.stderr[-3000:]}")
+    """Install Unleash OSS into INSTALL_DIR unless present: skip (fail under CI) when npm or Node is missing."""
+    if unleash_oss.is_installed(INSTALL_DIR):
+        return
+    problem = unleash_oss.requirements_problem()
+    if problem is not None:
+        message = f"the real-Unleash tests cannot run: {problem}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        unleash_oss.install(INSTALL_DIR, unleash_oss.NodeChoice.SYSTEM)
+    except unleash_oss.UnleashOssError as exc:
+        pytest.fail(f"installing Unleash OSS into {INSTALL_DIR} failed: {exc}")
 
 
 def free_port() -> int:
@@ -85,23 +57,13 @@ def free_port() -> int:
         return port
 
 
-async def _drop_database(name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(f"{PG_SERVER}/postgres", timeout=10)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 @dataclass
 class UnleashServer:
     """A running Unleash OSS process on its own port and database; `stop()`/`start()` keep both."""
 
     port: int
     database: str
-    pid: str | None = field(default=None)
+    process: unleash_oss.UnleashProcess | None = field(default=None)
 
     @property
     def url(self) -> str:
@@ -109,17 +71,20 @@ class UnleashServer:
 
     def start(self) -> None:
         """Start the server (again) on the same port and database; waits for /health."""
-        assert self.pid is None, "already running"
-        started = _run_script("start", str(INSTALL_DIR), str(self.port), self.database, timeout=180)
-        if started.returncode != 0:
-            pytest.fail(f"starting Unleash OSS failed:\n{started.stderr[-3000:]}")
-        self.pid = started.stdout.strip().splitlines()[-1]
+        assert self.process is None, "already running"
+        try:
+            self.process = unleash_oss.start(
+                INSTALL_DIR, port=self.port, database=self.database, pg_url=PG_SERVER
+            )
+        except unleash_oss.UnleashOssError as exc:
+            pytest.fail(f"starting Unleash OSS failed: {exc}")
 
     def stop(self) -> None:
         """Stop the server process (SIGTERM, SIGKILL after 15 s); its port then refuses connections."""
-        if self.pid is not None:
-            _run_script("stop", self.pid, timeout=60)
-            self.pid = None
+        if self.process is not None:
+            unleash_oss.stop(self.process)
+            self.process.log_file.unlink(missing_ok=True)
+            self.process = None
 
     def admin(self) -> httpx.Client:
         """A synchronous client of the admin API with the bootstrap admin token."""
@@ -130,16 +95,13 @@ class UnleashServer:
 def unleash_server() -> Iterator[UnleashServer]:
     """The session's Unleash OSS server (started on first use)."""
     _install_once()
-    server = UnleashServer(port=free_port(), database=f"switchman_unleash_{secrets.token_hex(4)}")
+    server = UnleashServer(port=free_port(), database=f"switchman_unleash_{os.urandom(4).hex()}")
     try:
         server.start()
         yield server
     finally:
         server.stop()
-        (INSTALL_DIR / f"unleash-{server.port}.log").unlink(missing_ok=True)
-        # In a thread of its own: asyncio.run must not touch the test session's event loop.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pool.submit(asyncio.run, _drop_database(server.database)).result()
+        unleash_oss.drop_database(PG_SERVER, server.database)
 
 
 @pytest.fixture(scope="session")

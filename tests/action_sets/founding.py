@@ -1,5 +1,11 @@
 """The founding document's response schema (transcribed in founding_schema.json) as a jsonschema validator.
 
+The founding document, `seed-get-actions-events.md` beside this file, is a verbatim copy of the
+project's founding specification: Unleash's OpenAPI description of the operation `get-actions-events`
+(`GET /api/admin/projects/{projectId}/actions/{id}/events`, Unleash Enterprise; published at
+https://docs.getunleash.io/api/get-actions-events), whose YAML
+lost its line breaks in that copy. It is vendored so that a clone checks the schema on its own.
+
 `strict_validator()` adds `additionalProperties: false` where the reference (spec §3.2, §3.5) says the
 schema forbids other properties: actionSetEventsSchema, actionSetEventSchema, its actionSet object,
 actionEventSchema and signalSchema. `date-time` strings are checked (RFC 3339 with an offset).
@@ -16,7 +22,7 @@ from typing import Any
 
 import jsonschema
 
-FOUNDING_DOC = Path("/work/shared/spec/seed-get-actions-events.md")
+FOUNDING_DOC = Path(__file__).with_name("seed-get-actions-events.md")
 TRANSCRIPTION = Path(__file__).with_name("founding_schema.json")
 AP_FALSE = (
     "actionSetEventsSchema",

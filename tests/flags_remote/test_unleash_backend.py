@@ -1,6 +1,6 @@
 """UnleashFlagBackend against a scripted stand-in for the remote Unleash server (httpx.MockTransport).
 
-The wire exchanges imitated here are the ones recorded from Unleash 8.2.0 (shared spec, real-server §3);
+The wire exchanges imitated here are the ones recorded from Unleash 8.2.0 (ADR 0010);
 test_real_unleash.py replays the important ones against the real server.
 """
 

@@ -1,7 +1,7 @@
 """Unleash's official Python SDK reads a flag from a real Unleash that switchman drives.
 
 The SDK polls `/api/client/features` every `REFRESH_INTERVAL` seconds; Unleash itself refreshes the
-revision behind that payload once a second (shared spec, real-server §5). So the promise checked here is
+revision behind that payload once a second (its revision scheduler; ADR 0010). So the promise checked here is
 the one the issue states: after a signal's 200, the SDK sees the flag off within refresh interval + 1 s.
 Measured on the 2-core development machine (ADR 0010): toggle → SDK 0.41 to 1.45 s over 30 direct toggles;
 the theoretical worst case is 1 s revision tick + 1 s poll + switchman's few milliseconds, reached only when

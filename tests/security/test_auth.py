@@ -1,7 +1,7 @@
 """No one in where they don't belong: every route refuses every wrong credential, the Unleash way.
 
 The admin routes are enumerated from the app's route table (`surface.operations`), never listed by hand.
-Expected answers (Unleash OSS 8.2.0, ../shared/spec/unleash-oss-real-server.md "Bad and missing tokens"):
+Expected answers (what Unleash OSS 8.2.0 answers; tests/flags_remote/test_real_unleash.py asks the real server):
 no header → 401 `AuthenticationRequired`; an unknown token → 401 `UnauthorizedError`; a client or
 frontend API token on the admin API → 403 "expected a different token type". A signal endpoint's token
 is no API token at all (401), and it opens only its own endpoint. Refused requests store nothing.
