@@ -53,8 +53,11 @@ def test_node_major_of_a_broken_binary_is_zero(tmp_path: Path) -> None:
 
 
 def test_stop_refuses_a_process_it_did_not_start() -> None:
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"], stdout=subprocess.PIPE
+    )
     try:
+        assert other.stdout is not None and other.stdout.readline() == b"up\n"  # exec'd: its own command line
         with pytest.raises(unleash_oss.UnleashOssError, match="not an unleash-server"):
             unleash_oss.stop(other.pid)
         assert other.poll() is None  # untouched
@@ -63,6 +66,7 @@ def test_stop_refuses_a_process_it_did_not_start() -> None:
     finally:
         other.kill()
         other.wait()
+        other.stdout.close()
 
 
 def test_stop_of_a_finished_process_is_a_no_op() -> None:

@@ -54,7 +54,6 @@ def test_valid_filters(filters: object) -> None:
          [("/match/payload/a/extra", "unknown property; allowed: operator, values, value, inverted, caseInsensitive")]),
         ({"a": {"operator": "IN"}}, [("/match/payload/a/values", "is required for this operator")]),
         ({"a": {"operator": "IN", "values": "x"}}, [("/match/payload/a/values", "must be an array of strings")]),
-        ({"a": {"operator": "IN", "values": []}}, [("/match/payload/a/values", "must contain at least one value")]),
         ({"a": {"operator": "IN", "values": ["x", True, None, {"b": 1}]}},
          [("/match/payload/a/values/1", "must be a string"), ("/match/payload/a/values/2", "must be a string"),
           ("/match/payload/a/values/3", "must be a string")]),
@@ -87,6 +86,7 @@ def test_unknown_operator_message_lists_the_supported_ones() -> None:
     [(path, message)] = problems({"a": {"operator": "FOO"}})
     assert path == "/match/payload/a/operator"
     assert message.startswith("unknown operator 'FOO'; expected one of DATE_AFTER, DATE_BEFORE, IN, ")
+    assert message.endswith("(see the `match.payload` description at /docs, or docs/filters.md)")
     [(_, message)] = problems({"a": {"operator": 3}})
     assert message.startswith("unknown operator '3'")
 
@@ -173,3 +173,10 @@ class TestNormalize:
     def test_limits_are_not_normalisation_errors(self) -> None:
         many = {f"k{i}": {"operator": "IN", "values": ["x"] * 100} for i in range(50)}
         assert len(normalize_filters(many)) == 50
+
+
+@pytest.mark.parametrize("operator", ["IN", "NOT_IN", "STR_CONTAINS", "STR_STARTS_WITH", "STR_ENDS_WITH"])
+def test_an_empty_values_list_is_legal_as_in_unleash(operator: str) -> None:
+    filters = {"env": {"operator": operator, "values": []}}
+    assert problems(filters) == []
+    assert normalize_filters(filters) == {"env": {"operator": operator, "values": []}}

@@ -76,6 +76,9 @@ async def test_create_environment_is_admin_only(
     assert created.json()["sortOrder"] == 4 and created.json()["enabled"] is True
     assert_error(await client.post("/api/admin/environments", json=payload), 409, "NameExistsError")
     assert_error(await client.post("/api/admin/environments", json={"name": "a/b", "type": "test"}), 400)
+    # a sortOrder beyond the 32-bit column (found by the contract fuzzing on PostgreSQL) is a 400, not a 500
+    too_big = {"name": "big", "type": "test", "sortOrder": 2**31}
+    assert_error(await client.post("/api/admin/environments", json=too_big), 400, "BadDataError")
     assert "staging" in [
         e["name"] for e in (await client.get("/api/admin/environments")).json()["environments"]
     ]

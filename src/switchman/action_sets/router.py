@@ -7,14 +7,17 @@ any other non-integer id answers 404 rather than a validation error.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.action_sets import events, service
 from switchman.action_sets.listing_fast_path import page_cache
 from switchman.action_sets.schemas import (
     ActionDefinitionsConfigSchema,
     ActionSetEventsSchema,
+    ActionSetWarningsSchema,
     ActionsListSchema,
     ActionsSchema,
     CreateActionsSchema,
@@ -77,6 +80,7 @@ async def create_actions(
         created = await service.create_action_set(
             conn, project=project_id, payload=payload, principal=principal, settings=ctx.settings
         )
+        await _announce_warnings(request, response, conn, created)
     response.headers["Location"] = f"actions/{created['id']}"
     return created
 
@@ -115,6 +119,7 @@ async def get_actions_config(
 )
 async def update_actions(
     request: Request,
+    response: Response,
     project_id: ProjectId,
     action_set_id: ActionSetId,
     payload: CreateActionsSchema,
@@ -122,7 +127,7 @@ async def update_actions(
 ) -> dict[str, Any]:
     ctx = get_context(request)
     async with ctx.db.transaction() as conn:
-        return await service.update_action_set(
+        updated = await service.update_action_set(
             conn,
             project=project_id,
             action_set_id=service.parse_action_set_id(action_set_id),
@@ -130,6 +135,8 @@ async def update_actions(
             principal=principal,
             settings=ctx.settings,
         )
+        await _announce_warnings(request, response, conn, updated)
+    return updated
 
 
 @router.delete(
@@ -278,4 +285,67 @@ async def explain_actions(
             action_set_id=service.parse_action_set_id(action_set_id),
             payload=payload.payload,
             signal_id=payload.signal_id,
+            check_flags=_embedded(request),
         )
+
+
+@router.get(
+    "/{projectId}/actions/{id}/warnings",
+    operation_id="get-actions-warnings",
+    summary="What may keep an action set from doing what its author meant (switchman extension).",
+    description=(
+        "Warnings about a valid action set: a filter key its signal endpoint's recent signals never carried "
+        "(with the nearest key that did), `caseInsensitive` on IN/NOT_IN (ignored), an empty `values` list, "
+        "and — with the embedded flag store — a flag that is missing or archived, or a tag no flag carries. "
+        "`suggestedKeys` are the flattened keys of the endpoint's newest signal. Codes: docs/filters.md."
+    ),
+    response_model=ActionSetWarningsSchema,
+)
+async def get_actions_warnings(
+    request: Request, project_id: ProjectId, action_set_id: ActionSetId, _principal: AdminPrincipal
+) -> dict[str, Any]:
+    async with get_context(request).db.read() as conn:
+        return await service.warnings_of(
+            conn,
+            project=project_id,
+            action_set_id=service.parse_action_set_id(action_set_id),
+            check_flags=_embedded(request),
+        )
+
+
+@router.post(
+    "/{projectId}/actions/validate",
+    operation_id="validate-actions",
+    summary="Check an action set before saving it (switchman extension).",
+    description=(
+        "Takes the body of `create-actions` and answers as creating it would — the same 400 for invalid "
+        "input — but stores nothing: 200 with the warnings the created set would have."
+    ),
+    response_model=ActionSetWarningsSchema,
+)
+async def validate_actions(
+    request: Request, project_id: ProjectId, payload: CreateActionsSchema, _principal: AdminPrincipal
+) -> dict[str, Any]:
+    ctx = get_context(request)
+    async with ctx.db.read() as conn:
+        return await service.validate_action_set(
+            conn, project=project_id, payload=payload, settings=ctx.settings
+        )
+
+
+def _embedded(request: Request) -> bool:
+    """Flags are checked only in switchman's own store; a remote Unleash is never asked for warnings."""
+    return get_context(request).settings.flag_backend == "embedded"
+
+
+async def _announce_warnings(
+    request: Request, response: Response, conn: AsyncConnection, wire: dict[str, Any]
+) -> None:
+    """Create/update answers keep Unleash's body; a warning count header and a link point at the rest."""
+    found = await service.warnings_of(
+        conn, project=wire["project"], action_set_id=wire["id"], check_flags=_embedded(request)
+    )
+    if found["warnings"]:
+        location = f"/api/admin/projects/{quote(wire['project'], safe='')}/actions/{wire['id']}/warnings"
+        response.headers[service.WARNINGS_HEADER] = str(len(found["warnings"]))
+        response.headers["Link"] = f'<{location}>; rel="describedby"'

@@ -25,6 +25,7 @@ from pydantic import (
     field_validator,
 )
 
+from switchman.engine.operators import OPERATOR_REFERENCE
 from switchman.schemas import RequestModel, WireModel
 
 # Integer columns are 32-bit on PostgreSQL: larger ids can never exist, so they are refused up front.
@@ -43,6 +44,20 @@ class _StrictWire(WireModel):
 
 # --- requests ---------------------------------------------------------------------------------------
 
+FILTERS_DESCRIPTION = (
+    "The filters: a map from a flattened payload path to a constraint "
+    "`{operator, values?, value?, inverted?, caseInsensitive?}`; every filter must hold, and `{}` matches "
+    "every signal. Paths join object keys with `.` and index arrays with `[i]` (`alerts[0].labels.severity`, "
+    "never `alerts.0…`). The payload value is compared as text (numbers and booleans as JavaScript prints "
+    "them). `inverted: true` negates the result; `caseInsensitive: true` applies to the STR_* operators only. "
+    "A missing key fails every operator except NOT_IN. Operators:\n"
+    + "\n".join(
+        f"- `{operator}`: {meaning}; e.g. `{example}`"
+        for operator, (meaning, example) in OPERATOR_REFERENCE.items()
+    )
+    + "\nMore in docs/filters.md."
+)
+
 
 class CreateActionsSchemaMatch(RequestModel):
     """`createActionsSchema.match`: which signals trigger the action set."""
@@ -55,10 +70,7 @@ class CreateActionsSchemaMatch(RequestModel):
         Field(description="The id of the signal endpoint whose signals trigger the action set."),
         WithJsonSchema({"type": "number", "minimum": 1}),
     ]
-    payload: dict[str, Any] = Field(
-        description="The filters: a map from a flattened payload path (`a.b`, `list[0].name`) to a constraint "
-        "`{operator, values?, value?, inverted?, caseInsensitive?}`. `{}` matches every signal."
-    )
+    payload: dict[str, Any] = Field(description=FILTERS_DESCRIPTION)
 
     @field_validator("source_id")
     @classmethod
@@ -192,12 +204,43 @@ class FilterExplanationSchema(_StrictWire):
     reason: str
 
 
+class ActionSetWarningSchema(_StrictWire):
+    __qualname__ = "actionSetWarningSchema"
+
+    path: str = Field(description="JSON pointer into the action set body, e.g. `/match/payload/alerts.0.x`.")
+    code: Literal[
+        "case-insensitive-ignored",
+        "empty-values",
+        "unknown-key",
+        "flag-missing",
+        "flag-archived",
+        "tag-unused",
+    ] = Field(description="Stable code of the warning (docs/filters.md).")
+    message: str
+
+
+class ActionSetWarningsSchema(_StrictWire):
+    """What may keep a valid action set from doing what its author meant (switchman extension)."""
+
+    __qualname__ = "actionSetWarningsSchema"
+
+    warnings: list[ActionSetWarningSchema]
+    suggested_keys: list[str] = Field(
+        description="The flattened keys of the newest signal of the set's signal endpoint, as Unleash's UI "
+        "suggests filter keys; empty before the first signal."
+    )
+
+
 class ExplainActionsResultSchema(_StrictWire):
     __qualname__ = "explainActionsResultSchema"
 
     matched: bool = Field(description="Whether the action set would fire (it must also be enabled).")
     enabled: bool
     filters: list[FilterExplanationSchema]
+    warnings: list[ActionSetWarningSchema] = Field(
+        description="As `GET …/actions/{id}/warnings` reports them."
+    )
+    suggested_keys: list[str] = Field(description="As `GET …/actions/{id}/warnings` reports them.")
 
 
 # --- action set events (founding document `get-actions-events`) ---------------------------------------

@@ -11,7 +11,7 @@ Then the name must be free in the project (409 `NameExistsError`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -22,10 +22,19 @@ from switchman.action_sets.repository import ActionSetRecord, NewActionSet
 from switchman.action_sets.schemas import CreateActionsSchema
 from switchman.auth.principal import Principal
 from switchman.config import Settings
-from switchman.engine.actions import definitions_config, validate_action
+from switchman.engine.actions import (
+    TOGGLE_FEATURE_OFF,
+    TOGGLE_FEATURE_ON,
+    TOGGLE_FEATURES_OFF_BY_TAG,
+    TOGGLE_FEATURES_ON_BY_TAG,
+    definitions_config,
+    validate_action,
+)
 from switchman.engine.constraints import normalize_filters, validate_filters
+from switchman.engine.filter_warnings import filter_warnings
 from switchman.engine.matching import match_payload
-from switchman.engine.problems import Problem, pointer
+from switchman.engine.payload import flatten_payload
+from switchman.engine.problems import ActionSetWarning, Problem, pointer
 from switchman.errors import (
     BadDataError,
     ExceedsLimitError,
@@ -33,12 +42,14 @@ from switchman.errors import (
     NotFoundError,
     ServiceUnavailableError,
 )
+from switchman.flags import features as flag_features
 from switchman.flags import projects as flag_projects
 from switchman.flags.backend import FlagActionError, FlagCatalog
 from switchman.flags.events import record_event
 from switchman.flags.projects import project_not_found
 from switchman.service_accounts.service import service_account_exists
 from switchman.signal_endpoints import repository as signal_endpoints_repo
+from switchman.signal_endpoints import service as signal_endpoints_service
 from switchman.timeutil import utcnow
 
 VALIDATION_MESSAGE = (
@@ -210,10 +221,12 @@ async def explain(
     action_set_id: int,
     payload: Mapping[str, Any] | None,
     signal_id: int | None,
+    check_flags: bool,
 ) -> dict[str, Any]:
     """Dry run: would the action set's filters pass for `payload` (or the payload of signal `signal_id`)?
 
-    Nothing is recorded or executed. Exactly one of `payload` and `signal_id` must be given.
+    Nothing is recorded or executed. Exactly one of `payload` and `signal_id` must be given. The answer
+    carries the set's warnings too (`action_set_warnings`).
     """
     record = await _require_action_set(conn, project=project, action_set_id=action_set_id)
     if (payload is None) == (signal_id is None):
@@ -229,7 +242,9 @@ async def explain(
         payload = loaded if isinstance(loaded, dict) else {}
     assert payload is not None
     result = match_payload(record.filters, payload)
+    found = await _record_warnings(conn, record, check_flags=check_flags)
     return {
+        **found,
         "matched": result.matched,
         "enabled": record.enabled,
         "filters": [
@@ -243,6 +258,129 @@ async def explain(
             for item in result.filters
         ],
     }
+
+
+# --- warnings (ADR 0015) -----------------------------------------------------------------------------
+
+# Filter keys are checked against the flattened payloads of this many of the source's newest signals.
+RECENT_SIGNALS_FOR_KEYS = 20
+WARNINGS_HEADER = "Switchman-Warnings"
+
+
+async def action_set_warnings(
+    conn: AsyncConnection,
+    *,
+    project: str,
+    filters: Mapping[str, Any],
+    source_id: int,
+    actions: Sequence[tuple[str, Mapping[str, Any]]],
+    check_flags: bool,
+) -> dict[str, Any]:
+    """`actionSetWarningsSchema` of a valid action set: filters that cannot mean what they say, keys its
+    source's recent signals never carried, and (with `check_flags`, the embedded flag store) flags its
+    actions name that are missing or archived, or tags no live flag carries."""
+    payloads = await signal_endpoints_service.recent_signal_payloads(
+        conn, endpoint_id=source_id, limit=RECENT_SIGNALS_FOR_KEYS
+    )
+    known_keys: set[str] | None = None
+    if payloads:
+        known_keys = set().union(*(flatten_payload(payload) for payload in payloads))
+    warnings = filter_warnings(filters, known_keys=known_keys)
+    if check_flags:
+        warnings.extend(await _flag_warnings(conn, project=project, actions=actions))
+    return {
+        "warnings": [{"path": w.path, "code": w.code, "message": w.message} for w in warnings],
+        "suggestedKeys": list(flatten_payload(payloads[0])) if payloads else [],
+    }
+
+
+async def _flag_warnings(
+    conn: AsyncConnection, *, project: str, actions: Sequence[tuple[str, Mapping[str, Any]]]
+) -> list[ActionSetWarning]:
+    names = [str(params.get("featureName")) for _, params in actions if params.get("featureName") is not None]
+    archived = await flag_features.archived_flags(conn, project=project, names=names)
+    warnings: list[ActionSetWarning] = []
+    for index, (action, params) in enumerate(actions):
+        here = f"/actions/{index}/executionParams"
+        name, tag = params.get("featureName"), params.get("tag")
+        if action in (TOGGLE_FEATURE_ON, TOGGLE_FEATURE_OFF) and isinstance(name, str):
+            if name not in archived:
+                warnings.append(
+                    ActionSetWarning(
+                        here + "/featureName",
+                        "flag-missing",
+                        f"there is no flag named {name!r} in project {project!r}: this action will fail",
+                    )
+                )
+            elif archived[name]:
+                warnings.append(
+                    ActionSetWarning(
+                        here + "/featureName",
+                        "flag-archived",
+                        f"the flag {name!r} is archived: this action will fail until it is revived",
+                    )
+                )
+        elif action in (TOGGLE_FEATURES_ON_BY_TAG, TOGGLE_FEATURES_OFF_BY_TAG) and isinstance(tag, str):
+            tag_type, _, tag_value = tag.partition(":")
+            if not await flag_features.flags_with_tag(
+                conn, project=project, tag_type=tag_type, tag_value=tag_value
+            ):
+                warnings.append(
+                    ActionSetWarning(
+                        here + "/tag",
+                        "tag-unused",
+                        f"no flag of project {project!r} carries the tag {tag!r} now: this action changes nothing",
+                    )
+                )
+    return warnings
+
+
+async def warnings_of(
+    conn: AsyncConnection, *, project: str, action_set_id: int, check_flags: bool
+) -> dict[str, Any]:
+    """`actionSetWarningsSchema` of a stored action set."""
+    record = await _require_action_set(conn, project=project, action_set_id=action_set_id)
+    return await _record_warnings(conn, record, check_flags=check_flags)
+
+
+async def _record_warnings(
+    conn: AsyncConnection, record: ActionSetRecord, *, check_flags: bool
+) -> dict[str, Any]:
+    return await action_set_warnings(
+        conn,
+        project=record.project,
+        filters=record.filters,
+        source_id=record.source_id,
+        actions=[(action.action, action.execution_params) for action in record.actions],
+        check_flags=check_flags,
+    )
+
+
+async def validate_action_set(
+    conn: AsyncConnection, *, project: str, payload: CreateActionsSchema, settings: Settings
+) -> dict[str, Any]:
+    """Dry run of a create: the same 400s as creating it, else its warnings; nothing is stored."""
+    await require_project(conn, project)
+    values = await _validated(conn, project=project, payload=payload, settings=settings, enabled=True)
+    return await action_set_warnings(
+        conn,
+        project=project,
+        filters=values.filters,
+        source_id=values.source_id,
+        actions=[(action, params) for action, _, params in values.actions],
+        check_flags=settings.flag_backend == "embedded",
+    )
+
+
+async def action_sets_acting_on_flag(
+    conn: AsyncConnection, *, project: str, feature_name: str
+) -> list[ActionSetRecord]:
+    """The project's action sets with an action naming flag `feature_name`, ascending id."""
+    return [
+        record
+        for record in await repo.list_action_sets(conn, project=project)
+        if any(action.execution_params.get("featureName") == feature_name for action in record.actions)
+    ]
 
 
 async def _validated(

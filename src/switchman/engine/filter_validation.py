@@ -5,8 +5,9 @@ use a supported operator and carry a value its operator can use. Rules, per filt
 - the key is a non-empty string; the filter an object with only `operator`, `values`, `value`,
   `inverted`, `caseInsensitive`;
 - `operator` is a supported operator (`REGEX` and `IN_CIDR` are refused; `DATE_*` accepted);
-- `IN`, `NOT_IN`, `STR_*` need a non-empty `values` array of non-blank strings (numbers are
-  accepted and stored as their JavaScript string form), at most `max_values` of them;
+- `IN`, `NOT_IN`, `STR_*` need a `values` array of non-blank strings (numbers are accepted and
+  stored as their JavaScript string form), at most `max_values` of them; an empty array is legal,
+  as in Unleash (IN [] never holds, NOT_IN [] always holds; `filter_warnings` says so);
 - `NUM_*`, `SEMVER_*`, `DATE_*` need `value`: a number (JavaScript `Number()` syntax, not
   blank), a SemVer 2.0 version without `v`, or a date-time respectively;
 - the field the operator does not use may be sent (clients copy constraints verbatim) but must
@@ -33,6 +34,7 @@ from switchman.engine.problems import Limit, Problem, pointer
 from switchman.engine.timestamps import parse_timestamp
 
 FILTERS_PATH = "/match/payload"
+OPERATORS_DOC = "the `match.payload` description at /docs, or docs/filters.md"
 _FILTER_FIELDS = ("operator", "values", "value", "inverted", "caseInsensitive")
 _FLAGS = ("inverted", "caseInsensitive")
 
@@ -131,7 +133,7 @@ def _operator_message(operator: object) -> str:
     if isinstance(operator, str) and operator in UNSUPPORTED_OPERATORS:
         return f"operator {operator} is not supported in filters"
     supported = ", ".join(sorted(SUPPORTED_OPERATORS))
-    return f"unknown operator {js_string(operator)!r}; expected one of {supported}"
+    return f"unknown operator {js_string(operator)!r}; expected one of {supported} (see {OPERATORS_DOC})"
 
 
 def _values_problems(
@@ -143,8 +145,6 @@ def _values_problems(
         return [Problem(at, "is required for this operator")] if required else []
     if not isinstance(values, list):
         return [Problem(at, "must be an array of strings")]
-    if not values and required:
-        return [Problem(at, "must contain at least one value")]
     problems: list[Problem] = []
     if max_values is not None and len(values) > max_values:
         problems.append(

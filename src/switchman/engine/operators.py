@@ -53,3 +53,65 @@ SEMVER_OPERATORS: frozenset[str] = frozenset(
 )
 DATE_OPERATORS: frozenset[str] = frozenset({Operator.DATE_AFTER, Operator.DATE_BEFORE})
 VALUE_OPERATORS: frozenset[str] = NUMBER_OPERATORS | SEMVER_OPERATORS | DATE_OPERATORS
+
+
+# One line per operator: what it means for the payload value at the filter's key, and an example
+# filter. Shown in the OpenAPI description of `match.payload`; docs/filters.md says the same at length.
+OPERATOR_REFERENCE: dict[str, tuple[str, str]] = {
+    Operator.IN: (
+        "the value equals one of `values` (exact, case-sensitive)",
+        '{"operator":"IN","values":["firing"]}',
+    ),
+    Operator.NOT_IN: (
+        "the value equals none of `values`; also holds when the key is absent",
+        '{"operator":"NOT_IN","values":["info","debug"]}',
+    ),
+    Operator.STR_CONTAINS: (
+        "the value contains one of `values`",
+        '{"operator":"STR_CONTAINS","values":["timeout"],"caseInsensitive":true}',
+    ),
+    Operator.STR_STARTS_WITH: (
+        "the value starts with one of `values`",
+        '{"operator":"STR_STARTS_WITH","values":["eu-"]}',
+    ),
+    Operator.STR_ENDS_WITH: (
+        "the value ends with one of `values`",
+        '{"operator":"STR_ENDS_WITH","values":[".prod"]}',
+    ),
+    Operator.NUM_EQ: ("the value, as a number, equals `value`", '{"operator":"NUM_EQ","value":"500"}'),
+    Operator.NUM_GT: (
+        "the value, as a number, is greater than `value`",
+        '{"operator":"NUM_GT","value":"0.05"}',
+    ),
+    Operator.NUM_GTE: ("the value, as a number, is at least `value`", '{"operator":"NUM_GTE","value":"3"}'),
+    Operator.NUM_LT: ("the value, as a number, is less than `value`", '{"operator":"NUM_LT","value":"99.9"}'),
+    Operator.NUM_LTE: ("the value, as a number, is at most `value`", '{"operator":"NUM_LTE","value":"10"}'),
+    Operator.SEMVER_EQ: (
+        "the value is the semantic version `value`",
+        '{"operator":"SEMVER_EQ","value":"2.4.1"}',
+    ),
+    Operator.SEMVER_GT: (
+        "the value is a later semantic version than `value`",
+        '{"operator":"SEMVER_GT","value":"2.0.0"}',
+    ),
+    Operator.SEMVER_GTE: (
+        "the value is `value` or a later version",
+        '{"operator":"SEMVER_GTE","value":"2.0.0"}',
+    ),
+    Operator.SEMVER_LT: (
+        "the value is an earlier semantic version than `value`",
+        '{"operator":"SEMVER_LT","value":"3.0.0"}',
+    ),
+    Operator.SEMVER_LTE: (
+        "the value is `value` or an earlier version",
+        '{"operator":"SEMVER_LTE","value":"3.0.0"}',
+    ),
+    Operator.DATE_AFTER: (
+        "the value, an RFC 3339 date-time, is after `value` (the payload's time, not the clock)",
+        '{"operator":"DATE_AFTER","value":"2026-12-01T00:00:00Z"}',
+    ),
+    Operator.DATE_BEFORE: (
+        "the value, an RFC 3339 date-time, is before `value`",
+        '{"operator":"DATE_BEFORE","value":"2026-12-31T23:59:59Z"}',
+    ),
+}

@@ -27,6 +27,19 @@ class Problem:
     limit: Limit | None = None
 
 
+@dataclass(frozen=True)
+class ActionSetWarning:
+    """Something about a valid action set that probably does not do what its author meant.
+
+    Never refuses a write. `path` is a JSON pointer into the action set body; `code` is stable
+    (documented in docs/filters.md), `message` a sentence for people.
+    """
+
+    path: str
+    code: str
+    message: str
+
+
 def pointer(*segments: str | int) -> str:
     """Join segments into a JSON pointer (RFC 6901), escaping `~` and `/` inside segments."""
     return "".join("/" + str(segment).replace("~", "~0").replace("/", "~1") for segment in segments)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -587,6 +587,18 @@ async def flags_with_tag(conn: AsyncConnection, *, project: str, tag_type: str, 
         .order_by(t.feature.c.name)
     )
     return list(rows.scalars())
+
+
+async def archived_flags(conn: AsyncConnection, *, project: str, names: Collection[str]) -> dict[str, bool]:
+    """For each of `names` that is a flag of `project`: whether it is archived (absent names: no flag)."""
+    if not names:
+        return {}
+    rows = await conn.execute(
+        sa.select(t.feature.c.name, t.feature.c.archived_at).where(
+            t.feature.c.project_id == project, t.feature.c.name.in_(sorted(set(names)))
+        )
+    )
+    return {row.name: row.archived_at is not None for row in rows}
 
 
 # --- many on/off changes in one transaction (the worker) ----------------------------------------------

@@ -7,10 +7,12 @@ functions check it again against their `actor`, which is what protects non-HTTP 
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, params
 
+from switchman.action_sets import service as action_sets_service
 from switchman.auth.dependencies import AnyPrincipal, require
 from switchman.auth.permissions import (
     ADMIN,
@@ -52,6 +54,8 @@ from switchman.flags.schemas import (
 )
 from switchman.http import JSONResponse
 from switchman.openapi import error_responses
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/admin")
 
@@ -240,6 +244,20 @@ async def archive_feature(
 ) -> Response:
     async with get_context(request).db.transaction() as conn:
         await features.archive_feature(conn, actor=principal, project=project_id, feature_name=feature_name)
+        dependents = await action_sets_service.action_sets_acting_on_flag(
+            conn, project=project_id, feature_name=feature_name
+        )
+    if dependents:
+        # Unleash archives regardless; the sets' warnings (GET …/actions/{id}/warnings) say it too.
+        log.warning(
+            "flag %r of project %r was archived while action sets act on it: %s; their actions on it will fail",
+            feature_name,
+            project_id,
+            ", ".join(
+                f"{record.id} ({record.name!r}{'' if record.enabled else ', disabled'})"
+                for record in dependents
+            ),
+        )
     return Response(status_code=202)
 
 

@@ -65,7 +65,8 @@ class AddProjectEnvironmentSchema(RequestModel):
 class CreateEnvironmentSchema(RequestModel):
     name: str
     type: str = Field(min_length=1, max_length=100)
-    sort_order: int | None = None
+    # The column is a 32-bit integer (as in Unleash): larger values are a 400, not a database error.
+    sort_order: int | None = Field(default=None, ge=-(2**31), le=2**31 - 1)
     enabled: bool = True
 
 

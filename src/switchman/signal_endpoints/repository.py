@@ -209,6 +209,17 @@ async def endpoint_signals(
     return (await conn.execute(query)).all()
 
 
+async def recent_payloads(conn: AsyncConnection, endpoint_id: int, *, limit: int) -> list[str]:
+    """The stored JSON payloads of the endpoint's newest `limit` signals, newest first."""
+    query = (
+        sa.select(sig.c.payload)
+        .where(sig.c.source == SIGNAL_SOURCE, sig.c.source_id == endpoint_id)
+        .order_by(sig.c.id.desc())
+        .limit(limit)
+    )
+    return list((await conn.execute(query)).scalars())
+
+
 async def query_signals(
     conn: AsyncConnection,
     *,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -306,6 +307,17 @@ async def endpoint_signals_json(conn: AsyncConnection, *, endpoint_id: int, limi
     await _require_endpoint(conn, endpoint_id)
     rows = await repository.endpoint_signals(conn, endpoint_id, limit=limit, offset=offset)
     return signals.endpoint_signals_body(rows)
+
+
+async def recent_signal_payloads(
+    conn: AsyncConnection, *, endpoint_id: int, limit: int
+) -> list[dict[str, Any]]:
+    """The payloads of the endpoint's newest `limit` signals, newest first (what filter keys can read)."""
+    payloads = []
+    for text in await repository.recent_payloads(conn, endpoint_id, limit=limit):
+        loaded = orjson.loads(text)
+        payloads.append(loaded if isinstance(loaded, dict) else {})
+    return payloads
 
 
 def parse_day_filter(raw: str | None, parameter: str) -> datetime | None:
