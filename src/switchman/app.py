@@ -236,7 +236,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         error: SwitchmanError
-        if exc.status_code == 404:
+        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+            # FastAPI's body parsing hit Python's recursion limit: valid JSON, nested too deep to read.
+            error = BadDataError(
+                "The request body is valid JSON nested too deeply to read.",
+                details=[{"path": "/", "message": "nested too deeply"}],
+            )
+        elif exc.status_code == 404:
             error = NotFoundError(f"The path you were looking for ({request.url.path}) is not available.")
         elif exc.status_code == 413:
             error = ContentTooLargeError(str(exc.detail))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 import sqlalchemy as sa
 
@@ -94,7 +95,49 @@ async def test_endpoint_limit_is_400_exceeds_limit(db_url: str, db: Database) ->
         assert len((await client.get(BASE)).json()["signalEndpoints"]) == 2
 
 
-async def test_list_has_tokens_without_secrets_and_no_url(client: httpx.AsyncClient) -> None:
+# Unleash's signalEndpointsSchema / signalEndpointSchema / signalEndpointTokenSchema (additionalProperties
+# false; `url` and `tokens` optional, `token` only in the create answer), as Unleash's OpenAPI declares them.
+_TOKEN_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "name", "signalEndpointId", "createdAt", "createdByUserId"],
+    "properties": {
+        "id": {"type": "integer", "minimum": 1},
+        "token": {"type": "string"},
+        "name": {"type": "string"},
+        "signalEndpointId": {"type": "integer"},
+        "createdAt": {"type": "string", "format": "date-time"},
+        "createdByUserId": {"type": "integer"},
+    },
+}
+SIGNAL_ENDPOINTS_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["signalEndpoints"],
+    "properties": {
+        "signalEndpoints": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["id", "enabled", "name", "createdAt", "createdByUserId"],
+                "properties": {
+                    "id": {"type": "integer", "minimum": 1},
+                    "enabled": {"type": "boolean"},
+                    "name": {"type": "string"},
+                    "description": {"type": ["string", "null"]},
+                    "createdAt": {"type": "string", "format": "date-time"},
+                    "createdByUserId": {"type": "integer"},
+                    "url": {"type": "string"},
+                    "tokens": {"type": "array", "items": _TOKEN_SCHEMA},
+                },
+            },
+        }
+    },
+}
+
+
+async def test_list_has_tokens_without_secrets_and_each_url(client: httpx.AsyncClient) -> None:
     first = await create_endpoint(client, description="one")
     second = await create_endpoint(client)
     token = await create_token(client, first["id"], "grafana")
@@ -110,8 +153,56 @@ async def test_list_has_tokens_without_secrets_and_no_url(client: httpx.AsyncCli
         }
     ]
     assert listed[1]["tokens"] == []
-    assert all("url" not in item for item in listed)
+    # the call URL, as in the create answer (optional in Unleash's signalEndpointSchema, so still valid)
+    assert [item["url"] for item in listed] == [first["url"], second["url"]]
+    assert first["url"].endswith(f"/api/signal-endpoint/{first['name']}")
+    jsonschema.validate((await client.get(BASE)).json(), SIGNAL_ENDPOINTS_SCHEMA)
     assert token["token"] not in (await client.get(BASE)).text
+
+
+async def test_deleting_an_endpoint_that_enabled_action_sets_use_is_409_naming_them(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    endpoint = await create_endpoint(client)
+    actor = await client.post(
+        "/api/admin/service-account", json={"username": unique("bot"), "name": "Bot", "rootRole": 2}
+    )
+    body = {
+        "name": unique("kill"),
+        "actorId": actor.json()["id"],
+        "match": {"source": "signal-endpoint", "sourceId": endpoint["id"], "payload": {}},
+        "actions": [
+            {
+                "action": "TOGGLE_FEATURE_OFF",
+                "sortOrder": 1,
+                "executionParams": {"project": "default", "environment": "production", "featureName": "f"},
+            }
+        ],
+    }
+    created = await client.post("/api/admin/projects/default/actions", json=body)
+    assert created.status_code == 201, created.text
+    set_id = created.json()["id"]
+
+    refused = assert_error(await client.delete(f"{BASE}/{endpoint['id']}"), 409, "ConflictError")
+    assert refused["message"] == (
+        f'Signal endpoint "{endpoint["name"]}" is the source of 1 enabled action set: "{body["name"]}" '
+        f'(id {set_id}, project "default"). Disable them, point them at another endpoint or delete them first.'
+    )
+    assert refused["details"] == [
+        {
+            "message": f'enabled action set "{body["name"]}" (id {set_id}, project "default") listens to this endpoint'
+        }
+    ]
+    assert (await client.get(f"{BASE}")).json()["signalEndpoints"][0]["id"] == endpoint[
+        "id"
+    ]  # nothing deleted
+
+    # a disabled set does not block the delete; it stays, and its warnings say its source is gone
+    assert (await client.post(f"/api/admin/projects/default/actions/{set_id}/off")).status_code == 200
+    assert (await client.delete(f"{BASE}/{endpoint['id']}")).status_code == 200
+    warnings = (await client.get(f"/api/admin/projects/default/actions/{set_id}/warnings")).json()["warnings"]
+    assert warnings[0]["code"] == "source-missing"
+    assert warnings[0]["path"] == "/match/sourceId"
 
 
 async def test_update_replaces_fields_keeps_enabled_when_absent_and_returns_url(

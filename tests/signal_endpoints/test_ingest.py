@@ -199,7 +199,10 @@ async def test_a_body_over_the_cap_is_413_at_the_cap_200(db_url: str, db: Databa
             call_path(endpoint["name"]), content=exact[:-1] + b" }", headers={"Authorization": secret}
         )
         error = assert_error(over, 413, "ContentTooLargeError")
-        assert "64" in error["message"]
+        assert error["message"] == (
+            "request entity too large: a signal payload may have at most 64 bytes "
+            "(SWITCHMAN_SIGNAL_MAX_BYTES=64 on this server)."
+        )
         assert over.headers["connection"] == "close"
         assert len(await signal_rows(db)) == 1
 
@@ -492,3 +495,37 @@ async def test_a_batch_mixing_refused_and_accepted_calls_answers_each_correctly(
             endpoint_id = first["id"] if name == first["name"] else second["id"]
             acknowledged[signal["id"]] = (endpoint_id, json.loads(body))
     assert stored == acknowledged
+
+
+async def test_valid_json_nested_too_deep_says_so(db_url: str, db: Database) -> None:
+    async with app_client(db_url) as (_app, client):
+        endpoint, secret = await endpoint_with_token(client)
+        # deeper than the parser reads (1024) and deeper than switchman stores (254): the same answer
+        for depth in (1100, 254):
+            deep = b'{"a":' + b"[" * depth + b"]" * depth + b"}"
+            response = await client.post(
+                call_path(endpoint["name"]), content=deep, headers={"Authorization": secret}
+            )
+            error = assert_error(response, 400, "BadDataError")
+            assert error["message"] == (
+                "The request body is JSON nested deeper than 254 levels, more than switchman stores."
+            )
+            assert error["details"] == [{"path": "/", "message": "nested deeper than 254 levels"}]
+        broken = await client.post(
+            call_path(endpoint["name"]), content=b'{"a":', headers={"Authorization": secret}
+        )
+        assert assert_error(broken, 400, "BadDataError")["message"] == "The request body is not valid JSON."
+        fine = b'{"a":' + b"[" * 253 + b"]" * 253 + b"}"  # 254 levels with the object
+        assert (
+            await client.post(call_path(endpoint["name"]), content=fine, headers={"Authorization": secret})
+        ).status_code == 200
+        assert len(await signal_rows(db)) == 1
+
+
+async def test_the_admin_api_says_when_json_is_nested_too_deep(client: httpx.AsyncClient) -> None:
+    deep = b'{"name":"x","description":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    response = await client.post(
+        "/api/admin/signal-endpoints", content=deep, headers={"Content-Type": "application/json"}
+    )
+    error = assert_error(response, 400, "BadDataError")
+    assert error["message"] == "The request body is valid JSON nested too deeply to read."

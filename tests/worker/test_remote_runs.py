@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from switchman.context import AppContext
@@ -29,7 +31,7 @@ def _remote(calls: list[str]) -> httpx.MockTransport:
 
 
 async def test_remote_run_calls_unleash_in_order_and_stops_at_the_first_failure(
-    app: FastAPI, client: httpx.AsyncClient, scenario: Scenario
+    app: FastAPI, client: httpx.AsyncClient, scenario: Scenario, caplog: pytest.LogCaptureFixture
 ) -> None:
     calls: list[str] = []
     backend = UnleashFlagBackend(
@@ -52,9 +54,15 @@ async def test_remote_run_calls_unleash_in_order_and_stops_at_the_first_failure(
     )
     assert signal.status_code == 200
     try:
-        await drain(worker)
+        with caplog.at_level(logging.INFO, logger="switchman.worker.runner"):
+            await drain(worker)
     finally:
         await backend.close()
+    [logged] = [r for r in caplog.records if r.name == "switchman.worker.runner"]
+    assert logged.levelno == logging.WARNING
+    assert "TOGGLE_FEATURE_ON flag missing in production: " in logged.getMessage()
+    assert logged.getMessage().endswith("; 1 later action(s) not started")
+    assert "remote-secret" not in caplog.text
     assert calls == [
         "POST /api/admin/projects/default/features/checkout/environments/production/off",
         "POST /api/admin/projects/default/features/missing/environments/production/on",

@@ -209,9 +209,10 @@ class ActionSetWarningSchema(_StrictWire):
 
     path: str = Field(description="JSON pointer into the action set body, e.g. `/match/payload/alerts.0.x`.")
     code: Literal[
+        "source-missing",
+        "unknown-key",
         "case-insensitive-ignored",
         "empty-values",
-        "unknown-key",
         "flag-missing",
         "flag-archived",
         "tag-unused",

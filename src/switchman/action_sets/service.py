@@ -50,6 +50,7 @@ from switchman.flags.projects import project_not_found
 from switchman.service_accounts.service import service_account_exists
 from switchman.signal_endpoints import repository as signal_endpoints_repo
 from switchman.signal_endpoints import service as signal_endpoints_service
+from switchman.signal_endpoints.schemas import SIGNAL_SOURCE
 from switchman.timeutil import utcnow
 
 VALIDATION_MESSAGE = (
@@ -286,6 +287,16 @@ async def action_set_warnings(
     if payloads:
         known_keys = set().union(*(flatten_payload(payload) for payload in payloads))
     warnings = filter_warnings(filters, known_keys=known_keys)
+    if await signal_endpoints_repo.get_endpoint(conn, source_id) is None:
+        warnings.insert(
+            0,
+            ActionSetWarning(
+                "/match/sourceId",
+                "source-missing",
+                f"the signal endpoint {source_id} was deleted: this action set can never fire; point it at "
+                "another endpoint or delete it",
+            ),
+        )
     if check_flags:
         warnings.extend(await _flag_warnings(conn, project=project, actions=actions))
     return {
@@ -383,6 +394,12 @@ async def action_sets_acting_on_flag(
     ]
 
 
+async def enabled_sets_of_endpoint(conn: AsyncConnection, endpoint_id: int) -> list[str]:
+    """The enabled action sets listening to signal endpoint `endpoint_id`, named for a person."""
+    records = await repo.load_matching_candidates(conn, source=SIGNAL_SOURCE, source_id=endpoint_id)
+    return [f'"{record.name}" (id {record.id}, project "{record.project}")' for record in records]
+
+
 async def _validated(
     conn: AsyncConnection, *, project: str, payload: CreateActionsSchema, settings: Settings, enabled: bool
 ) -> NewActionSet:
@@ -406,7 +423,8 @@ async def _validated(
     if not await service_account_exists(conn, payload.actor_id):
         problems.append(Problem("/actorId", f"no service account with id {payload.actor_id}"))
     source_id = int(payload.match.source_id)
-    if await signal_endpoints_repo.get_endpoint(conn, source_id) is None:
+    # Key-share-locks the endpoint on PostgreSQL, so a concurrent delete waits and then sees this set.
+    if await signal_endpoints_repo.get_endpoint(conn, source_id, key_share=True) is None:
         problems.append(Problem("/match/sourceId", f"no signal endpoint with id {source_id}"))
     problems.extend(filter_problems)
     if not payload.actions:

@@ -40,6 +40,13 @@ RATE_LIMITER = "signal_rate_limiter"
 PATH = "/api/signal-endpoint/{name}"
 _CALL_PREFIX = "/api/signal-endpoint/"
 _UTF8_BOM = b"\xef\xbb\xbf"
+# orjson writes at most this many nested levels (it parses up to 1024): a stored payload must be writable
+# again everywhere it is served (listings, event snapshots), so deeper payloads are refused at the door.
+MAX_JSON_DEPTH = 254
+TOO_DEEP_MESSAGE = (
+    f"The request body is JSON nested deeper than {MAX_JSON_DEPTH} levels, more than switchman stores."
+)
+
 _NAME = re.compile(ENDPOINT_NAME_PATTERN.removeprefix("^").removesuffix("$"))  # used with fullmatch
 # The integers orjson keeps exact (int64 and uint64); others become the nearest double, as in JavaScript.
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
@@ -195,7 +202,12 @@ def parse_payload(body: bytes) -> tuple[bytes | None, SwitchmanError | None]:
         return b"{}", None
     try:
         value = orjson.loads(body)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("depth limit exceeded"):
+            return None, BadDataError(
+                TOO_DEEP_MESSAGE,
+                details=[{"path": "/", "message": f"nested deeper than {MAX_JSON_DEPTH} levels"}],
+            )
         value = _parse_like_javascript(body)
         if value is _MALFORMED:
             return None, BadDataError(
@@ -209,8 +221,16 @@ def parse_payload(body: bytes) -> tuple[bytes | None, SwitchmanError | None]:
         )
     try:
         return orjson.dumps(value), None
-    except orjson.JSONEncodeError:
+    except orjson.JSONEncodeError as exc:
+        if str(exc) == "Recursion limit reached":
+            return None, _too_deep()
         return None, BadDataError("The request body is not valid JSON (unpaired surrogate).")
+
+
+def _too_deep() -> BadDataError:
+    return BadDataError(
+        TOO_DEEP_MESSAGE, details=[{"path": "/", "message": f"nested deeper than {MAX_JSON_DEPTH} levels"}]
+    )
 
 
 _MALFORMED: Any = object()
@@ -248,7 +268,8 @@ def _json_kind(value: Any) -> str:
 
 def _too_large(cap: int) -> ContentTooLargeError:
     return ContentTooLargeError(
-        f"request entity too large: a signal payload may have at most {cap} bytes.",
+        f"request entity too large: a signal payload may have at most {cap} bytes "
+        f"(SWITCHMAN_SIGNAL_MAX_BYTES={cap} on this server).",
         headers={"Connection": "close"},
     )
 

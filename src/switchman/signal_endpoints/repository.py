@@ -37,13 +37,19 @@ async def list_endpoints(conn: AsyncConnection) -> Sequence[DbRow]:
     return (await conn.execute(sa.select(ep).order_by(ep.c.id))).all()
 
 
-async def get_endpoint(conn: AsyncConnection, endpoint_id: int, *, for_update: bool = False) -> DbRow | None:
-    """The endpoint row, or None; ids outside the 32-bit column range name no endpoint (never a DB error)."""
+async def get_endpoint(
+    conn: AsyncConnection, endpoint_id: int, *, for_update: bool = False, key_share: bool = False
+) -> DbRow | None:
+    """The endpoint row, or None; ids outside the 32-bit column range name no endpoint (never a DB error).
+
+    On PostgreSQL `for_update` locks the row; `key_share` takes the weakest lock that still makes a
+    concurrent delete (which locks `for_update`) wait until this transaction ends.
+    """
     if not 0 < endpoint_id <= MAX_ID:
         return None
     query = sa.select(ep).where(ep.c.id == endpoint_id)
-    if for_update and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
+    if (for_update or key_share) and conn.dialect.name == "postgresql":
+        query = query.with_for_update(key_share=key_share and not for_update)
     return (await conn.execute(query)).first()
 
 

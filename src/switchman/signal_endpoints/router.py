@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from switchman.action_sets import service as action_sets_service
 from switchman.auth.dependencies import AdminPrincipal, AnyPrincipal
 from switchman.context import get_context
 from switchman.errors import NotFoundError
@@ -48,8 +49,11 @@ Offset = Annotated[str | None, Query(description="Rows to skip (default 0).")]
     response_model_exclude_unset=True,
 )
 async def get_signal_endpoints(request: Request, _principal: AdminPrincipal) -> SignalEndpointsSchema:
-    async with get_context(request).db.read() as conn:
-        return SignalEndpointsSchema(signal_endpoints=await service.list_signal_endpoints(conn))
+    ctx = get_context(request)
+    async with ctx.db.read() as conn:
+        return SignalEndpointsSchema(
+            signal_endpoints=await service.list_signal_endpoints(conn, base_url=ctx.settings.base_url)
+        )
 
 
 @router.post(
@@ -100,14 +104,23 @@ async def update_signal_endpoint(
 
 
 @router.delete(
-    f"{BASE}/{{id}}", operation_id="delete-signal-endpoint", summary="[BETA] Delete a signal endpoint"
+    f"{BASE}/{{id}}",
+    operation_id="delete-signal-endpoint",
+    summary="[BETA] Delete a signal endpoint",
+    description="Deletes the endpoint and its tokens; its stored signals stay. 409 (switchman) while enabled "
+    "action sets listen to it, naming them: deleting it would silently stop them. Disabled sets may stay; their "
+    "warnings then report `source-missing`.",
+    responses=error_responses(409),
 )
 async def delete_signal_endpoint(
     request: Request, endpoint_id: EndpointId, principal: AdminPrincipal
 ) -> Response:
     async with get_context(request).db.transaction() as conn:
         await service.delete_signal_endpoint(
-            conn, endpoint_id=service.parse_id(endpoint_id, ENDPOINT), actor=principal
+            conn,
+            endpoint_id=service.parse_id(endpoint_id, ENDPOINT),
+            actor=principal,
+            users=action_sets_service.enabled_sets_of_endpoint,
         )
     return Response(status_code=200)
 

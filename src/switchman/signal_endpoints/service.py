@@ -6,6 +6,7 @@ Functions run inside the caller's transaction (`conn`). Token secrets exist only
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.auth import tokens
 from switchman.auth.principal import Principal
-from switchman.errors import BadDataError, ExceedsLimitError, NameExistsError, NotFoundError
+from switchman.errors import BadDataError, ConflictError, ExceedsLimitError, NameExistsError, NotFoundError
 from switchman.flags.events import record_event
 from switchman.signal_endpoints import repository, signals
 from switchman.signal_endpoints.repository import DbRow
@@ -128,13 +129,14 @@ async def _insert_guarding_name(conn: AsyncConnection, name: str, statement: Any
 # --- signal endpoints -----------------------------------------------------------------------------------
 
 
-async def list_signal_endpoints(conn: AsyncConnection) -> list[SignalEndpointSchema]:
-    """Every endpoint (ascending id) with its tokens, without secrets and without `url`."""
+async def list_signal_endpoints(conn: AsyncConnection, *, base_url: str) -> list[SignalEndpointSchema]:
+    """Every endpoint (ascending id) with its tokens, without secrets, with its call `url` (optional in
+    Unleash's signalEndpointSchema, which its list also uses; Unleash's list leaves it out)."""
     rows = await repository.list_endpoints(conn)
     by_endpoint: dict[int, list[DbRow]] = {}
     for token in await repository.list_tokens(conn):
         by_endpoint.setdefault(token.signal_endpoint_id, []).append(token)
-    return [_endpoint_schema(row, token_rows=by_endpoint.get(row.id, [])) for row in rows]
+    return [_endpoint_schema(row, token_rows=by_endpoint.get(row.id, []), base_url=base_url) for row in rows]
 
 
 async def create_signal_endpoint(
@@ -216,9 +218,29 @@ async def set_signal_endpoint_enabled(
     return _endpoint_schema(row, token_rows=token_rows, base_url=base_url)
 
 
-async def delete_signal_endpoint(conn: AsyncConnection, *, endpoint_id: int, actor: Principal) -> None:
-    """Delete the endpoint and its tokens; its signals stay (and keep their endpoint id)."""
+# What uses an endpoint, as `(message, detail per user)`; supplied by the caller (action sets depend on
+# signal endpoints, not the other way round).
+EndpointUsers = Callable[[AsyncConnection, int], Awaitable[list[str]]]
+
+
+async def delete_signal_endpoint(
+    conn: AsyncConnection, *, endpoint_id: int, actor: Principal, users: EndpointUsers
+) -> None:
+    """Delete the endpoint and its tokens; its signals stay (and keep their endpoint id).
+
+    Refused with 409 ConflictError naming them while `users` reports any (the enabled action sets listening
+    to it: deleting it would silently stop them). The row is locked first, so a set created concurrently
+    (which key-share-locks the endpoint) is either seen here or waits and then finds the endpoint gone.
+    """
     before = await _require_endpoint(conn, endpoint_id, for_update=True)
+    using = await users(conn, endpoint_id)
+    if using:
+        raise ConflictError(
+            f'Signal endpoint "{before.name}" is the source of {len(using)} enabled action set'
+            f"{'s' if len(using) > 1 else ''}: {'; '.join(using)}. Disable them, point them at another "
+            "endpoint or delete them first.",
+            details=[{"message": f"enabled action set {user} listens to this endpoint"} for user in using],
+        )
     await repository.delete_endpoint(conn, endpoint_id)
     await record_event(conn, type=SIGNAL_ENDPOINT_DELETED, actor=actor, pre_data=_endpoint_event_data(before))
 

@@ -35,7 +35,7 @@ from switchman.service_accounts.service import get_actor
 from switchman.timeutil import utcnow
 from switchman.wakeup import Wakeup
 from switchman.worker.claims import ClaimedSignal, claim_signals, extend_claims, mark_processed
-from switchman.worker.runner import ActionSetRunner
+from switchman.worker.runner import ActionSetRunner, RunOutcome, log_outcome
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,7 @@ class SignalWorker:
         can take them; if this worker dies, the transaction rolls back and the signals are simply
         pending again — no lease to wait for. One commit serves the whole batch.
         """
+        outcomes: list[RunOutcome] = []
         async with self.db.transaction() as conn:
             batch = await claim_signals(
                 conn,
@@ -129,8 +130,10 @@ class SignalWorker:
                     wire = signal.wire()
                     runs.extend((action_set, wire, actor) for action_set, actor in matches)
             if runs:
-                await self.runner.run_batch_in(conn, runs)
+                outcomes = await self.runner.run_batch_in(conn, runs)
             await mark_processed(conn, signal_ids=[signal.id for signal in batch], now=utcnow())
+        for outcome in outcomes:  # committed: only now are these runs facts
+            log_outcome(outcome)
         return len(batch)
 
     async def _drain_step_by_step(self) -> int:

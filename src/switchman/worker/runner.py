@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
@@ -152,7 +153,7 @@ class ActionSetRunner:
         self,
         conn: AsyncConnection,
         runs: Sequence[tuple[ActionSetRecord, dict[str, Any], Principal | None]],
-    ) -> list[EventState | None]:
+    ) -> list[RunOutcome]:
         """`run_in` for many runs (in the given order) inside the caller's transaction, set-based.
 
         Same outcomes as calling `run_in` for each run in order: each run's flag changes see the
@@ -161,7 +162,8 @@ class ActionSetRunner:
         started together (`start_events`), the flag changes are decided in memory and written by one
         `FlagBatch.flush`, and the events are written once, with their final documents
         (`finish_events`) — about a dozen statements per batch instead of a dozen per run.
-        Returns each run's final state, None for runs that had already ended.
+        Returns the outcome of each run that ended here (runs that had already ended are left out), for
+        the caller to report with `log_outcome` once the transaction has committed.
         """
         backend = self.transactional_backend
         if backend is None:
@@ -171,11 +173,10 @@ class ActionSetRunner:
         )
         flags = backend.batch_in(conn)
         await _prepare(flags, runs, events)
-        results: list[EventState | None] = []
+        results: list[RunOutcome] = []
         finished: list[tuple[EventRecord, str, Sequence[ActionStep]]] = []
-        for (action_set, _signal, actor), event in zip(runs, events, strict=True):
+        for (action_set, signal, actor), event in zip(runs, events, strict=True):
             if event is None:
-                results.append(None)
                 continue
             steps, remaining = _resumable(event)
 
@@ -190,7 +191,7 @@ class ActionSetRunner:
 
             state = await run_actions(remaining, perform, _no_progress) if remaining else EventState.SUCCESS
             finished.append((event, state, steps))
-            results.append(state)
+            results.append(RunOutcome(action_set, int(signal["id"]), state, steps))
         await flags.flush()
         await finish_events(conn, finished, now=utcnow())
         return results
@@ -228,6 +229,7 @@ class ActionSetRunner:
 
         state = await run_actions(remaining, perform, save_progress) if remaining else EventState.SUCCESS
         await self._save(event, state, steps)
+        log_outcome(RunOutcome(action_set, int(signal["id"]), state, steps))
         return state
 
     @staticmethod
@@ -249,6 +251,56 @@ class ActionSetRunner:
     async def _save(self, event: EventRecord, state: EventState, steps: Sequence[ActionStep]) -> None:
         async with self._db.transaction() as conn:
             await save_event(conn, event, state=state, steps=steps)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How one run of an action set for a signal ended."""
+
+    action_set: ActionSetRecord
+    signal_id: int
+    state: EventState
+    steps: Sequence[ActionStep]
+
+
+def log_outcome(outcome: RunOutcome) -> None:
+    """One line per committed run: INFO for a success, WARNING with each failed action's details for a
+    failure. Payloads and tokens are never logged; action parameters and details name flags only."""
+    action_set = outcome.action_set
+    if outcome.state == EventState.SUCCESS:
+        log.info(
+            "action set %d (%r, project %s) ran for signal %d: success, %d action(s)",
+            action_set.id,
+            action_set.name,
+            action_set.project,
+            outcome.signal_id,
+            len(outcome.steps),
+        )
+        return
+    if not log.isEnabledFor(logging.WARNING):
+        return
+    failed = "; ".join(
+        f"{step.action} {_target(step)} in {step.execution_params.get('environment')}: {step.details}"
+        for step in outcome.steps
+        if step.state == ActionState.FAILED
+    )
+    not_started = sum(1 for step in outcome.steps if step.state == ActionState.NOT_STARTED)
+    log.warning(
+        "action set %d (%r, project %s) failed for signal %d: %s%s",
+        action_set.id,
+        action_set.name,
+        action_set.project,
+        outcome.signal_id,
+        failed or "no action failed",
+        f"; {not_started} later action(s) not started" if not_started else "",
+    )
+
+
+def _target(step: ActionStep) -> str:
+    params = step.execution_params
+    if params.get("tag") is not None:
+        return f"flags tagged {params.get('tag')}"
+    return f"flag {params.get('featureName')}"
 
 
 async def _prepare(
