@@ -14,17 +14,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from switchman import __version__, worker
+from switchman import __version__
 from switchman.action_sets.listing_fast_path import EventsListingFastPath
 from switchman.action_sets.router import router as action_sets_router
 from switchman.api_tokens.router import router as api_tokens_router
-from switchman.auth.service import ensure_admin_tokens
 from switchman.client_api.router import openapi_components as client_api_components
 from switchman.client_api.router import router as client_api_router
-from switchman.client_api.service import ensure_client_tokens
 from switchman.config import Settings
-from switchman.context import AppContext
-from switchman.db.engine import Database
 from switchman.db.migrate import migrate
 from switchman.errors import (
     BadDataError,
@@ -35,14 +31,13 @@ from switchman.errors import (
     ServiceUnavailableError,
     SwitchmanError,
 )
-from switchman.flags.factory import FLAG_BACKEND_COMPONENT, create_flag_backend
 from switchman.flags.router import router as flags_router
 from switchman.http import JSONResponse
 from switchman.logs import RequestLogMiddleware
 from switchman.openapi import admin_body_guarded, document_errors, error_responses
+from switchman.runtime import open_runtime, runtime_of
 from switchman.service_accounts.router import router as service_accounts_router
 from switchman.signal_endpoints import ingest
-from switchman.signal_endpoints import lifecycle as signals_lifecycle
 from switchman.signal_endpoints.router import router as signal_endpoints_router
 
 log = logging.getLogger(__name__)
@@ -60,33 +55,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             await migrate(settings.async_database_url)
-        db = Database(settings.async_database_url, pool_size=settings.database_pool_size)
-        ctx = AppContext(settings=settings, db=db)
-        app.state.ctx = ctx
-        try:
-            if settings.init_admin_api_tokens:
-                async with db.transaction() as conn:
-                    await ensure_admin_tokens(conn, settings.init_admin_api_tokens)
-            if settings.init_client_api_tokens:
-                async with db.transaction() as conn:
-                    await ensure_client_tokens(conn, settings.init_client_api_tokens)
-        except BaseException:
-            await db.dispose()
-            raise
-        await signals_lifecycle.start(ctx)
-        # One flag backend per process: the worker drives it, `/actions/config` reads a remote one.
-        flag_backend = ctx.components[FLAG_BACKEND_COMPONENT] = create_flag_backend(settings, db)
-        if settings.run_worker:
-            await worker.start(ctx)
-        try:
+        async with open_runtime(settings, serve=True, run_worker=settings.run_worker) as runtime:
+            app.state.runtime = runtime
             yield
-        finally:
-            if settings.run_worker:
-                await worker.stop(ctx)
-            await flag_backend.close()
-            await signals_lifecycle.stop(ctx)
-            await ctx.wakeup.close()
-            await db.dispose()
 
     app = FastAPI(
         title="switchman",
@@ -110,9 +81,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/health", tags=["Operational"], operation_id="getHealth", responses=error_responses(503))
     async def health(request: Request) -> dict[str, str]:
-        ctx: AppContext = request.app.state.ctx
         try:
-            await ctx.db.ping()
+            await runtime_of(request).db.ping()
         except Exception as exc:
             log.warning("health check failed: %s", type(exc).__name__)
             raise ServiceUnavailableError("The database does not answer") from exc

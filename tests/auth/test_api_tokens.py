@@ -132,7 +132,6 @@ async def test_a_token_revoked_by_another_replica_is_refused_once_the_cache_ttl_
     from tests.conftest import make_settings
 
     from switchman.app import create_app
-    from switchman.auth.cache import COMPONENT
 
     async def replica(ttl: float) -> FastAPI:
         return create_app(make_settings(db_url, auth_cache_seconds=ttl))
@@ -155,7 +154,7 @@ async def test_a_token_revoked_by_another_replica_is_refused_once_the_cache_ttl_
                 assert_error(again, 401, "UnauthorizedError")
             else:  # still trusted within the TTL; forgetting (what the bound guarantees) refuses it
                 assert again.status_code == 200
-                app.state.ctx.components[COMPONENT].forget()
+                app.state.runtime.principal_cache.forget()
                 assert_error(await http.get("/api/admin/api-tokens", headers={"Authorization": secret}), 401)
 
 

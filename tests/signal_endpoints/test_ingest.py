@@ -14,9 +14,8 @@ import pytest
 from fastapi import FastAPI
 
 from switchman.config import to_async_url
-from switchman.context import AppContext
 from switchman.db.engine import Database
-from switchman.signal_endpoints.ingest import COMMITTER
+from switchman.runtime import Runtime
 from tests.conftest import assert_error
 from tests.signal_endpoints.helpers import (
     BASE,
@@ -319,7 +318,7 @@ async def test_concurrent_calls_share_transactions(
     client: httpx.AsyncClient, app: FastAPI, db: Database
 ) -> None:
     endpoint, secret = await endpoint_with_token(client)
-    committer = app.state.ctx.components[COMMITTER]
+    committer = app.state.runtime.require_ingestion().committer
     before = committer.transactions
     count = 60
     responses = await asyncio.gather(
@@ -345,7 +344,7 @@ async def test_concurrent_calls_share_transactions(
 async def test_a_stored_signal_wakes_the_worker(
     client: httpx.AsyncClient, app: FastAPI, backend: str
 ) -> None:
-    ctx: AppContext = app.state.ctx
+    ctx: Runtime = app.state.runtime
     endpoint, secret = await endpoint_with_token(client)
     await ctx.wakeup.wait(0.01)  # clear anything earlier
     notified = asyncio.Event()
@@ -369,7 +368,7 @@ async def test_a_stored_signal_wakes_the_worker(
 
 
 async def test_refused_calls_do_not_wake_the_worker(client: httpx.AsyncClient, app: FastAPI) -> None:
-    ctx: AppContext = app.state.ctx
+    ctx: Runtime = app.state.runtime
     endpoint = await create_endpoint(client)
     await create_token(client, endpoint["id"])
     await ctx.wakeup.wait(0.01)
@@ -467,7 +466,7 @@ async def test_a_batch_mixing_refused_and_accepted_calls_answers_each_correctly(
 ) -> None:
     first, first_secret = await endpoint_with_token(client)
     second, second_secret = await endpoint_with_token(client)
-    committer = app.state.ctx.components[COMMITTER]
+    committer = app.state.runtime.require_ingestion().committer
     plan: list[tuple[str, dict[str, str], bytes, int]] = []
     for n in range(40):
         kind = n % 5

@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from fastapi import FastAPI
-
 from switchman.db.engine import Database
-from switchman.signal_endpoints.lifecycle import RETENTION_TASK
 from switchman.signal_endpoints.retention import prune_signals, run_retention
 from switchman.timeutil import utcnow
 from tests.signal_endpoints.helpers import app_client, insert_signal, signal_rows
@@ -54,13 +51,8 @@ async def test_the_background_pass_prunes(db: Database) -> None:
 
 async def test_the_app_runs_retention_only_when_configured(db_url: str, db: Database) -> None:
     async with app_client(db_url, signal_retention_days=7) as (app, _client):
-        task = _components(app)[RETENTION_TASK]
+        task = app.state.runtime.retention
         assert isinstance(task, asyncio.Task) and not task.done()
     assert task.cancelled()
     async with app_client(db_url, signal_retention_days=0) as (app, _client):
-        assert RETENTION_TASK not in _components(app)
-
-
-def _components(app: FastAPI) -> dict[str, object]:
-    components: dict[str, object] = app.state.ctx.components
-    return components
+        assert app.state.runtime.retention is None

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from switchman.context import AppContext
 from switchman.flags.factory import create_flag_backend
+from switchman.runtime import Runtime
 from switchman.worker.loop import SignalWorker
 from tests.conftest import unique
 
@@ -100,7 +100,7 @@ def toggle(action: str, feature: str, sort_order: int, environment: str = "produ
 
 @pytest.fixture
 async def worker(app: FastAPI) -> Any:
-    ctx: AppContext = app.state.ctx
+    ctx: Runtime = app.state.runtime
     backend = create_flag_backend(ctx.settings, ctx.db)
     yield SignalWorker(settings=ctx.settings, db=ctx.db, wakeup=ctx.wakeup, backend=backend)
     await backend.close()

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from switchman.flags.backend import FlagActionError
 from switchman.flags.embedded import EmbeddedFlagBackend
+from switchman.runtime import Runtime
 from switchman.service_accounts.service import get_actor
 from switchman.worker.loop import SignalWorker
 from tests.action_sets.founding import assert_valid
@@ -245,7 +246,7 @@ async def test_by_tag_actions_in_one_batch_match_the_backend_one_by_one(
         assert event["state"] == "success"
         assert [a["state"] for a in event["actionSet"]["actions"]] == ["success", "success"]
 
-    ctx = app.state.ctx
+    ctx: Runtime = app.state.runtime
     async with ctx.db.read() as conn:
         viewer = await get_actor(conn, scenario.viewer_actor_id)
     assert viewer is not None

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from switchman.context import AppContext
 from switchman.flags.unleash import UnleashFlagBackend
+from switchman.runtime import Runtime
 from switchman.worker.loop import SignalWorker
 from tests.action_sets.founding import assert_valid
 from tests.worker.conftest import Scenario, create_action_set, drain, toggle
@@ -37,7 +37,7 @@ async def test_remote_run_calls_unleash_in_order_and_stops_at_the_first_failure(
     backend = UnleashFlagBackend(
         "http://unleash.test", "*:*.remote-secret", timeout=5, transport=_remote(calls)
     )
-    ctx: AppContext = app.state.ctx
+    ctx: Runtime = app.state.runtime
     worker = SignalWorker(settings=ctx.settings, db=ctx.db, wakeup=ctx.wakeup, backend=backend)
     set_id = await create_action_set(
         client,

@@ -16,28 +16,17 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from switchman.action_sets import events
-from switchman.action_sets.page_cache import COMPONENT as PAGE_CACHE
-from switchman.action_sets.page_cache import SettledPageCache
 from switchman.action_sets.service import parse_action_set_id
-from switchman.auth.dependencies import principal_cache
 from switchman.auth.permissions import ADMIN
 from switchman.auth.principal import PrincipalKind
 from switchman.auth.service import authenticate_cached
-from switchman.context import AppContext
 from switchman.errors import SwitchmanError
 from switchman.http import normalize_limit, normalize_offset
+from switchman.runtime import runtime_of_scope
 
 _PREFIX = "/api/admin/projects/"
 _SUFFIX = "/events"
 _HEADERS = [(b"content-type", b"application/json")]
-
-
-def page_cache(ctx: AppContext) -> SettledPageCache:
-    """The process's settled-page cache (created on first use)."""
-    cache: SettledPageCache | None = ctx.components.get(PAGE_CACHE)
-    if cache is None:
-        cache = ctx.components[PAGE_CACHE] = SettledPageCache(ctx.settings.event_page_cache_bytes)
-    return cache
 
 
 def _match(path: str) -> tuple[str, str] | None:
@@ -72,12 +61,12 @@ async def _listing(scope: Scope, project: str, raw_id: str) -> bytes | None:
     authorization = next((value for key, value in scope["headers"] if key == b"authorization"), None)
     if authorization is None:
         return None
-    ctx: AppContext = scope["app"].state.ctx
+    ctx = runtime_of_scope(scope)
     try:
         params = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
         if "before" in params:
             return None
-        principal = await authenticate_cached(ctx.db, authorization.decode("latin-1"), principal_cache(ctx))
+        principal = await authenticate_cached(ctx.db, authorization.decode("latin-1"), ctx.principal_cache)
         if principal.kind is PrincipalKind.CLIENT_TOKEN or not principal.can(ADMIN):
             return None
         set_id = parse_action_set_id(raw_id)
@@ -88,7 +77,7 @@ async def _listing(scope: Scope, project: str, raw_id: str) -> bytes | None:
                 action_set_id=set_id,
                 limit=normalize_limit(params.get("limit")),
                 offset=normalize_offset(params.get("offset")),
-                cache=page_cache(ctx),
+                cache=ctx.event_page_cache,
             )
     except SwitchmanError:
         return None

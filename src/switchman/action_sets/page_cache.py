@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-COMPONENT = "event_page_cache"
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 
 PageKey = tuple[str, int, int, int]  # (project, action set id, limit, offset)

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.action_sets import events, service
-from switchman.action_sets.listing_fast_path import page_cache
 from switchman.action_sets.schemas import (
     ActionDefinitionsConfigSchema,
     ActionSetEventsSchema,
@@ -28,11 +27,10 @@ from switchman.action_sets.schemas import (
     GetActionsEventsRequestUnauthorizedError,
 )
 from switchman.auth.dependencies import AdminPrincipal
-from switchman.context import get_context
 from switchman.flags.backend import FlagCatalog
-from switchman.flags.factory import FLAG_BACKEND_COMPONENT
 from switchman.http import RawJSONResponse, normalize_limit, normalize_offset
 from switchman.openapi import error_responses
+from switchman.runtime import runtime_of
 
 router = APIRouter(prefix="/api/admin/projects", tags=["Projects"])
 
@@ -55,7 +53,7 @@ def _describe(text: str) -> str:
     response_model=ActionsListSchema,
 )
 async def get_actions(request: Request, project_id: ProjectId, _principal: AdminPrincipal) -> dict[str, Any]:
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         return {"actions": await service.list_action_sets(conn, project=project_id)}
 
 
@@ -75,7 +73,7 @@ async def create_actions(
     payload: CreateActionsSchema,
     principal: AdminPrincipal,
 ) -> dict[str, Any]:
-    ctx = get_context(request)
+    ctx = runtime_of(request)
     async with ctx.db.transaction() as conn:
         created = await service.create_action_set(
             conn, project=project_id, payload=payload, principal=principal, settings=ctx.settings
@@ -99,8 +97,8 @@ async def create_actions(
 async def get_actions_config(
     request: Request, project_id: ProjectId, _principal: AdminPrincipal
 ) -> dict[str, object]:
-    ctx = get_context(request)
-    backend = ctx.components.get(FLAG_BACKEND_COMPONENT)
+    ctx = runtime_of(request)
+    backend = ctx.flag_backend
     if isinstance(backend, FlagCatalog):  # a remote Unleash: its options, read outside the transaction
         async with ctx.db.read() as conn:
             await service.require_project(conn, project_id)
@@ -125,7 +123,7 @@ async def update_actions(
     payload: CreateActionsSchema,
     principal: AdminPrincipal,
 ) -> dict[str, Any]:
-    ctx = get_context(request)
+    ctx = runtime_of(request)
     async with ctx.db.transaction() as conn:
         updated = await service.update_action_set(
             conn,
@@ -150,7 +148,7 @@ async def update_actions(
 async def delete_actions(
     request: Request, project_id: ProjectId, action_set_id: ActionSetId, principal: AdminPrincipal
 ) -> Response:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         await service.delete_action_set(
             conn,
             project=project_id,
@@ -161,7 +159,7 @@ async def delete_actions(
 
 
 async def _set_enabled(request: Request, project: str, raw_id: str, principal: Any, enabled: bool) -> Any:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         return await service.set_action_set_enabled(
             conn,
             project=project,
@@ -246,7 +244,7 @@ async def get_actions_events(
     # case is usually answered before this route by `listing_fast_path.EventsListingFastPath`.
     set_id = service.parse_action_set_id(action_set_id)
     cursor = normalize_offset(before) or None  # invalid or absent: no cursor
-    ctx = get_context(request)
+    ctx = runtime_of(request)
     async with ctx.db.read() as conn:
         body = await events.list_event_docs(
             conn,
@@ -255,7 +253,7 @@ async def get_actions_events(
             limit=normalize_limit(limit),
             offset=normalize_offset(offset),
             before=cursor,
-            cache=page_cache(ctx),
+            cache=ctx.event_page_cache,
         )
     return RawJSONResponse(body)
 
@@ -278,7 +276,7 @@ async def explain_actions(
     payload: ExplainActionsSchema,
     _principal: AdminPrincipal,
 ) -> dict[str, Any]:
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         return await service.explain(
             conn,
             project=project_id,
@@ -304,7 +302,7 @@ async def explain_actions(
 async def get_actions_warnings(
     request: Request, project_id: ProjectId, action_set_id: ActionSetId, _principal: AdminPrincipal
 ) -> dict[str, Any]:
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         return await service.warnings_of(
             conn,
             project=project_id,
@@ -326,7 +324,7 @@ async def get_actions_warnings(
 async def validate_actions(
     request: Request, project_id: ProjectId, payload: CreateActionsSchema, _principal: AdminPrincipal
 ) -> dict[str, Any]:
-    ctx = get_context(request)
+    ctx = runtime_of(request)
     async with ctx.db.read() as conn:
         return await service.validate_action_set(
             conn, project=project_id, payload=payload, settings=ctx.settings
@@ -335,7 +333,7 @@ async def validate_actions(
 
 def _embedded(request: Request) -> bool:
     """Flags are checked only in switchman's own store; a remote Unleash is never asked for warnings."""
-    return get_context(request).settings.flag_backend == "embedded"
+    return runtime_of(request).settings.flag_backend == "embedded"
 
 
 async def _announce_warnings(

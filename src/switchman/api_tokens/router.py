@@ -7,14 +7,14 @@ from fastapi import APIRouter, Request, Response
 from switchman.api_tokens import service
 from switchman.api_tokens.schemas import ApiTokenSchema, ApiTokensSchema, CreateApiTokenSchema
 from switchman.auth.dependencies import AdminPrincipal, forget_principals
-from switchman.context import get_context
+from switchman.runtime import runtime_of
 
 router = APIRouter(prefix="/api/admin/api-tokens", tags=["API tokens"])
 
 
 @router.get("", operation_id="getAllApiTokens", response_model=ApiTokensSchema)
 async def get_all_api_tokens(request: Request, _principal: AdminPrincipal) -> ApiTokensSchema:
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         return ApiTokensSchema(tokens=await service.list_api_tokens(conn))
 
 
@@ -22,7 +22,7 @@ async def get_all_api_tokens(request: Request, _principal: AdminPrincipal) -> Ap
 async def create_api_token(
     request: Request, response: Response, payload: CreateApiTokenSchema, _principal: AdminPrincipal
 ) -> ApiTokenSchema:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         created = await service.create_api_token(conn, payload=payload)
     response.headers["Location"] = "api-tokens"
     return created
@@ -30,7 +30,7 @@ async def create_api_token(
 
 @router.delete("/{token}", operation_id="deleteApiToken", status_code=200)
 async def delete_api_token(request: Request, token: str, _principal: AdminPrincipal) -> Response:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         await service.delete_api_token(conn, secret=token)
     forget_principals(request)
     return Response(status_code=200)

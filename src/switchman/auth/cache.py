@@ -24,8 +24,6 @@ from datetime import datetime
 
 from switchman.auth.principal import Principal
 
-COMPONENT = "principal_cache"
-
 
 class PrincipalCache:
     def __init__(self, ttl: float, *, max_entries: int = 1024) -> None:

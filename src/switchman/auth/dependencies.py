@@ -11,36 +11,26 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from switchman.auth.cache import COMPONENT as PRINCIPAL_CACHE
-from switchman.auth.cache import PrincipalCache
 from switchman.auth.permissions import ADMIN
 from switchman.auth.principal import Principal, PrincipalKind
 from switchman.auth.service import authenticate_cached
-from switchman.context import AppContext, get_context
 from switchman.errors import NoAccessError, PermissionDeniedError
+from switchman.runtime import runtime_of
 
 
 async def current_principal(request: Request) -> Principal:
     """Any valid admin-API credential; non-admin API tokens (client/frontend) are refused with 403."""
-    ctx = get_context(request)
-    principal = await authenticate_cached(ctx.db, request.headers.get("authorization"), principal_cache(ctx))
+    ctx = runtime_of(request)
+    principal = await authenticate_cached(ctx.db, request.headers.get("authorization"), ctx.principal_cache)
     if principal.kind is PrincipalKind.CLIENT_TOKEN:
         raise NoAccessError("invalid token: expected a different token type for this endpoint")
     request.state.principal = principal
     return principal
 
 
-def principal_cache(ctx: AppContext) -> PrincipalCache:
-    """The process's verified-credential cache (created on first use, TTL from the settings)."""
-    cache: PrincipalCache | None = ctx.components.get(PRINCIPAL_CACHE)
-    if cache is None:
-        cache = ctx.components[PRINCIPAL_CACHE] = PrincipalCache(ctx.settings.auth_cache_seconds)
-    return cache
-
-
 def forget_principals(request: Request) -> None:
     """Call after committing a change that revokes or narrows a credential (token, PAT, service account)."""
-    principal_cache(get_context(request)).forget()
+    runtime_of(request).principal_cache.forget()
 
 
 def require(permission: str) -> Callable[[Principal], Awaitable[Principal]]:

@@ -20,15 +20,15 @@ from switchman.client_api.schemas import (
     ClientFeaturesSchema,
     ClientMetricsSchema,
 )
-from switchman.context import AppContext, get_context
 from switchman.errors import BadDataError, ContentTooLargeError, ContentTypeError, NotFoundError
 from switchman.http import RawJSONResponse
 from switchman.openapi import error_responses
+from switchman.runtime import runtime_of
 
 
 async def _embedded_store_only(request: Request) -> None:
     """With a remote Unleash as the flag backend, the flags SDKs need live there, not here: say so (404)."""
-    settings = get_context(request).settings
+    settings = runtime_of(request).settings
     if settings.flag_backend != "embedded":
         raise NotFoundError(
             "The client API serves switchman's embedded flag store; with SWITCHMAN_FLAG_BACKEND="
@@ -38,7 +38,6 @@ async def _embedded_store_only(request: Request) -> None:
 
 router = APIRouter(prefix="/api/client", tags=["Client"], dependencies=[Depends(_embedded_store_only)])
 
-CACHE_COMPONENT = "client_api.payload_cache"
 # Largest register/metrics body read (Unleash's Express JSON limit is 100 kB; metrics of many flags are
 # larger, so a little more room here). Larger bodies are refused before being read in full.
 MAX_BODY_BYTES = 1024 * 1024
@@ -74,14 +73,6 @@ def _json_body(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 
-def _cache(ctx: AppContext) -> service.PayloadCache:
-    cache = ctx.components.get(CACHE_COMPONENT)
-    if cache is None:
-        cache = ctx.components[CACHE_COMPONENT] = service.PayloadCache()
-    assert isinstance(cache, service.PayloadCache)
-    return cache
-
-
 @router.get(
     "/features",
     operation_id="getAllClientFeatures",
@@ -96,7 +87,7 @@ async def get_all_client_features(
     name_prefix: Annotated[str | None, Query(alias="namePrefix")] = None,
     environment: Annotated[str | None, Query(description="used only by tokens for all environments")] = None,
 ) -> Response:
-    ctx = get_context(request)
+    ctx = runtime_of(request)
     async with ctx.db.read() as conn:
         scope = await service.authenticate_client(conn, request.headers.get("authorization"))
         query = service.resolve_query(
@@ -108,7 +99,10 @@ async def get_all_client_features(
             segments_supported=service.supports_segments(request.headers.get("unleash-client-spec")),
         )
         result = await service.features_response(
-            conn, query=query, if_none_match=request.headers.get("if-none-match"), cache=_cache(ctx)
+            conn,
+            query=query,
+            if_none_match=request.headers.get("if-none-match"),
+            cache=ctx.client_payload_cache,
         )
     if result.body is None:
         return Response(status_code=304, headers={"ETag": result.etag})
@@ -123,7 +117,7 @@ async def get_all_client_features(
     responses=_AUTH_RESPONSES,
 )
 async def get_client_feature(request: Request, featureName: str) -> Response:  # noqa: N803 (Unleash's name)
-    ctx = get_context(request)
+    ctx = runtime_of(request)
     async with ctx.db.read() as conn:
         scope = await service.authenticate_client(conn, request.headers.get("authorization"))
         query = service.resolve_query(
@@ -147,7 +141,7 @@ async def get_client_feature(request: Request, featureName: str) -> Response:  #
     openapi_extra=_json_body(ClientApplicationSchema),
 )
 async def register_client_application(request: Request) -> Response:
-    ctx = get_context(request)
+    ctx = runtime_of(request)
     async with ctx.db.read() as conn:
         scope = await service.authenticate_client(conn, request.headers.get("authorization"))
     await _validated_body(request, ClientApplicationSchema)
@@ -166,7 +160,7 @@ async def register_client_application(request: Request) -> Response:
     openapi_extra=_json_body(ClientMetricsSchema),
 )
 async def register_client_metrics(request: Request) -> Response:
-    ctx = get_context(request)
+    ctx = runtime_of(request)
     async with ctx.db.read() as conn:
         await service.authenticate_client(conn, request.headers.get("authorization"))
     await _validated_body(request, ClientMetricsSchema)

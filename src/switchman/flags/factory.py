@@ -10,10 +10,6 @@ from switchman.flags.backend import FlagBackend
 
 log = logging.getLogger(__name__)
 
-# The key of the process's shared backend in `AppContext.components` (used by the worker and
-# `/actions/config`; owned and closed by whoever put it there).
-FLAG_BACKEND_COMPONENT = "flag_backend"
-
 
 def create_flag_backend(settings: Settings, db: Database) -> FlagBackend:
     """The embedded flag store (default), or a remote Unleash server when `flag_backend` is "unleash".

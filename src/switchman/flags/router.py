@@ -24,7 +24,6 @@ from switchman.auth.permissions import (
     UPDATE_FEATURE_ENVIRONMENT,
     UPDATE_PROJECT,
 )
-from switchman.context import get_context
 from switchman.flags import environments, events, features, projects, tags
 from switchman.flags.schemas import (
     AddProjectEnvironmentSchema,
@@ -54,6 +53,7 @@ from switchman.flags.schemas import (
 )
 from switchman.http import JSONResponse
 from switchman.openapi import error_responses
+from switchman.runtime import runtime_of
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def _permission(name: str) -> list[params.Depends]:
 
 @router.get("/projects", tags=["Projects"], operation_id="getProjects", response_model=ProjectsSchema)
 async def get_projects(request: Request, _principal: AnyPrincipal) -> ProjectsSchema:
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         return ProjectsSchema(projects=await projects.list_projects(conn))
 
 
@@ -89,7 +89,7 @@ async def get_projects(request: Request, _principal: AnyPrincipal) -> ProjectsSc
 async def create_project(
     request: Request, response: Response, payload: CreateProjectSchema, principal: AnyPrincipal
 ) -> ProjectCreatedSchema:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         created = await projects.create_project(conn, actor=principal, payload=payload)
     response.headers["Location"] = f"projects/{created.id}"
     return created
@@ -104,7 +104,7 @@ async def create_project(
 async def get_project(
     request: Request, project_id: ProjectId, _principal: AnyPrincipal
 ) -> ProjectOverviewSchema:
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         return await features.get_project_overview(conn, project_id)
 
 
@@ -118,7 +118,7 @@ async def get_project(
 async def add_environment_to_project(
     request: Request, project_id: ProjectId, payload: AddProjectEnvironmentSchema, principal: AnyPrincipal
 ) -> Response:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         await projects.add_environment_to_project(
             conn, actor=principal, project_id=project_id, environment=payload.environment
         )
@@ -135,7 +135,7 @@ async def add_environment_to_project(
     response_model=EnvironmentsSchema,
 )
 async def get_all_environments(request: Request, _principal: AnyPrincipal) -> EnvironmentsSchema:
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         return EnvironmentsSchema(environments=await environments.list_environments(conn))
 
 
@@ -151,7 +151,7 @@ async def get_all_environments(request: Request, _principal: AnyPrincipal) -> En
 async def create_environment(
     request: Request, payload: CreateEnvironmentSchema, principal: AnyPrincipal
 ) -> EnvironmentSchema:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         return await environments.create_environment(conn, actor=principal, payload=payload)
 
 
@@ -164,7 +164,7 @@ async def create_environment(
 async def get_project_environments(
     request: Request, project_id: ProjectId, _principal: AnyPrincipal
 ) -> EnvironmentsProjectSchema:
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         return EnvironmentsProjectSchema(
             environments=await environments.list_project_environments(conn, project_id)
         )
@@ -177,7 +177,7 @@ async def get_project_environments(
     response_model=EnvironmentSchema,
 )
 async def get_environment(request: Request, name: str, _principal: AnyPrincipal) -> EnvironmentSchema:
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         return await environments.get_environment(conn, name)
 
 
@@ -196,7 +196,7 @@ async def get_environment(request: Request, name: str, _principal: AnyPrincipal)
 async def create_feature(
     request: Request, project_id: ProjectId, payload: CreateFeatureSchema, principal: AnyPrincipal
 ) -> FeatureSchema:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         return await features.create_feature(conn, actor=principal, project=project_id, payload=payload)
 
 
@@ -215,7 +215,7 @@ async def get_features(
     ] = None,
 ) -> FeaturesSchema:
     wanted = [tags.parse_tag(raw) for raw in tag or []]
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         return FeaturesSchema(features=await features.list_features(conn, project=project_id, tags=wanted))
 
 
@@ -228,7 +228,7 @@ async def get_features(
 async def get_feature(
     request: Request, project_id: ProjectId, feature_name: FeatureName, _principal: AnyPrincipal
 ) -> FeatureDetailSchema:
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         return await features.get_feature(conn, project=project_id, feature_name=feature_name)
 
 
@@ -242,7 +242,7 @@ async def get_feature(
 async def archive_feature(
     request: Request, project_id: ProjectId, feature_name: FeatureName, principal: AnyPrincipal
 ) -> Response:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         await features.archive_feature(conn, actor=principal, project=project_id, feature_name=feature_name)
         dependents = await action_sets_service.action_sets_acting_on_flag(
             conn, project=project_id, feature_name=feature_name
@@ -274,7 +274,7 @@ async def get_feature_environment(
     environment: Environment,
     _principal: AnyPrincipal,
 ) -> FeatureEnvironmentSchema:
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         return await features.get_feature_environment(
             conn, project=project_id, feature_name=feature_name, environment=environment
         )
@@ -288,7 +288,7 @@ async def _toggle(
     environment: str,
     enabled: bool,
 ) -> Response:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         await features.set_feature_enabled(
             conn,
             actor=principal,
@@ -340,7 +340,7 @@ async def _bulk_toggle(
     payload: BulkToggleFeaturesSchema,
     enabled: bool,
 ) -> Response:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         await features.bulk_set_enabled(
             conn,
             actor=principal,
@@ -389,7 +389,7 @@ async def bulk_toggle_off(
 
 @router.get("/tag-types", tags=["Tags"], operation_id="getTagTypes", response_model=TagTypesSchema)
 async def get_tag_types(request: Request, _principal: AnyPrincipal) -> TagTypesSchema:
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         return TagTypesSchema(tag_types=await tags.list_tag_types(conn))
 
 
@@ -405,19 +405,19 @@ async def get_tag_types(request: Request, _principal: AnyPrincipal) -> TagTypesS
 async def create_tag_type(
     request: Request, payload: CreateTagTypeSchema, principal: AnyPrincipal
 ) -> TagTypeSchema:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         return await tags.create_tag_type(conn, actor=principal, payload=payload)
 
 
 @router.get("/tag-types/{name}", tags=["Tags"], operation_id="getTagType", response_model=TagTypeSchema)
 async def get_tag_type(request: Request, name: str, _principal: AnyPrincipal) -> TagTypeSchema:
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         return await tags.get_tag_type(conn, name)
 
 
 @router.get("/tags", tags=["Tags"], operation_id="getTags", response_model=TagsSchema)
 async def get_tags(request: Request, _principal: AnyPrincipal) -> TagsSchema:
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         found = await tags.list_tags(conn)
     return TagsSchema(tags=[TagWithColorSchema(type=tag.type, value=tag.value) for tag in found])
 
@@ -426,7 +426,7 @@ async def get_tags(request: Request, _principal: AnyPrincipal) -> TagsSchema:
 async def get_tags_by_type(
     request: Request, tag_type: Annotated[str, Path(alias="type")], _principal: AnyPrincipal
 ) -> TagsSchema:
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         found = await tags.list_tags(conn, tag_type=tag_type)
     return TagsSchema(tags=[TagWithColorSchema(type=tag.type, value=tag.value) for tag in found])
 
@@ -435,7 +435,7 @@ async def get_tags_by_type(
 async def list_feature_tags(
     request: Request, feature_name: FeatureName, _principal: AnyPrincipal
 ) -> TagsSchema:
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         return TagsSchema(tags=await tags.list_feature_tags(conn, feature_name))
 
 
@@ -450,7 +450,7 @@ async def list_feature_tags(
 async def add_feature_tag(
     request: Request, feature_name: FeatureName, payload: CreateTagSchema, principal: AnyPrincipal
 ) -> TagSchema:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         return await tags.add_feature_tag(
             conn, actor=principal, feature_name=feature_name, tag_type=payload.type, value=payload.value
         )
@@ -469,7 +469,7 @@ async def remove_feature_tag(
     value: str,
     principal: AnyPrincipal,
 ) -> Response:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         await tags.remove_feature_tag(
             conn, actor=principal, feature_name=feature_name, tag_type=tag_type, value=value
         )
@@ -486,7 +486,7 @@ async def get_events(
     project: Annotated[str | None, Query(description="Only events of this project")] = None,
 ) -> Response:
     """The latest 100 events, newest first (plain dicts and orjson: no per-row model work)."""
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         found, total = await events.list_events(conn, project=project)
     return JSONResponse({"version": 1, "events": found, "totalEvents": total})
 
@@ -500,6 +500,6 @@ async def get_events(
 async def get_events_for_feature(
     request: Request, feature_name: FeatureName, _principal: AnyPrincipal
 ) -> Response:
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         found, total = await events.list_events(conn, feature_name=feature_name)
     return JSONResponse({"version": 1, "toggleName": feature_name, "events": found, "totalEvents": total})

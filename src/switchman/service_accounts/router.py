@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from switchman.auth.dependencies import AdminPrincipal, forget_principals
-from switchman.context import get_context
 from switchman.openapi import error_responses
+from switchman.runtime import runtime_of
 from switchman.service_accounts import pats, service
 from switchman.service_accounts.schemas import (
     CreatePatSchema,
@@ -32,7 +32,7 @@ TokenId = Annotated[int, Path(alias="tokenId", ge=ID_MIN, le=ID_MAX)]
 
 @router.get("", operation_id="getServiceAccounts", response_model=ServiceAccountsSchema)
 async def get_service_accounts(request: Request, _principal: AdminPrincipal) -> ServiceAccountsSchema:
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         accounts, roles = await service.list_service_accounts(conn)
     return ServiceAccountsSchema(service_accounts=accounts, root_roles=roles)
 
@@ -47,7 +47,7 @@ async def get_service_accounts(request: Request, _principal: AdminPrincipal) -> 
 async def create_service_account(
     request: Request, response: Response, payload: CreateServiceAccountSchema, principal: AdminPrincipal
 ) -> ServiceAccountSchema:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         created = await service.create_service_account(conn, actor=principal, payload=payload)
     response.headers["Location"] = f"service-account/{created.id}"
     return created
@@ -57,7 +57,7 @@ async def create_service_account(
 async def update_service_account(
     request: Request, account_id: AccountId, payload: UpdateServiceAccountSchema, principal: AdminPrincipal
 ) -> ServiceAccountSchema:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         updated = await service.update_service_account(
             conn, actor=principal, account_id=account_id, payload=payload
         )
@@ -69,7 +69,7 @@ async def update_service_account(
 async def delete_service_account(
     request: Request, account_id: AccountId, principal: AdminPrincipal
 ) -> Response:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         await service.delete_service_account(conn, actor=principal, account_id=account_id)
     forget_principals(request)
     return Response(status_code=200)
@@ -79,7 +79,7 @@ async def delete_service_account(
 async def get_service_account_tokens(
     request: Request, account_id: AccountId, _principal: AdminPrincipal
 ) -> PatsSchema:
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         return PatsSchema(pats=await pats.list_tokens(conn, account_id))
 
 
@@ -97,7 +97,7 @@ async def create_service_account_token(
     payload: CreatePatSchema,
     principal: AdminPrincipal,
 ) -> PatCreatedSchema:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         created = await pats.create_token(conn, actor=principal, account_id=account_id, payload=payload)
     response.headers["Location"] = f"service-account/{account_id}/token/{created.id}"
     return created
@@ -107,7 +107,7 @@ async def create_service_account_token(
 async def delete_service_account_token(
     request: Request, account_id: AccountId, token_id: TokenId, principal: AdminPrincipal
 ) -> Response:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         await pats.delete_token(conn, actor=principal, account_id=account_id, token_id=token_id)
     forget_principals(request)
     return Response(status_code=200)
@@ -125,7 +125,7 @@ async def get_service_account_permissions(
     project: Annotated[str | None, Query()] = None,
     environment: Annotated[str | None, Query()] = None,
 ) -> ServiceAccountPermissionsSchema:
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         return await service.service_account_permissions(
             conn, account_id, project=project, environment=environment
         )

@@ -26,17 +26,13 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from switchman.auth.tokens import hash_secret
-from switchman.context import AppContext
 from switchman.errors import BadDataError, ContentTooLargeError, NotFoundError, RateLimitError, SwitchmanError
-from switchman.signal_endpoints.group_commit import GroupCommitter
-from switchman.signal_endpoints.intake import IngestCall, Outcome, StoredSignal
-from switchman.signal_endpoints.rate_limit import RateLimiter
+from switchman.runtime import runtime_of_scope
+from switchman.signal_endpoints.intake import IngestCall, StoredSignal
 from switchman.signal_endpoints.schemas import ENDPOINT_NAME_PATTERN, NAME_MAX
 from switchman.signal_endpoints.signals import signal_json, signals_response
 from switchman.timeutil import utcnow
 
-COMMITTER = "group_committer"
-RATE_LIMITER = "signal_rate_limiter"
 PATH = "/api/signal-endpoint/{name}"
 _CALL_PREFIX = "/api/signal-endpoint/"
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -87,8 +83,9 @@ class IngestFastPath:
 
 async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> None:
     """Answer one call of endpoint `name` (see the module docstring for the rules)."""
-    ctx: AppContext = scope["app"].state.ctx
-    limiter: RateLimiter | None = ctx.components.get(RATE_LIMITER)
+    ctx = runtime_of_scope(scope)
+    ingestion = ctx.require_ingestion()
+    limiter = ingestion.rate_limiter
     if limiter is not None:
         decision = limiter.acquire(name)
         if not decision.allowed:
@@ -117,7 +114,7 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
         payload, body_error = await _read_payload(receive, content_length, ctx.settings.signal_max_bytes)
     except _Disconnected:
         return  # nobody is listening; nothing was stored
-    committer: GroupCommitter[IngestCall, Outcome] = ctx.components[COMMITTER]
+    committer = ingestion.committer
     call = IngestCall(
         name=name,
         token_hash=hash_secret(secret) if secret else None,

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from switchman.action_sets import service as action_sets_service
 from switchman.auth.dependencies import AdminPrincipal, AnyPrincipal
-from switchman.context import get_context
 from switchman.errors import NotFoundError
 from switchman.http import RawJSONResponse, normalize_limit, normalize_offset
 from switchman.openapi import error_responses
+from switchman.runtime import runtime_of
 from switchman.signal_endpoints import service
 from switchman.signal_endpoints.schemas import (
     CreateSignalEndpointSchema,
@@ -49,7 +49,7 @@ Offset = Annotated[str | None, Query(description="Rows to skip (default 0).")]
     response_model_exclude_unset=True,
 )
 async def get_signal_endpoints(request: Request, _principal: AdminPrincipal) -> SignalEndpointsSchema:
-    ctx = get_context(request)
+    ctx = runtime_of(request)
     async with ctx.db.read() as conn:
         return SignalEndpointsSchema(
             signal_endpoints=await service.list_signal_endpoints(conn, base_url=ctx.settings.base_url)
@@ -68,7 +68,7 @@ async def get_signal_endpoints(request: Request, _principal: AdminPrincipal) -> 
 async def create_signal_endpoint(
     request: Request, response: Response, payload: CreateSignalEndpointSchema, principal: AdminPrincipal
 ) -> SignalEndpointSchema:
-    ctx = get_context(request)
+    ctx = runtime_of(request)
     async with ctx.db.transaction() as conn:
         created = await service.create_signal_endpoint(
             conn,
@@ -92,7 +92,7 @@ async def create_signal_endpoint(
 async def update_signal_endpoint(
     request: Request, endpoint_id: EndpointId, payload: CreateSignalEndpointSchema, principal: AdminPrincipal
 ) -> SignalEndpointSchema:
-    ctx = get_context(request)
+    ctx = runtime_of(request)
     async with ctx.db.transaction() as conn:
         return await service.update_signal_endpoint(
             conn,
@@ -115,7 +115,7 @@ async def update_signal_endpoint(
 async def delete_signal_endpoint(
     request: Request, endpoint_id: EndpointId, principal: AdminPrincipal
 ) -> Response:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         await service.delete_signal_endpoint(
             conn,
             endpoint_id=service.parse_id(endpoint_id, ENDPOINT),
@@ -154,7 +154,7 @@ async def disable_signal_endpoint(
 async def _set_enabled(
     request: Request, endpoint_id: str, principal: AdminPrincipal, *, enabled: bool
 ) -> SignalEndpointSchema:
-    ctx = get_context(request)
+    ctx = runtime_of(request)
     async with ctx.db.transaction() as conn:
         return await service.set_signal_endpoint_enabled(
             conn,
@@ -182,7 +182,7 @@ async def get_signal_endpoint_tokens(
         endpoint_id = service.parse_id(signal_endpoint_id, ENDPOINT)
     except NotFoundError:
         return SignalEndpointTokensSchema(signal_endpoint_tokens=[])
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         return SignalEndpointTokensSchema(
             signal_endpoint_tokens=await service.list_signal_endpoint_tokens(conn, endpoint_id=endpoint_id)
         )
@@ -203,7 +203,7 @@ async def create_signal_endpoint_token(
     payload: CreateSignalEndpointTokenSchema,
     principal: AdminPrincipal,
 ) -> SignalEndpointTokenSchema:
-    ctx = get_context(request)
+    ctx = runtime_of(request)
     endpoint_id = service.parse_id(signal_endpoint_id, ENDPOINT)
     async with ctx.db.transaction() as conn:
         created = await service.create_signal_endpoint_token(
@@ -231,7 +231,7 @@ async def update_signal_endpoint_token(
     payload: CreateSignalEndpointTokenSchema,
     principal: AdminPrincipal,
 ) -> SignalEndpointTokenSchema:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         return await service.update_signal_endpoint_token(
             conn,
             endpoint_id=service.parse_id(signal_endpoint_id, ENDPOINT),
@@ -249,7 +249,7 @@ async def update_signal_endpoint_token(
 async def delete_signal_endpoint_token(
     request: Request, signal_endpoint_id: SignalEndpointId, token_id: TokenId, principal: AdminPrincipal
 ) -> Response:
-    async with get_context(request).db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         await service.delete_signal_endpoint_token(
             conn,
             endpoint_id=service.parse_id(signal_endpoint_id, ENDPOINT),
@@ -277,7 +277,7 @@ async def get_signal_endpoint_signals(
     offset: Offset = None,
 ) -> RawJSONResponse:
     endpoint_id = service.parse_id(signal_endpoint_id, ENDPOINT)
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         body = await service.endpoint_signals_json(
             conn, endpoint_id=endpoint_id, limit=normalize_limit(limit), offset=normalize_offset(offset)
         )
@@ -307,7 +307,7 @@ async def get_signals(
 ) -> RawJSONResponse:
     created_from = service.parse_day_filter(from_, "from")
     to_day = service.parse_day_filter(to, "to")
-    async with get_context(request).db.read() as conn:
+    async with runtime_of(request).db.read() as conn:
         body = await service.query_signals_json(
             conn,
             created_from=created_from,

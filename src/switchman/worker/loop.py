@@ -25,12 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from switchman.action_sets.repository import ActionSetRecord, load_matching_candidates
 from switchman.auth.principal import Principal
 from switchman.config import Settings
-from switchman.context import AppContext
 from switchman.db.engine import Database
 from switchman.engine.matching import CompiledFilters, compile_filters
 from switchman.engine.payload import flatten_payload
 from switchman.flags.backend import FlagBackend
-from switchman.flags.factory import FLAG_BACKEND_COMPONENT, create_flag_backend
 from switchman.service_accounts.service import get_actor
 from switchman.timeutil import utcnow
 from switchman.wakeup import Wakeup
@@ -39,7 +37,7 @@ from switchman.worker.runner import ActionSetRunner, RunOutcome, log_outcome
 
 log = logging.getLogger(__name__)
 
-_COMPONENT = "worker"
+STOP_GRACE_SECONDS = 15.0
 
 
 class SignalWorker:
@@ -237,46 +235,42 @@ class _BatchLookups:
                 yield conn
 
 
-async def start(ctx: AppContext) -> None:
-    """Start a worker on the process's shared flag backend, or on one of its own (closed by `stop`)."""
-    shared: FlagBackend | None = ctx.components.get(FLAG_BACKEND_COMPONENT)
-    backend = shared if shared is not None else create_flag_backend(ctx.settings, ctx.db)
-    if ctx.db.is_postgres:
-        await ctx.wakeup.listen(_asyncpg_dsn(ctx.settings))
-    worker = SignalWorker(settings=ctx.settings, db=ctx.db, wakeup=ctx.wakeup, backend=backend)
-    owned = backend if shared is None else None
-    ctx.components[_COMPONENT] = (worker, asyncio.create_task(worker.run()), owned)
+class WorkerHandle:
+    """A running worker: its loop task, stopped (and awaited) by `stop`."""
+
+    def __init__(self, worker: SignalWorker, task: asyncio.Task[None]) -> None:
+        self.worker = worker
+        self.task = task
+
+    async def stop(self) -> None:
+        """Ask the loop to stop after its current batch; cancel it after `STOP_GRACE_SECONDS`."""
+        self.worker.stop()
+        try:
+            await asyncio.wait_for(self.task, timeout=STOP_GRACE_SECONDS)
+        except TimeoutError:
+            self.task.cancel()
 
 
-async def stop(ctx: AppContext) -> None:
-    entry = ctx.components.pop(_COMPONENT, None)
-    if entry is None:
-        return
-    worker, task, backend = entry
-    worker.stop()
-    try:
-        await asyncio.wait_for(task, timeout=15)
-    except TimeoutError:
-        task.cancel()
-    if backend is not None:
-        await backend.close()
+async def start_worker(
+    *, settings: Settings, db: Database, wakeup: Wakeup, backend: FlagBackend
+) -> WorkerHandle:
+    """Start a worker loop on `backend` (owned by the caller). On PostgreSQL it LISTENs for new signals."""
+    if db.is_postgres:
+        await wakeup.listen(_asyncpg_dsn(settings))
+    worker = SignalWorker(settings=settings, db=db, wakeup=wakeup, backend=backend)
+    return WorkerHandle(worker, asyncio.create_task(worker.run(), name="signal-worker"))
 
 
 async def run_standalone(settings: Settings) -> None:
     """`switchman worker`: one worker, no HTTP, until SIGINT/SIGTERM."""
-    db = Database(settings.async_database_url, pool_size=4)
-    ctx = AppContext(settings=settings, db=db)
-    await start(ctx)
-    worker, task, _backend = ctx.components[_COMPONENT]
-    loop = asyncio.get_running_loop()
-    for sig in (os_signal.SIGINT, os_signal.SIGTERM):
-        loop.add_signal_handler(sig, worker.stop)
-    try:
-        await task
-    finally:
-        await stop(ctx)
-        await ctx.wakeup.close()
-        await db.dispose()
+    from switchman.runtime import open_runtime
+
+    async with open_runtime(settings, serve=False, run_worker=True, pool_size=4) as runtime:
+        assert runtime.worker is not None
+        loop = asyncio.get_running_loop()
+        for sig in (os_signal.SIGINT, os_signal.SIGTERM):
+            loop.add_signal_handler(sig, runtime.worker.worker.stop)
+        await runtime.worker.task
 
 
 def _asyncpg_dsn(settings: Settings) -> str:
