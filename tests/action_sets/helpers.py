@@ -200,14 +200,14 @@ async def record_event(
     `outcome` "success" marks every action success; "failed" fails the first action (later ones stay
     `not started`); "started" leaves the event running with the first action started.
     """
-    from switchman.action_sets import events
+    from switchman.action_sets import event_store
     from switchman.action_sets.repository import get_action_set_by_id
     from switchman.engine.executor import ActionState
 
     async with db.transaction() as conn:
         record = await get_action_set_by_id(conn, action_set_id)
         assert record is not None
-        event = await events.start_event(conn, action_set=record, signal=signal, now=utcnow())
+        event = await event_store.start_event(conn, action_set=record, signal=signal, now=utcnow())
         if event is None:
             return None
         steps = record.steps()
@@ -219,5 +219,5 @@ async def record_event(
             steps[0].details = "Feature checkout-v2 does not exist"
         else:
             steps[0].state = ActionState.STARTED
-        await events.save_event(conn, event, state=outcome, steps=steps)
+        await event_store.save_event(conn, event, state=outcome, steps=steps)
         return event.id

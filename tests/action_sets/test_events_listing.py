@@ -185,7 +185,7 @@ async def test_a_running_event_is_listed_with_its_final_state_once_it_ends(
     client: httpx.AsyncClient, world: World, db: Database
 ) -> None:
     """The settled-page cache never keeps a page holding a `started` event (ADR 0011)."""
-    from switchman.action_sets import events
+    from switchman.action_sets import event_store
     from switchman.action_sets.repository import get_action_set_by_id
     from switchman.engine.executor import ActionState
 
@@ -194,7 +194,7 @@ async def test_a_running_event_is_listed_with_its_final_state_once_it_ends(
     async with db.transaction() as conn:
         record = await get_action_set_by_id(conn, created["id"])
         assert record is not None
-        event = await events.start_event(conn, action_set=record, signal=signal, now=utcnow())
+        event = await event_store.start_event(conn, action_set=record, signal=signal, now=utcnow())
         assert event is not None
     for _ in range(2):  # twice: a second read would be a cache hit if the page had been cached
         assert [e["state"] for e in await _events(client, created["id"])] == ["started", *["success"] * 3]
@@ -202,7 +202,7 @@ async def test_a_running_event_is_listed_with_its_final_state_once_it_ends(
     for step in steps:
         step.state = ActionState.SUCCESS
     async with db.transaction() as conn:
-        await events.save_event(conn, event, state="success", steps=steps)
+        await event_store.save_event(conn, event, state="success", steps=steps)
     listed = await _events(client, created["id"])
     assert [e["state"] for e in listed] == ["success"] * 4
     assert listed[0]["id"] == event.id

@@ -9,7 +9,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from switchman.action_sets import events
+from switchman.action_sets import event_store
 from switchman.action_sets.event_docs import load_doc
 from switchman.action_sets.repository import get_action_set_by_id, load_matching_candidates
 from switchman.db import tables as t
@@ -63,7 +63,7 @@ async def test_start_event_records_started_with_not_started_actions(
     async with db.transaction() as conn:
         record = await get_action_set_by_id(conn, created["id"])
         assert record is not None
-        event = await events.start_event(conn, action_set=record, signal=signal, now=now)
+        event = await event_store.start_event(conn, action_set=record, signal=signal, now=now)
     assert event is not None
     assert (event.seq, event.state, event.signal_id, event.action_set_id) == (
         1,
@@ -96,12 +96,12 @@ async def test_second_start_for_the_same_signal_returns_none_and_leaves_no_gap(
     async with db.transaction() as conn:
         record = await get_action_set_by_id(conn, created["id"])
         assert record is not None
-        assert await events.start_event(conn, action_set=record, signal=first, now=utcnow()) is not None
+        assert await event_store.start_event(conn, action_set=record, signal=first, now=utcnow()) is not None
     async with db.transaction() as conn:
-        assert await events.start_event(conn, action_set=record, signal=first, now=utcnow()) is None
+        assert await event_store.start_event(conn, action_set=record, signal=first, now=utcnow()) is None
     assert await _last_seq(db, created["id"]) == 1
     async with db.transaction() as conn:
-        again = await events.start_event(conn, action_set=record, signal=second, now=utcnow())
+        again = await event_store.start_event(conn, action_set=record, signal=second, now=utcnow())
     assert again is not None and again.seq == 2
     assert [row.seq for row in await _docs(db, created["id"])] == [1, 2]
 
@@ -116,7 +116,7 @@ async def test_start_event_for_a_deleted_set_returns_none(
     assert record is not None
     await client.delete(f"{BASE}/{created['id']}")
     async with db.transaction() as conn:
-        assert await events.start_event(conn, action_set=record, signal=signal, now=utcnow()) is None
+        assert await event_store.start_event(conn, action_set=record, signal=signal, now=utcnow()) is None
     assert await _docs(db, created["id"]) == []
 
 
@@ -128,13 +128,13 @@ async def test_save_event_rewrites_state_and_action_states(
     async with db.transaction() as conn:
         record = await get_action_set_by_id(conn, created["id"])
         assert record is not None
-        event = await events.start_event(conn, action_set=record, signal=signal, now=utcnow())
+        event = await event_store.start_event(conn, action_set=record, signal=signal, now=utcnow())
         assert event is not None
         steps = record.steps()
         steps[0].state = ActionState.SUCCESS
         steps[1].state = ActionState.FAILED
         steps[1].details = "You don't have the required permissions"
-        await events.save_event(conn, event, state=EventState.FAILED, steps=steps)
+        await event_store.save_event(conn, event, state=EventState.FAILED, steps=steps)
     [row] = await _docs(db, created["id"])
     assert row.state == "failed"
     assert row.updated_at >= row.created_at
@@ -156,13 +156,13 @@ async def test_save_event_rejects_steps_of_another_action_set(
     async with db.transaction() as conn:
         record = await get_action_set_by_id(conn, created["id"])
         assert record is not None
-        event = await events.start_event(conn, action_set=record, signal=signal, now=utcnow())
+        event = await event_store.start_event(conn, action_set=record, signal=signal, now=utcnow())
         assert event is not None
         stranger = ActionStep(id=987654, action="TOGGLE_FEATURE_ON", sort_order=1, execution_params={})
         with pytest.raises(ValueError, match="987654"):
-            await events.save_event(conn, event, state="success", steps=[stranger])
+            await event_store.save_event(conn, event, state="success", steps=[stranger])
         with pytest.raises(ValueError, match="finished"):
-            await events.save_event(conn, event, state="finished", steps=[])
+            await event_store.save_event(conn, event, state="finished", steps=[])
 
 
 async def test_find_event_resumes_with_recorded_states(
@@ -171,19 +171,19 @@ async def test_find_event_resumes_with_recorded_states(
     created = await _three_action_set(client, world)
     signal = await insert_signal(db, source_id=world.endpoint_id, payload={})
     async with db.transaction() as conn:
-        assert await events.find_event(conn, signal_id=signal["id"], action_set_id=created["id"]) is None
+        assert await event_store.find_event(conn, signal_id=signal["id"], action_set_id=created["id"]) is None
         record = await get_action_set_by_id(conn, created["id"])
         assert record is not None
-        event = await events.start_event(conn, action_set=record, signal=signal, now=utcnow())
+        event = await event_store.start_event(conn, action_set=record, signal=signal, now=utcnow())
         assert event is not None
         steps = record.steps()
         steps[0].state = ActionState.SUCCESS
         steps[1].state = ActionState.STARTED
-        await events.save_event(conn, event, state="started", steps=steps)
+        await event_store.save_event(conn, event, state="started", steps=steps)
     # the set is edited afterwards: the event keeps its own snapshot
     await client.put(f"{BASE}/{created['id']}", json=world.body(name="edited"))
     async with db.read() as conn:
-        found = await events.find_event(conn, signal_id=signal["id"], action_set_id=created["id"])
+        found = await event_store.find_event(conn, signal_id=signal["id"], action_set_id=created["id"])
     assert found is not None
     assert (found.id, found.seq, found.state, found.project, found.actor_id) == (
         event.id,
@@ -205,7 +205,7 @@ async def test_find_event_resumes_with_recorded_states(
     for step in resumed:
         step.state = ActionState.SUCCESS
     async with db.transaction() as conn:
-        await events.save_event(conn, found, state="success", steps=resumed)
+        await event_store.save_event(conn, found, state="success", steps=resumed)
     [row] = await _docs(db, created["id"])
     doc = load_doc(row.doc)
     assert doc["state"] == "success" and doc["actionSet"]["name"] == created["name"]
@@ -249,7 +249,10 @@ async def test_concurrent_starts_record_one_event_per_signal_and_dense_seqs(
 
     async def start(signal: dict[str, Any]) -> bool:
         async with db.transaction() as conn:
-            return await events.start_event(conn, action_set=record, signal=signal, now=utcnow()) is not None
+            return (
+                await event_store.start_event(conn, action_set=record, signal=signal, now=utcnow())
+                is not None
+            )
 
     # each signal is started by three concurrent "workers"
     results = await asyncio.gather(*(start(signal) for signal in signals for _ in range(3)))

@@ -10,6 +10,7 @@ import pytest
 from switchman.auth.permissions import UPDATE_FEATURE_ENVIRONMENT
 from switchman.auth.principal import Principal, PrincipalKind
 from switchman.db.engine import Database
+from switchman.engine.actions import ToggleCommand
 from switchman.flags.backend import FlagActionError, FlagBackend
 from switchman.flags.embedded import EmbeddedFlagBackend
 from switchman.service_accounts.service import get_actor
@@ -48,11 +49,13 @@ async def test_set_enabled_as_editor_records_the_account(client: httpx.AsyncClie
     backend: FlagBackend = EmbeddedFlagBackend(db)
     actor = await _actor(client, db, EDITOR_ROLE)
     name = await _flag(client)
-    await backend.set_enabled(
-        actor=actor, project="default", environment="production", feature_name=name, enabled=True
+    await backend.toggle(
+        actor,
+        ToggleCommand.one_flag(project="default", environment="production", feature_name=name, enabled=True),
     )
-    await backend.set_enabled(
-        actor=actor, project="default", environment="production", feature_name=name, enabled=True
+    await backend.toggle(
+        actor,
+        ToggleCommand.one_flag(project="default", environment="production", feature_name=name, enabled=True),
     )
     assert await _enabled(client, name)
     events = (await client.get(f"/api/admin/events/{name}")).json()["events"]
@@ -72,8 +75,11 @@ async def test_set_enabled_as_viewer_fails_with_permission_message(
     actor = await _actor(client, db, VIEWER_ROLE)
     name = await _flag(client)
     with pytest.raises(FlagActionError, match="UPDATE_FEATURE_ENVIRONMENT"):
-        await backend.set_enabled(
-            actor=actor, project="default", environment="production", feature_name=name, enabled=True
+        await backend.toggle(
+            actor,
+            ToggleCommand.one_flag(
+                project="default", environment="production", feature_name=name, enabled=True
+            ),
         )
     assert not await _enabled(client, name)
 
@@ -83,25 +89,27 @@ async def test_set_enabled_not_found_messages(client: httpx.AsyncClient, db: Dat
     actor = await _actor(client, db, EDITOR_ROLE)
     name = await _flag(client)
     with pytest.raises(FlagActionError, match='There\'s no feature named "ghost" in project "default"'):
-        await backend.set_enabled(
-            actor=actor, project="default", environment="production", feature_name="ghost", enabled=True
+        await backend.toggle(
+            actor,
+            ToggleCommand.one_flag(
+                project="default", environment="production", feature_name="ghost", enabled=True
+            ),
         )
     with pytest.raises(FlagActionError, match=f"Could not find environment nope for feature: {name}"):
-        await backend.set_enabled(
-            actor=actor, project="default", environment="nope", feature_name=name, enabled=True
+        await backend.toggle(
+            actor,
+            ToggleCommand.one_flag(project="default", environment="nope", feature_name=name, enabled=True),
         )
 
 
 async def test_by_tag_no_match_is_empty_success(client: httpx.AsyncClient, db: Database) -> None:
     backend = EmbeddedFlagBackend(db)
     actor = await _actor(client, db, EDITOR_ROLE)
-    report = await backend.set_enabled_by_tag(
-        actor=actor,
-        project="default",
-        environment="production",
-        tag_type="simple",
-        tag_value="none",
-        enabled=True,
+    report = await backend.toggle(
+        actor,
+        ToggleCommand.by_tag(
+            project="default", environment="production", enabled=True, tag=("simple", "none")
+        ),
     )
     assert report.features == ()
 
@@ -115,23 +123,19 @@ async def test_by_tag_toggles_every_tagged_flag_and_skips_archived(
     untagged = await _flag(client)
     archived = await _flag(client, "simple:checkout")
     assert (await client.delete(f"{P}/features/{archived}")).status_code == 202
-    report = await backend.set_enabled_by_tag(
-        actor=actor,
-        project="default",
-        environment="production",
-        tag_type="simple",
-        tag_value="checkout",
-        enabled=True,
+    report = await backend.toggle(
+        actor,
+        ToggleCommand.by_tag(
+            project="default", environment="production", enabled=True, tag=("simple", "checkout")
+        ),
     )
     assert sorted(report.features) == sorted([a, b])
     assert await _enabled(client, a) and await _enabled(client, b) and not await _enabled(client, untagged)
-    report = await backend.set_enabled_by_tag(
-        actor=actor,
-        project="default",
-        environment="production",
-        tag_type="simple",
-        tag_value="checkout",
-        enabled=False,
+    report = await backend.toggle(
+        actor,
+        ToggleCommand.by_tag(
+            project="default", environment="production", enabled=False, tag=("simple", "checkout")
+        ),
     )
     assert sorted(report.features) == sorted([a, b])
     assert not await _enabled(client, a) and not await _enabled(client, b)
@@ -152,13 +156,11 @@ async def test_by_tag_mixed_success_keeps_the_successes(client: httpx.AsyncClien
         assert (await client.post(f"{P}/features/{name}/environments/production/on")).status_code == 200
         assert (await client.post(f"{P}/features/{name}/environments/production/off")).status_code == 200
     with pytest.raises(FlagActionError) as failed:
-        await backend.set_enabled_by_tag(
-            actor=actor,
-            project="default",
-            environment="production",
-            tag_type="simple",
-            tag_value="wave",
-            enabled=True,
+        await backend.toggle(
+            actor,
+            ToggleCommand.by_tag(
+                project="default", environment="production", enabled=True, tag=("simple", "wave")
+            ),
         )
     message = str(failed.value)
     assert fresh in message and "CREATE_FEATURE_STRATEGY" in message and "1 of 3" in message
@@ -178,22 +180,16 @@ async def test_by_tag_viewer_fails_even_without_flags(client: httpx.AsyncClient,
     backend = EmbeddedFlagBackend(db)
     actor = await _actor(client, db, VIEWER_ROLE)
     with pytest.raises(FlagActionError, match="UPDATE_FEATURE_ENVIRONMENT"):
-        await backend.set_enabled_by_tag(
-            actor=actor,
-            project="default",
-            environment="production",
-            tag_type="simple",
-            tag_value="x",
-            enabled=True,
+        await backend.toggle(
+            actor,
+            ToggleCommand.by_tag(
+                project="default", environment="production", enabled=True, tag=("simple", "x")
+            ),
         )
     with pytest.raises(FlagActionError, match="nope"):
-        await backend.set_enabled_by_tag(
-            actor=await _actor(client, db, EDITOR_ROLE),
-            project="nope",
-            environment="production",
-            tag_type="simple",
-            tag_value="x",
-            enabled=True,
+        await backend.toggle(
+            await _actor(client, db, EDITOR_ROLE),
+            ToggleCommand.by_tag(project="nope", environment="production", enabled=True, tag=("simple", "x")),
         )
 
 
@@ -207,8 +203,11 @@ async def test_concurrent_turn_on_adds_one_strategy_and_one_event(
     name = await _flag(client)
     await asyncio.gather(
         *(
-            backend.set_enabled(
-                actor=actor, project="default", environment="production", feature_name=name, enabled=True
+            backend.toggle(
+                actor,
+                ToggleCommand.one_flag(
+                    project="default", environment="production", feature_name=name, enabled=True
+                ),
             )
             for _ in range(8)
         )

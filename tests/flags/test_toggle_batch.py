@@ -1,9 +1,10 @@
-"""ToggleBatch (the worker's set-based flag changes) against set_feature_enabled called one by one.
+"""Many changes in one ToggleBatch against the same changes made one at a time (set_feature_enabled).
 
 The same sequence of on/off calls runs twice on the real store, on two identical sets of flags: once
-through `set_feature_enabled` (each call in a savepoint, as the embedded backend runs it), once through
-one `ToggleBatch` and its `flush`. Outcomes, flag states, default strategies and audit events must be
-the same, call by call and event by event.
+through `set_feature_enabled` (each call its own one-change batch, in a savepoint, as the admin route
+makes it), once through one `ToggleBatch` and its `flush`. Outcomes, flag states, default strategies and
+audit events must be the same, call by call and event by event: planning many changes in memory must not
+change what any of them does.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ import pytest
 from switchman.auth.permissions import EDITOR_ROLE_ID, VIEWER_ROLE_ID, permissions_of_role
 from switchman.auth.principal import Principal, PrincipalKind
 from switchman.config import ConfigurationError
-from switchman.flags.backend import ActionOptions, FlagActionError, TagToggleReport
+from switchman.engine.actions import ToggleCommand
+from switchman.flags.backend import ActionOptions, FlagActionError, ToggleReport
 from switchman.flags.factory import check_flag_backend
 from switchman.flags.unleash import UnleashFlagBackend
 from tests.conftest import make_settings
@@ -115,8 +116,9 @@ async def test_on_and_off_change_the_flag_and_land_in_unleash_event_log(
     name = flags["single"]
     assert not await enabled_in(admin, name, "production")
 
-    await remote.set_enabled(
-        actor=EDITOR, project="default", environment="production", feature_name=name, enabled=True
+    await remote.toggle(
+        EDITOR,
+        ToggleCommand.one_flag(project="default", environment="production", feature_name=name, enabled=True),
     )
     assert await enabled_in(admin, name, "production")
     assert not await enabled_in(admin, name, "development")
@@ -129,13 +131,15 @@ async def test_on_and_off_change_the_flag_and_land_in_unleash_event_log(
     assert enabled_event["createdByUserId"] == ADMIN_TOKEN_USER_ID
 
     # Turning on a flag that is on is a success and Unleash records nothing.
-    await remote.set_enabled(
-        actor=EDITOR, project="default", environment="production", feature_name=name, enabled=True
+    await remote.toggle(
+        EDITOR,
+        ToggleCommand.one_flag(project="default", environment="production", feature_name=name, enabled=True),
     )
     assert len(await events_of(admin, name)) == len(events)
 
-    await remote.set_enabled(
-        actor=EDITOR, project="default", environment="production", feature_name=name, enabled=False
+    await remote.toggle(
+        EDITOR,
+        ToggleCommand.one_flag(project="default", environment="production", feature_name=name, enabled=False),
     )
     assert not await enabled_in(admin, name, "production")
     last = (await events_of(admin, name))[-1]
@@ -145,15 +149,13 @@ async def test_on_and_off_change_the_flag_and_land_in_unleash_event_log(
 async def test_by_tag_toggles_only_live_flags_carrying_the_tag(
     remote: UnleashFlagBackend, admin: httpx.AsyncClient, flags: dict[str, str]
 ) -> None:
-    report = await remote.set_enabled_by_tag(
-        actor=EDITOR,
-        project="default",
-        environment="development",
-        tag_type=TAG[0],
-        tag_value=TAG[1],
-        enabled=True,
+    report = await remote.toggle(
+        EDITOR,
+        ToggleCommand.by_tag(
+            project="default", environment="development", enabled=True, tag=(TAG[0], TAG[1])
+        ),
     )
-    assert report == TagToggleReport(features=tuple(sorted((flags["tagged_a"], flags["tagged_b"]))))
+    assert report == ToggleReport(features=tuple(sorted((flags["tagged_a"], flags["tagged_b"]))))
     assert await enabled_in(admin, flags["tagged_a"], "development")
     assert await enabled_in(admin, flags["tagged_b"], "development")
     assert not await enabled_in(admin, flags["tagged_a"], "production")
@@ -162,13 +164,11 @@ async def test_by_tag_toggles_only_live_flags_carrying_the_tag(
     assert "feature-environment-enabled" not in archived_types
     assert "feature-archived" in archived_types
 
-    report = await remote.set_enabled_by_tag(
-        actor=EDITOR,
-        project="default",
-        environment="development",
-        tag_type=TAG[0],
-        tag_value=TAG[1],
-        enabled=False,
+    report = await remote.toggle(
+        EDITOR,
+        ToggleCommand.by_tag(
+            project="default", environment="development", enabled=False, tag=(TAG[0], TAG[1])
+        ),
     )
     assert len(report.features) == 2
     for key in ("tagged_a", "tagged_b"):
@@ -183,38 +183,32 @@ async def test_by_tag_value_with_a_colon_works_despite_unleash_filter(
     # Unleash 8.2 answers 500 to `?tag=simple:team:payments`; the backend matches such tags itself.
     broken = await admin.get("/api/admin/projects/default/features", params={"tag": ":".join(COLON_TAG)})
     assert broken.status_code == 500
-    report = await remote.set_enabled_by_tag(
-        actor=EDITOR,
-        project="default",
-        environment="production",
-        tag_type=COLON_TAG[0],
-        tag_value=COLON_TAG[1],
-        enabled=True,
+    report = await remote.toggle(
+        EDITOR,
+        ToggleCommand.by_tag(
+            project="default", environment="production", enabled=True, tag=(COLON_TAG[0], COLON_TAG[1])
+        ),
     )
-    assert report == TagToggleReport(features=(flags["colon"],))
+    assert report == ToggleReport(features=(flags["colon"],))
     assert await enabled_in(admin, flags["colon"], "production")
 
 
 async def test_by_tag_without_tagged_flags_is_success_unless_project_unknown(
     remote: UnleashFlagBackend, flags: dict[str, str]
 ) -> None:
-    report = await remote.set_enabled_by_tag(
-        actor=EDITOR,
-        project="default",
-        environment="production",
-        tag_type="simple",
-        tag_value="nobody",
-        enabled=True,
+    report = await remote.toggle(
+        EDITOR,
+        ToggleCommand.by_tag(
+            project="default", environment="production", enabled=True, tag=("simple", "nobody")
+        ),
     )
-    assert report == TagToggleReport(features=())
+    assert report == ToggleReport(features=())
     with pytest.raises(FlagActionError) as caught:
-        await remote.set_enabled_by_tag(
-            actor=EDITOR,
-            project="payments",
-            environment="production",
-            tag_type=TAG[0],
-            tag_value=TAG[1],
-            enabled=True,
+        await remote.toggle(
+            EDITOR,
+            ToggleCommand.by_tag(
+                project="payments", environment="production", enabled=True, tag=(TAG[0], TAG[1])
+            ),
         )
     assert str(caught.value) == 'Could not find project with id "payments" on the Unleash server.'
 
@@ -223,13 +217,11 @@ async def test_by_tag_in_unknown_environment_lists_every_failed_flag(
     remote: UnleashFlagBackend, flags: dict[str, str]
 ) -> None:
     with pytest.raises(FlagActionError) as caught:
-        await remote.set_enabled_by_tag(
-            actor=EDITOR,
-            project="default",
-            environment="staging",
-            tag_type=TAG[0],
-            tag_value=TAG[1],
-            enabled=True,
+        await remote.toggle(
+            EDITOR,
+            ToggleCommand.by_tag(
+                project="default", environment="staging", enabled=True, tag=(TAG[0], TAG[1])
+            ),
         )
     a, b = sorted((flags["tagged_a"], flags["tagged_b"]))
     assert str(caught.value) == (
@@ -252,8 +244,11 @@ async def test_unleash_not_found_messages_become_the_failure(
     remote: UnleashFlagBackend, flags: dict[str, str], feature: str, environment: str, message: str
 ) -> None:
     with pytest.raises(FlagActionError) as caught:
-        await remote.set_enabled(
-            actor=EDITOR, project="default", environment=environment, feature_name=feature, enabled=True
+        await remote.toggle(
+            EDITOR,
+            ToggleCommand.one_flag(
+                project="default", environment=environment, feature_name=feature, enabled=True
+            ),
         )
     assert str(caught.value) == message
 
@@ -278,12 +273,11 @@ async def test_refused_token_is_reported_without_the_token(
     backend = UnleashFlagBackend(unleash_url, token, timeout=10.0)
     try:
         with pytest.raises(FlagActionError) as caught:
-            await backend.set_enabled(
-                actor=EDITOR,
-                project="default",
-                environment="production",
-                feature_name=flags["single"],
-                enabled=True,
+            await backend.toggle(
+                EDITOR,
+                ToggleCommand.one_flag(
+                    project="default", environment="production", feature_name=flags["single"], enabled=True
+                ),
             )
     finally:
         await backend.close()
@@ -297,8 +291,11 @@ async def test_viewer_changes_nothing_on_the_server(
     name = flags["other_tag"]
     before = await events_of(admin, name)
     with pytest.raises(FlagActionError, match='"UPDATE_FEATURE_ENVIRONMENT" permission'):
-        await remote.set_enabled(
-            actor=VIEWER, project="default", environment="production", feature_name=name, enabled=True
+        await remote.toggle(
+            VIEWER,
+            ToggleCommand.one_flag(
+                project="default", environment="production", feature_name=name, enabled=True
+            ),
         )
     assert not await enabled_in(admin, name, "production")
     assert await events_of(admin, name) == before

@@ -24,7 +24,8 @@ from switchman.auth.permissions import (
     permissions_of_role,
 )
 from switchman.auth.principal import Principal, PrincipalKind
-from switchman.flags.backend import ActionOptions, FlagActionError, TagToggleReport
+from switchman.engine.actions import ToggleCommand
+from switchman.flags.backend import ActionOptions, FlagActionError, ToggleReport
 from switchman.flags.unleash import UnleashCheckError, UnleashFlagBackend, quote_segment
 
 TOKEN = "*:*.remote-secret-token-5f3a9c"
@@ -117,8 +118,11 @@ def flag(name: str, *tags: tuple[str, str], **extra: Any) -> dict[str, Any]:
 async def test_toggle_posts_unleash_path_with_token_and_no_body(
     backend: UnleashFlagBackend, fake: FakeUnleash, enabled: bool, verb: str
 ) -> None:
-    await backend.set_enabled(
-        actor=EDITOR, project="default", environment="production", feature_name="checkout-v2", enabled=enabled
+    await backend.toggle(
+        EDITOR,
+        ToggleCommand.one_flag(
+            project="default", environment="production", feature_name="checkout-v2", enabled=enabled
+        ),
     )
     assert fake.paths() == [
         f"POST /api/admin/projects/default/features/checkout-v2/environments/production/{verb}"
@@ -135,8 +139,11 @@ async def test_base_path_of_the_unleash_url_is_kept(fake: FakeUnleash) -> None:
         "https://flags.example.test/unleash/", TOKEN, timeout=2.0, transport=httpx.MockTransport(fake)
     )
     try:
-        await remote.set_enabled(
-            actor=EDITOR, project="default", environment="development", feature_name="f", enabled=True
+        await remote.toggle(
+            EDITOR,
+            ToggleCommand.one_flag(
+                project="default", environment="development", feature_name="f", enabled=True
+            ),
         )
     finally:
         await remote.close()
@@ -147,8 +154,11 @@ async def test_base_path_of_the_unleash_url_is_kept(fake: FakeUnleash) -> None:
 
 async def test_one_client_is_reused_for_every_call(backend: UnleashFlagBackend, fake: FakeUnleash) -> None:
     for enabled in (True, False, True):
-        await backend.set_enabled(
-            actor=EDITOR, project="default", environment="production", feature_name="f", enabled=enabled
+        await backend.toggle(
+            EDITOR,
+            ToggleCommand.one_flag(
+                project="default", environment="production", feature_name="f", enabled=enabled
+            ),
         )
     assert [p.rsplit("/", 1)[1] for p in fake.paths()] == ["on", "off", "on"]
     assert all(r.headers["Authorization"] == TOKEN for r in fake.requests)
@@ -169,7 +179,9 @@ async def test_one_client_is_reused_for_every_call(backend: UnleashFlagBackend, 
 async def test_hostile_names_stay_inside_their_path_segment(
     backend: UnleashFlagBackend, fake: FakeUnleash, name: str, encoded: str
 ) -> None:
-    await backend.set_enabled(actor=EDITOR, project=name, environment=name, feature_name=name, enabled=False)
+    await backend.toggle(
+        EDITOR, ToggleCommand.one_flag(project=name, environment=name, feature_name=name, enabled=False)
+    )
     raw = fake.requests[0].url.raw_path.decode()
     assert raw == f"/api/admin/projects/{encoded}/features/{encoded}/environments/{encoded}/off"
     assert fake.requests[0].url.query == b""
@@ -178,18 +190,19 @@ async def test_hostile_names_stay_inside_their_path_segment(
 
 async def test_viewer_is_refused_before_any_http_call(backend: UnleashFlagBackend, fake: FakeUnleash) -> None:
     with pytest.raises(FlagActionError) as caught:
-        await backend.set_enabled(
-            actor=VIEWER, project="default", environment="production", feature_name="f", enabled=True
+        await backend.toggle(
+            VIEWER,
+            ToggleCommand.one_flag(
+                project="default", environment="production", feature_name="f", enabled=True
+            ),
         )
     assert str(caught.value) == PERMISSION_MESSAGE
     with pytest.raises(FlagActionError) as caught:
-        await backend.set_enabled_by_tag(
-            actor=VIEWER,
-            project="default",
-            environment="production",
-            tag_type="simple",
-            tag_value="k",
-            enabled=True,
+        await backend.toggle(
+            VIEWER,
+            ToggleCommand.by_tag(
+                project="default", environment="production", enabled=True, tag=("simple", "k")
+            ),
         )
     assert str(caught.value) == PERMISSION_MESSAGE
     assert fake.requests == []
@@ -212,8 +225,9 @@ async def test_viewer_is_refused_before_any_http_call(backend: UnleashFlagBacken
 async def test_actors_holding_the_permission_reach_the_server(
     backend: UnleashFlagBackend, fake: FakeUnleash, actor: Principal
 ) -> None:
-    await backend.set_enabled(
-        actor=actor, project="default", environment="production", feature_name="f", enabled=True
+    await backend.toggle(
+        actor,
+        ToggleCommand.one_flag(project="default", environment="production", feature_name="f", enabled=True),
     )
     assert len(fake.requests) == 1
 
@@ -224,7 +238,7 @@ async def test_empty_names_fail_without_a_call(
 ) -> None:
     params = {"project": "default", "environment": "production", "feature_name": "f", field: ""}
     with pytest.raises(FlagActionError, match="must not be empty"):
-        await backend.set_enabled(actor=EDITOR, enabled=True, **params)
+        await backend.toggle(EDITOR, ToggleCommand.one_flag(enabled=True, **params))
     assert fake.requests == []
 
 
@@ -233,8 +247,11 @@ async def test_empty_names_fail_without_a_call(
 
 async def toggle_error(backend: UnleashFlagBackend, feature: str = "checkout-v2") -> str:
     with pytest.raises(FlagActionError) as caught:
-        await backend.set_enabled(
-            actor=EDITOR, project="default", environment="production", feature_name=feature, enabled=True
+        await backend.toggle(
+            EDITOR,
+            ToggleCommand.one_flag(
+                project="default", environment="production", feature_name=feature, enabled=True
+            ),
         )
     return str(caught.value)
 
@@ -295,16 +312,18 @@ async def test_server_failure_then_success_is_a_success(
     backend: UnleashFlagBackend, fake: FakeUnleash
 ) -> None:
     fake.handler = lambda request: httpx.Response(503 if len(fake.requests) == 1 else 200)
-    await backend.set_enabled(
-        actor=EDITOR, project="default", environment="production", feature_name="f", enabled=True
+    await backend.toggle(
+        EDITOR,
+        ToggleCommand.one_flag(project="default", environment="production", feature_name="f", enabled=True),
     )
     assert len(fake.requests) == 2
 
 
 async def test_rate_limited_answer_is_retried(backend: UnleashFlagBackend, fake: FakeUnleash) -> None:
     fake.handler = lambda request: httpx.Response(429 if len(fake.requests) <= 2 else 200)
-    await backend.set_enabled(
-        actor=EDITOR, project="default", environment="production", feature_name="f", enabled=False
+    await backend.toggle(
+        EDITOR,
+        ToggleCommand.one_flag(project="default", environment="production", feature_name="f", enabled=False),
     )
     assert len(fake.requests) == 3
 
@@ -431,8 +450,9 @@ async def test_connection_error_is_retried(backend: UnleashFlagBackend, fake: Fa
         return httpx.Response(200)
 
     fake.handler = refuse_first
-    await backend.set_enabled(
-        actor=EDITOR, project="default", environment="production", feature_name="f", enabled=True
+    await backend.toggle(
+        EDITOR,
+        ToggleCommand.one_flag(project="default", environment="production", feature_name="f", enabled=True),
     )
     assert len(fake.requests) == 2
 
@@ -448,8 +468,9 @@ async def test_dropped_keepalive_connection_is_retried(
         return httpx.Response(200)
 
     fake.handler = drop_first
-    await backend.set_enabled(
-        actor=EDITOR, project="default", environment="production", feature_name="f", enabled=False
+    await backend.toggle(
+        EDITOR,
+        ToggleCommand.one_flag(project="default", environment="production", feature_name="f", enabled=False),
     )
     assert len(fake.requests) == 2
 
@@ -536,14 +557,12 @@ async def by_tag(
     tag: tuple[str, str] = ("simple", "kill"),
     enabled: bool = False,
     project: str = "default",
-) -> TagToggleReport:
-    return await backend.set_enabled_by_tag(
-        actor=EDITOR,
-        project=project,
-        environment="production",
-        tag_type=tag[0],
-        tag_value=tag[1],
-        enabled=enabled,
+) -> ToggleReport:
+    return await backend.toggle(
+        EDITOR,
+        ToggleCommand.by_tag(
+            project=project, environment="production", enabled=enabled, tag=(tag[0], tag[1])
+        ),
     )
 
 
@@ -568,7 +587,7 @@ async def test_by_tag_lists_tagged_flags_then_toggles_them_in_one_bulk_call(
 
     fake.handler = answer
     report = await by_tag(backend, enabled=False)
-    assert report == TagToggleReport(features=("alpha", "zeta"))
+    assert report == ToggleReport(features=("alpha", "zeta"))
     listing = fake.requests[0]
     assert listing.method == "GET"
     assert listing.url.path == "/api/admin/projects/default/features"
@@ -628,7 +647,7 @@ async def test_by_tag_without_a_bulk_endpoint_toggles_each_flag(
         return httpx.Response(200)
 
     fake.handler = answer
-    assert await by_tag(backend, enabled=False) == TagToggleReport(features=("a", "b"))
+    assert await by_tag(backend, enabled=False) == ToggleReport(features=("a", "b"))
     assert fake.paths()[2:] == [
         "POST /api/admin/projects/default/features/a/environments/production/off",
         "POST /api/admin/projects/default/features/b/environments/production/off",
@@ -670,7 +689,7 @@ async def test_by_tag_with_no_tagged_flag_succeeds_when_project_exists(
         return httpx.Response(200, json=features_body())
 
     fake.handler = answer
-    assert await by_tag(backend) == TagToggleReport(features=())
+    assert await by_tag(backend) == ToggleReport(features=())
     assert fake.paths() == [
         "GET /api/admin/projects/default/features?tag=simple%3Akill",
         "GET /api/admin/projects",
@@ -705,13 +724,13 @@ async def test_by_tag_value_with_colon_is_matched_on_the_full_list(
         return httpx.Response(200)
 
     fake.handler = answer
-    assert await by_tag(backend, tag=("simple", "a:b"), enabled=True) == TagToggleReport(features=("f3",))
+    assert await by_tag(backend, tag=("simple", "a:b"), enabled=True) == ToggleReport(features=("f3",))
     assert fake.paths()[0] == "GET /api/admin/projects/default/features"
 
 
 async def test_by_tag_value_is_query_encoded(backend: UnleashFlagBackend, fake: FakeUnleash) -> None:
     fake.handler = lambda request: httpx.Response(200, json=features_body(flag("f", ("simple", "x y&z#"))))
-    assert await by_tag(backend, tag=("simple", "x y&z#")) == TagToggleReport(features=("f",))
+    assert await by_tag(backend, tag=("simple", "x y&z#")) == ToggleReport(features=("f",))
     listing = fake.requests[0]
     assert listing.url.params.get_list("tag") == ["simple:x y&z#"]
     assert list(listing.url.params.keys()) == ["tag"]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from switchman.action_sets.events import save_event, start_event
+from switchman.action_sets.event_store import save_event, start_event
 from switchman.action_sets.repository import load_matching_candidates
 from switchman.db import tables as t
 from switchman.db.engine import Database
@@ -14,6 +14,7 @@ from switchman.engine.executor import ActionState
 from switchman.flags.factory import create_flag_backend
 from switchman.wakeup import Wakeup
 from switchman.worker.claims import claim_signals
+from switchman.worker.embedded_batches import EmbeddedBatches
 from switchman.worker.loop import SignalWorker
 from tests.conftest import make_settings
 from tests.worker.test_concurrency import _seed
@@ -60,9 +61,8 @@ async def test_a_batch_slower_than_twice_the_target_halves_the_claim(db: Databas
     assert [await worker.drain_once() for _ in range(3)] == [10, 20, 40]
     # Every batch now takes longer than twice a (nanosecond) target: the claim shrinks back, never below
     # the base size, and never grows although each claim comes back full.
-    worker.settings = make_settings(
-        db_url, worker_batch_size=10, worker_max_batch_size=40, worker_batch_target_seconds=1e-9
-    )
+    assert isinstance(worker.strategy, EmbeddedBatches)
+    worker.strategy.sizer.target_seconds = 1e-9
     assert [await worker.drain_once() for _ in range(3)] == [40, 20, 10]
     assert await worker.drain_once() == 10
 

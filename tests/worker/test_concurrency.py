@@ -124,9 +124,10 @@ async def test_four_concurrent_workers_record_one_event_per_signal_and_set(db: D
     signals, sets = (1000, 2) if db.is_postgres else (200, 2)
     await _seed(db, signals=signals, action_sets=sets)
     settings: Settings = make_settings(db_url, worker_batch_size=10)
-    workers = []
+    workers, databases = [], []
     for _ in range(4):
         own_db = Database(settings.async_database_url, pool_size=2)
+        databases.append(own_db)
         workers.append(
             SignalWorker(
                 settings=settings, db=own_db, wakeup=Wakeup(), backend=create_flag_backend(settings, own_db)
@@ -142,8 +143,8 @@ async def test_four_concurrent_workers_record_one_event_per_signal_and_set(db: D
     try:
         handled = await asyncio.gather(*(drain(w) for w in workers))
     finally:
-        for worker in workers:
-            await worker.db.dispose()
+        for own_db in databases:
+            await own_db.dispose()
     assert sum(handled) == signals
     if db.is_postgres:
         assert sum(1 for h in handled if h > 0) > 1  # the work really was shared

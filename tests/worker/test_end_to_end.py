@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from switchman.engine.actions import ToggleCommand
 from switchman.flags.backend import FlagActionError
 from switchman.flags.embedded import EmbeddedFlagBackend
 from switchman.runtime import Runtime
@@ -251,13 +252,11 @@ async def test_by_tag_actions_in_one_batch_match_the_backend_one_by_one(
         viewer = await get_actor(conn, scenario.viewer_actor_id)
     assert viewer is not None
     try:
-        await EmbeddedFlagBackend(ctx.db).set_enabled_by_tag(
-            actor=viewer,
-            project="default",
-            environment="production",
-            tag_type="simple",
-            tag_value="bulk",
-            enabled=False,
+        await EmbeddedFlagBackend(ctx.db).toggle(
+            viewer,
+            ToggleCommand.by_tag(
+                project="default", environment="production", enabled=False, tag=("simple", "bulk")
+            ),
         )
     except FlagActionError as exc:
         expected = str(exc)
@@ -268,3 +267,31 @@ async def test_by_tag_actions_in_one_batch_match_the_backend_one_by_one(
         first, second = event["actionSet"]["actions"]
         assert (first["state"], first["details"]) == ("failed", expected)
         assert (second["state"], second.get("details")) == ("not started", None)
+
+
+async def test_a_by_tag_action_with_no_tagged_flag_succeeds_and_the_signal_is_done(
+    client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
+) -> None:
+    # The batch then has a project to read and no flag at all: a shape the flag store's read must handle.
+    set_id = await create_action_set(
+        client,
+        scenario,
+        actor_id=scenario.admin_actor_id,
+        actions=[
+            {
+                "action": "TOGGLE_FEATURES_OFF_BY_TAG",
+                "sortOrder": 1,
+                "executionParams": {
+                    "project": "default",
+                    "environment": "production",
+                    "tag": "simple:nobody",
+                },
+            }
+        ],
+    )
+    await _post_signal(client, scenario, {})
+    assert await drain(worker) == 1
+    assert await drain(worker) == 0
+    (event,) = await _events(client, set_id)
+    assert event["state"] == "success"
+    assert [a["state"] for a in event["actionSet"]["actions"]] == ["success"]

@@ -54,11 +54,11 @@ async def test_remote_run_calls_unleash_in_order_and_stops_at_the_first_failure(
     )
     assert signal.status_code == 200
     try:
-        with caplog.at_level(logging.INFO, logger="switchman.worker.runner"):
+        with caplog.at_level(logging.INFO, logger="switchman.worker.runs"):
             await drain(worker)
     finally:
         await backend.close()
-    [logged] = [r for r in caplog.records if r.name == "switchman.worker.runner"]
+    [logged] = [r for r in caplog.records if r.name == "switchman.worker.runs"]
     assert logged.levelno == logging.WARNING
     assert "TOGGLE_FEATURE_ON flag missing in production: " in logged.getMessage()
     assert logged.getMessage().endswith("; 1 later action(s) not started")

@@ -10,7 +10,7 @@ import pytest
 from switchman.worker.loop import SignalWorker
 from tests.worker.conftest import Scenario, create_action_set, drain, toggle
 
-RUNNER_LOG = "switchman.worker.runner"
+RUNS_LOG = "switchman.worker.runs"
 SECRET_PAYLOAD = {"alert": {"status": "firing", "apiKey": "do-not-log-me"}}
 
 
@@ -34,9 +34,9 @@ async def test_a_successful_run_is_one_info_line(
         actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
     )
     signal_id = await _post(client, scenario)
-    with caplog.at_level(logging.INFO, logger=RUNNER_LOG):
+    with caplog.at_level(logging.INFO, logger=RUNS_LOG):
         assert await drain(worker) == 1
-    [record] = [r for r in caplog.records if r.name == RUNNER_LOG]
+    [record] = [r for r in caplog.records if r.name == RUNS_LOG]
     assert record.levelno == logging.INFO
     message = record.getMessage()
     assert message.startswith(f"action set {set_id} (")
@@ -57,9 +57,9 @@ async def test_a_failed_run_is_a_warning_with_the_action_and_its_details(
         ],
     )
     signal_id = await _post(client, scenario)
-    with caplog.at_level(logging.INFO, logger=RUNNER_LOG):
+    with caplog.at_level(logging.INFO, logger=RUNS_LOG):
         assert await drain(worker) == 1
-    [record] = [r for r in caplog.records if r.name == RUNNER_LOG]
+    [record] = [r for r in caplog.records if r.name == RUNS_LOG]
     assert record.levelno == logging.WARNING
     message = record.getMessage()
     assert message.startswith(f"action set {set_id} (")

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from switchman.action_sets import events
+from switchman.action_sets import event_store
 from switchman.action_sets.service import parse_action_set_id
 from switchman.auth.permissions import ADMIN
 from switchman.auth.principal import PrincipalKind
@@ -71,7 +71,7 @@ async def _listing(scope: Scope, project: str, raw_id: str) -> bytes | None:
             return None
         set_id = parse_action_set_id(raw_id)
         async with ctx.db.read() as conn:
-            return await events.list_event_docs(
+            return await event_store.list_event_docs(
                 conn,
                 project=project,
                 action_set_id=set_id,

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from switchman.action_sets import events, service
+from switchman.action_sets import event_store, service
 from switchman.action_sets.schemas import (
     ActionDefinitionsConfigSchema,
     ActionSetEventsSchema,
@@ -246,7 +246,7 @@ async def get_actions_events(
     cursor = normalize_offset(before) or None  # invalid or absent: no cursor
     ctx = runtime_of(request)
     async with ctx.db.read() as conn:
-        body = await events.list_event_docs(
+        body = await event_store.list_event_docs(
             conn,
             project=project_id,
             action_set_id=set_id,

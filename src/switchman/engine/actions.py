@@ -227,6 +227,16 @@ class ToggleCommand:
     feature_name: str | None
     tag: tuple[str, str] | None  # (type, value)
 
+    @classmethod
+    def one_flag(cls, *, project: str, environment: str, feature_name: str, enabled: bool) -> ToggleCommand:
+        return cls(
+            project=project, environment=environment, enabled=enabled, feature_name=feature_name, tag=None
+        )
+
+    @classmethod
+    def by_tag(cls, *, project: str, environment: str, tag: tuple[str, str], enabled: bool) -> ToggleCommand:
+        return cls(project=project, environment=environment, enabled=enabled, feature_name=None, tag=tag)
+
 
 def command_for(
     action: str, params: Mapping[str, object], *, expected_project: str | None = None

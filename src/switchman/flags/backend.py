@@ -1,8 +1,12 @@
 """The FlagBackend protocol: what actions drive. Implemented by the embedded store and a remote Unleash.
 
 Contract:
-- Each call is one flag operation performed *as* `actor` and permission-checked as that actor.
-- Success returns normally (a no-op, e.g. turning on a flag that is on, is a success).
+- `toggle(actor, command)` is one flag operation (`engine.actions.ToggleCommand`: one flag, or every
+  non-archived flag of the project carrying a tag) performed *as* `actor` and permission-checked as that
+  actor.
+- Success returns the flags whose state was set (a no-op, e.g. turning on a flag that is on, is a success).
+  By tag: no tagged flag is a success with an empty report; every tagged flag is attempted; if any failed,
+  `FlagActionError` lists each failed flag with its reason (`tag_failure`) and the others stay applied.
 - Any failure raises `FlagActionError` whose message is fit for an action's `details` (human readable,
   no secrets): not found, permission denied, remote error, timeout.
 """
@@ -16,6 +20,7 @@ from typing import Protocol, runtime_checkable
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.auth.principal import Principal
+from switchman.engine.actions import ToggleCommand
 
 
 class FlagActionError(Exception):
@@ -23,8 +28,8 @@ class FlagActionError(Exception):
 
 
 @dataclass(frozen=True)
-class TagToggleReport:
-    """What a by-tag toggle did: flags whose state was set (changed or already right)."""
+class ToggleReport:
+    """What a toggle did: the flags whose state was set (changed or already right)."""
 
     features: tuple[str, ...]
 
@@ -39,27 +44,8 @@ class ActionOptions:
 
 
 class FlagBackend(Protocol):
-    async def set_enabled(
-        self, *, actor: Principal, project: str, environment: str, feature_name: str, enabled: bool
-    ) -> None:
-        """Turn one flag on or off in one environment (Unleash's …/environments/{env}/on|off)."""
-        ...
-
-    async def set_enabled_by_tag(
-        self,
-        *,
-        actor: Principal,
-        project: str,
-        environment: str,
-        tag_type: str,
-        tag_value: str,
-        enabled: bool,
-    ) -> TagToggleReport:
-        """Turn every non-archived flag of `project` carrying tag `type:value` on or off in `environment`.
-
-        No tagged flag → success with an empty report. Every flag is attempted; if any failed, raise
-        FlagActionError listing the failed flags (the others stay applied).
-        """
+    async def toggle(self, actor: Principal, command: ToggleCommand) -> ToggleReport:
+        """Perform `command` as `actor` (see the module's contract)."""
         ...
 
     async def close(self) -> None:
@@ -68,31 +54,16 @@ class FlagBackend(Protocol):
 
 
 class FlagBatch(Protocol):
-    """Flag changes inside one transaction, planned in memory and written together by `flush`.
+    """Toggles inside one transaction, planned in memory and written together by `flush`.
 
-    `set_enabled` / `set_enabled_by_tag` have the outcomes (success, or `FlagActionError` with the same
-    message) that the `…_in` operations called in the same order would have; nothing is written before
-    `flush`. `prepare` locks and reads, in one go, the flags (and projects) later calls will touch.
+    `toggle` has the outcome (report, or `FlagActionError` with the same message) that `FlagBackend.toggle`
+    called in the same order would have; a failed change changes nothing; nothing is written before
+    `flush`. `prepare` locks and reads, in one go, the flags (and projects) the commands will touch.
     """
 
-    async def prepare(self, feature_names: Iterable[str], projects: Iterable[str]) -> None: ...
+    async def prepare(self, commands: Iterable[ToggleCommand]) -> None: ...
 
-    async def flags_with_tag(self, *, project: str, tag_type: str, tag_value: str) -> list[str]: ...
-
-    async def set_enabled(
-        self, *, actor: Principal, project: str, environment: str, feature_name: str, enabled: bool
-    ) -> None: ...
-
-    async def set_enabled_by_tag(
-        self,
-        *,
-        actor: Principal,
-        project: str,
-        environment: str,
-        tag_type: str,
-        tag_value: str,
-        enabled: bool,
-    ) -> TagToggleReport: ...
+    async def toggle(self, actor: Principal, command: ToggleCommand) -> ToggleReport: ...
 
     async def flush(self) -> None: ...
 
@@ -110,34 +81,19 @@ class FlagCatalog(Protocol):
 @runtime_checkable
 class TransactionalFlagBackend(FlagBackend, Protocol):
     """A backend that can also work inside the caller's database transaction (the embedded store).
-
-    Each flag change runs in a savepoint: on failure it is rolled back and `FlagActionError` is
-    raised, leaving the caller's transaction usable. Nothing is committed by these methods.
-    """
-
-    async def set_enabled_in(
-        self,
-        conn: AsyncConnection,
-        *,
-        actor: Principal,
-        project: str,
-        environment: str,
-        feature_name: str,
-        enabled: bool,
-    ) -> None: ...
-
-    async def set_enabled_by_tag_in(
-        self,
-        conn: AsyncConnection,
-        *,
-        actor: Principal,
-        project: str,
-        environment: str,
-        tag_type: str,
-        tag_value: str,
-        enabled: bool,
-    ) -> TagToggleReport: ...
+    Nothing is committed by the batch: the caller's transaction commits its changes with its own."""
 
     def batch_in(self, conn: AsyncConnection) -> FlagBatch:
         """A `FlagBatch` working inside the caller's transaction."""
         ...
+
+
+def tag_failure(failed: list[tuple[str, str]], *, attempted: int, command: ToggleCommand) -> FlagActionError:
+    """The by-tag failure: how many of the tagged flags failed, each with its reason."""
+    assert command.tag is not None
+    listed = "; ".join(f"{name}: {reason}" for name, reason in failed)
+    turn = "on" if command.enabled else "off"
+    return FlagActionError(
+        f"Could not turn {turn} {len(failed)} of {attempted} flags tagged "
+        f"{command.tag[0]}:{command.tag[1]} in {command.environment} ({listed})"
+    )

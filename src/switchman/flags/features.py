@@ -406,87 +406,15 @@ async def set_feature_enabled(
 ) -> bool:
     """Turn one flag on or off in one environment as `actor`; returns whether the state changed.
 
-    Needs UPDATE_FEATURE_ENVIRONMENT, plus CREATE_FEATURE_STRATEGY when turning on a flag that has no
-    active strategy there (a default strategy is added first). Raises PermissionDeniedError / NotFoundError.
-    Call inside a transaction; the row is locked (PostgreSQL) or the write transaction is exclusive
-    (SQLite), so concurrent toggles of one flag add at most one default strategy and one event each change.
+    A one-change `ToggleBatch`: the flag store has one set of on/off rules (see `ToggleBatch.set_enabled`).
+    Raises PermissionDeniedError / NotFoundError. Call inside a transaction.
     """
-    check_permission(actor, UPDATE_FEATURE_ENVIRONMENT)
-    state = await _toggle_state(conn, project=project, feature_name=feature_name, environment=environment)
-    current = state.enabled
-    if current is None:
-        # The project gained the environment without a row for this flag: the state is "off".
-        await conn.execute(
-            t.feature_environment.insert().values(
-                feature_name=feature_name, environment_name=environment, enabled=False
-            )
-        )
-        current = False
-    if enabled and not state.has_active_strategy:
-        await _add_default_strategy(
-            conn, actor=actor, project=project, feature_name=feature_name, environment=environment
-        )
-    if bool(current) == enabled:
-        return False
-    await conn.execute(
-        t.feature_environment.update()
-        .where(
-            t.feature_environment.c.feature_name == feature_name,
-            t.feature_environment.c.environment_name == environment,
-        )
-        .values(enabled=enabled)
+    batch = ToggleBatch(conn)
+    changed = await batch.set_enabled(
+        actor=actor, project=project, feature_name=feature_name, environment=environment, enabled=enabled
     )
-    await events.record_event(
-        conn,
-        type=events.FEATURE_ENVIRONMENT_ENABLED if enabled else events.FEATURE_ENVIRONMENT_DISABLED,
-        actor=actor,
-        feature_name=feature_name,
-        project=project,
-        environment=environment,
-    )
-    return True
-
-
-async def _toggle_state(conn: AsyncConnection, *, project: str, feature_name: str, environment: str) -> Any:
-    """The flag's state in `environment` (None: no row yet) and whether it has an active strategy there,
-    after locking the flag (404s as `require_feature`; 404 when the project lacks the environment).
-
-    Two round trips on purpose: the lock is taken first, so that the state is read by a later statement
-    (a fresh snapshot under READ COMMITTED) and concurrent toggles of one flag see each other's strategy.
-    On SQLite the write transaction is exclusive anyway.
-    """
-    flag = (
-        await conn.execute(
-            sa.select(t.feature.c.project_id, t.feature.c.archived_at)
-            .where(t.feature.c.name == feature_name)
-            .with_for_update()
-        )
-    ).first()
-    _check_feature(flag, project=project, feature_name=feature_name)
-    fe, fs, pe = t.feature_environment, t.feature_strategy, t.project_environment
-    state: Any = (
-        await conn.execute(
-            sa.select(
-                sa.select(fe.c.enabled)
-                .where(fe.c.feature_name == feature_name, fe.c.environment_name == environment)
-                .scalar_subquery()
-                .label("enabled"),
-                sa.exists()
-                .where(pe.c.project_id == project, pe.c.environment_name == environment)
-                .label("environment_linked"),
-                sa.exists()
-                .where(
-                    fs.c.feature_name == feature_name,
-                    fs.c.environment_name == environment,
-                    fs.c.disabled.is_(False),
-                )
-                .label("has_active_strategy"),
-            )
-        )
-    ).one()
-    if not state.environment_linked:
-        raise NotFoundError(f"Could not find environment {environment} for feature: {feature_name}")
-    return state
+    await batch.flush()
+    return changed
 
 
 def default_strategy(
@@ -521,34 +449,6 @@ def default_strategy(
     return row, data
 
 
-async def _add_default_strategy(
-    conn: AsyncConnection, *, actor: Principal, project: str, feature_name: str, environment: str
-) -> None:
-    """Turning on a flag without an active strategy adds Unleash's default (flexibleRollout 100 %)."""
-    rows = (
-        await conn.execute(
-            sa.select(t.feature_strategy.c.sort_order).where(
-                t.feature_strategy.c.feature_name == feature_name,
-                t.feature_strategy.c.environment_name == environment,
-            )
-        )
-    ).all()
-    check_permission(actor, CREATE_FEATURE_STRATEGY)
-    row, data = default_strategy(
-        feature_name, environment, max((row.sort_order for row in rows), default=-1) + 1
-    )
-    await conn.execute(t.feature_strategy.insert().values(**row))
-    await events.record_event(
-        conn,
-        type=events.FEATURE_STRATEGY_ADD,
-        actor=actor,
-        data=data,
-        feature_name=feature_name,
-        project=project,
-        environment=environment,
-    )
-
-
 async def bulk_set_enabled(
     conn: AsyncConnection,
     *,
@@ -564,12 +464,17 @@ async def bulk_set_enabled(
     """
     check_permission(actor, UPDATE_FEATURE_ENVIRONMENT)
     await require_project(conn, project)
-    changed = []
-    for name in dict.fromkeys(feature_names):
-        if await set_feature_enabled(
-            conn, actor=actor, project=project, feature_name=name, environment=environment, enabled=enabled
-        ):
-            changed.append(name)
+    names = list(dict.fromkeys(feature_names))
+    batch = ToggleBatch(conn)
+    await batch.prepare(names, [project])
+    changed = [
+        name
+        for name in names
+        if await batch.set_enabled(
+            actor=actor, project=project, feature_name=name, environment=environment, enabled=enabled
+        )
+    ]
+    await batch.flush()
     return changed
 
 
@@ -620,15 +525,21 @@ class _Toggle:
 
 
 class ToggleBatch:
-    """Many `set_feature_enabled` calls inside one transaction, decided in memory, written at `flush`.
+    """The flag store's on/off rules: on/off changes inside one transaction, decided in memory, written at
+    `flush`. Every on/off in switchman goes through here (the admin routes, the bulk route, the worker).
+
+    Rules (`set_enabled`): UPDATE_FEATURE_ENVIRONMENT is needed; the flag must exist in the project, not be
+    archived, and the project must have the environment (404s otherwise); turning on a flag that has no
+    active strategy in the environment first adds Unleash's default strategy (flexibleRollout 100 %), which
+    also needs CREATE_FEATURE_STRATEGY; a change records `feature-environment-enabled|disabled`, a no-op
+    records nothing. A failed call raises the `SwitchmanError` and changes nothing.
 
     Contract: calling `set_enabled` n times and then `flush` leaves exactly the state, strategies and
-    audit events (same types, data, actors and order) that n `set_feature_enabled` calls in the same order
-    would — each call either succeeds or raises the same `SwitchmanError` the function would, and a
-    failed call changes nothing (as a rolled-back savepoint). The flags are locked and their states read
-    by `prepare` (name order, so concurrent batches cannot deadlock on them) or lazily on first use;
-    `flush` writes the net effect with a few set-based statements: new `feature_environment` rows, the
-    default strategies, the `enabled` changes and the audit events. Nothing is written before `flush`.
+    audit events (same types, data, actors and order) that n one-change batches in the same order would.
+    The flags are locked and their states read by `prepare` (name order, so concurrent batches cannot
+    deadlock on them) or lazily on first use; `flush` writes the net effect with a few set-based
+    statements: new `feature_environment` rows, the default strategies, the `enabled` changes and the
+    audit events. Nothing is written before `flush`.
     """
 
     def __init__(self, conn: AsyncConnection) -> None:
@@ -645,7 +556,8 @@ class ToggleBatch:
         """Lock and read the flags (and the projects' environments) that later calls will touch.
 
         Two statements: the flags are locked first (`FOR UPDATE`, name order), then everything else is
-        read by one later statement (a fresh snapshot under READ COMMITTED, as `_toggle_state` does).
+        read by one later statement (a fresh snapshot under READ COMMITTED, so concurrent toggles of one flag
+        see each other's strategy; on SQLite the write transaction is exclusive anyway).
         """
         names = sorted(set(feature_names) - self._flags.keys())
         missing = sorted(set(projects) - self._linked.keys())
@@ -695,13 +607,13 @@ class ToggleBatch:
             ]
         if missing:
             parts.append(
-                sa.select(
-                    sa.literal("linked", text),
-                    pe.c.project_id,
-                    pe.c.environment_name,
-                    sa.null().cast(text),
-                    sa.null().cast(number),
-                    sa.null().cast(number),
+                sa.select(  # labelled too: it may be the only part
+                    sa.literal("linked", text).label("kind"),
+                    pe.c.project_id.label("a"),
+                    pe.c.environment_name.label("b"),
+                    sa.null().cast(text).label("c"),
+                    sa.null().cast(number).label("n1"),
+                    sa.null().cast(number).label("n2"),
                 ).where(pe.c.project_id.in_(missing))
             )
         # Ordered by the database (as `events.feature_tags` orders a flag's tags: same collation).
@@ -741,7 +653,7 @@ class ToggleBatch:
     async def set_enabled(
         self, *, actor: Principal, project: str, feature_name: str, environment: str, enabled: bool
     ) -> bool:
-        """Plan `set_feature_enabled` (same checks, same order, same errors); returns whether it changes."""
+        """Plan one on/off change (the rules above); returns whether the state changes."""
         check_permission(actor, UPDATE_FEATURE_ENVIRONMENT)
         if feature_name not in self._flags or project not in self._linked:
             await self.prepare([feature_name], [project])

@@ -37,8 +37,9 @@ import httpx
 
 from switchman.auth.permissions import UPDATE_FEATURE_ENVIRONMENT
 from switchman.auth.principal import Principal
+from switchman.engine.actions import ToggleCommand
 from switchman.errors import PermissionDeniedError
-from switchman.flags.backend import ActionOptions, FlagActionError, TagToggleReport
+from switchman.flags.backend import ActionOptions, FlagActionError, ToggleReport, tag_failure
 
 log = logging.getLogger(__name__)
 
@@ -134,33 +135,31 @@ class UnleashFlagBackend:
         """The server's root URL as configured (no credentials in it)."""
         return self._display_url
 
-    async def set_enabled(
-        self, *, actor: Principal, project: str, environment: str, feature_name: str, enabled: bool
-    ) -> None:
-        """Turn one flag on or off in one environment of the remote server, as `actor`."""
+    async def toggle(self, actor: Principal, command: ToggleCommand) -> ToggleReport:
+        """Perform `command` on the remote server as `actor`: one flag, or every non-archived flag of the
+        project carrying the tag."""
         self._check_permission(actor)
-        _require_names(project=project, environment=environment, feature_name=feature_name)
-        await self._toggle(project, environment, feature_name, enabled, self._ends_at())
+        if command.tag is not None:
+            return await self._toggle_by_tag(command, command.tag)
+        assert command.feature_name is not None
+        _require_names(
+            project=command.project, environment=command.environment, feature_name=command.feature_name
+        )
+        await self._toggle(
+            command.project, command.environment, command.feature_name, command.enabled, self._ends_at()
+        )
+        return ToggleReport(features=(command.feature_name,))
 
-    async def set_enabled_by_tag(
-        self,
-        *,
-        actor: Principal,
-        project: str,
-        environment: str,
-        tag_type: str,
-        tag_value: str,
-        enabled: bool,
-    ) -> TagToggleReport:
-        """Turn every non-archived flag of `project` tagged `tag_type:tag_value` on or off."""
-        self._check_permission(actor)
+    async def _toggle_by_tag(self, command: ToggleCommand, tag: tuple[str, str]) -> ToggleReport:
+        project, environment, enabled = command.project, command.environment, command.enabled
+        tag_type, tag_value = tag
         _require_names(project=project, environment=environment, tag_type=tag_type, tag_value=tag_value)
         ends_at = self._ends_at()
         names = await self._tagged_features(project, tag_type, tag_value, ends_at)
         if not names:
             # Unleash lists an unknown project as empty; tell that apart from "no flag carries the tag".
             await self._require_project(project, ends_at)
-            return TagToggleReport(features=())
+            return ToggleReport(features=())
         turn = "on" if enabled else "off"
         what = f"flags tagged {tag_type}:{tag_value} in {environment}"
         path = (
@@ -169,7 +168,7 @@ class UnleashFlagBackend:
         )
         failure = await self._attempts("POST", path, ends_at, json={"features": names})
         if isinstance(failure, httpx.Response):
-            return TagToggleReport(features=tuple(names))
+            return ToggleReport(features=tuple(names))
         if failure.retryable or failure.message.startswith(_REFUSED):
             # Unreachable, failing or refusing us: one-by-one calls could only fail the same way.
             raise FlagActionError(
@@ -189,9 +188,8 @@ class UnleashFlagBackend:
             else:
                 done.append(name)
         if failed:
-            listed = "; ".join(f"{name}: {reason}" for name, reason in failed)
-            raise FlagActionError(f"Could not turn {turn} {len(failed)} of {len(names)} {what} ({listed})")
-        return TagToggleReport(features=tuple(done))
+            raise tag_failure(failed, attempted=len(names), command=command)
+        return ToggleReport(features=tuple(done))
 
     async def action_options(self, project: str) -> ActionOptions:
         """The project's environments, flags and tags on the remote server (for `/actions/config`).

@@ -1,0 +1,72 @@
+"""Which action sets a claimed signal runs: its source's enabled sets whose filters pass (pure engine).
+
+Action sets per source and actors per id are read once per claimed batch: a change to an action set or a
+service account takes effect from the next batch (≤ the batch size of signals later), which keeps the
+per-signal cost to the matching itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from switchman.action_sets.repository import ActionSetRecord, load_matching_candidates
+from switchman.auth.principal import Principal
+from switchman.db.engine import Database
+from switchman.engine.matching import CompiledFilters, compile_filters
+from switchman.engine.payload import flatten_payload
+from switchman.service_accounts.service import get_actor
+from switchman.worker.claims import ClaimedSignal
+from switchman.worker.runs import PlannedRun
+
+
+class BatchLookups:
+    """Candidates and actors for one claimed batch, read through `conn` when the batch has a transaction
+    of its own (embedded store) or through short reads otherwise."""
+
+    def __init__(self, db: Database, conn: AsyncConnection | None = None) -> None:
+        self._db = db
+        self._conn = conn
+        self._candidates: dict[tuple[str, int], list[tuple[ActionSetRecord, CompiledFilters]]] = {}
+        self._actors: dict[int, Principal | None] = {}
+
+    async def planned_runs(self, signal: ClaimedSignal) -> list[PlannedRun]:
+        """The runs `signal` asks for, ascending action set id. The payload is parsed and flattened once
+        for all the candidate sets."""
+        candidates = await self._candidates_of(signal.source, signal.source_id)
+        if not candidates:
+            return []
+        flat = flatten_payload(signal.payload())
+        matched = [action_set for action_set, compiled in candidates if compiled.matches(flat)]
+        if not matched:
+            return []
+        wire = signal.wire()
+        return [
+            PlannedRun(action_set, wire, await self._actor(action_set.actor_id)) for action_set in matched
+        ]
+
+    async def _candidates_of(
+        self, source: str, source_id: int
+    ) -> list[tuple[ActionSetRecord, CompiledFilters]]:
+        key = (source, source_id)
+        if key not in self._candidates:
+            async with self._reading() as conn:
+                sets = await load_matching_candidates(conn, source=source, source_id=source_id)
+            self._candidates[key] = [(action_set, compile_filters(action_set.filters)) for action_set in sets]
+        return self._candidates[key]
+
+    async def _actor(self, actor_id: int) -> Principal | None:
+        if actor_id not in self._actors:
+            async with self._reading() as conn:
+                self._actors[actor_id] = await get_actor(conn, actor_id)
+        return self._actors[actor_id]
+
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        if self._conn is not None:
+            yield self._conn
+        else:
+            async with self._db.read() as conn:
+                yield conn
