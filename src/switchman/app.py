@@ -23,6 +23,7 @@ from switchman.client_api.router import router as client_api_router
 from switchman.config import Settings
 from switchman.db.migrate import migrate
 from switchman.errors import (
+    VALIDATION_MESSAGE,
     BadDataError,
     ContentTooLargeError,
     ContentTypeError,
@@ -42,10 +43,6 @@ from switchman.signal_endpoints.router import router as signal_endpoints_router
 
 log = logging.getLogger(__name__)
 
-VALIDATION_MESSAGE = (
-    "Request validation failed: your request body or params contain invalid data. "
-    "Refer to the `details` list for more information."
-)
 # Admin API request bodies are small; Express's default JSON limit in Unleash is 100 kB too.
 ADMIN_BODY_LIMIT = 100 * 1024
 

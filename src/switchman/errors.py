@@ -10,6 +10,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+# The message of every 400 whose `details` list the problems (Unleash's wording for request validation).
+VALIDATION_MESSAGE = (
+    "Request validation failed: your request body or params contain invalid data. "
+    "Refer to the `details` list for more information."
+)
+
 
 class SwitchmanError(Exception):
     status_code: ClassVar[int] = 500

@@ -7,6 +7,9 @@ from typing import Any
 import orjson
 from starlette.responses import JSONResponse as StarletteJSONResponse
 
+from switchman.db.types import MAX_ID
+from switchman.errors import NotFoundError
+
 # Unleash's shared paging helper: defaults 50/0, maximum limit 1000.
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -54,3 +57,13 @@ def _parse_int(raw: str | None) -> int | None:
         return int(text, 10)
     except ValueError:
         return None
+
+
+def parse_path_id(raw: str, what: str) -> int:
+    """A path id as an int. Anything that cannot name a stored `what` (not plain ASCII digits, 0, beyond
+    `MAX_ID`) is a 404, as an unknown id is: path parameters are strings in Unleash."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= 10:
+        value = int(raw)
+        if 0 < value <= MAX_ID:
+            return value
+    raise NotFoundError(f"Could not find {what} with id {raw[:40]}.")

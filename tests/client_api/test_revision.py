@@ -6,14 +6,17 @@ import asyncio
 import re
 import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
+from switchman.audit import log as audit
+from switchman.audit.revision import current_revision
 from switchman.auth.principal import SYSTEM
 from switchman.client_api.hashsum import UNDEFINED, hash_sum
 from switchman.db.engine import Database
-from switchman.flags import events
-from switchman.flags.revision import current_revision
+from tests.conftest import unique
 
 
 async def _revision(db: Database) -> int:
@@ -26,7 +29,9 @@ async def test_one_bump_per_committed_transaction_none_on_rollback_or_invisible_
     before_ms = int(time.time() * 1000)
     async with db.transaction() as conn:
         for _ in range(3):
-            await events.record_event(conn, type=events.FEATURE_ENVIRONMENT_ENABLED, actor=SYSTEM, tags=[])
+            await audit.record_event(
+                conn, type=audit.FEATURE_ENVIRONMENT_ENABLED, actor=SYSTEM, tags=[], visible_to_clients=True
+            )
     first = await _revision(db)
     # A database's first revision is the time of its first change (ms), so revisions of a newer database
     # never repeat an older one's (no false 304 for an SDK that cached an ETag across a database reset).
@@ -34,7 +39,9 @@ async def test_one_bump_per_committed_transaction_none_on_rollback_or_invisible_
 
     async def rolled_back() -> None:
         async with db.transaction() as conn:
-            await events.record_event(conn, type=events.FEATURE_CREATED, actor=SYSTEM, tags=[])
+            await audit.record_event(
+                conn, type=audit.FEATURE_CREATED, actor=SYSTEM, tags=[], visible_to_clients=True
+            )
             raise RuntimeError("roll back")
 
     with pytest.raises(RuntimeError):
@@ -42,7 +49,9 @@ async def test_one_bump_per_committed_transaction_none_on_rollback_or_invisible_
     assert await _revision(db) == first
 
     async with db.transaction() as conn:
-        await events.record_event(conn, type=events.FEATURE_TAGGED, actor=SYSTEM, tags=[])
+        await audit.record_event(
+            conn, type=audit.FEATURE_TAGGED, actor=SYSTEM, tags=[], visible_to_clients=False
+        )
     assert await _revision(db) == first
 
     # The hook registry does not leak into the next transaction on the same pooled connection.
@@ -54,7 +63,9 @@ async def test_one_bump_per_committed_transaction_none_on_rollback_or_invisible_
 async def test_concurrent_transactions_get_distinct_revisions(db: Database) -> None:
     async def change() -> None:
         async with db.transaction() as conn:
-            await events.record_event(conn, type=events.FEATURE_ENVIRONMENT_DISABLED, actor=SYSTEM, tags=[])
+            await audit.record_event(
+                conn, type=audit.FEATURE_ENVIRONMENT_DISABLED, actor=SYSTEM, tags=[], visible_to_clients=True
+            )
             await asyncio.sleep(0.01)
 
     await change()
@@ -108,13 +119,39 @@ def test_hash_sum_equals_the_npm_package_on_plain_values() -> None:
     ]
 
 
-def test_audit_events_are_only_written_through_flags_events() -> None:
+def test_audit_events_are_only_written_through_the_audit_log() -> None:
     """The revision moves only through `record_event(s)`: an event insert elsewhere would skip it."""
     root = Path(__file__).resolve().parents[2] / "src" / "switchman"
     offenders = [
         str(path.relative_to(root))
         for path in root.rglob("*.py")
-        if path.relative_to(root).as_posix() != "flags/events.py"
+        if path.relative_to(root).as_posix() != "audit/log.py"
         and re.search(r"\bt\.event\.(insert|update)\(", path.read_text())
     ]
     assert offenders == []
+
+
+async def test_admin_changes_move_the_revision_exactly_when_sdks_see_them(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """Each caller of the audit log decides `visible_to_clients`; this checks the decisions, change by
+    change through the admin API: what changes `/api/client/features` moves the revision, nothing else."""
+    flag, environment, project = unique("flag"), unique("env"), "default"
+    base = f"/api/admin/projects/{project}"
+    changes: list[tuple[str, str, str, dict[str, Any] | None, bool]] = [
+        ("create a flag", "POST", f"{base}/features", {"name": flag}, True),
+        ("turn it on (adds the default strategy)", "POST", f"{base}/features/{flag}/environments/development/on", None, True),
+        ("turn it on again (no change)", "POST", f"{base}/features/{flag}/environments/development/on", None, False),
+        ("turn it off", "POST", f"{base}/features/{flag}/environments/development/off", None, True),
+        ("create an environment", "POST", "/api/admin/environments", {"name": environment, "type": "test"}, False),
+        ("add it to the project", "POST", f"{base}/environments", {"environment": environment}, True),
+        ("create a tag type", "POST", "/api/admin/tag-types", {"name": unique("kind")}, False),
+        ("create a service account", "POST", "/api/admin/service-account", {"username": unique("robot"), "name": "Robot", "rootRole": 2}, False),
+        ("archive the flag", "DELETE", f"{base}/features/{flag}", None, True),
+    ]  # fmt: skip
+    for what, method, path, body, visible in changes:
+        before = await _revision(db)
+        response = await client.request(method, path, json=body)
+        assert response.status_code < 300, (what, response.text)
+        moved = await _revision(db) != before
+        assert moved == visible, what

@@ -7,11 +7,11 @@ from typing import Any
 import httpx
 import pytest
 
+from switchman.audit.log import record_event
 from switchman.auth.permissions import UPDATE_FEATURE_ENVIRONMENT
 from switchman.auth.principal import Principal, PrincipalKind
 from switchman.db.engine import Database
 from switchman.errors import PermissionDeniedError
-from switchman.flags.events import record_event
 from switchman.flags.features import set_feature_enabled
 from tests.conftest import ADMIN_TOKEN, assert_error, unique
 from tests.service_accounts.helpers import Caller
@@ -205,7 +205,12 @@ async def test_listing_is_capped_at_the_newest_100(client: httpx.AsyncClient, db
     async with db.transaction() as conn:
         ids = [
             await record_event(
-                conn, type="feature-created", actor=actor, feature_name=f"f{i}", project="default"
+                conn,
+                type="feature-created",
+                actor=actor,
+                feature_name=f"f{i}",
+                project="default",
+                visible_to_clients=True,
             )
             for i in range(105)
         ]

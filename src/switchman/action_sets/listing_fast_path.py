@@ -16,12 +16,10 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from switchman.action_sets import event_store
-from switchman.action_sets.service import parse_action_set_id
 from switchman.auth.permissions import ADMIN
-from switchman.auth.principal import PrincipalKind
-from switchman.auth.service import authenticate_cached
+from switchman.auth.service import authorize_admin_api
 from switchman.errors import SwitchmanError
-from switchman.http import normalize_limit, normalize_offset
+from switchman.http import normalize_limit, normalize_offset, parse_path_id
 from switchman.runtime import runtime_of_scope
 
 _PREFIX = "/api/admin/projects/"
@@ -66,10 +64,10 @@ async def _listing(scope: Scope, project: str, raw_id: str) -> bytes | None:
         params = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
         if "before" in params:
             return None
-        principal = await authenticate_cached(ctx.db, authorization.decode("latin-1"), ctx.principal_cache)
-        if principal.kind is PrincipalKind.CLIENT_TOKEN or not principal.can(ADMIN):
-            return None
-        set_id = parse_action_set_id(raw_id)
+        await authorize_admin_api(
+            ctx.db, authorization.decode("latin-1"), ctx.principal_cache, permission=ADMIN
+        )
+        set_id = parse_path_id(raw_id, "action set")
         async with ctx.db.read() as conn:
             return await event_store.list_event_docs(
                 conn,

@@ -28,7 +28,7 @@ from switchman.action_sets.schemas import (
 )
 from switchman.auth.dependencies import AdminPrincipal
 from switchman.flags.backend import FlagCatalog
-from switchman.http import RawJSONResponse, normalize_limit, normalize_offset
+from switchman.http import RawJSONResponse, normalize_limit, normalize_offset, parse_path_id
 from switchman.openapi import error_responses
 from switchman.runtime import runtime_of
 
@@ -128,7 +128,7 @@ async def update_actions(
         updated = await service.update_action_set(
             conn,
             project=project_id,
-            action_set_id=service.parse_action_set_id(action_set_id),
+            action_set_id=parse_path_id(action_set_id, "action set"),
             payload=payload,
             principal=principal,
             settings=ctx.settings,
@@ -152,7 +152,7 @@ async def delete_actions(
         await service.delete_action_set(
             conn,
             project=project_id,
-            action_set_id=service.parse_action_set_id(action_set_id),
+            action_set_id=parse_path_id(action_set_id, "action set"),
             principal=principal,
         )
     return Response(status_code=200)
@@ -163,7 +163,7 @@ async def _set_enabled(request: Request, project: str, raw_id: str, principal: A
         return await service.set_action_set_enabled(
             conn,
             project=project,
-            action_set_id=service.parse_action_set_id(raw_id),
+            action_set_id=parse_path_id(raw_id, "action set"),
             enabled=enabled,
             principal=principal,
         )
@@ -242,7 +242,7 @@ async def get_actions_events(
 ) -> Response:
     # Lean path: stored JSON documents are concatenated; no per-row model work. The common successful
     # case is usually answered before this route by `listing_fast_path.EventsListingFastPath`.
-    set_id = service.parse_action_set_id(action_set_id)
+    set_id = parse_path_id(action_set_id, "action set")
     cursor = normalize_offset(before) or None  # invalid or absent: no cursor
     ctx = runtime_of(request)
     async with ctx.db.read() as conn:
@@ -280,7 +280,7 @@ async def explain_actions(
         return await service.explain(
             conn,
             project=project_id,
-            action_set_id=service.parse_action_set_id(action_set_id),
+            action_set_id=parse_path_id(action_set_id, "action set"),
             payload=payload.payload,
             signal_id=payload.signal_id,
             check_flags=_embedded(request),
@@ -306,7 +306,7 @@ async def get_actions_warnings(
         return await service.warnings_of(
             conn,
             project=project_id,
-            action_set_id=service.parse_action_set_id(action_set_id),
+            action_set_id=parse_path_id(action_set_id, "action set"),
             check_flags=_embedded(request),
         )
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from switchman.action_sets import repository as repo
 from switchman.action_sets.repository import ActionSetRecord, NewActionSet
 from switchman.action_sets.schemas import CreateActionsSchema
+from switchman.audit.log import record_event
 from switchman.auth.principal import Principal
 from switchman.config import Settings
 from switchman.engine.actions import (
@@ -36,6 +37,7 @@ from switchman.engine.matching import match_payload
 from switchman.engine.payload import flatten_payload
 from switchman.engine.problems import ActionSetWarning, Problem, pointer
 from switchman.errors import (
+    VALIDATION_MESSAGE,
     BadDataError,
     ExceedsLimitError,
     NameExistsError,
@@ -45,7 +47,6 @@ from switchman.errors import (
 from switchman.flags import features as flag_features
 from switchman.flags import projects as flag_projects
 from switchman.flags.backend import FlagActionError, FlagCatalog
-from switchman.flags.events import record_event
 from switchman.flags.projects import project_not_found
 from switchman.service_accounts.service import service_account_exists
 from switchman.signal_endpoints import repository as signal_endpoints_repo
@@ -53,23 +54,10 @@ from switchman.signal_endpoints import service as signal_endpoints_service
 from switchman.signal_endpoints.schemas import SIGNAL_SOURCE
 from switchman.timeutil import utcnow
 
-VALIDATION_MESSAGE = (
-    "Request validation failed: your request body or params contain invalid data. "
-    "Refer to the `details` list for more information."
-)
 ACTIONS_CREATED = "actions-created"
 ACTIONS_UPDATED = "actions-updated"
 ACTIONS_DELETED = "actions-deleted"
 _MAX_PROJECT_ID_LENGTH = 100
-
-
-def parse_action_set_id(raw: str) -> int:
-    """A path id as an action set id; anything that cannot name one (not digits, out of range) → 404."""
-    if raw.isascii() and raw.isdigit() and len(raw) <= 10:
-        value = int(raw)
-        if 1 <= value <= 2_147_483_647:
-            return value
-    raise NotFoundError(f"Could not find action set with id {raw[:40]!r}")
 
 
 async def require_project(conn: AsyncConnection, project: str, *, lock: bool = False) -> None:
@@ -122,7 +110,14 @@ async def create_action_set(
     )
     created = await repo.get_action_set(conn, project=project, action_set_id=new_id)
     assert created is not None
-    await record_event(conn, type=ACTIONS_CREATED, actor=principal, project=project, data=created.wire)
+    await record_event(
+        conn,
+        type=ACTIONS_CREATED,
+        actor=principal,
+        project=project,
+        data=created.wire,
+        visible_to_clients=False,
+    )
     return created.wire
 
 
@@ -157,6 +152,7 @@ async def update_action_set(
         project=project,
         data=after.wire,
         pre_data=before.wire,
+        visible_to_clients=False,
     )
     return after.wire
 
@@ -167,7 +163,14 @@ async def delete_action_set(
     """Delete an action set and its actions; its events stay stored but are no longer listed."""
     before = await _require_action_set(conn, project=project, action_set_id=action_set_id)
     await repo.delete_action_set(conn, action_set_id=action_set_id)
-    await record_event(conn, type=ACTIONS_DELETED, actor=principal, project=project, pre_data=before.wire)
+    await record_event(
+        conn,
+        type=ACTIONS_DELETED,
+        actor=principal,
+        project=project,
+        pre_data=before.wire,
+        visible_to_clients=False,
+    )
 
 
 async def set_action_set_enabled(
@@ -185,6 +188,7 @@ async def set_action_set_enabled(
         project=project,
         data=after.wire,
         pre_data=before.wire,
+        visible_to_clients=False,
     )
     return after.wire
 

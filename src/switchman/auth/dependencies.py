@@ -12,18 +12,21 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from switchman.auth.permissions import ADMIN
-from switchman.auth.principal import Principal, PrincipalKind
-from switchman.auth.service import authenticate_cached
-from switchman.errors import NoAccessError, PermissionDeniedError
+from switchman.auth.principal import Principal
+from switchman.auth.service import authorize_admin_api
 from switchman.runtime import runtime_of
 
 
 async def current_principal(request: Request) -> Principal:
-    """Any valid admin-API credential; non-admin API tokens (client/frontend) are refused with 403."""
+    """Any valid admin-API credential (`authorize_admin_api` without a permission)."""
+    return await _authorized(request, None)
+
+
+async def _authorized(request: Request, permission: str | None) -> Principal:
     ctx = runtime_of(request)
-    principal = await authenticate_cached(ctx.db, request.headers.get("authorization"), ctx.principal_cache)
-    if principal.kind is PrincipalKind.CLIENT_TOKEN:
-        raise NoAccessError("invalid token: expected a different token type for this endpoint")
+    principal = await authorize_admin_api(
+        ctx.db, request.headers.get("authorization"), ctx.principal_cache, permission=permission
+    )
     request.state.principal = principal
     return principal
 
@@ -33,11 +36,9 @@ def forget_principals(request: Request) -> None:
     runtime_of(request).principal_cache.forget()
 
 
-def require(permission: str) -> Callable[[Principal], Awaitable[Principal]]:
-    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if not principal.can(permission):
-            raise PermissionDeniedError([permission])
-        return principal
+def require(permission: str) -> Callable[[Request], Awaitable[Principal]]:
+    async def check(request: Request) -> Principal:
+        return await _authorized(request, permission)
 
     check.__name__ = f"require_{permission.lower()}"
     return check

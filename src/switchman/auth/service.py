@@ -15,7 +15,13 @@ from switchman.auth.permissions import ADMIN, permissions_of_role
 from switchman.auth.principal import ADMIN_TOKEN_USER_ID, Principal, PrincipalKind
 from switchman.db import tables as t
 from switchman.db.engine import Database
-from switchman.errors import AuthenticationRequired, BadDataError, UnauthorizedError
+from switchman.errors import (
+    AuthenticationRequired,
+    BadDataError,
+    NoAccessError,
+    PermissionDeniedError,
+    UnauthorizedError,
+)
 from switchman.timeutil import utcnow
 
 ADMIN_TOKEN_TYPE = "admin"
@@ -44,6 +50,22 @@ async def authenticate_cached(db: Database, header_value: str | None, cache: Pri
     async with db.read() as conn:
         principal, expires_at = await _lookup(conn, secret, digest, now)
     cache.put(digest, principal, expires_at)
+    return principal
+
+
+async def authorize_admin_api(
+    db: Database, header_value: str | None, cache: PrincipalCache, *, permission: str | None = None
+) -> Principal:
+    """The admin API's one authorization rule, for its routes and its fast paths alike.
+
+    401 without a valid credential; 403 `NoAccessError` for SDK tokens (client/frontend), which only the
+    client API accepts; 403 `PermissionDeniedError` unless the principal holds `permission` (when given).
+    """
+    principal = await authenticate_cached(db, header_value, cache)
+    if principal.kind is PrincipalKind.CLIENT_TOKEN:
+        raise NoAccessError("invalid token: expected a different token type for this endpoint")
+    if permission is not None and not principal.can(permission):
+        raise PermissionDeniedError([permission])
     return principal
 
 

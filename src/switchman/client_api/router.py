@@ -20,7 +20,13 @@ from switchman.client_api.schemas import (
     ClientFeaturesSchema,
     ClientMetricsSchema,
 )
-from switchman.errors import BadDataError, ContentTooLargeError, ContentTypeError, NotFoundError
+from switchman.errors import (
+    VALIDATION_MESSAGE,
+    BadDataError,
+    ContentTooLargeError,
+    ContentTypeError,
+    NotFoundError,
+)
 from switchman.http import RawJSONResponse
 from switchman.openapi import error_responses
 from switchman.runtime import runtime_of
@@ -41,10 +47,6 @@ router = APIRouter(prefix="/api/client", tags=["Client"], dependencies=[Depends(
 # Largest register/metrics body read (Unleash's Express JSON limit is 100 kB; metrics of many flags are
 # larger, so a little more room here). Larger bodies are refused before being read in full.
 MAX_BODY_BYTES = 1024 * 1024
-VALIDATION_MESSAGE = (
-    "Request validation failed: your request body or params contain invalid data. "
-    "Refer to the `details` list for more information."
-)
 _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "No or unknown API token: `{message}`."},
     403: {"description": "A token of another type (admin, frontend, personal access token): `{message}`."},

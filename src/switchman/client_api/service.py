@@ -5,7 +5,7 @@
 - `resolve_query` merges the token's scope with the query string as Unleash's `resolveQuery` does: the
   token's projects and environment override the caller's.
 - `features_response` answers `GET /api/client/features`: it reads the flag store's revision first
-  (flags.revision); the ETag is `"<queryHash>:<revision>:v1"`, so a matching `If-None-Match` costs one
+  (audit.revision); the ETag is `"<queryHash>:<revision>:v1"`, so a matching `If-None-Match` costs one
   token lookup and one one-row read. Otherwise the serialized payload is taken from the per-process cache
   keyed by (query, revision) or built, serialized once with orjson, and cached. The cache needs no
   invalidation: any change in any process moves the revision, which every request reads from the database.
@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman.audit import revision as flag_revision
 from switchman.auth import tokens
 from switchman.auth.service import find_api_token
 from switchman.client_api.hashsum import UNDEFINED, hash_sum
@@ -31,7 +32,6 @@ from switchman.client_api.tokens import ALL, parse_init_client_token
 from switchman.config import ConfigurationError
 from switchman.db import tables as t
 from switchman.errors import BadDataError, NotFoundError, SwitchmanError
-from switchman.flags import revision as flag_revision
 from switchman.timeutil import utcnow
 
 VERSION = 2

@@ -9,6 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
+# Id columns are 32-bit integers (PostgreSQL `integer`, Unleash's serial ids): a larger id names nothing.
+MAX_ID = 2**31 - 1
+
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """A timezone-aware UTC timestamp; naive values read back from SQLite are declared UTC."""

@@ -7,11 +7,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman.audit import log as audit
 from switchman.auth.permissions import ADMIN
 from switchman.auth.principal import Principal
 from switchman.db import tables as t
 from switchman.errors import NameExistsError, NotFoundError
-from switchman.flags import events
 from switchman.flags.access import check_permission
 from switchman.flags.names import check_name
 from switchman.flags.projects import require_project
@@ -130,11 +130,12 @@ async def create_environment(
         protected=False,
         project_count=0,
     )
-    await events.record_event(
+    await audit.record_event(
         conn,
-        type=events.ENVIRONMENT_CREATED,
+        type=audit.ENVIRONMENT_CREATED,
         actor=actor,
         data=created.model_dump(by_alias=True),
         environment=payload.name,
+        visible_to_clients=False,
     )
     return created

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman.audit import log as audit
 from switchman.auth.permissions import (
     CREATE_FEATURE,
     CREATE_FEATURE_STRATEGY,
@@ -26,10 +27,9 @@ from switchman.auth.permissions import (
 )
 from switchman.auth.principal import ADMIN_TOKEN_USER_ID, SYSTEM_USER_ID, Principal
 from switchman.db import tables as t
-from switchman.errors import BadDataError, NameExistsError, NotFoundError
-from switchman.flags import events
+from switchman.errors import VALIDATION_MESSAGE, BadDataError, NameExistsError, NotFoundError
 from switchman.flags.access import check_permission
-from switchman.flags.names import VALIDATION_MESSAGE, check_name
+from switchman.flags.names import check_name
 from switchman.flags.projects import project_environments, require_project
 from switchman.flags.schemas import (
     CreatedBySchema,
@@ -172,14 +172,15 @@ async def create_feature(
             ],
         )
     created = _feature_schema(row)
-    await events.record_event(
+    await audit.record_event(
         conn,
-        type=events.FEATURE_CREATED,
+        type=audit.FEATURE_CREATED,
         actor=actor,
         data=created.model_dump(by_alias=True),
         feature_name=payload.name,
         project=project,
         tags=[],
+        visible_to_clients=True,
     )
     return created
 
@@ -387,8 +388,13 @@ async def archive_feature(
     await conn.execute(
         t.feature.update().where(t.feature.c.name == feature_name).values(archived_at=utcnow())
     )
-    await events.record_event(
-        conn, type=events.FEATURE_ARCHIVED, actor=actor, feature_name=feature_name, project=project
+    await audit.record_event(
+        conn,
+        type=audit.FEATURE_ARCHIVED,
+        actor=actor,
+        feature_name=feature_name,
+        project=project,
+        visible_to_clients=True,
     )
 
 
@@ -616,7 +622,7 @@ class ToggleBatch:
                     sa.null().cast(number).label("n2"),
                 ).where(pe.c.project_id.in_(missing))
             )
-        # Ordered by the database (as `events.feature_tags` orders a flag's tags: same collation).
+        # Ordered by the database (as `audit.feature_tags` orders a flag's tags: same collation).
         rows = (await conn.execute(sa.union_all(*parts).order_by(sa.text("1, 2, 3, 4")))).all()
         states = {(row.a, row.b): bool(row.n1) for row in rows if row.kind == "state"}
         strategies = {(row.a, row.b): (int(row.n1), int(row.n2)) for row in rows if row.kind == "strategies"}
@@ -675,11 +681,11 @@ class ToggleBatch:
             toggle.has_active_strategy = True
             row, data = default_strategy(feature_name, environment, toggle.max_sort_order)
             self._strategies.append(row)
-            self._audit.append(self._audit_row(events.FEATURE_STRATEGY_ADD, actor, data=data, **where))
+            self._audit.append(self._audit_row(audit.FEATURE_STRATEGY_ADD, actor, data=data, **where))
         if toggle.enabled == enabled:
             return False
         toggle.enabled = enabled
-        kind = events.FEATURE_ENVIRONMENT_ENABLED if enabled else events.FEATURE_ENVIRONMENT_DISABLED
+        kind = audit.FEATURE_ENVIRONMENT_ENABLED if enabled else audit.FEATURE_ENVIRONMENT_DISABLED
         self._audit.append(self._audit_row(kind, actor, data=None, **where))
         return True
 
@@ -733,8 +739,10 @@ class ToggleBatch:
         if self._strategies:
             await conn.execute(t.feature_strategy.insert(), self._strategies)
         if self._audit:
-            await events.record_events(
-                conn, [{**row, "tags": self._tags[row["feature_name"]]} for row in self._audit]
+            await audit.record_events(
+                conn,
+                [{**row, "tags": self._tags[row["feature_name"]]} for row in self._audit],
+                visible_to_clients=True,
             )
         for toggle in self._toggles.values():
             toggle.initially = toggle.enabled if toggle.row_exists else None

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import re
 
-from switchman.errors import BadDataError
+from switchman.errors import VALIDATION_MESSAGE, BadDataError
 
 _URL_FRIENDLY = re.compile(r"^[A-Za-z0-9._~-]+$")
-
-VALIDATION_MESSAGE = (
-    "Request validation failed: your request body or params contain invalid data. "
-    "Refer to the `details` list for more information."
-)
 
 
 def is_url_friendly(value: str) -> bool:

@@ -7,13 +7,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman.audit import log as audit
 from switchman.auth.permissions import CREATE_PROJECT, UPDATE_PROJECT
 from switchman.auth.principal import Principal
 from switchman.db import tables as t
-from switchman.errors import BadDataError, NameExistsError, NotFoundError
-from switchman.flags import events
+from switchman.errors import VALIDATION_MESSAGE, BadDataError, NameExistsError, NotFoundError
 from switchman.flags.access import check_permission
-from switchman.flags.names import VALIDATION_MESSAGE, check_name
+from switchman.flags.names import check_name
 from switchman.flags.schemas import (
     CreateProjectSchema,
     ProjectCreatedSchema,
@@ -138,12 +138,13 @@ async def create_project(
         environments=environments,
         created_at=iso(now),
     )
-    await events.record_event(
+    await audit.record_event(
         conn,
-        type=events.PROJECT_CREATED,
+        type=audit.PROJECT_CREATED,
         actor=actor,
         data=created.model_dump(by_alias=True),
         project=payload.id,
+        visible_to_clients=False,
     )
     return created
 
@@ -188,11 +189,12 @@ async def add_environment_to_project(
             ),
         )
     )
-    await events.record_event(
+    await audit.record_event(
         conn,
-        type=events.PROJECT_ENVIRONMENT_ADDED,
+        type=audit.PROJECT_ENVIRONMENT_ADDED,
         actor=actor,
         data={"name": environment},
         project=project_id,
         environment=environment,
+        visible_to_clients=True,
     )

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, params
 
 from switchman.action_sets import service as action_sets_service
+from switchman.audit import log as audit
 from switchman.auth.dependencies import AnyPrincipal, require
 from switchman.auth.permissions import (
     ADMIN,
@@ -24,7 +25,7 @@ from switchman.auth.permissions import (
     UPDATE_FEATURE_ENVIRONMENT,
     UPDATE_PROJECT,
 )
-from switchman.flags import environments, events, features, projects, tags
+from switchman.flags import environments, features, projects, tags
 from switchman.flags.schemas import (
     AddProjectEnvironmentSchema,
     BulkToggleFeaturesSchema,
@@ -487,7 +488,7 @@ async def get_events(
 ) -> Response:
     """The latest 100 events, newest first (plain dicts and orjson: no per-row model work)."""
     async with runtime_of(request).db.read() as conn:
-        found, total = await events.list_events(conn, project=project)
+        found, total = await audit.list_events(conn, project=project)
     return JSONResponse({"version": 1, "events": found, "totalEvents": total})
 
 
@@ -501,5 +502,5 @@ async def get_events_for_feature(
     request: Request, feature_name: FeatureName, _principal: AnyPrincipal
 ) -> Response:
     async with runtime_of(request).db.read() as conn:
-        found, total = await events.list_events(conn, feature_name=feature_name)
+        found, total = await audit.list_events(conn, feature_name=feature_name)
     return JSONResponse({"version": 1, "toggleName": feature_name, "events": found, "totalEvents": total})

@@ -7,13 +7,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman.audit import log as audit
 from switchman.auth.permissions import CREATE_TAG_TYPE, UPDATE_FEATURE
 from switchman.auth.principal import Principal
 from switchman.db import tables as t
-from switchman.errors import BadDataError, NameExistsError, NotFoundError
-from switchman.flags import events
+from switchman.errors import VALIDATION_MESSAGE, BadDataError, NameExistsError, NotFoundError
 from switchman.flags.access import check_permission
-from switchman.flags.names import VALIDATION_MESSAGE, check_name
+from switchman.flags.names import check_name
 from switchman.flags.schemas import CreateTagTypeSchema, TagSchema, TagTypeSchema, TagWithColorSchema
 from switchman.timeutil import utcnow
 
@@ -72,8 +72,12 @@ async def create_tag_type(
     created = TagTypeSchema(
         name=payload.name, description=payload.description, icon=payload.icon, color=payload.color
     )
-    await events.record_event(
-        conn, type=events.TAG_TYPE_CREATED, actor=actor, data=created.model_dump(by_alias=True)
+    await audit.record_event(
+        conn,
+        type=audit.TAG_TYPE_CREATED,
+        actor=actor,
+        data=created.model_dump(by_alias=True),
+        visible_to_clients=False,
     )
     return created
 
@@ -139,7 +143,9 @@ async def add_feature_tag(
     ).first()
     if known is None:
         await conn.execute(t.tag.insert().values(type=tag_type, value=value, created_at=utcnow()))
-        await events.record_event(conn, type=events.TAG_CREATED, actor=actor, data=tag)
+        await audit.record_event(
+            conn, type=audit.TAG_CREATED, actor=actor, data=tag, visible_to_clients=False
+        )
     linked = (
         await conn.execute(
             sa.select(t.feature_tag.c.feature_name).where(
@@ -153,13 +159,14 @@ async def add_feature_tag(
         await conn.execute(
             t.feature_tag.insert().values(feature_name=feature_name, tag_type=tag_type, tag_value=value)
         )
-    await events.record_event(
+    await audit.record_event(
         conn,
-        type=events.FEATURE_TAGGED,
+        type=audit.FEATURE_TAGGED,
         actor=actor,
         data=tag,
         feature_name=feature_name,
         project=feature.project_id,
+        visible_to_clients=False,
     )
     return TagSchema(type=tag_type, value=value)
 
@@ -180,12 +187,13 @@ async def remove_feature_tag(
     )
     if result.rowcount == 0:
         return False
-    await events.record_event(
+    await audit.record_event(
         conn,
-        type=events.FEATURE_UNTAGGED,
+        type=audit.FEATURE_UNTAGGED,
         actor=actor,
         pre_data={"type": tag_type, "value": value},
         feature_name=feature_name,
         project=feature.project_id,
+        visible_to_clients=False,
     )
     return True

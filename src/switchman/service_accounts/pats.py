@@ -11,12 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman.audit import log as audit
 from switchman.auth import tokens
 from switchman.auth.permissions import ADMIN
 from switchman.auth.principal import Principal
 from switchman.db import tables as t
 from switchman.errors import BadDataError, NameExistsError, NoAccessError, NotFoundError
-from switchman.flags import events
 from switchman.flags.access import check_permission
 from switchman.service_accounts.schemas import CreatePatSchema, PatCreatedSchema, PatSchema
 from switchman.service_accounts.service import pat_schema, require_account
@@ -102,9 +102,9 @@ async def create_token(
     except IntegrityError as exc:
         raise NameExistsError("PAT description already exists.") from exc
     created = pat_schema(row)
-    await events.record_event(
+    await audit.record_event(
         conn,
-        type=events.SERVICE_ACCOUNT_TOKEN_CREATED,
+        type=audit.SERVICE_ACCOUNT_TOKEN_CREATED,
         actor=actor,
         data={
             "id": created.id,
@@ -113,6 +113,7 @@ async def create_token(
             "userId": account_id,
             "serviceAccount": account.username,
         },
+        visible_to_clients=False,
     )
     return PatCreatedSchema(**created.model_dump(), secret=secret)
 
@@ -130,9 +131,9 @@ async def delete_token(conn: AsyncConnection, *, actor: Principal, account_id: i
     ).first()
     if row is None:
         raise NotFoundError(f"Could not find a token with id {token_id} for service account {account_id}.")
-    await events.record_event(
+    await audit.record_event(
         conn,
-        type=events.SERVICE_ACCOUNT_TOKEN_DELETED,
+        type=audit.SERVICE_ACCOUNT_TOKEN_DELETED,
         actor=actor,
         pre_data={
             "id": row.id,
@@ -140,4 +141,5 @@ async def delete_token(conn: AsyncConnection, *, actor: Principal, account_id: i
             "userId": account_id,
             "serviceAccount": account.username,
         },
+        visible_to_clients=False,
     )

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman.audit import log as audit
 from switchman.auth.permissions import (
     ADMIN,
     CREATE_ENVIRONMENT,
@@ -29,8 +30,7 @@ from switchman.auth.permissions import (
 )
 from switchman.auth.principal import Principal, PrincipalKind
 from switchman.db import tables as t
-from switchman.errors import BadDataError, ConflictError, NameExistsError, NotFoundError
-from switchman.flags import events
+from switchman.errors import VALIDATION_MESSAGE, BadDataError, ConflictError, NameExistsError, NotFoundError
 from switchman.flags.access import check_permission
 from switchman.service_accounts.schemas import (
     CreateServiceAccountSchema,
@@ -44,11 +44,6 @@ from switchman.service_accounts.schemas import (
     UpdateServiceAccountSchema,
 )
 from switchman.timeutil import iso, utcnow
-
-VALIDATION_MESSAGE = (
-    "Request validation failed: your request body or params contain invalid data. "
-    "Refer to the `details` list for more information."
-)
 
 # Permissions by the scope Unleash gives them (the permissions endpoint reports them per scope).
 ROOT_PERMISSIONS = (ADMIN, CREATE_PROJECT, CREATE_TAG_TYPE, CREATE_ENVIRONMENT)
@@ -209,8 +204,12 @@ async def create_service_account(
     except IntegrityError as exc:  # a concurrent create won the race for the username
         raise NameExistsError(f'A service account with the username "{username}" already exists') from exc
     created = _account_schema(row)
-    await events.record_event(
-        conn, type=events.SERVICE_ACCOUNT_CREATED, actor=actor, data=_audit_data(created)
+    await audit.record_event(
+        conn,
+        type=audit.SERVICE_ACCOUNT_CREATED,
+        actor=actor,
+        data=_audit_data(created),
+        visible_to_clients=False,
     )
     return created
 
@@ -242,12 +241,13 @@ async def update_service_account(
         ).one()
     updated = await get_service_account(conn, account_id)
     if row != before:
-        await events.record_event(
+        await audit.record_event(
             conn,
-            type=events.SERVICE_ACCOUNT_UPDATED,
+            type=audit.SERVICE_ACCOUNT_UPDATED,
             actor=actor,
             data=_audit_data(updated),
             pre_data=_audit_data(_account_schema(before)),
+            visible_to_clients=False,
         )
     return updated
 
@@ -282,8 +282,12 @@ async def delete_service_account(conn: AsyncConnection, *, actor: Principal, acc
         )
     deleted = _account_schema(row)
     await conn.execute(t.service_account.delete().where(t.service_account.c.id == account_id))
-    await events.record_event(
-        conn, type=events.SERVICE_ACCOUNT_DELETED, actor=actor, pre_data=_audit_data(deleted)
+    await audit.record_event(
+        conn,
+        type=audit.SERVICE_ACCOUNT_DELETED,
+        actor=actor,
+        pre_data=_audit_data(deleted),
+        visible_to_clients=False,
     )
 
 

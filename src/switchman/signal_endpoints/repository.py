@@ -14,6 +14,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.db import tables as t
+from switchman.db.types import MAX_ID
 from switchman.signal_endpoints.schemas import SIGNAL_SOURCE
 
 # A result row of any width.
@@ -24,7 +25,6 @@ tk = t.signal_endpoint_token
 sig = t.signal
 
 # Ids are 32-bit integer columns.
-MAX_ID = 2**31 - 1
 
 # Transaction-scoped advisory lock serialising signal endpoint creation on PostgreSQL, so the
 # instance-wide limit cannot be overshot by concurrent creates ("sig_endp" as 8 bytes).

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from switchman.action_sets import service as action_sets_service
 from switchman.auth.dependencies import AdminPrincipal, AnyPrincipal
 from switchman.errors import NotFoundError
-from switchman.http import RawJSONResponse, normalize_limit, normalize_offset
+from switchman.http import RawJSONResponse, normalize_limit, normalize_offset, parse_path_id
 from switchman.openapi import error_responses
 from switchman.runtime import runtime_of
 from switchman.signal_endpoints import service
@@ -96,7 +96,7 @@ async def update_signal_endpoint(
     async with ctx.db.transaction() as conn:
         return await service.update_signal_endpoint(
             conn,
-            endpoint_id=service.parse_id(endpoint_id, ENDPOINT),
+            endpoint_id=parse_path_id(endpoint_id, ENDPOINT),
             payload=payload,
             actor=principal,
             base_url=ctx.settings.base_url,
@@ -118,7 +118,7 @@ async def delete_signal_endpoint(
     async with runtime_of(request).db.transaction() as conn:
         await service.delete_signal_endpoint(
             conn,
-            endpoint_id=service.parse_id(endpoint_id, ENDPOINT),
+            endpoint_id=parse_path_id(endpoint_id, ENDPOINT),
             actor=principal,
             users=action_sets_service.enabled_sets_of_endpoint,
         )
@@ -158,7 +158,7 @@ async def _set_enabled(
     async with ctx.db.transaction() as conn:
         return await service.set_signal_endpoint_enabled(
             conn,
-            endpoint_id=service.parse_id(endpoint_id, ENDPOINT),
+            endpoint_id=parse_path_id(endpoint_id, ENDPOINT),
             enabled=enabled,
             actor=principal,
             base_url=ctx.settings.base_url,
@@ -179,7 +179,7 @@ async def get_signal_endpoint_tokens(
     request: Request, signal_endpoint_id: SignalEndpointId, _principal: AdminPrincipal
 ) -> SignalEndpointTokensSchema:
     try:
-        endpoint_id = service.parse_id(signal_endpoint_id, ENDPOINT)
+        endpoint_id = parse_path_id(signal_endpoint_id, ENDPOINT)
     except NotFoundError:
         return SignalEndpointTokensSchema(signal_endpoint_tokens=[])
     async with runtime_of(request).db.read() as conn:
@@ -204,7 +204,7 @@ async def create_signal_endpoint_token(
     principal: AdminPrincipal,
 ) -> SignalEndpointTokenSchema:
     ctx = runtime_of(request)
-    endpoint_id = service.parse_id(signal_endpoint_id, ENDPOINT)
+    endpoint_id = parse_path_id(signal_endpoint_id, ENDPOINT)
     async with ctx.db.transaction() as conn:
         created = await service.create_signal_endpoint_token(
             conn,
@@ -234,8 +234,8 @@ async def update_signal_endpoint_token(
     async with runtime_of(request).db.transaction() as conn:
         return await service.update_signal_endpoint_token(
             conn,
-            endpoint_id=service.parse_id(signal_endpoint_id, ENDPOINT),
-            token_id=service.parse_id(token_id, "signal endpoint token"),
+            endpoint_id=parse_path_id(signal_endpoint_id, ENDPOINT),
+            token_id=parse_path_id(token_id, "signal endpoint token"),
             payload=payload,
             actor=principal,
         )
@@ -252,8 +252,8 @@ async def delete_signal_endpoint_token(
     async with runtime_of(request).db.transaction() as conn:
         await service.delete_signal_endpoint_token(
             conn,
-            endpoint_id=service.parse_id(signal_endpoint_id, ENDPOINT),
-            token_id=service.parse_id(token_id, "signal endpoint token"),
+            endpoint_id=parse_path_id(signal_endpoint_id, ENDPOINT),
+            token_id=parse_path_id(token_id, "signal endpoint token"),
             actor=principal,
         )
     return Response(status_code=200)
@@ -276,7 +276,7 @@ async def get_signal_endpoint_signals(
     limit: Limit = None,
     offset: Offset = None,
 ) -> RawJSONResponse:
-    endpoint_id = service.parse_id(signal_endpoint_id, ENDPOINT)
+    endpoint_id = parse_path_id(signal_endpoint_id, ENDPOINT)
     async with runtime_of(request).db.read() as conn:
         body = await service.endpoint_signals_json(
             conn, endpoint_id=endpoint_id, limit=normalize_limit(limit), offset=normalize_offset(offset)

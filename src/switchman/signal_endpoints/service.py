@@ -14,10 +14,10 @@ import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman.audit.log import record_event
 from switchman.auth import tokens
 from switchman.auth.principal import Principal
 from switchman.errors import BadDataError, ConflictError, ExceedsLimitError, NameExistsError, NotFoundError
-from switchman.flags.events import record_event
 from switchman.signal_endpoints import repository, signals
 from switchman.signal_endpoints.repository import DbRow
 from switchman.signal_endpoints.schemas import (
@@ -36,16 +36,6 @@ SIGNAL_ENDPOINT_TOKEN_UPDATED = "signal-endpoint-token-updated"
 SIGNAL_ENDPOINT_TOKEN_DELETED = "signal-endpoint-token-deleted"
 
 ONE_DAY = timedelta(days=1)
-
-
-def parse_id(raw: str, what: str) -> int:
-    """A path id as an int; anything that cannot be an id → 404 (path parameters are strings in Unleash)."""
-    text = raw.strip()
-    if text.isascii() and text.isdigit() and 0 < len(text) <= 10:
-        value = int(text)
-        if 0 < value <= repository.MAX_ID:
-            return value
-    raise NotFoundError(f"Could not find {what} with id {raw}.")
 
 
 def endpoint_url(base_url: str, name: str) -> str:
@@ -164,7 +154,13 @@ async def create_signal_endpoint(
             created_by_user_id=actor.user_id,
         ),
     )
-    await record_event(conn, type=SIGNAL_ENDPOINT_CREATED, actor=actor, data=_endpoint_event_data(row))
+    await record_event(
+        conn,
+        type=SIGNAL_ENDPOINT_CREATED,
+        actor=actor,
+        data=_endpoint_event_data(row),
+        visible_to_clients=False,
+    )
     return _endpoint_schema(row, token_rows=[], base_url=base_url)
 
 
@@ -192,6 +188,7 @@ async def update_signal_endpoint(
         actor=actor,
         data=_endpoint_event_data(row),
         pre_data=_endpoint_event_data(before),
+        visible_to_clients=False,
     )
     token_rows = list(await repository.list_tokens(conn, [endpoint_id]))
     return _endpoint_schema(row, token_rows=token_rows, base_url=base_url)
@@ -213,6 +210,7 @@ async def set_signal_endpoint_enabled(
             actor=actor,
             data=_endpoint_event_data(row),
             pre_data=_endpoint_event_data(before),
+            visible_to_clients=False,
         )
     token_rows = list(await repository.list_tokens(conn, [endpoint_id]))
     return _endpoint_schema(row, token_rows=token_rows, base_url=base_url)
@@ -242,7 +240,13 @@ async def delete_signal_endpoint(
             details=[{"message": f"enabled action set {user} listens to this endpoint"} for user in using],
         )
     await repository.delete_endpoint(conn, endpoint_id)
-    await record_event(conn, type=SIGNAL_ENDPOINT_DELETED, actor=actor, pre_data=_endpoint_event_data(before))
+    await record_event(
+        conn,
+        type=SIGNAL_ENDPOINT_DELETED,
+        actor=actor,
+        pre_data=_endpoint_event_data(before),
+        visible_to_clients=False,
+    )
 
 
 # --- tokens ---------------------------------------------------------------------------------------------
@@ -276,7 +280,13 @@ async def create_signal_endpoint_token(
         created_at=utcnow(),
         created_by_user_id=actor.user_id,
     )
-    await record_event(conn, type=SIGNAL_ENDPOINT_TOKEN_CREATED, actor=actor, data=_token_event_data(row))
+    await record_event(
+        conn,
+        type=SIGNAL_ENDPOINT_TOKEN_CREATED,
+        actor=actor,
+        data=_token_event_data(row),
+        visible_to_clients=False,
+    )
     return _token_schema(row, secret=secret)
 
 
@@ -301,6 +311,7 @@ async def update_signal_endpoint_token(
         actor=actor,
         data=_token_event_data(row),
         pre_data=_token_event_data(before),
+        visible_to_clients=False,
     )
     return _token_schema(row)
 
@@ -313,7 +324,11 @@ async def delete_signal_endpoint_token(
     if before is None or not await repository.delete_token(conn, endpoint_id, token_id):
         raise _token_not_found(endpoint_id, token_id)
     await record_event(
-        conn, type=SIGNAL_ENDPOINT_TOKEN_DELETED, actor=actor, pre_data=_token_event_data(before)
+        conn,
+        type=SIGNAL_ENDPOINT_TOKEN_DELETED,
+        actor=actor,
+        pre_data=_token_event_data(before),
+        visible_to_clients=False,
     )
 
 

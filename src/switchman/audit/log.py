@@ -1,8 +1,12 @@
 """The audit log (Unleash's `events`): recording changes with their actor, and reading them back.
 
 Every write operation of switchman records one event per real change, in the same transaction as the
-change, so the log never disagrees with the state. Other features call `record_event` too (signal
-endpoints, action sets, service accounts).
+change, so the log never disagrees with the state. Every feature records here.
+
+A change that alters what SDK clients are served (`GET /api/client/features`: flags created or archived,
+turned on or off, strategies added, environments added to a project) says so when it records its event
+(`visible_to_clients=True`): the revision of what clients see (`audit.revision`) then moves when the
+transaction commits. The argument is required, so no caller can forget to decide.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman.audit import revision
 from switchman.auth.principal import Principal
 from switchman.db import tables as t
-from switchman.flags import revision
 from switchman.timeutil import iso, utcnow
 
 # Unleash's event type names used by switchman.
@@ -37,19 +41,6 @@ SERVICE_ACCOUNT_DELETED = "service-account-deleted"
 SERVICE_ACCOUNT_TOKEN_CREATED = "service-account-token-created"
 SERVICE_ACCOUNT_TOKEN_DELETED = "service-account-token-deleted"
 
-# Events whose change alters what `/api/client/features` serves: recording one moves the flag store's
-# revision (flags.revision) when the transaction commits.
-CLIENT_VISIBLE_EVENTS = frozenset(
-    {
-        PROJECT_ENVIRONMENT_ADDED,
-        FEATURE_CREATED,
-        FEATURE_ARCHIVED,
-        FEATURE_ENVIRONMENT_ENABLED,
-        FEATURE_ENVIRONMENT_DISABLED,
-        FEATURE_STRATEGY_ADD,
-    }
-)
-
 # `GET /api/admin/events` returns the latest 100 events, as Unleash's (deprecated) endpoint does.
 EVENTS_PAGE = 100
 
@@ -67,12 +58,14 @@ async def record_event(
     project: str | None = None,
     environment: str | None = None,
     tags: list[dict[str, str]] | None = _NOT_GIVEN,
+    visible_to_clients: bool,
 ) -> int:
     """Append one audit event written by `actor` (`createdBy` = username, `createdByUserId` = user id).
 
     Call it inside the transaction that makes the change. `data`/`pre_data` are the object after/before
     the change (JSON-serialisable; never secrets). `tags` defaults to the current tags of `feature_name`
-    (Unleash attaches the flag's tags to its events), or `[]` without a feature. Returns the event id.
+    (Unleash attaches the flag's tags to its events), or `[]` without a feature. `visible_to_clients`:
+    the change alters what SDK clients are served (the module's contract). Returns the event id.
     """
     if tags is _NOT_GIVEN:
         tags = await feature_tags(conn, feature_name) if feature_name is not None else []
@@ -92,19 +85,19 @@ async def record_event(
         )
         .returning(t.event.c.id)
     )
-    if type in CLIENT_VISIBLE_EVENTS:
+    if visible_to_clients:
         revision.mark_changed(conn)
     return int(result.scalar_one())
 
 
-async def record_events(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """Append many audit events in the given order (rows: `event` columns; ids ascend with the order).
-
-    Like `record_event`, a client-visible event among them moves the flag store revision at COMMIT.
-    """
+async def record_events(
+    conn: AsyncConnection, rows: list[dict[str, Any]], *, visible_to_clients: bool
+) -> None:
+    """Append many audit events in the given order (rows: `event` columns; ids ascend with the order),
+    as `record_event` does one."""
     if rows:
         await conn.execute(t.event.insert(), rows)
-        if any(row.get("type") in CLIENT_VISIBLE_EVENTS for row in rows):
+        if visible_to_clients:
             revision.mark_changed(conn)
 
 

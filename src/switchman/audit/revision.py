@@ -1,7 +1,7 @@
-"""The flag store's revision: one counter that changes whenever what SDKs see may have changed.
+"""The revision of what SDK clients see: one counter that changes whenever what SDKs see may have changed.
 
-Contract: every committed transaction that records a client-visible event (`CLIENT_VISIBLE_EVENTS`:
-flags created or archived, turned on/off, strategies added, environments added to a project) increments
+Contract: every committed transaction that records an audit event with `visible_to_clients=True`
+(flags created or archived, turned on/off, strategies added, environments added to a project) increments
 `flag_store_revision.revision` exactly once, as its last statement before COMMIT (`db.engine.before_commit`).
 Because the increment takes the counter row's lock, revisions are handed out in commit order: a reader
 that sees revision R sees every change committed with a revision ≤ R, in every process sharing the
@@ -21,7 +21,7 @@ from switchman.db import tables as t
 from switchman.db.engine import before_commit
 
 _ROW_ID = 1
-_HOOK_KEY = "flags.revision"
+_HOOK_KEY = "audit.revision"
 
 
 def mark_changed(conn: AsyncConnection) -> None:
