@@ -73,8 +73,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(signal_endpoints_router)
     app.include_router(action_sets_router)
     app.include_router(client_api_router)
-    # First, so the ingestion hot path is matched before the admin API's many routes.
-    app.router.routes[:0] = ingest.routes
 
     @app.get("/health", tags=["Operational"], operation_id="getHealth", responses=error_responses(503))
     async def health(request: Request) -> dict[str, str]:
@@ -92,6 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
             )
             schema.setdefault("paths", {}).update(ingest.openapi_paths)
             schema.setdefault("components", {}).setdefault("schemas", {}).update(client_api_components)
+            schema["components"]["schemas"].update(ingest.openapi_components)
             schema.setdefault("components", {}).setdefault("securitySchemes", {}).update(
                 {
                     "apiKey": {"type": "apiKey", "in": "header", "name": "Authorization"},

@@ -23,6 +23,7 @@ from typing import Any
 
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
@@ -30,6 +31,24 @@ from switchman.auth.dependencies import current_principal
 
 ERROR_SCHEMA_NAME = "errorSchema"
 ERROR_REF = {"$ref": f"#/components/schemas/{ERROR_SCHEMA_NAME}"}
+MODEL_REF = "#/components/schemas/{model}"
+
+
+def model_components(*models: type[BaseModel]) -> dict[str, Any]:
+    """Component schemas for models FastAPI does not see (bodies read or written by hand), named by class
+    as FastAPI names its own; app.py merges them into the document."""
+    out: dict[str, Any] = {}
+    for model in models:
+        schema = model.model_json_schema(by_alias=True, ref_template=MODEL_REF)
+        out.update(schema.pop("$defs", {}))
+        out[model.__name__] = schema
+    return out
+
+
+def model_ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": MODEL_REF.format(model=model.__name__)}
+
+
 PUBLIC_OPERATIONS = frozenset({"getHealth"})
 
 # Unleash's error body: `{id, name, message, details}`; some errors add fields (`path`, `permissions`, …).

@@ -29,9 +29,9 @@ from switchman.db.engine import Database
 from switchman.flags.backend import FlagBackend
 from switchman.flags.factory import create_flag_backend
 from switchman.signal_endpoints.group_commit import GroupCommitter
-from switchman.signal_endpoints.intake import IngestCall, Outcome, SignalWriter, make_signal_writer
 from switchman.signal_endpoints.rate_limit import RateLimiter
 from switchman.signal_endpoints.retention import run_retention
+from switchman.signal_endpoints.signal_writer import IngestCall, Outcome, SignalWriter, make_signal_writer
 from switchman.wakeup import Wakeup
 from switchman.worker.loop import WorkerHandle, start_worker
 

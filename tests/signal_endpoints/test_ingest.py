@@ -269,8 +269,11 @@ async def test_the_rate_limit_answers_429_with_retry_after(db_url: str, db: Data
         assert len(await signal_rows(db)) == 2
 
 
-async def test_a_get_on_the_call_path_is_405(client: httpx.AsyncClient) -> None:
-    assert_error(await client.get(call_path("anything")), 405)
+async def test_other_methods_on_the_call_path_are_405_naming_post(client: httpx.AsyncClient) -> None:
+    for method in ("GET", "PUT", "DELETE", "PATCH"):
+        response = await client.request(method, call_path("anything"))
+        assert_error(response, 405, "MethodNotAllowedError")
+        assert response.headers["allow"] == "POST"
 
 
 async def test_an_acknowledged_signal_is_readable_from_a_new_engine_and_a_new_process(
@@ -430,35 +433,6 @@ async def test_paths_the_route_does_not_match_are_not_calls(client: httpx.AsyncC
     response = await client.post(path, json={})
     assert response.status_code in (404, 405, 307), response.text
     assert response.status_code != 200
-
-
-async def test_the_route_app_serves_calls_without_the_fast_path(
-    client: httpx.AsyncClient, app: FastAPI
-) -> None:
-    """`ingest.routes` (what the OpenAPI documents) answers like the fast path does."""
-    from switchman.signal_endpoints.ingest import CallSignalEndpoint
-
-    endpoint, secret = await endpoint_with_token(client)
-    messages: list[dict[str, Any]] = []
-    body = [{"type": "http.request", "body": b'{"via":"route"}', "more_body": False}]
-
-    async def receive() -> dict[str, Any]:
-        return body.pop(0)
-
-    async def send(message: dict[str, Any]) -> None:
-        messages.append(message)
-
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "app": app,
-        "path": call_path(endpoint["name"]),
-        "path_params": {"name": endpoint["name"]},
-        "headers": [(b"authorization", f"Bearer {secret}".encode())],
-    }
-    await CallSignalEndpoint()(scope, receive, send)
-    assert messages[0]["status"] == 200
-    assert orjson.loads(messages[1]["body"])["signals"][0]["payload"] == {"via": "route"}
 
 
 async def test_a_batch_mixing_refused_and_accepted_calls_answers_each_correctly(

@@ -13,20 +13,14 @@ from fastapi import Depends, Request
 
 from switchman.auth.permissions import ADMIN
 from switchman.auth.principal import Principal
-from switchman.auth.service import authorize_admin_api
+from switchman.auth.service import admit_to_admin_api, authorize_admin_api
 from switchman.runtime import runtime_of
 
 
 async def current_principal(request: Request) -> Principal:
     """Any valid admin-API credential (`authorize_admin_api` without a permission)."""
-    return await _authorized(request, None)
-
-
-async def _authorized(request: Request, permission: str | None) -> Principal:
     ctx = runtime_of(request)
-    principal = await authorize_admin_api(
-        ctx.db, request.headers.get("authorization"), ctx.principal_cache, permission=permission
-    )
+    principal = await authorize_admin_api(ctx.db, request.headers.get("authorization"), ctx.principal_cache)
     request.state.principal = principal
     return principal
 
@@ -36,9 +30,9 @@ def forget_principals(request: Request) -> None:
     runtime_of(request).principal_cache.forget()
 
 
-def require(permission: str) -> Callable[[Request], Awaitable[Principal]]:
-    async def check(request: Request) -> Principal:
-        return await _authorized(request, permission)
+def require(permission: str) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        return admit_to_admin_api(principal, permission)
 
     check.__name__ = f"require_{permission.lower()}"
     return check

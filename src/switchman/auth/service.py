@@ -53,20 +53,22 @@ async def authenticate_cached(db: Database, header_value: str | None, cache: Pri
     return principal
 
 
-async def authorize_admin_api(
-    db: Database, header_value: str | None, cache: PrincipalCache, *, permission: str | None = None
-) -> Principal:
-    """The admin API's one authorization rule, for its routes and its fast paths alike.
-
-    401 without a valid credential; 403 `NoAccessError` for SDK tokens (client/frontend), which only the
-    client API accepts; 403 `PermissionDeniedError` unless the principal holds `permission` (when given).
-    """
-    principal = await authenticate_cached(db, header_value, cache)
+def admit_to_admin_api(principal: Principal, permission: str | None = None) -> Principal:
+    """The admin API's one authorization rule, for its route dependencies and its fast paths alike:
+    403 `NoAccessError` for SDK tokens (client/frontend), which only the client API accepts; 403
+    `PermissionDeniedError` unless the principal holds `permission` (when one is asked)."""
     if principal.kind is PrincipalKind.CLIENT_TOKEN:
         raise NoAccessError("invalid token: expected a different token type for this endpoint")
     if permission is not None and not principal.can(permission):
         raise PermissionDeniedError([permission])
     return principal
+
+
+async def authorize_admin_api(
+    db: Database, header_value: str | None, cache: PrincipalCache, *, permission: str | None = None
+) -> Principal:
+    """Authenticate (401 without a valid credential), then `admit_to_admin_api`."""
+    return admit_to_admin_api(await authenticate_cached(db, header_value, cache), permission)
 
 
 async def find_api_token(conn: AsyncConnection, secret: str, digest: str) -> sa.Row[Any] | None:

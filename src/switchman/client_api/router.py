@@ -28,7 +28,7 @@ from switchman.errors import (
     NotFoundError,
 )
 from switchman.http import RawJSONResponse
-from switchman.openapi import error_responses
+from switchman.openapi import error_responses, model_components, model_ref
 from switchman.runtime import runtime_of
 
 
@@ -55,23 +55,11 @@ _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 # The register/metrics bodies are read by hand (415 before parsing, `/body/…` error paths), so FastAPI does
 # not see their models: `openapi_components` adds them to the document's components (app.py merges it).
-_REF = "#/components/schemas/{model}"
-
-
-def _components(*models: type[BaseModel]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for model in models:
-        schema = model.model_json_schema(by_alias=True, ref_template=_REF)
-        out.update(schema.pop("$defs", {}))
-        out[model.__name__] = schema
-    return out
-
-
-openapi_components: dict[str, Any] = _components(ClientApplicationSchema, ClientMetricsSchema)
+openapi_components: dict[str, Any] = model_components(ClientApplicationSchema, ClientMetricsSchema)
 
 
 def _json_body(model: type[BaseModel]) -> dict[str, Any]:
-    ref = {"$ref": _REF.format(model=model.__name__)}
+    ref = model_ref(model)
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
 
 

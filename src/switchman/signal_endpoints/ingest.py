@@ -1,13 +1,13 @@
 """`POST /api/signal-endpoint/{name}`: the lean ingestion path (raw ASGI, orjson, no DI).
 
-Calls reach `serve_call` through `IngestFastPath` (a middleware ahead of FastAPI's router) or, equally,
-through the documented Starlette route in `routes`.
+Calls reach `serve_call` only through `IngestFastPath`, a middleware ahead of FastAPI's router; the
+OpenAPI document describes the call from `openapi_paths` (its response from `SignalsSchema`).
 
 Order of checks (Q-9): rate limit → endpoint (unknown or disabled: 404) → token (missing or not one of
 that endpoint's: 401) → body (over `SWITCHMAN_SIGNAL_MAX_BYTES`: 413; not a JSON object: 400). The body
 is read — up to the cap, never further — before the endpoint and token are checked, because those
-checks run inside the group-committed transaction that stores the signal (see `intake.py`); errors are
-still reported in the order above.
+checks run inside the group-committed transaction that stores the signal (see `signal_writer.py`);
+errors are still reported in the order above.
 
 The body is parsed as JSON whatever its `Content-Type` (webhook senders are careless about it); an empty
 body is the payload `{}`. The stored payload is the parsed object re-serialised compactly: nothing from
@@ -22,14 +22,21 @@ import re
 from typing import Any
 
 import orjson
-from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from switchman.auth.tokens import hash_secret
-from switchman.errors import BadDataError, ContentTooLargeError, NotFoundError, RateLimitError, SwitchmanError
+from switchman.errors import (
+    BadDataError,
+    ContentTooLargeError,
+    MethodNotAllowedError,
+    NotFoundError,
+    RateLimitError,
+    SwitchmanError,
+)
+from switchman.openapi import model_components, model_ref
 from switchman.runtime import runtime_of_scope
-from switchman.signal_endpoints.intake import IngestCall, StoredSignal
-from switchman.signal_endpoints.schemas import ENDPOINT_NAME_PATTERN, NAME_MAX
+from switchman.signal_endpoints.schemas import ENDPOINT_NAME_PATTERN, NAME_MAX, SignalsSchema
+from switchman.signal_endpoints.signal_writer import IngestCall, StoredSignal
 from switchman.signal_endpoints.signals import signal_json, signals_response
 from switchman.timeutil import utcnow
 
@@ -48,13 +55,6 @@ _NAME = re.compile(ENDPOINT_NAME_PATTERN.removeprefix("^").removesuffix("$"))  #
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
 
-class CallSignalEndpoint:
-    """The route's ASGI app: raw scope/receive/send, no Request object, no dependency injection."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await serve_call(scope, scope["path_params"]["name"], receive, send)
-
-
 class IngestFastPath:
     """ASGI middleware handing `POST /api/signal-endpoint/{name}` straight to `serve_call`.
 
@@ -68,7 +68,7 @@ class IngestFastPath:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
+        if scope["type"] == "http":
             path: str = scope["path"]
             root: str = scope.get("root_path", "")
             if root and path.startswith(root):
@@ -76,7 +76,14 @@ class IngestFastPath:
             if path.startswith(_CALL_PREFIX):
                 name = path[len(_CALL_PREFIX) :]
                 if name and "/" not in name:
-                    await serve_call(scope, name, receive, send)
+                    if scope["method"] == "POST":
+                        await serve_call(scope, name, receive, send)
+                    else:  # the call path exists for POST only
+                        error = MethodNotAllowedError(
+                            f"The method {scope['method']} is not allowed on {scope['path']}."
+                        )
+                        error.headers["Allow"] = "POST"
+                        await _send_error(send, error)
                     return
         await self.app(scope, receive, send)
 
@@ -283,30 +290,13 @@ async def _send_error(send: Send, error: SwitchmanError) -> None:
     await _send(send, error.status_code, orjson.dumps(error.body()), error.headers)
 
 
-routes: list[BaseRoute] = [
-    Route(PATH, CallSignalEndpoint(), methods=["POST"], name="call-signal-endpoint"),
-]
-
-
 def _error_response(description: str) -> dict[str, Any]:
     return {"description": description}  # app.py's OpenAPI document gives every error Unleash's error body
 
 
-_SIGNAL_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["id", "createdAt", "source", "sourceId"],
-    "properties": {
-        "id": {"type": "integer", "minimum": 1},
-        "payload": {"type": "object", "additionalProperties": True},
-        "createdAt": {"type": "string", "format": "date-time"},
-        "source": {"type": "string", "enum": ["signal-endpoint"]},
-        "sourceId": {"type": "integer"},
-        "createdBySourceTokenId": {"type": ["integer", "null"]},
-    },
-}
-
-# OpenAPI path item for the route above, merged into /openapi.json by app.py.
+# The OpenAPI path item of the call (served by `IngestFastPath`, which no router sees), and the schemas
+# it refers to; app.py merges both into /openapi.json.
+openapi_components: dict[str, Any] = model_components(SignalsSchema)
 openapi_paths: dict[str, Any] = {
     PATH: {
         "post": {
@@ -328,16 +318,7 @@ openapi_paths: dict[str, Any] = {
             "responses": {
                 "200": {
                     "description": "The stored signal (`signalsSchema`).",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "additionalProperties": False,
-                                "required": ["signals"],
-                                "properties": {"signals": {"type": "array", "items": _SIGNAL_SCHEMA}},
-                            }
-                        }
-                    },
+                    "content": {"application/json": {"schema": model_ref(SignalsSchema)}},
                 },
                 "400": _error_response("The body is not a JSON object, or is malformed."),
                 "401": _error_response("No token, or not a token of this signal endpoint."),

@@ -25,11 +25,13 @@ import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman.db import tables as t
 from switchman.db.engine import SQLITE_BUSY_TIMEOUT_MS, Database
 from switchman.errors import NotFoundError, SwitchmanError, UnauthorizedError
 from switchman.signal_endpoints.schemas import SIGNAL_SOURCE
@@ -77,6 +79,23 @@ class SignalWriter(Protocol):
     async def close(self) -> None:
         """Release connections and threads."""
         ...
+
+
+# The `signal` columns both writers insert, in this order, taken from the table definition (a renamed
+# column fails here, at import). The others have defaults: `id` (the sequence / rowid) and the worker's
+# columns, NULL for a new signal (tests/signal_endpoints/test_signal_writer.py checks the split).
+INSERTED_COLUMNS: tuple[str, ...] = tuple(
+    column.name
+    for column in (
+        t.signal.c.source,
+        t.signal.c.source_id,
+        t.signal.c.created_by_source_token_id,
+        t.signal.c.payload,
+        t.signal.c.created_at,
+    )
+)
+_COLUMN_LIST = ", ".join(INSERTED_COLUMNS)
+_TABLE = t.signal.name
 
 
 def make_signal_writer(db: Database, wakeup: Wakeup, *, connections: int) -> SignalWriter:
@@ -127,7 +146,7 @@ a AS MATERIALIZED (
   ORDER BY v.ord
 ),
 ins AS (
-  INSERT INTO signal (id, source, source_id, created_by_source_token_id, payload, created_at)
+  INSERT INTO {table} (id, {columns})
   SELECT signal_id, $5, endpoint_id, token_id, payload, created_at FROM a WHERE signal_id IS NOT NULL
   RETURNING 1
 )
@@ -195,9 +214,9 @@ class PostgresSignalWriter:
         held = _HeldConnection(sa_connection, raw.driver_connection)
         self._held.append(held)
         if self._sql is None:
-            sequence = await held.driver.fetchval("SELECT pg_get_serial_sequence('signal', 'id')")
+            sequence = await held.driver.fetchval("SELECT pg_get_serial_sequence($1, 'id')", _TABLE)
             literal = "'" + str(sequence).replace("'", "''") + "'"
-            self._sql = _PG_BATCH.format(sequence=literal)
+            self._sql = _PG_BATCH.format(sequence=literal, table=_TABLE, columns=_COLUMN_LIST)
         return held
 
     async def _discard(self, held: _HeldConnection) -> None:
@@ -319,11 +338,11 @@ class SqliteSignalWriter:
                     endpoint_id,
                     token_id,
                     call.payload.decode(),
-                    _sqlite_datetime(call.received_at),
+                    _sqlite_created_at(call.received_at),
                 )
             rows = conn.execute(
-                "INSERT INTO signal (source, source_id, created_by_source_token_id, payload, created_at) "  # noqa: S608
-                f"VALUES {','.join(['(?,?,?,?,?)'] * len(accepted))} RETURNING id",
+                f"INSERT INTO {_TABLE} ({_COLUMN_LIST}) "  # noqa: S608 - names from the table definition
+                f"VALUES {','.join([_SQLITE_ROW] * len(accepted))} RETURNING id",
                 values,
             ).fetchall()
             for (index, endpoint_id, token_id), signal_id in zip(
@@ -341,6 +360,6 @@ def _marks(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
 
 
-def _sqlite_datetime(value: datetime) -> str:
-    """The text SQLAlchemy's SQLite DATETIME stores for `UTCDateTime` (naive UTC, microseconds)."""
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+_SQLITE_ROW = "(" + ",".join("?" * len(INSERTED_COLUMNS)) + ")"
+# The text the `created_at` column type stores on SQLite, from the type itself (not a copy of its format).
+_sqlite_created_at: Any = t.signal.c.created_at.type.bind_processor(sqlite_dialect.dialect())
