@@ -12,8 +12,8 @@ from switchman.db import tables as t
 from switchman.db.engine import Database
 from switchman.engine.executor import ActionState
 from switchman.flags.factory import create_flag_backend
+from switchman.signal_endpoints.queue import claim_signals
 from switchman.wakeup import Wakeup
-from switchman.worker.claims import claim_signals
 from switchman.worker.embedded_batches import EmbeddedBatches
 from switchman.worker.loop import SignalWorker
 from tests.conftest import make_settings

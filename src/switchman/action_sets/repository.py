@@ -1,7 +1,7 @@
 """Storage of action sets and their actions: rows in, records and `actionsSchema` wire dicts out.
 
-Also the read-only look-ups the action set API needs from neighbouring features (projects,
-environments, features, tags, service accounts, signal endpoints).
+Only the action set tables: what the action set API needs from neighbouring features it asks their
+services (flags, signal endpoints, service accounts).
 """
 
 from __future__ import annotations
@@ -172,6 +172,11 @@ async def load_matching_candidates(
     )
 
 
+async def action_sets_of_actor(conn: AsyncConnection, actor_id: int) -> list[ActionSetRecord]:
+    """Every action set (enabled or not) that runs as `actor_id`, ascending id."""
+    return await _records(conn, t.action_set.c.actor_id == actor_id)
+
+
 async def count_action_sets(conn: AsyncConnection, *, project: str) -> int:
     count = await conn.scalar(
         sa.select(sa.func.count()).select_from(t.action_set).where(t.action_set.c.project_id == project)
@@ -290,9 +295,6 @@ async def delete_action_set(conn: AsyncConnection, *, action_set_id: int) -> Non
     await conn.execute(t.action_set.delete().where(t.action_set.c.id == action_set_id))
 
 
-# --- look-ups in the flag store (read-only) --------------------------------------------------------
-
-
 def storable_text(text: str) -> bool:
     """Text both databases store and compare faithfully: valid UTF-8 (no lone surrogates), no NUL."""
     if "\x00" in text:
@@ -302,38 +304,3 @@ def storable_text(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-async def lock_project(conn: AsyncConnection, project: str) -> None:
-    """PostgreSQL: lock the project row against other action set writers (not against FK checks)."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(
-            sa.select(t.project.c.id).where(t.project.c.id == project).with_for_update(key_share=True)
-        )
-
-
-async def project_feature_names(conn: AsyncConnection, project: str) -> list[str]:
-    """Names of the project's non-archived flags, sorted."""
-    rows = await conn.execute(
-        sa.select(t.feature.c.name)
-        .where(t.feature.c.project_id == project, t.feature.c.archived_at.is_(None))
-        .order_by(t.feature.c.name)
-    )
-    return list(rows.scalars())
-
-
-async def project_tags(conn: AsyncConnection, project: str) -> list[str]:
-    """Distinct `type:value` tags carried by the project's non-archived flags, sorted."""
-    rows = await conn.execute(
-        sa.select(t.feature_tag.c.tag_type, t.feature_tag.c.tag_value)
-        .join(t.feature, t.feature.c.name == t.feature_tag.c.feature_name)
-        .where(t.feature.c.project_id == project, t.feature.c.archived_at.is_(None))
-        .distinct()
-        .order_by(t.feature_tag.c.tag_type, t.feature_tag.c.tag_value)
-    )
-    return [f"{row.tag_type}:{row.tag_value}" for row in rows]
-
-
-async def signal_payload(conn: AsyncConnection, signal_id: int) -> str | None:
-    """The stored JSON text of a signal's payload."""
-    return await conn.scalar(sa.select(t.signal.c.payload).where(t.signal.c.id == signal_id))

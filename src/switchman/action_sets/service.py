@@ -18,7 +18,8 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.action_sets import repository as repo
-from switchman.action_sets.repository import ActionSetRecord, NewActionSet
+from switchman.action_sets.repository import ActionSetRecord as ActionSetRecord  # the worker reads these
+from switchman.action_sets.repository import NewActionSet
 from switchman.action_sets.schemas import CreateActionsSchema
 from switchman.audit.log import record_event
 from switchman.auth.principal import Principal
@@ -46,10 +47,10 @@ from switchman.errors import (
 )
 from switchman.flags import features as flag_features
 from switchman.flags import projects as flag_projects
+from switchman.flags import tags as flag_tags
 from switchman.flags.backend import FlagActionError, FlagCatalog
 from switchman.flags.projects import project_not_found
 from switchman.service_accounts.service import service_account_exists
-from switchman.signal_endpoints import repository as signal_endpoints_repo
 from switchman.signal_endpoints import service as signal_endpoints_service
 from switchman.signal_endpoints.schemas import SIGNAL_SOURCE
 from switchman.timeutil import utcnow
@@ -71,7 +72,7 @@ async def require_project(conn: AsyncConnection, project: str, *, lock: bool = F
         raise project_not_found(project[:_MAX_PROJECT_ID_LENGTH])
     await flag_projects.require_project(conn, project)
     if lock:
-        await repo.lock_project(conn, project)
+        await flag_projects.lock_for_dependents(conn, project)
 
 
 async def _require_action_set(
@@ -198,8 +199,8 @@ async def actions_config(conn: AsyncConnection, *, project: str) -> dict[str, ob
     await require_project(conn, project)
     return definitions_config(
         environments=await flag_projects.project_environments(conn, project),
-        features=await repo.project_feature_names(conn, project),
-        tags=await repo.project_tags(conn, project),
+        features=await flag_features.live_flag_names(conn, project),
+        tags=await flag_tags.project_tag_labels(conn, project),
     )
 
 
@@ -240,7 +241,7 @@ async def explain(
             details=[{"path": "/", "message": "send exactly one of `payload` and `signalId`"}],
         )
     if signal_id is not None:
-        text = await repo.signal_payload(conn, signal_id)
+        text = await signal_endpoints_service.signal_payload(conn, signal_id)
         if text is None:
             raise NotFoundError(f"Could not find signal with id {signal_id}")
         loaded = orjson.loads(text)
@@ -291,7 +292,7 @@ async def action_set_warnings(
     if payloads:
         known_keys = set().union(*(flatten_payload(payload) for payload in payloads))
     warnings = filter_warnings(filters, known_keys=known_keys)
-    if await signal_endpoints_repo.get_endpoint(conn, source_id) is None:
+    if not await signal_endpoints_service.endpoint_exists(conn, source_id):
         warnings.insert(
             0,
             ActionSetWarning(
@@ -398,6 +399,17 @@ async def action_sets_acting_on_flag(
     ]
 
 
+async def matching_candidates(conn: AsyncConnection, *, source: str, source_id: int) -> list[ActionSetRecord]:
+    """The enabled action sets listening to a signal source, ascending id (what the worker matches)."""
+    return await repo.load_matching_candidates(conn, source=source, source_id=source_id)
+
+
+async def sets_run_by(conn: AsyncConnection, account_id: int) -> list[str]:
+    """The action sets (enabled or not) that run as service account `account_id`, named for a person."""
+    records = await repo.action_sets_of_actor(conn, account_id)
+    return [f'"{record.name}" (id {record.id}, project "{record.project}")' for record in records]
+
+
 async def enabled_sets_of_endpoint(conn: AsyncConnection, endpoint_id: int) -> list[str]:
     """The enabled action sets listening to signal endpoint `endpoint_id`, named for a person."""
     records = await repo.load_matching_candidates(conn, source=SIGNAL_SOURCE, source_id=endpoint_id)
@@ -428,7 +440,7 @@ async def _validated(
         problems.append(Problem("/actorId", f"no service account with id {payload.actor_id}"))
     source_id = int(payload.match.source_id)
     # Key-share-locks the endpoint on PostgreSQL, so a concurrent delete waits and then sees this set.
-    if await signal_endpoints_repo.get_endpoint(conn, source_id, key_share=True) is None:
+    if not await signal_endpoints_service.endpoint_exists(conn, source_id, key_share=True):
         problems.append(Problem("/match/sourceId", f"no signal endpoint with id {source_id}"))
     problems.extend(filter_problems)
     if not payload.actions:

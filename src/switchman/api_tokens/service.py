@@ -12,6 +12,8 @@ from switchman.auth import tokens
 from switchman.auth.service import ADMIN_TOKEN_TYPE, API_TOKEN_TYPES
 from switchman.db import tables as t
 from switchman.errors import BadDataError, NotFoundError
+from switchman.flags import environments as flag_environments
+from switchman.flags import projects as flag_projects
 from switchman.timeutil import iso, utcnow
 
 
@@ -72,18 +74,11 @@ async def create_api_token(conn: AsyncConnection, *, payload: CreateApiTokenSche
 
 
 async def _check_scope(conn: AsyncConnection, *, environment: str, projects: list[str]) -> None:
-    if environment != "*":
-        found = (
-            await conn.execute(sa.select(t.environment.c.name).where(t.environment.c.name == environment))
-        ).first()
-        if found is None:
-            raise BadDataError(f"Environment {environment!r} does not exist")
+    if environment != "*" and not await flag_environments.environment_exists(conn, environment):
+        raise BadDataError(f"Environment {environment!r} does not exist")
     named = [p for p in projects if p != "*"]
     if named:
-        existing = set(
-            (await conn.execute(sa.select(t.project.c.id).where(t.project.c.id.in_(named)))).scalars()
-        )
-        missing = sorted(set(named) - existing)
+        missing = sorted(set(named) - await flag_projects.existing_projects(conn, named))
         if missing:
             raise BadDataError(f"Project(s) {', '.join(missing)} do not exist")
 

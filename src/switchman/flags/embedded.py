@@ -19,13 +19,13 @@ from collections.abc import Iterable
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman.auth.access import check_permission
 from switchman.auth.permissions import UPDATE_FEATURE_ENVIRONMENT
 from switchman.auth.principal import Principal
 from switchman.db.engine import Database
 from switchman.engine.actions import ToggleCommand
 from switchman.errors import SwitchmanError
 from switchman.flags import features
-from switchman.flags.access import check_permission
 from switchman.flags.backend import FlagActionError, ToggleReport, tag_failure
 from switchman.flags.projects import require_project
 

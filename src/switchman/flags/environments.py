@@ -8,11 +8,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.audit import log as audit
+from switchman.auth.access import check_permission
 from switchman.auth.permissions import ADMIN
 from switchman.auth.principal import Principal
 from switchman.db import tables as t
 from switchman.errors import NameExistsError, NotFoundError
-from switchman.flags.access import check_permission
 from switchman.flags.names import check_name
 from switchman.flags.projects import require_project
 from switchman.flags.schemas import CreateEnvironmentSchema, EnvironmentProjectSchema, EnvironmentSchema
@@ -139,3 +139,8 @@ async def create_environment(
         visible_to_clients=False,
     )
     return created
+
+
+async def environment_exists(conn: AsyncConnection, name: str) -> bool:
+    found = await conn.execute(sa.select(t.environment.c.name).where(t.environment.c.name == name))
+    return found.first() is not None

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.audit import log as audit
+from switchman.auth.access import check_permission
 from switchman.auth.permissions import (
     CREATE_FEATURE,
     CREATE_FEATURE_STRATEGY,
@@ -28,7 +29,6 @@ from switchman.auth.permissions import (
 from switchman.auth.principal import ADMIN_TOKEN_USER_ID, SYSTEM_USER_ID, Principal
 from switchman.db import tables as t
 from switchman.errors import VALIDATION_MESSAGE, BadDataError, NameExistsError, NotFoundError
-from switchman.flags.access import check_permission
 from switchman.flags.names import check_name
 from switchman.flags.projects import project_environments, require_project
 from switchman.flags.schemas import (
@@ -45,6 +45,7 @@ from switchman.flags.schemas import (
     StrategySchema,
     TagSchema,
 )
+from switchman.service_accounts import service as service_accounts
 from switchman.timeutil import iso, utcnow
 
 FEATURE_TYPES = ("release", "experiment", "operational", "kill-switch", "permission")
@@ -296,9 +297,7 @@ async def _created_by(conn: AsyncConnection, user_id: int | None) -> CreatedBySc
         return CreatedBySchema(id=user_id, name="Unleash Admin Token User")
     if user_id == SYSTEM_USER_ID:
         return CreatedBySchema(id=user_id, name="Unleash System")
-    name = (
-        await conn.execute(sa.select(t.service_account.c.name).where(t.service_account.c.id == user_id))
-    ).scalar_one_or_none()
+    name = await service_accounts.account_name(conn, user_id)
     return CreatedBySchema(id=user_id, name=name if name is not None else "Deleted service account")
 
 
@@ -747,3 +746,13 @@ class ToggleBatch:
         for toggle in self._toggles.values():
             toggle.initially = toggle.enabled if toggle.row_exists else None
         self._strategies, self._audit = [], []
+
+
+async def live_flag_names(conn: AsyncConnection, project: str) -> list[str]:
+    """Names of the project's non-archived flags, sorted."""
+    rows = await conn.execute(
+        sa.select(t.feature.c.name)
+        .where(t.feature.c.project_id == project, t.feature.c.archived_at.is_(None))
+        .order_by(t.feature.c.name)
+    )
+    return list(rows.scalars())

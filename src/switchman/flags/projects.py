@@ -8,11 +8,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.audit import log as audit
+from switchman.auth.access import check_permission
 from switchman.auth.permissions import CREATE_PROJECT, UPDATE_PROJECT
 from switchman.auth.principal import Principal
 from switchman.db import tables as t
 from switchman.errors import VALIDATION_MESSAGE, BadDataError, NameExistsError, NotFoundError
-from switchman.flags.access import check_permission
 from switchman.flags.names import check_name
 from switchman.flags.schemas import (
     CreateProjectSchema,
@@ -197,4 +197,22 @@ async def add_environment_to_project(
         project=project_id,
         environment=environment,
         visible_to_clients=True,
+    )
+
+
+async def lock_for_dependents(conn: AsyncConnection, project_id: str) -> None:
+    """PostgreSQL: lock the project row (`FOR NO KEY UPDATE`-compatible key share) so that writers of
+    objects that belong to the project queue, without blocking foreign-key checks of other features."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            sa.select(t.project.c.id).where(t.project.c.id == project_id).with_for_update(key_share=True)
+        )
+
+
+async def existing_projects(conn: AsyncConnection, project_ids: list[str]) -> set[str]:
+    """Which of `project_ids` exist."""
+    if not project_ids:
+        return set()
+    return set(
+        (await conn.execute(sa.select(t.project.c.id).where(t.project.c.id.in_(project_ids)))).scalars()
     )

@@ -8,11 +8,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.audit import log as audit
+from switchman.auth.access import check_permission
 from switchman.auth.permissions import CREATE_TAG_TYPE, UPDATE_FEATURE
 from switchman.auth.principal import Principal
 from switchman.db import tables as t
 from switchman.errors import VALIDATION_MESSAGE, BadDataError, NameExistsError, NotFoundError
-from switchman.flags.access import check_permission
 from switchman.flags.names import check_name
 from switchman.flags.schemas import CreateTagTypeSchema, TagSchema, TagTypeSchema, TagWithColorSchema
 from switchman.timeutil import utcnow
@@ -197,3 +197,15 @@ async def remove_feature_tag(
         visible_to_clients=False,
     )
     return True
+
+
+async def project_tag_labels(conn: AsyncConnection, project: str) -> list[str]:
+    """Distinct `type:value` tags carried by the project's non-archived flags, sorted."""
+    rows = await conn.execute(
+        sa.select(t.feature_tag.c.tag_type, t.feature_tag.c.tag_value)
+        .join(t.feature, t.feature.c.name == t.feature_tag.c.feature_name)
+        .where(t.feature.c.project_id == project, t.feature.c.archived_at.is_(None))
+        .distinct()
+        .order_by(t.feature_tag.c.tag_type, t.feature_tag.c.tag_value)
+    )
+    return [f"{row.tag_type}:{row.tag_value}" for row in rows]

@@ -13,11 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.audit import log as audit
 from switchman.auth import tokens
+from switchman.auth.access import check_permission
 from switchman.auth.permissions import ADMIN
 from switchman.auth.principal import Principal
 from switchman.db import tables as t
 from switchman.errors import BadDataError, NameExistsError, NoAccessError, NotFoundError
-from switchman.flags.access import check_permission
 from switchman.service_accounts.schemas import CreatePatSchema, PatCreatedSchema, PatSchema
 from switchman.service_accounts.service import pat_schema, require_account
 from switchman.timeutil import iso, utcnow

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from switchman.action_sets import service as action_sets_service
 from switchman.auth.dependencies import AdminPrincipal, forget_principals
 from switchman.openapi import error_responses
 from switchman.runtime import runtime_of
@@ -70,7 +71,9 @@ async def delete_service_account(
     request: Request, account_id: AccountId, principal: AdminPrincipal
 ) -> Response:
     async with runtime_of(request).db.transaction() as conn:
-        await service.delete_service_account(conn, actor=principal, account_id=account_id)
+        await service.delete_service_account(
+            conn, actor=principal, account_id=account_id, users=action_sets_service.sets_run_by
+        )
     forget_principals(request)
     return Response(status_code=200)
 

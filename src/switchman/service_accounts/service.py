@@ -7,6 +7,7 @@ account may do, exactly as for requests authenticated with one of its tokens.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.audit import log as audit
+from switchman.auth.access import check_permission
 from switchman.auth.permissions import (
     ADMIN,
     CREATE_ENVIRONMENT,
@@ -31,7 +33,6 @@ from switchman.auth.permissions import (
 from switchman.auth.principal import Principal, PrincipalKind
 from switchman.db import tables as t
 from switchman.errors import VALIDATION_MESSAGE, BadDataError, ConflictError, NameExistsError, NotFoundError
-from switchman.flags.access import check_permission
 from switchman.service_accounts.schemas import (
     CreateServiceAccountSchema,
     PatSchema,
@@ -72,6 +73,13 @@ async def get_actor(conn: AsyncConnection, actor_id: int) -> Principal | None:
         permissions=permissions_of_role(row.root_role),
         root_role=row.root_role,
     )
+
+
+async def account_name(conn: AsyncConnection, account_id: int) -> str | None:
+    """The account's display name, None when it does not exist (any more)."""
+    return (
+        await conn.execute(sa.select(t.service_account.c.name).where(t.service_account.c.id == account_id))
+    ).scalar_one_or_none()
 
 
 async def service_account_exists(conn: AsyncConnection, account_id: int, *, lock: bool = True) -> bool:
@@ -252,33 +260,29 @@ async def update_service_account(
     return updated
 
 
-async def delete_service_account(conn: AsyncConnection, *, actor: Principal, account_id: int) -> None:
+# Who uses an account (the action sets that run as it), named for a person; injected by the router so
+# that this feature needs nothing of the action sets feature.
+AccountUsers = Callable[[AsyncConnection, int], Awaitable[list[str]]]
+
+
+async def delete_service_account(
+    conn: AsyncConnection, *, actor: Principal, account_id: int, users: AccountUsers
+) -> None:
     """Delete a service account and its tokens (ADMIN). 404 unknown id.
 
-    Refused with 409 ConflictError naming them while the account is the actor of any action set (Q-13):
-    an action set must never run as nobody. The row is locked before the check (see
+    Refused with 409 ConflictError naming them while `users` reports any (the action sets that run as the
+    account, Q-13): an action set must never run as nobody. The row is locked before the check (see
     `service_account_exists`), so the check cannot miss an action set being created concurrently.
     """
     check_permission(actor, ADMIN)
     row = await require_account(conn, account_id, for_update=True)
-    users = (
-        await conn.execute(
-            sa.select(t.action_set.c.id, t.action_set.c.name, t.action_set.c.project_id)
-            .where(t.action_set.c.actor_id == account_id)
-            .order_by(t.action_set.c.id)
-        )
-    ).all()
-    if users:
-        listed = ", ".join(f'"{u.name}" (id {u.id}, project "{u.project_id}")' for u in users)
+    using = await users(conn, account_id)
+    if using:
         raise ConflictError(
-            f'Service account "{row.username}" is the actor of {len(users)} action set'
-            f"{'s' if len(users) > 1 else ''}: {listed}. Give them another actor or delete them first.",
-            details=[
-                {
-                    "message": f'action set "{u.name}" (id {u.id}) in project "{u.project_id}" runs as this account'
-                }
-                for u in users
-            ],
+            f'Service account "{row.username}" is the actor of {len(using)} action set'
+            f"{'s' if len(using) > 1 else ''}: {'; '.join(using)}. Give them another actor or delete them "
+            "first.",
+            details=[{"message": f"action set {user} runs as this account"} for user in using],
         )
     deleted = _account_schema(row)
     await conn.execute(t.service_account.delete().where(t.service_account.c.id == account_id))

@@ -286,3 +286,10 @@ async def delete_processed_signals(conn: AsyncConnection, *, older_than: datetim
     )
     result = await conn.execute(sig.delete().where(sig.c.id.in_(victims)))
     return int(result.rowcount)
+
+
+async def signal_payload(conn: AsyncConnection, signal_id: int) -> str | None:
+    """The stored JSON text of a signal's payload."""
+    if not 0 < signal_id <= MAX_ID:
+        return None
+    return await conn.scalar(sa.select(t.signal.c.payload).where(t.signal.c.id == signal_id))

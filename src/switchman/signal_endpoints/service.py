@@ -387,3 +387,14 @@ async def query_signals_json(
         conn, created_from=created_from, created_before=created_before, limit=limit, offset=offset
     )
     return signals.signal_query_body(rows, total)
+
+
+async def signal_payload(conn: AsyncConnection, signal_id: int) -> str | None:
+    """The stored JSON text of a signal's payload, None when there is no such signal."""
+    return await repository.signal_payload(conn, signal_id)
+
+
+async def endpoint_exists(conn: AsyncConnection, endpoint_id: int, *, key_share: bool = False) -> bool:
+    """Whether the endpoint exists; with `key_share` (PostgreSQL) a concurrent delete of it waits until
+    the caller's transaction ends."""
+    return await repository.get_endpoint(conn, endpoint_id, key_share=key_share) is not None

@@ -27,8 +27,8 @@ from switchman.db.engine import Database
 from switchman.engine.actions import ToggleCommand
 from switchman.engine.executor import ActionFailed, ActionStep, EventState, run_actions
 from switchman.flags.backend import FlagActionError, TransactionalFlagBackend
+from switchman.signal_endpoints.queue import claim_signals, mark_processed
 from switchman.timeutil import utcnow
-from switchman.worker.claims import claim_signals, mark_processed
 from switchman.worker.matching import BatchLookups
 from switchman.worker.runs import PlannedRun, RunOutcome, log_outcome, nothing_to_save, resumable
 

@@ -12,13 +12,13 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from switchman.action_sets.repository import ActionSetRecord, load_matching_candidates
+from switchman.action_sets.service import ActionSetRecord, matching_candidates
 from switchman.auth.principal import Principal
 from switchman.db.engine import Database
 from switchman.engine.matching import CompiledFilters, compile_filters
 from switchman.engine.payload import flatten_payload
 from switchman.service_accounts.service import get_actor
-from switchman.worker.claims import ClaimedSignal
+from switchman.signal_endpoints.queue import ClaimedSignal
 from switchman.worker.runs import PlannedRun
 
 
@@ -53,7 +53,7 @@ class BatchLookups:
         key = (source, source_id)
         if key not in self._candidates:
             async with self._reading() as conn:
-                sets = await load_matching_candidates(conn, source=source, source_id=source_id)
+                sets = await matching_candidates(conn, source=source, source_id=source_id)
             self._candidates[key] = [(action_set, compile_filters(action_set.filters)) for action_set in sets]
         return self._candidates[key]
 

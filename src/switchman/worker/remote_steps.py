@@ -23,8 +23,8 @@ from switchman.config import Settings
 from switchman.db.engine import Database
 from switchman.engine.executor import ActionFailed, ActionState, ActionStep, EventState, run_actions
 from switchman.flags.backend import FlagActionError, FlagBackend
+from switchman.signal_endpoints.queue import claim_signals, extend_claims, mark_processed
 from switchman.timeutil import utcnow
-from switchman.worker.claims import claim_signals, extend_claims, mark_processed
 from switchman.worker.matching import BatchLookups
 from switchman.worker.runs import PlannedRun, RunOutcome, log_outcome, resumable
 

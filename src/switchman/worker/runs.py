@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from switchman.action_sets.event_store import EventRecord
-from switchman.action_sets.repository import ActionSetRecord
+from switchman.action_sets.service import ActionSetRecord
 from switchman.auth.principal import Principal
 from switchman.engine.actions import InvalidAction, ToggleCommand, command_for
 from switchman.engine.executor import ActionFailed, ActionState, ActionStep, EventState

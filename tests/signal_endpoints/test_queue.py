@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from switchman.db import tables as t
 from switchman.db.engine import Database
-from switchman.worker.claims import claim_signals, extend_claims, mark_processed
+from switchman.signal_endpoints.queue import claim_signals, extend_claims, mark_processed
 
 
 async def _signals(db: Database, count: int) -> list[int]:
