@@ -91,7 +91,7 @@ async def _preflight(settings: Settings, *, apply_migrations: bool, check_backen
             await db.ping()
             if settings.init_client_api_tokens:
                 # Unknown project/environment → ConfigurationError: one line, before serving.
-                from switchman.client_api.service import ensure_client_tokens
+                from switchman.api_tokens.service import ensure_client_tokens
 
                 async with db.transaction() as conn:
                     await ensure_client_tokens(conn, settings.init_client_api_tokens)

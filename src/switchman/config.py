@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from switchman.client_api.tokens import parse_init_client_token
+from switchman.api_tokens.configured import parse_init_client_token
 
 
 class ConfigurationError(Exception):

@@ -21,9 +21,10 @@ from starlette.requests import Request
 from starlette.types import Scope
 
 from switchman.action_sets.page_cache import SettledPageCache
+from switchman.api_tokens.service import ensure_client_tokens
 from switchman.auth.cache import PrincipalCache
 from switchman.auth.service import ensure_admin_tokens
-from switchman.client_api.service import PayloadCache, ensure_client_tokens
+from switchman.client_api.service import PayloadCache
 from switchman.config import Settings
 from switchman.db.engine import Database
 from switchman.flags.backend import FlagBackend

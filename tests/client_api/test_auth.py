@@ -9,8 +9,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from switchman.api_tokens.service import ensure_client_tokens
 from switchman.app import create_app
-from switchman.client_api.service import ensure_client_tokens
 from switchman.config import ConfigurationError, Settings, load_settings
 from switchman.db import tables as t
 from switchman.db.engine import Database

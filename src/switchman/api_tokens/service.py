@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman.api_tokens.configured import ALL, parse_init_client_token
 from switchman.api_tokens.schemas import ApiTokenSchema, CreateApiTokenSchema
 from switchman.auth import tokens
 from switchman.auth.service import ADMIN_TOKEN_TYPE, API_TOKEN_TYPES
+from switchman.config import ConfigurationError
 from switchman.db import tables as t
 from switchman.errors import BadDataError, NotFoundError
 from switchman.flags import environments as flag_environments
@@ -89,3 +93,50 @@ async def delete_api_token(conn: AsyncConnection, *, secret: str) -> None:
     )
     if result.rowcount == 0:
         raise NotFoundError("Could not find an API token with that secret")
+
+
+# --- SDK tokens: use, and the configured ones ---------------------------------------------------------------------------------
+
+
+async def touch_token(conn: AsyncConnection, token_id: int) -> None:
+    """Record that the token was used (`seenAt` in the token list)."""
+    await conn.execute(t.api_token.update().where(t.api_token.c.id == token_id).values(seen_at=utcnow()))
+
+
+# --- configured tokens ----------------------------------------------------------------------------------
+
+
+async def ensure_client_tokens(conn: AsyncConnection, secrets: Iterable[str]) -> int:
+    """Create each configured client token unless it exists; returns how many were created.
+
+    The project (unless `*`) and the environment must exist: a typo would otherwise hand SDKs an empty
+    flag list, which they evaluate as "everything off". Safe when several replicas start at once: the
+    insert skips a token another process has just created (`ON CONFLICT DO NOTHING` on the digest).
+    """
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    created = 0
+    for raw in secrets:
+        token = parse_init_client_token(raw)
+        if not await flag_environments.environment_exists(conn, token.environment):
+            raise ConfigurationError(
+                f"SWITCHMAN_INIT_CLIENT_API_TOKENS: environment {token.environment!r} does not exist"
+            )
+        if token.project != ALL and not await flag_projects.existing_projects(conn, [token.project]):
+            raise ConfigurationError(
+                f"SWITCHMAN_INIT_CLIENT_API_TOKENS: project {token.project!r} does not exist"
+            )
+        result = await conn.execute(
+            insert(t.api_token)
+            .values(
+                secret_hash=tokens.hash_secret(token.secret),
+                secret_prefix=f"{token.project}:{token.environment}",
+                token_name="client",
+                type="client",
+                environment=token.environment,
+                projects=[token.project],
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["secret_hash"])
+        )
+        created += result.rowcount
+    return created

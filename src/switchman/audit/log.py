@@ -44,8 +44,6 @@ SERVICE_ACCOUNT_TOKEN_DELETED = "service-account-token-deleted"
 # `GET /api/admin/events` returns the latest 100 events, as Unleash's (deprecated) endpoint does.
 EVENTS_PAGE = 100
 
-_NOT_GIVEN: Any = object()
-
 
 async def record_event(
     conn: AsyncConnection,
@@ -57,18 +55,16 @@ async def record_event(
     feature_name: str | None = None,
     project: str | None = None,
     environment: str | None = None,
-    tags: list[dict[str, str]] | None = _NOT_GIVEN,
+    tags: list[dict[str, str]] | None = None,
     visible_to_clients: bool,
 ) -> int:
     """Append one audit event written by `actor` (`createdBy` = username, `createdByUserId` = user id).
 
     Call it inside the transaction that makes the change. `data`/`pre_data` are the object after/before
-    the change (JSON-serialisable; never secrets). `tags` defaults to the current tags of `feature_name`
-    (Unleash attaches the flag's tags to its events), or `[]` without a feature. `visible_to_clients`:
+    the change (JSON-serialisable; never secrets). `tags`: the flag's tags, which Unleash attaches
+    to a flag's events (the flags feature passes them; `[]` by default). `visible_to_clients`:
     the change alters what SDK clients are served (the module's contract). Returns the event id.
     """
-    if tags is _NOT_GIVEN:
-        tags = await feature_tags(conn, feature_name) if feature_name is not None else []
     result = await conn.execute(
         t.event.insert()
         .values(
@@ -99,16 +95,6 @@ async def record_events(
         await conn.execute(t.event.insert(), rows)
         if visible_to_clients:
             revision.mark_changed(conn)
-
-
-async def feature_tags(conn: AsyncConnection, feature_name: str) -> list[dict[str, str]]:
-    """The tags of one flag as `[{type, value}]`, in a stable order."""
-    rows = await conn.execute(
-        sa.select(t.feature_tag.c.tag_type, t.feature_tag.c.tag_value)
-        .where(t.feature_tag.c.feature_name == feature_name)
-        .order_by(t.feature_tag.c.tag_type, t.feature_tag.c.tag_value)
-    )
-    return [{"type": row.tag_type, "value": row.tag_value} for row in rows]
 
 
 def event_to_wire(row: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ValidationError
 
+from switchman.api_tokens import service as api_tokens_service
 from switchman.client_api import service
 from switchman.client_api.schemas import (
     ClientApplicationSchema,
@@ -137,7 +138,7 @@ async def register_client_application(request: Request) -> Response:
     await _validated_body(request, ClientApplicationSchema)
     # The only thing kept: the token's `seenAt` (Unleash lists registered applications; switchman does not).
     async with ctx.db.transaction() as conn:
-        await service.touch_token(conn, scope)
+        await api_tokens_service.touch_token(conn, scope.token_id)
     return Response(status_code=202)
 
 

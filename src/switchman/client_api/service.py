@@ -15,21 +15,19 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman.api_tokens.configured import ALL
 from switchman.audit import revision as flag_revision
 from switchman.auth import tokens
 from switchman.auth.service import find_api_token
 from switchman.client_api.hashsum import UNDEFINED, hash_sum
-from switchman.client_api.tokens import ALL, parse_init_client_token
-from switchman.config import ConfigurationError
 from switchman.db import tables as t
 from switchman.errors import BadDataError, NotFoundError, SwitchmanError
 from switchman.timeutil import utcnow
@@ -366,61 +364,3 @@ async def feature_response(conn: AsyncConnection, *, query: ClientQuery, feature
         if feature["name"] == feature_name:
             return orjson.dumps(feature)
     raise NotFoundError(f"Could not find feature flag {feature_name}")
-
-
-# --- register / metrics ---------------------------------------------------------------------------------
-
-
-async def touch_token(conn: AsyncConnection, scope: ClientScope) -> None:
-    """Record that the token was used (`seenAt` in the token list)."""
-    await conn.execute(
-        t.api_token.update().where(t.api_token.c.id == scope.token_id).values(seen_at=utcnow())
-    )
-
-
-# --- configured tokens ----------------------------------------------------------------------------------
-
-
-async def ensure_client_tokens(conn: AsyncConnection, secrets: Iterable[str]) -> int:
-    """Create each configured client token unless it exists; returns how many were created.
-
-    The project (unless `*`) and the environment must exist: a typo would otherwise hand SDKs an empty
-    flag list, which they evaluate as "everything off". Safe when several replicas start at once: the
-    insert skips a token another process has just created (`ON CONFLICT DO NOTHING` on the digest).
-    """
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    created = 0
-    for raw in secrets:
-        token = parse_init_client_token(raw)
-        env_found = (
-            await conn.execute(
-                sa.select(t.environment.c.name).where(t.environment.c.name == token.environment)
-            )
-        ).first()
-        if env_found is None:
-            raise ConfigurationError(
-                f"SWITCHMAN_INIT_CLIENT_API_TOKENS: environment {token.environment!r} does not exist"
-            )
-        if token.project != ALL:
-            project_found = (
-                await conn.execute(sa.select(t.project.c.id).where(t.project.c.id == token.project))
-            ).first()
-            if project_found is None:
-                raise ConfigurationError(
-                    f"SWITCHMAN_INIT_CLIENT_API_TOKENS: project {token.project!r} does not exist"
-                )
-        result = await conn.execute(
-            insert(t.api_token)
-            .values(
-                secret_hash=tokens.hash_secret(token.secret),
-                secret_prefix=f"{token.project}:{token.environment}",
-                token_name="client",
-                type="client",
-                environment=token.environment,
-                projects=[token.project],
-                created_at=utcnow(),
-            )
-            .on_conflict_do_nothing(index_elements=["secret_hash"])
-        )
-        created += result.rowcount
-    return created

@@ -45,6 +45,7 @@ from switchman.flags.schemas import (
     StrategySchema,
     TagSchema,
 )
+from switchman.flags.tags import tags_of_flag
 from switchman.service_accounts import service as service_accounts
 from switchman.timeutil import iso, utcnow
 
@@ -393,6 +394,7 @@ async def archive_feature(
         actor=actor,
         feature_name=feature_name,
         project=project,
+        tags=await tags_of_flag(conn, feature_name),
         visible_to_clients=True,
     )
 
@@ -621,7 +623,7 @@ class ToggleBatch:
                     sa.null().cast(number).label("n2"),
                 ).where(pe.c.project_id.in_(missing))
             )
-        # Ordered by the database (as `audit.feature_tags` orders a flag's tags: same collation).
+        # Ordered by the database (as `tags.tags_of_flag` orders a flag's tags: same collation).
         rows = (await conn.execute(sa.union_all(*parts).order_by(sa.text("1, 2, 3, 4")))).all()
         states = {(row.a, row.b): bool(row.n1) for row in rows if row.kind == "state"}
         strategies = {(row.a, row.b): (int(row.n1), int(row.n2)) for row in rows if row.kind == "strategies"}

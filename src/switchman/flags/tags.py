@@ -166,6 +166,7 @@ async def add_feature_tag(
         data=tag,
         feature_name=feature_name,
         project=feature.project_id,
+        tags=await tags_of_flag(conn, feature_name),
         visible_to_clients=False,
     )
     return TagSchema(type=tag_type, value=value)
@@ -194,6 +195,7 @@ async def remove_feature_tag(
         pre_data={"type": tag_type, "value": value},
         feature_name=feature_name,
         project=feature.project_id,
+        tags=await tags_of_flag(conn, feature_name),
         visible_to_clients=False,
     )
     return True
@@ -209,3 +211,13 @@ async def project_tag_labels(conn: AsyncConnection, project: str) -> list[str]:
         .order_by(t.feature_tag.c.tag_type, t.feature_tag.c.tag_value)
     )
     return [f"{row.tag_type}:{row.tag_value}" for row in rows]
+
+
+async def tags_of_flag(conn: AsyncConnection, feature_name: str) -> list[dict[str, str]]:
+    """The tags of one flag as `[{type, value}]`, in a stable order (what its audit events carry)."""
+    rows = await conn.execute(
+        sa.select(t.feature_tag.c.tag_type, t.feature_tag.c.tag_value)
+        .where(t.feature_tag.c.feature_name == feature_name)
+        .order_by(t.feature_tag.c.tag_type, t.feature_tag.c.tag_value)
+    )
+    return [{"type": row.tag_type, "value": row.tag_value} for row in rows]
