@@ -143,3 +143,15 @@ class RateLimitError(SwitchmanError):
 class ServiceUnavailableError(SwitchmanError):
     status_code = 503
     name = "ServiceUnavailableError"
+
+
+def in_use_conflict(
+    subject: str, relation: str, noun: str, users: list[str], *, remedy: str, each: str
+) -> ConflictError:
+    """409 naming what still uses `subject`: `<subject> is <relation> <n> <noun>(s): <users>. <remedy>`,
+    with one detail `<noun> <user> <each>` per user."""
+    return ConflictError(
+        f"{subject} is {relation} {len(users)} {noun}{'s' if len(users) > 1 else ''}: {'; '.join(users)}. "
+        + remedy,
+        details=[{"message": f"{noun} {user} {each}"} for user in users],
+    )

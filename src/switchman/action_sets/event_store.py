@@ -395,27 +395,25 @@ _NEWEST_PAGE = (
     .order_by(_event.c.seq.desc())
     .limit(_LIMIT)
 )
-_PAGE = (
-    sa.select(_event.c.doc)
-    .where(
-        _event.c.action_set_id == sa.bindparam("action_set_id"),
-        _event.c.seq <= sa.bindparam("top"),
-        _event.c.seq > sa.bindparam("bottom"),
+
+
+def _page_below_top(*columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """The events of one set with `bottom` < seq ≤ `top`, newest first."""
+    return (
+        sa.select(*columns)
+        .where(
+            _event.c.action_set_id == sa.bindparam("action_set_id"),
+            _event.c.seq <= sa.bindparam("top"),
+            _event.c.seq > sa.bindparam("bottom"),
+        )
+        .order_by(_event.c.seq.desc())
+        .limit(_LIMIT)
     )
-    .order_by(_event.c.seq.desc())
-    .limit(_LIMIT)
-)
-# The page below `top` with each event's state (to know whether the page may be cached).
-_PAGE_WITH_STATE = (
-    sa.select(_event.c.doc, _event.c.state)
-    .where(
-        _event.c.action_set_id == sa.bindparam("action_set_id"),
-        _event.c.seq <= sa.bindparam("top"),
-        _event.c.seq > sa.bindparam("bottom"),
-    )
-    .order_by(_event.c.seq.desc())
-    .limit(_LIMIT)
-)
+
+
+_PAGE = _page_below_top(_event.c.doc)
+# The same page with each event's state (to know whether the page may be cached).
+_PAGE_WITH_STATE = _page_below_top(_event.c.doc, _event.c.state)
 _SEQ_OF_EVENT = sa.select(_event.c.seq).where(
     _event.c.id == sa.bindparam("event_id"),
     _event.c.action_set_id == sa.bindparam("action_set_id"),

@@ -61,6 +61,11 @@ ACTIONS_DELETED = "actions-deleted"
 _MAX_PROJECT_ID_LENGTH = 100
 
 
+async def _audit(conn: AsyncConnection, type: str, actor: Principal, **fields: Any) -> None:
+    """Record an action set change in the audit log; none changes what SDK clients are served."""
+    await record_event(conn, type=type, actor=actor, visible_to_clients=False, **fields)
+
+
 async def require_project(conn: AsyncConnection, project: str, *, lock: bool = False) -> None:
     """NotFoundError unless the project exists (ids that cannot be stored cannot exist).
 
@@ -111,14 +116,7 @@ async def create_action_set(
     )
     created = await repo.get_action_set(conn, project=project, action_set_id=new_id)
     assert created is not None
-    await record_event(
-        conn,
-        type=ACTIONS_CREATED,
-        actor=principal,
-        project=project,
-        data=created.wire,
-        visible_to_clients=False,
-    )
+    await _audit(conn, ACTIONS_CREATED, principal, project=project, data=created.wire)
     return created.wire
 
 
@@ -146,15 +144,7 @@ async def update_action_set(
     )
     after = await repo.get_action_set(conn, project=project, action_set_id=action_set_id)
     assert after is not None
-    await record_event(
-        conn,
-        type=ACTIONS_UPDATED,
-        actor=principal,
-        project=project,
-        data=after.wire,
-        pre_data=before.wire,
-        visible_to_clients=False,
-    )
+    await _audit(conn, ACTIONS_UPDATED, principal, project=project, data=after.wire, pre_data=before.wire)
     return after.wire
 
 
@@ -164,14 +154,7 @@ async def delete_action_set(
     """Delete an action set and its actions; its events stay stored but are no longer listed."""
     before = await _require_action_set(conn, project=project, action_set_id=action_set_id)
     await repo.delete_action_set(conn, action_set_id=action_set_id)
-    await record_event(
-        conn,
-        type=ACTIONS_DELETED,
-        actor=principal,
-        project=project,
-        pre_data=before.wire,
-        visible_to_clients=False,
-    )
+    await _audit(conn, ACTIONS_DELETED, principal, project=project, pre_data=before.wire)
 
 
 async def set_action_set_enabled(
@@ -182,15 +165,7 @@ async def set_action_set_enabled(
     await repo.set_enabled(conn, action_set_id=action_set_id, enabled=enabled)
     after = await repo.get_action_set(conn, project=project, action_set_id=action_set_id)
     assert after is not None
-    await record_event(
-        conn,
-        type=ACTIONS_UPDATED,
-        actor=principal,
-        project=project,
-        data=after.wire,
-        pre_data=before.wire,
-        visible_to_clients=False,
-    )
+    await _audit(conn, ACTIONS_UPDATED, principal, project=project, data=after.wire, pre_data=before.wire)
     return after.wire
 
 

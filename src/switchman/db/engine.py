@@ -74,6 +74,17 @@ def before_commit(conn: AsyncConnection, key: str, hook: BeforeCommitHook) -> No
     conn.info.setdefault(_BEFORE_COMMIT, {}).setdefault(key, hook)
 
 
+@asynccontextmanager
+async def _committing(conn: AsyncConnection) -> AsyncIterator[None]:
+    """BEGIN; the caller's block; the `before_commit` hooks; COMMIT (ROLLBACK on an exception)."""
+    try:
+        async with conn.begin():
+            yield
+            await _run_before_commit(conn)
+    finally:
+        conn.info.pop(_BEFORE_COMMIT, None)
+
+
 async def _run_before_commit(conn: AsyncConnection) -> None:
     hooks: dict[str, BeforeCommitHook] = conn.info.pop(_BEFORE_COMMIT, None) or {}
     for hook in hooks.values():
@@ -100,22 +111,13 @@ class Database:
         Hooks registered with `before_commit` run last inside the transaction, just before COMMIT.
         """
         if not self.is_sqlite:
-            async with self.engine.connect() as conn:
-                try:
-                    async with conn.begin():
-                        yield conn
-                        await _run_before_commit(conn)
-                finally:
-                    conn.info.pop(_BEFORE_COMMIT, None)
+            async with self.engine.connect() as conn, _committing(conn):
+                yield conn
             return
         async with self.sqlite_write_lock, self.engine.connect() as conn:
             conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
-            try:
-                async with conn.begin():
-                    yield conn
-                    await _run_before_commit(conn)
-            finally:
-                conn.info.pop(_BEFORE_COMMIT, None)
+            async with _committing(conn):
+                yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

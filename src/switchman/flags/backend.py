@@ -13,7 +13,7 @@ Contract:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -86,6 +86,25 @@ class TransactionalFlagBackend(FlagBackend, Protocol):
     def batch_in(self, conn: AsyncConnection) -> FlagBatch:
         """A `FlagBatch` working inside the caller's transaction."""
         ...
+
+
+async def toggle_each(
+    names: Sequence[str], command: ToggleCommand, toggle_one: Callable[[str], Awaitable[None]]
+) -> ToggleReport:
+    """A by-tag toggle flag by flag: every flag is attempted; the report names those that were set, or
+    `tag_failure` lists each failed flag with its reason (the others stay applied)."""
+    done: list[str] = []
+    failed: list[tuple[str, str]] = []
+    for name in names:
+        try:
+            await toggle_one(name)
+        except FlagActionError as exc:
+            failed.append((name, str(exc)))
+        else:
+            done.append(name)
+    if failed:
+        raise tag_failure(failed, attempted=len(names), command=command)
+    return ToggleReport(features=tuple(done))
 
 
 def tag_failure(failed: list[tuple[str, str]], *, attempted: int, command: ToggleCommand) -> FlagActionError:

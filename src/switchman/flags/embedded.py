@@ -26,7 +26,7 @@ from switchman.db.engine import Database
 from switchman.engine.actions import ToggleCommand
 from switchman.errors import SwitchmanError
 from switchman.flags import features
-from switchman.flags.backend import FlagActionError, ToggleReport, tag_failure
+from switchman.flags.backend import FlagActionError, ToggleReport, toggle_each
 from switchman.flags.projects import require_project
 
 
@@ -101,18 +101,7 @@ class EmbeddedFlagBatch:
         except SwitchmanError as exc:
             raise _as_action_error(exc) from exc
         await self._toggles.prepare(names, [command.project])
-        done: list[str] = []
-        failed: list[tuple[str, str]] = []
-        for name in names:
-            try:
-                await self._set_enabled(actor, command, name)
-            except FlagActionError as exc:
-                failed.append((name, str(exc)))
-            else:
-                done.append(name)
-        if failed:
-            raise tag_failure(failed, attempted=len(names), command=command)
-        return ToggleReport(features=tuple(done))
+        return await toggle_each(names, command, lambda name: self._set_enabled(actor, command, name))
 
     async def flush(self) -> None:
         await self._toggles.flush()

@@ -22,6 +22,11 @@ TAG_VALUE_MIN, TAG_VALUE_MAX = 2, 50
 TAG_TYPE_MIN, TAG_TYPE_MAX = 2, 50
 
 
+async def _audit(conn: AsyncConnection, type: str, actor: Principal, **fields: Any) -> None:
+    """Record a tag change (tags are not part of what SDKs are served) in the audit log; none changes what SDK clients are served."""
+    await audit.record_event(conn, type=type, actor=actor, visible_to_clients=False, **fields)
+
+
 def parse_tag(raw: str) -> tuple[str, str]:
     """`type:value` → (type, value); the value may itself contain `:`. 400 when malformed."""
     tag_type, sep, value = raw.partition(":")
@@ -72,13 +77,7 @@ async def create_tag_type(
     created = TagTypeSchema(
         name=payload.name, description=payload.description, icon=payload.icon, color=payload.color
     )
-    await audit.record_event(
-        conn,
-        type=audit.TAG_TYPE_CREATED,
-        actor=actor,
-        data=created.model_dump(by_alias=True),
-        visible_to_clients=False,
-    )
+    await _audit(conn, audit.TAG_TYPE_CREATED, actor, data=created.model_dump(by_alias=True))
     return created
 
 
@@ -143,9 +142,7 @@ async def add_feature_tag(
     ).first()
     if known is None:
         await conn.execute(t.tag.insert().values(type=tag_type, value=value, created_at=utcnow()))
-        await audit.record_event(
-            conn, type=audit.TAG_CREATED, actor=actor, data=tag, visible_to_clients=False
-        )
+        await _audit(conn, audit.TAG_CREATED, actor, data=tag)
     linked = (
         await conn.execute(
             sa.select(t.feature_tag.c.feature_name).where(
@@ -159,15 +156,14 @@ async def add_feature_tag(
         await conn.execute(
             t.feature_tag.insert().values(feature_name=feature_name, tag_type=tag_type, tag_value=value)
         )
-    await audit.record_event(
+    await _audit(
         conn,
-        type=audit.FEATURE_TAGGED,
-        actor=actor,
+        audit.FEATURE_TAGGED,
+        actor,
         data=tag,
         feature_name=feature_name,
         project=feature.project_id,
         tags=await tags_of_flag(conn, feature_name),
-        visible_to_clients=False,
     )
     return TagSchema(type=tag_type, value=value)
 
@@ -188,15 +184,14 @@ async def remove_feature_tag(
     )
     if result.rowcount == 0:
         return False
-    await audit.record_event(
+    await _audit(
         conn,
-        type=audit.FEATURE_UNTAGGED,
-        actor=actor,
+        audit.FEATURE_UNTAGGED,
+        actor,
         pre_data={"type": tag_type, "value": value},
         feature_name=feature_name,
         project=feature.project_id,
         tags=await tags_of_flag(conn, feature_name),
-        visible_to_clients=False,
     )
     return True
 

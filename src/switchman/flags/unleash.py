@@ -39,7 +39,7 @@ from switchman.auth.permissions import UPDATE_FEATURE_ENVIRONMENT
 from switchman.auth.principal import Principal
 from switchman.engine.actions import ToggleCommand
 from switchman.errors import PermissionDeniedError
-from switchman.flags.backend import ActionOptions, FlagActionError, ToggleReport, tag_failure
+from switchman.flags.backend import ActionOptions, FlagActionError, ToggleReport, toggle_each
 
 log = logging.getLogger(__name__)
 
@@ -178,18 +178,9 @@ class UnleashFlagBackend:
         # The bulk change was refused as a whole (a missing flag or environment, or no bulk endpoint):
         # toggle each flag so the others are applied and each failure carries Unleash's own message.
         log.debug("bulk %s refused (%s); toggling %d flags one by one", path, failure.message, len(names))
-        failed: list[tuple[str, str]] = []
-        done: list[str] = []
-        for name in names:
-            try:
-                await self._toggle(project, environment, name, enabled, ends_at)
-            except FlagActionError as exc:
-                failed.append((name, str(exc)))
-            else:
-                done.append(name)
-        if failed:
-            raise tag_failure(failed, attempted=len(names), command=command)
-        return ToggleReport(features=tuple(done))
+        return await toggle_each(
+            names, command, lambda name: self._toggle(project, environment, name, enabled, ends_at)
+        )
 
     async def action_options(self, project: str) -> ActionOptions:
         """The project's environments, flags and tags on the remote server (for `/actions/config`).
@@ -317,17 +308,9 @@ class UnleashFlagBackend:
         if not any(isinstance(item, dict) and item.get("id") == project for item in projects):
             raise FlagActionError(f'Could not find project with id "{project}" on the Unleash server.')
 
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        ends_at: float,
-        *,
-        params: Mapping[str, str] | None = None,
-        json: Any = None,
-    ) -> httpx.Response:
-        """One call with the timeout, retry and deadline policy; a failure becomes FlagActionError."""
-        outcome = await self._attempts(method, path, ends_at, params=params, json=json)
+    async def _call(self, method: str, path: str, ends_at: float, **request: Any) -> httpx.Response:
+        """`_attempts` (same arguments), with a failure raised as FlagActionError."""
+        outcome = await self._attempts(method, path, ends_at, **request)
         if isinstance(outcome, httpx.Response):
             return outcome
         raise FlagActionError(outcome.message)

@@ -7,6 +7,8 @@ only its SHA-256 digest is stored (`switchman.auth.service.authenticate` looks t
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,6 +26,11 @@ from switchman.timeutil import iso, utcnow
 
 # Unleash's `PAT_LIMIT`.
 PAT_LIMIT = 10
+
+
+async def _audit(conn: AsyncConnection, type: str, actor: Principal, **fields: Any) -> None:
+    """Record a service account token change in the audit log; none changes what SDK clients are served."""
+    await audit.record_event(conn, type=type, actor=actor, visible_to_clients=False, **fields)
 
 
 class OperationDeniedError(NoAccessError):
@@ -102,10 +109,10 @@ async def create_token(
     except IntegrityError as exc:
         raise NameExistsError("PAT description already exists.") from exc
     created = pat_schema(row)
-    await audit.record_event(
+    await _audit(
         conn,
-        type=audit.SERVICE_ACCOUNT_TOKEN_CREATED,
-        actor=actor,
+        audit.SERVICE_ACCOUNT_TOKEN_CREATED,
+        actor,
         data={
             "id": created.id,
             "description": created.description,
@@ -113,7 +120,6 @@ async def create_token(
             "userId": account_id,
             "serviceAccount": account.username,
         },
-        visible_to_clients=False,
     )
     return PatCreatedSchema(**created.model_dump(), secret=secret)
 
@@ -131,15 +137,14 @@ async def delete_token(conn: AsyncConnection, *, actor: Principal, account_id: i
     ).first()
     if row is None:
         raise NotFoundError(f"Could not find a token with id {token_id} for service account {account_id}.")
-    await audit.record_event(
+    await _audit(
         conn,
-        type=audit.SERVICE_ACCOUNT_TOKEN_DELETED,
-        actor=actor,
+        audit.SERVICE_ACCOUNT_TOKEN_DELETED,
+        actor,
         pre_data={
             "id": row.id,
             "description": row.description,
             "userId": account_id,
             "serviceAccount": account.username,
         },
-        visible_to_clients=False,
     )

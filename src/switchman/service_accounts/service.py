@@ -32,7 +32,7 @@ from switchman.auth.permissions import (
 )
 from switchman.auth.principal import Principal, PrincipalKind
 from switchman.db import tables as t
-from switchman.errors import VALIDATION_MESSAGE, BadDataError, ConflictError, NameExistsError, NotFoundError
+from switchman.errors import VALIDATION_MESSAGE, BadDataError, NameExistsError, NotFoundError, in_use_conflict
 from switchman.service_accounts.schemas import (
     CreateServiceAccountSchema,
     PatSchema,
@@ -53,6 +53,11 @@ ENVIRONMENT_PERMISSIONS = (UPDATE_FEATURE_ENVIRONMENT, CREATE_FEATURE_STRATEGY)
 
 
 # --- for other features ------------------------------------------------------------------------------
+
+
+async def _audit(conn: AsyncConnection, type: str, actor: Principal, **fields: Any) -> None:
+    """Record a service account change in the audit log; none changes what SDK clients are served."""
+    await audit.record_event(conn, type=type, actor=actor, visible_to_clients=False, **fields)
 
 
 async def get_actor(conn: AsyncConnection, actor_id: int) -> Principal | None:
@@ -212,13 +217,7 @@ async def create_service_account(
     except IntegrityError as exc:  # a concurrent create won the race for the username
         raise NameExistsError(f'A service account with the username "{username}" already exists') from exc
     created = _account_schema(row)
-    await audit.record_event(
-        conn,
-        type=audit.SERVICE_ACCOUNT_CREATED,
-        actor=actor,
-        data=_audit_data(created),
-        visible_to_clients=False,
-    )
+    await _audit(conn, audit.SERVICE_ACCOUNT_CREATED, actor, data=_audit_data(created))
     return created
 
 
@@ -249,13 +248,12 @@ async def update_service_account(
         ).one()
     updated = await get_service_account(conn, account_id)
     if row != before:
-        await audit.record_event(
+        await _audit(
             conn,
-            type=audit.SERVICE_ACCOUNT_UPDATED,
-            actor=actor,
+            audit.SERVICE_ACCOUNT_UPDATED,
+            actor,
             data=_audit_data(updated),
             pre_data=_audit_data(_account_schema(before)),
-            visible_to_clients=False,
         )
     return updated
 
@@ -278,21 +276,17 @@ async def delete_service_account(
     row = await require_account(conn, account_id, for_update=True)
     using = await users(conn, account_id)
     if using:
-        raise ConflictError(
-            f'Service account "{row.username}" is the actor of {len(using)} action set'
-            f"{'s' if len(using) > 1 else ''}: {'; '.join(using)}. Give them another actor or delete them "
-            "first.",
-            details=[{"message": f"action set {user} runs as this account"} for user in using],
+        raise in_use_conflict(
+            f'Service account "{row.username}"',
+            "the actor of",
+            "action set",
+            using,
+            remedy="Give them another actor or delete them first.",
+            each="runs as this account",
         )
     deleted = _account_schema(row)
     await conn.execute(t.service_account.delete().where(t.service_account.c.id == account_id))
-    await audit.record_event(
-        conn,
-        type=audit.SERVICE_ACCOUNT_DELETED,
-        actor=actor,
-        pre_data=_audit_data(deleted),
-        visible_to_clients=False,
-    )
+    await _audit(conn, audit.SERVICE_ACCOUNT_DELETED, actor, pre_data=_audit_data(deleted))
 
 
 # --- permissions -------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from switchman.audit.log import record_event
 from switchman.auth import tokens
 from switchman.auth.principal import Principal
-from switchman.errors import BadDataError, ConflictError, ExceedsLimitError, NameExistsError, NotFoundError
+from switchman.errors import BadDataError, ExceedsLimitError, NameExistsError, NotFoundError, in_use_conflict
 from switchman.signal_endpoints import repository, signals
 from switchman.signal_endpoints.repository import DbRow
 from switchman.signal_endpoints.schemas import (
@@ -36,6 +36,11 @@ SIGNAL_ENDPOINT_TOKEN_UPDATED = "signal-endpoint-token-updated"
 SIGNAL_ENDPOINT_TOKEN_DELETED = "signal-endpoint-token-deleted"
 
 ONE_DAY = timedelta(days=1)
+
+
+async def _audit(conn: AsyncConnection, type: str, actor: Principal, **fields: Any) -> None:
+    """Record a signal endpoint or token change in the audit log; none changes what SDK clients are served."""
+    await record_event(conn, type=type, actor=actor, visible_to_clients=False, **fields)
 
 
 def endpoint_url(base_url: str, name: str) -> str:
@@ -101,6 +106,11 @@ async def _require_endpoint(conn: AsyncConnection, endpoint_id: int, *, for_upda
     return row
 
 
+async def _with_tokens(conn: AsyncConnection, row: DbRow, *, base_url: str) -> SignalEndpointSchema:
+    token_rows = list(await repository.list_tokens(conn, [row.id]))
+    return _endpoint_schema(row, token_rows=token_rows, base_url=base_url)
+
+
 def _name_exists(name: str) -> NameExistsError:
     return NameExistsError(f"A signal endpoint with the name '{name}' already exists.")
 
@@ -154,13 +164,7 @@ async def create_signal_endpoint(
             created_by_user_id=actor.user_id,
         ),
     )
-    await record_event(
-        conn,
-        type=SIGNAL_ENDPOINT_CREATED,
-        actor=actor,
-        data=_endpoint_event_data(row),
-        visible_to_clients=False,
-    )
+    await _audit(conn, SIGNAL_ENDPOINT_CREATED, actor, data=_endpoint_event_data(row))
     return _endpoint_schema(row, token_rows=[], base_url=base_url)
 
 
@@ -182,16 +186,14 @@ async def update_signal_endpoint(
     row = await _insert_guarding_name(
         conn, payload.name, repository.update_endpoint(conn, endpoint_id, **values)
     )
-    await record_event(
+    await _audit(
         conn,
-        type=SIGNAL_ENDPOINT_UPDATED,
-        actor=actor,
+        SIGNAL_ENDPOINT_UPDATED,
+        actor,
         data=_endpoint_event_data(row),
         pre_data=_endpoint_event_data(before),
-        visible_to_clients=False,
     )
-    token_rows = list(await repository.list_tokens(conn, [endpoint_id]))
-    return _endpoint_schema(row, token_rows=token_rows, base_url=base_url)
+    return await _with_tokens(conn, row, base_url=base_url)
 
 
 async def set_signal_endpoint_enabled(
@@ -204,16 +206,14 @@ async def set_signal_endpoint_enabled(
         updated = await repository.update_endpoint(conn, endpoint_id, enabled=enabled)
         assert updated is not None
         row = updated
-        await record_event(
+        await _audit(
             conn,
-            type=SIGNAL_ENDPOINT_UPDATED,
-            actor=actor,
+            SIGNAL_ENDPOINT_UPDATED,
+            actor,
             data=_endpoint_event_data(row),
             pre_data=_endpoint_event_data(before),
-            visible_to_clients=False,
         )
-    token_rows = list(await repository.list_tokens(conn, [endpoint_id]))
-    return _endpoint_schema(row, token_rows=token_rows, base_url=base_url)
+    return await _with_tokens(conn, row, base_url=base_url)
 
 
 # What uses an endpoint, as `(message, detail per user)`; supplied by the caller (action sets depend on
@@ -233,20 +233,16 @@ async def delete_signal_endpoint(
     before = await _require_endpoint(conn, endpoint_id, for_update=True)
     using = await users(conn, endpoint_id)
     if using:
-        raise ConflictError(
-            f'Signal endpoint "{before.name}" is the source of {len(using)} enabled action set'
-            f"{'s' if len(using) > 1 else ''}: {'; '.join(using)}. Disable them, point them at another "
-            "endpoint or delete them first.",
-            details=[{"message": f"enabled action set {user} listens to this endpoint"} for user in using],
+        raise in_use_conflict(
+            f'Signal endpoint "{before.name}"',
+            "the source of",
+            "enabled action set",
+            using,
+            remedy="Disable them, point them at another endpoint or delete them first.",
+            each="listens to this endpoint",
         )
     await repository.delete_endpoint(conn, endpoint_id)
-    await record_event(
-        conn,
-        type=SIGNAL_ENDPOINT_DELETED,
-        actor=actor,
-        pre_data=_endpoint_event_data(before),
-        visible_to_clients=False,
-    )
+    await _audit(conn, SIGNAL_ENDPOINT_DELETED, actor, pre_data=_endpoint_event_data(before))
 
 
 # --- tokens ---------------------------------------------------------------------------------------------
@@ -280,13 +276,7 @@ async def create_signal_endpoint_token(
         created_at=utcnow(),
         created_by_user_id=actor.user_id,
     )
-    await record_event(
-        conn,
-        type=SIGNAL_ENDPOINT_TOKEN_CREATED,
-        actor=actor,
-        data=_token_event_data(row),
-        visible_to_clients=False,
-    )
+    await _audit(conn, SIGNAL_ENDPOINT_TOKEN_CREATED, actor, data=_token_event_data(row))
     return _token_schema(row, secret=secret)
 
 
@@ -305,13 +295,12 @@ async def update_signal_endpoint_token(
     row = await repository.rename_token(conn, endpoint_id, token_id, payload.name)
     if row is None:
         raise _token_not_found(endpoint_id, token_id)
-    await record_event(
+    await _audit(
         conn,
-        type=SIGNAL_ENDPOINT_TOKEN_UPDATED,
-        actor=actor,
+        SIGNAL_ENDPOINT_TOKEN_UPDATED,
+        actor,
         data=_token_event_data(row),
         pre_data=_token_event_data(before),
-        visible_to_clients=False,
     )
     return _token_schema(row)
 
@@ -323,13 +312,7 @@ async def delete_signal_endpoint_token(
     before = await repository.get_token(conn, endpoint_id, token_id)
     if before is None or not await repository.delete_token(conn, endpoint_id, token_id):
         raise _token_not_found(endpoint_id, token_id)
-    await record_event(
-        conn,
-        type=SIGNAL_ENDPOINT_TOKEN_DELETED,
-        actor=actor,
-        pre_data=_token_event_data(before),
-        visible_to_clients=False,
-    )
+    await _audit(conn, SIGNAL_ENDPOINT_TOKEN_DELETED, actor, pre_data=_token_event_data(before))
 
 
 def _token_not_found(endpoint_id: int, token_id: int) -> NotFoundError:

@@ -70,44 +70,30 @@ def signals_response(signal: bytes) -> bytes:
 
 def endpoint_signals_body(rows: Iterable[Any]) -> bytes:
     """`signalEndpointSignalsSchema` from rows of `repository.endpoint_signals`."""
-    items = [
-        _with_payload(
-            orjson.dumps(
-                {
-                    "id": row.id,
-                    "source": row.source,
-                    "sourceId": row.source_id,
-                    "createdAt": wire_time(row.created_at),
-                    "tokenName": row.token_name,
-                }
-            ),
-            row.payload,
-        )
-        for row in rows
-    ]
+    items = [_listed_signal(row, {}) for row in rows]
     return b'{"signalEndpointSignals":[' + b",".join(items) + b"]}"
 
 
 def signal_query_body(rows: Iterable[Any], total: int) -> bytes:
     """`signalQueryResponseSchema` from rows of `repository.query_signals`."""
     items = [
-        _with_payload(
-            orjson.dumps(
-                {
-                    "id": row.id,
-                    "source": row.source,
-                    "sourceId": row.source_id,
-                    "createdAt": wire_time(row.created_at),
-                    "tokenName": row.token_name,
-                    "sourceName": row.source_name,
-                    "sourceDescription": row.source_description,
-                }
-            ),
-            row.payload,
-        )
+        _listed_signal(row, {"sourceName": row.source_name, "sourceDescription": row.source_description})
         for row in rows
     ]
     return b'{"signals":[' + b",".join(items) + b'],"total":' + str(total).encode() + b"}"
+
+
+def _listed_signal(row: Any, extra: dict[str, Any]) -> bytes:
+    """A signal of a listing, with the name of the token that sent it (null once deleted)."""
+    head = {
+        "id": row.id,
+        "source": row.source,
+        "sourceId": row.source_id,
+        "createdAt": wire_time(row.created_at),
+        "tokenName": row.token_name,
+        **extra,
+    }
+    return _with_payload(orjson.dumps(head), row.payload)
 
 
 def _with_payload(head: bytes, payload: bytes | str) -> bytes:
