@@ -12,6 +12,7 @@ from switchman.auth.access import check_permission
 from switchman.auth.permissions import ADMIN
 from switchman.auth.principal import Principal
 from switchman.db import tables as t
+from switchman.db.queries import row_exists
 from switchman.errors import NameExistsError, NotFoundError
 from switchman.flags.names import check_name
 from switchman.flags.projects import require_project
@@ -29,14 +30,7 @@ def _project_count() -> sa.ScalarSelect[int]:
 
 
 def _schema(row: Any) -> EnvironmentSchema:
-    return EnvironmentSchema(
-        name=row.name,
-        type=row.type,
-        sort_order=row.sort_order,
-        enabled=row.enabled,
-        protected=row.protected,
-        project_count=row.project_count,
-    )
+    return EnvironmentSchema.model_validate(row._mapping)
 
 
 async def list_environments(conn: AsyncConnection) -> list[EnvironmentSchema]:
@@ -78,22 +72,12 @@ async def list_project_environments(conn: AsyncConnection, project_id: str) -> l
         .scalar_subquery()
     )
     rows = await conn.execute(
-        sa.select(t.environment, enabled_count.label("enabled_count"))
+        sa.select(t.environment, enabled_count.label("project_enabled_toggle_count"))
         .join(t.project_environment, t.project_environment.c.environment_name == t.environment.c.name)
         .where(t.project_environment.c.project_id == project_id)
         .order_by(t.environment.c.sort_order, t.environment.c.name)
     )
-    return [
-        EnvironmentProjectSchema(
-            name=row.name,
-            type=row.type,
-            sort_order=row.sort_order,
-            enabled=row.enabled,
-            protected=row.protected,
-            project_enabled_toggle_count=row.enabled_count,
-        )
-        for row in rows
-    ]
+    return [EnvironmentProjectSchema.model_validate(row._mapping) for row in rows]
 
 
 async def create_environment(
@@ -142,5 +126,4 @@ async def create_environment(
 
 
 async def environment_exists(conn: AsyncConnection, name: str) -> bool:
-    found = await conn.execute(sa.select(t.environment.c.name).where(t.environment.c.name == name))
-    return found.first() is not None
+    return await row_exists(conn, t.environment, name=name)

@@ -28,6 +28,7 @@ from switchman.auth.permissions import (
 )
 from switchman.auth.principal import ADMIN_TOKEN_USER_ID, SYSTEM_USER_ID, Principal
 from switchman.db import tables as t
+from switchman.db.queries import row_exists
 from switchman.errors import VALIDATION_MESSAGE, BadDataError, NameExistsError, NotFoundError
 from switchman.flags.names import check_name
 from switchman.flags.projects import project_environments, require_project
@@ -84,15 +85,7 @@ def _check_feature(row: Any, *, project: str, feature_name: str) -> None:
 async def _require_project_environment(
     conn: AsyncConnection, *, project: str, environment: str, feature_name: str
 ) -> None:
-    linked = (
-        await conn.execute(
-            sa.select(t.project_environment.c.environment_name).where(
-                t.project_environment.c.project_id == project,
-                t.project_environment.c.environment_name == environment,
-            )
-        )
-    ).first()
-    if linked is None:
+    if not await row_exists(conn, t.project_environment, project_id=project, environment_name=environment):
         raise NotFoundError(f"Could not find environment {environment} for feature: {feature_name}")
 
 

@@ -12,6 +12,7 @@ from switchman.auth.access import check_permission
 from switchman.auth.permissions import CREATE_PROJECT, UPDATE_PROJECT
 from switchman.auth.principal import Principal
 from switchman.db import tables as t
+from switchman.db.queries import row_exists
 from switchman.errors import VALIDATION_MESSAGE, BadDataError, NameExistsError, NotFoundError
 from switchman.flags.names import check_name
 from switchman.flags.schemas import (
@@ -158,20 +159,9 @@ async def add_environment_to_project(
     """
     check_permission(actor, UPDATE_PROJECT)
     await require_project(conn, project_id)
-    env = (
-        await conn.execute(sa.select(t.environment.c.name).where(t.environment.c.name == environment))
-    ).first()
-    if env is None:
+    if not await row_exists(conn, t.environment, name=environment):
         raise NotFoundError(f'Could not find environment "{environment}".')
-    linked = (
-        await conn.execute(
-            sa.select(t.project_environment.c.project_id).where(
-                t.project_environment.c.project_id == project_id,
-                t.project_environment.c.environment_name == environment,
-            )
-        )
-    ).first()
-    if linked is not None:
+    if await row_exists(conn, t.project_environment, project_id=project_id, environment_name=environment):
         raise NameExistsError(f'Environment "{environment}" is already enabled in project "{project_id}"')
     await conn.execute(
         t.project_environment.insert().values(project_id=project_id, environment_name=environment)

@@ -12,6 +12,7 @@ from switchman.auth.access import check_permission
 from switchman.auth.permissions import CREATE_TAG_TYPE, UPDATE_FEATURE
 from switchman.auth.principal import Principal
 from switchman.db import tables as t
+from switchman.db.queries import row_exists
 from switchman.errors import VALIDATION_MESSAGE, BadDataError, NameExistsError, NotFoundError
 from switchman.flags.names import check_name
 from switchman.flags.schemas import CreateTagTypeSchema, TagSchema, TagTypeSchema, TagWithColorSchema
@@ -60,10 +61,7 @@ async def create_tag_type(
     """Create a tag type (CREATE_TAG_TYPE); 409 when the name exists."""
     check_permission(actor, CREATE_TAG_TYPE)
     check_name(payload.name, min_length=TAG_TYPE_MIN, max_length=TAG_TYPE_MAX)
-    exists = (
-        await conn.execute(sa.select(t.tag_type.c.name).where(t.tag_type.c.name == payload.name))
-    ).first()
-    if exists is not None:
+    if await row_exists(conn, t.tag_type, name=payload.name):
         raise NameExistsError(f'There already exists a tag-type with the name "{payload.name}"')
     await conn.execute(
         t.tag_type.insert().values(

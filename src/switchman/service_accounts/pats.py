@@ -19,6 +19,7 @@ from switchman.auth.access import check_permission
 from switchman.auth.permissions import ADMIN
 from switchman.auth.principal import Principal
 from switchman.db import tables as t
+from switchman.db.queries import row_exists
 from switchman.errors import BadDataError, NameExistsError, NoAccessError, NotFoundError
 from switchman.service_accounts.schemas import CreatePatSchema, PatCreatedSchema, PatSchema
 from switchman.service_accounts.service import pat_schema, require_account
@@ -81,15 +82,7 @@ async def create_token(
     ).scalar_one()
     if count >= PAT_LIMIT:
         raise OperationDeniedError(f"Too many PATs ({PAT_LIMIT}) already exist for this user.")
-    duplicate = (
-        await conn.execute(
-            sa.select(t.personal_access_token.c.id).where(
-                t.personal_access_token.c.user_id == account_id,
-                t.personal_access_token.c.description == description,
-            )
-        )
-    ).first()
-    if duplicate is not None:
+    if await row_exists(conn, t.personal_access_token, user_id=account_id, description=description):
         raise NameExistsError("PAT description already exists.")
     secret = tokens.new_pat_secret()
     try:

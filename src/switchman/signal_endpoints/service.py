@@ -106,6 +106,16 @@ async def _require_endpoint(conn: AsyncConnection, endpoint_id: int, *, for_upda
     return row
 
 
+async def _audit_update(conn: AsyncConnection, actor: Principal, before: DbRow, after: DbRow) -> None:
+    await _audit(
+        conn,
+        SIGNAL_ENDPOINT_UPDATED,
+        actor,
+        data=_endpoint_event_data(after),
+        pre_data=_endpoint_event_data(before),
+    )
+
+
 async def _with_tokens(conn: AsyncConnection, row: DbRow, *, base_url: str) -> SignalEndpointSchema:
     token_rows = list(await repository.list_tokens(conn, [row.id]))
     return _endpoint_schema(row, token_rows=token_rows, base_url=base_url)
@@ -186,13 +196,7 @@ async def update_signal_endpoint(
     row = await _insert_guarding_name(
         conn, payload.name, repository.update_endpoint(conn, endpoint_id, **values)
     )
-    await _audit(
-        conn,
-        SIGNAL_ENDPOINT_UPDATED,
-        actor,
-        data=_endpoint_event_data(row),
-        pre_data=_endpoint_event_data(before),
-    )
+    await _audit_update(conn, actor, before, row)
     return await _with_tokens(conn, row, base_url=base_url)
 
 
@@ -206,13 +210,7 @@ async def set_signal_endpoint_enabled(
         updated = await repository.update_endpoint(conn, endpoint_id, enabled=enabled)
         assert updated is not None
         row = updated
-        await _audit(
-            conn,
-            SIGNAL_ENDPOINT_UPDATED,
-            actor,
-            data=_endpoint_event_data(row),
-            pre_data=_endpoint_event_data(before),
-        )
+        await _audit_update(conn, actor, before, row)
     return await _with_tokens(conn, row, base_url=base_url)
 
 
