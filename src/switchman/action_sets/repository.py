@@ -53,12 +53,10 @@ class ActionRecord:
         }
 
 
-@dataclass(frozen=True)
-class ActionSetRecord:
-    """A stored action set with its actions in run order (`sortOrder`, then id) and its filters."""
+@dataclass(frozen=True, kw_only=True)
+class ActionSetColumns:
+    """What an action set says: its name, who it runs as, whether it is on, what it listens to."""
 
-    id: int
-    project: str
     name: str
     description: str | None
     actor_id: int
@@ -66,6 +64,14 @@ class ActionSetRecord:
     source: str
     source_id: int
     filters: Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionSetRecord(ActionSetColumns):
+    """A stored action set with its actions in run order (`sortOrder`, then id) and its filters."""
+
+    id: int
+    project: str
     created_at: datetime
     created_by_user_id: int
     actions: tuple[ActionRecord, ...]
@@ -193,17 +199,10 @@ async def name_taken(conn: AsyncConnection, *, project: str, name: str, except_i
     return (await conn.execute(query.limit(1))).first() is not None
 
 
-@dataclass(frozen=True)
-class NewActionSet:
+@dataclass(frozen=True, kw_only=True)
+class NewActionSet(ActionSetColumns):
     """The columns of an action set to write (create, or full replacement on update)."""
 
-    name: str
-    description: str | None
-    actor_id: int
-    enabled: bool
-    source: str
-    source_id: int
-    filters: Mapping[str, Any]
     actions: Sequence[tuple[str, int, Mapping[str, Any]]]  # (action, sortOrder, executionParams)
 
 

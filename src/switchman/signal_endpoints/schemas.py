@@ -88,14 +88,19 @@ class SignalEndpointsSchema(WireModel):
     signal_endpoints: list[SignalEndpointSchema]
 
 
-class SignalSchema(WireModel):
-    """A stored signal (`signalSchema`): the 200 body of a call, and the snapshot in action set events."""
+class _StoredSignalFields(WireModel):
+    """What every representation of a stored signal carries."""
 
     id: int
     payload: dict[str, Any] = Field(default_factory=dict)
     created_at: str
     source: Literal["signal-endpoint"]
     source_id: int
+
+
+class SignalSchema(_StoredSignalFields):
+    """A stored signal (`signalSchema`): the 200 body of a call, and the snapshot in action set events."""
+
     created_by_source_token_id: int | None = None
 
 
@@ -103,12 +108,7 @@ class SignalsSchema(WireModel):
     signals: list[SignalSchema]
 
 
-class SignalEndpointSignalSchema(WireModel):
-    id: int
-    payload: dict[str, Any] = Field(default_factory=dict)
-    created_at: str
-    source: Literal["signal-endpoint"]
-    source_id: int
+class SignalEndpointSignalSchema(_StoredSignalFields):
     token_name: str | None = Field(description="Name of the token used; null once it was deleted.")
 
 
@@ -116,12 +116,7 @@ class SignalEndpointSignalsSchema(WireModel):
     signal_endpoint_signals: list[SignalEndpointSignalSchema]
 
 
-class SignalQuerySignalSchema(WireModel):
-    id: int
-    payload: dict[str, Any] = Field(default_factory=dict)
-    created_at: str
-    source: Literal["signal-endpoint"]
-    source_id: int
+class SignalQuerySignalSchema(_StoredSignalFields):
     token_name: str | None = None
     source_name: str | None = None
     source_description: str | None = None
