@@ -162,11 +162,9 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """A client authenticated with the bootstrap admin API token."""
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://testserver",
-        headers={"Authorization": ADMIN_TOKEN},
-    ) as http:
+    from tests.factories import http_client  # factories import this module's helpers
+
+    async with http_client(app) as http:
         yield http
 
 

@@ -18,6 +18,7 @@ from switchman.db import tables as t
 from switchman.db.engine import Database
 from switchman.timeutil import iso, utcnow
 from tests.conftest import unique
+from tests.factories import http_client
 
 ADMIN_ROLE, EDITOR_ROLE, VIEWER_ROLE = 1, 2, 3
 PROJECT = "default"
@@ -171,11 +172,7 @@ async def world(db: Database) -> World:
 async def editor(app: FastAPI, db: Database) -> AsyncIterator[httpx.AsyncClient]:
     """A client authenticated as an Editor service account (authenticated, but not ADMIN)."""
     secret = await insert_pat(db, await insert_service_account(db, role=EDITOR_ROLE))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://testserver",
-        headers={"Authorization": secret},
-    ) as http:
+    async with http_client(app, secret) as http:
         yield http
 
 

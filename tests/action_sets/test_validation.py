@@ -8,12 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from switchman.app import create_app
 from switchman.db.engine import Database
 from tests.action_sets.helpers import PROJECT, World, create_set, insert_project
-from tests.conftest import ADMIN_TOKEN, assert_error, make_settings
+from tests.conftest import assert_error, make_settings
+from tests.factories import running_app
 
 BASE = f"/api/admin/projects/{PROJECT}/actions"
 
@@ -212,15 +211,7 @@ async def limited(db_url: str, db: Database) -> AsyncIterator[httpx.AsyncClient]
         action_set_filters_limit=2,
         action_set_filter_values_limit=3,
     )
-    application: FastAPI = create_app(settings)
-    async with (
-        application.router.lifespan_context(application),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=application),
-            base_url="http://testserver",
-            headers={"Authorization": ADMIN_TOKEN},
-        ) as http,
-    ):
+    async with running_app(settings) as (_app, http):
         yield http
 
 

@@ -27,19 +27,6 @@ async def client_token(
     return secret
 
 
-async def make_flag(client: httpx.AsyncClient, project: str = "default", **extra: Any) -> str:
-    name = extra.pop("name", None) or unique("flag")
-    response = await client.post(f"{P}/{project}/features", json={"name": name, **extra})
-    assert response.status_code == 201, response.text
-    return name
-
-
-async def make_project(client: httpx.AsyncClient) -> str:
-    pid = unique("proj")
-    assert (await client.post(P, json={"id": pid, "name": pid})).status_code == 201
-    return pid
-
-
 async def set_enabled(
     client: httpx.AsyncClient, flag: str, on: bool, environment: str = "development", project: str = "default"
 ) -> None:

@@ -9,15 +9,9 @@ from fastapi import FastAPI
 
 from switchman.app import create_app
 from switchman.config import Settings
-from tests.client_api.helpers import (
-    by_name,
-    client_token,
-    features,
-    make_flag,
-    make_project,
-    set_enabled,
-)
+from tests.client_api.helpers import by_name, client_token, features, set_enabled
 from tests.conftest import ADMIN_TOKEN, assert_error, make_settings, unique
+from tests.factories import make_flag, make_project
 from tests.worker.conftest import Scenario, create_action_set, drain, toggle
 
 

@@ -13,19 +13,11 @@ from switchman.db.engine import Database
 from switchman.engine.actions import ToggleCommand
 from switchman.flags.backend import FlagActionError, FlagBackend
 from switchman.flags.embedded import EmbeddedFlagBackend
-from switchman.service_accounts.service import get_actor
 from tests.conftest import unique
-from tests.service_accounts.helpers import EDITOR_ROLE, VIEWER_ROLE, create_account
+from tests.factories import actor_with_role
+from tests.service_accounts.helpers import EDITOR_ROLE, VIEWER_ROLE
 
 P = "/api/admin/projects/default"
-
-
-async def _actor(client: httpx.AsyncClient, db: Database, role: int) -> Principal:
-    account = await create_account(client, role=role)
-    async with db.read() as conn:
-        actor = await get_actor(conn, account["id"])
-    assert actor is not None
-    return actor
 
 
 async def _flag(client: httpx.AsyncClient, tag: str | None = None) -> str:
@@ -47,7 +39,7 @@ async def _enabled(client: httpx.AsyncClient, name: str, env: str = "production"
 
 async def test_set_enabled_as_editor_records_the_account(client: httpx.AsyncClient, db: Database) -> None:
     backend: FlagBackend = EmbeddedFlagBackend(db)
-    actor = await _actor(client, db, EDITOR_ROLE)
+    actor = await actor_with_role(client, db, EDITOR_ROLE)
     name = await _flag(client)
     await backend.toggle(
         actor,
@@ -72,7 +64,7 @@ async def test_set_enabled_as_viewer_fails_with_permission_message(
     client: httpx.AsyncClient, db: Database
 ) -> None:
     backend = EmbeddedFlagBackend(db)
-    actor = await _actor(client, db, VIEWER_ROLE)
+    actor = await actor_with_role(client, db, VIEWER_ROLE)
     name = await _flag(client)
     with pytest.raises(FlagActionError, match="UPDATE_FEATURE_ENVIRONMENT"):
         await backend.toggle(
@@ -86,7 +78,7 @@ async def test_set_enabled_as_viewer_fails_with_permission_message(
 
 async def test_set_enabled_not_found_messages(client: httpx.AsyncClient, db: Database) -> None:
     backend = EmbeddedFlagBackend(db)
-    actor = await _actor(client, db, EDITOR_ROLE)
+    actor = await actor_with_role(client, db, EDITOR_ROLE)
     name = await _flag(client)
     with pytest.raises(FlagActionError, match='There\'s no feature named "ghost" in project "default"'):
         await backend.toggle(
@@ -104,7 +96,7 @@ async def test_set_enabled_not_found_messages(client: httpx.AsyncClient, db: Dat
 
 async def test_by_tag_no_match_is_empty_success(client: httpx.AsyncClient, db: Database) -> None:
     backend = EmbeddedFlagBackend(db)
-    actor = await _actor(client, db, EDITOR_ROLE)
+    actor = await actor_with_role(client, db, EDITOR_ROLE)
     report = await backend.toggle(
         actor,
         ToggleCommand.by_tag(
@@ -118,7 +110,7 @@ async def test_by_tag_toggles_every_tagged_flag_and_skips_archived(
     client: httpx.AsyncClient, db: Database
 ) -> None:
     backend = EmbeddedFlagBackend(db)
-    actor = await _actor(client, db, EDITOR_ROLE)
+    actor = await actor_with_role(client, db, EDITOR_ROLE)
     a, b = await _flag(client, "simple:checkout"), await _flag(client, "simple:checkout")
     untagged = await _flag(client)
     archived = await _flag(client, "simple:checkout")
@@ -178,7 +170,7 @@ async def test_by_tag_mixed_success_keeps_the_successes(client: httpx.AsyncClien
 
 async def test_by_tag_viewer_fails_even_without_flags(client: httpx.AsyncClient, db: Database) -> None:
     backend = EmbeddedFlagBackend(db)
-    actor = await _actor(client, db, VIEWER_ROLE)
+    actor = await actor_with_role(client, db, VIEWER_ROLE)
     with pytest.raises(FlagActionError, match="UPDATE_FEATURE_ENVIRONMENT"):
         await backend.toggle(
             actor,
@@ -188,7 +180,7 @@ async def test_by_tag_viewer_fails_even_without_flags(client: httpx.AsyncClient,
         )
     with pytest.raises(FlagActionError, match="nope"):
         await backend.toggle(
-            await _actor(client, db, EDITOR_ROLE),
+            await actor_with_role(client, db, EDITOR_ROLE),
             ToggleCommand.by_tag(project="nope", environment="production", enabled=True, tag=("simple", "x")),
         )
 
@@ -199,7 +191,7 @@ async def test_concurrent_turn_on_adds_one_strategy_and_one_event(
     """Eight simultaneous "on"s of one flag: one default strategy, one enable event (row lock on PostgreSQL,
     exclusive write transactions on SQLite)."""
     backend = EmbeddedFlagBackend(db)
-    actor = await _actor(client, db, EDITOR_ROLE)
+    actor = await actor_with_role(client, db, EDITOR_ROLE)
     name = await _flag(client)
     await asyncio.gather(
         *(

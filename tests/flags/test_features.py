@@ -14,22 +14,10 @@ from switchman.db.engine import Database
 from switchman.errors import PermissionDeniedError
 from switchman.flags.features import set_feature_enabled
 from tests.conftest import ADMIN_TOKEN, assert_error, unique
+from tests.factories import make_flag, make_project
 from tests.service_accounts.helpers import Caller
 
 P = "/api/admin/projects"
-
-
-async def make_flag(client: httpx.AsyncClient, project: str = "default", **extra: Any) -> str:
-    name = extra.pop("name", None) or unique("flag")
-    response = await client.post(f"{P}/{project}/features", json={"name": name, **extra})
-    assert response.status_code == 201, response.text
-    return name
-
-
-async def make_project(client: httpx.AsyncClient) -> str:
-    pid = unique("proj")
-    assert (await client.post(P, json={"id": pid, "name": pid})).status_code == 201
-    return pid
 
 
 async def events_of(client: httpx.AsyncClient, feature: str) -> list[dict[str, Any]]:

@@ -23,21 +23,13 @@ from switchman.db import tables as t
 from switchman.db.engine import Database
 from switchman.errors import SwitchmanError
 from switchman.flags import features
-from switchman.service_accounts.service import get_actor
 from tests.conftest import unique
-from tests.service_accounts.helpers import EDITOR_ROLE, VIEWER_ROLE, create_account
+from tests.factories import actor_with_role
+from tests.service_accounts.helpers import EDITOR_ROLE, VIEWER_ROLE
 
 P = "/api/admin/projects/default"
 TOGGLE_EVENTS = ("feature-strategy-add", "feature-environment-enabled", "feature-environment-disabled")
 ROLES = ("alpha", "archived", "fresh", "missing")  # the flags of one copy, by role
-
-
-async def _actor(client: httpx.AsyncClient, db: Database, role: int) -> Principal:
-    account = await create_account(client, role=role)
-    async with db.read() as conn:
-        actor = await get_actor(conn, account["id"])
-    assert actor is not None
-    return actor
 
 
 async def _copy(client: httpx.AsyncClient, db: Database) -> dict[str, str]:
@@ -138,8 +130,8 @@ async def _state(conn: AsyncConnection, names: dict[str, str]) -> dict[str, Any]
 async def test_a_batch_has_the_outcomes_and_effects_of_calls_one_by_one(
     client: httpx.AsyncClient, db: Database
 ) -> None:
-    editor = await _actor(client, db, EDITOR_ROLE)
-    viewer = await _actor(client, db, VIEWER_ROLE)
+    editor = await actor_with_role(client, db, EDITOR_ROLE)
+    viewer = await actor_with_role(client, db, VIEWER_ROLE)
     limited = replace(editor, permissions=frozenset({UPDATE_FEATURE_ENVIRONMENT}))
     single, batched = await _copy(client, db), await _copy(client, db)
     calls = _calls(editor, limited, viewer)

@@ -19,6 +19,7 @@ import pytest
 from switchman.config import Settings
 from switchman.db.engine import Database
 from tests.conftest import make_settings, unique
+from tests.factories import endpoint_with_token, make_service_account
 from tests.unleash_oss import ADMIN_TOKEN
 
 # Generous: waiting for a final event is not a timing assertion, only a bound on a broken run.
@@ -52,17 +53,9 @@ class Endpoint:
 @pytest.fixture
 async def endpoint(client: httpx.AsyncClient) -> Endpoint:
     """A signal endpoint with a token, and an Editor service account for the action sets."""
-    name = unique("apm")
-    created = await client.post("/api/admin/signal-endpoints", json={"name": name})
-    assert created.status_code == 201, created.text
-    endpoint_id = int(created.json()["id"])
-    token = await client.post(f"/api/admin/signal-endpoints/{endpoint_id}/tokens", json={"name": "alerts"})
-    assert token.status_code == 201, token.text
-    account = await client.post(
-        "/api/admin/service-account", json={"username": unique("bot"), "name": "Incident bot", "rootRole": 2}
-    )
-    assert account.status_code == 201, account.text
-    return Endpoint(endpoint_id, name, token.json()["token"], int(account.json()["id"]))
+    created, token = await endpoint_with_token(client, name=unique("apm"))
+    account = await make_service_account(client, role=2)
+    return Endpoint(int(created["id"]), created["name"], token, int(account["id"]))
 
 
 async def create_action_set(

@@ -156,16 +156,6 @@ async def dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
-async def text_values(db: Database) -> str:
-    """Every value of every column of every table, as text (for secret scans)."""
-    chunks: list[str] = []
-    async with db.read() as conn:
-        for table in t.metadata.sorted_tables:
-            for row in await conn.execute(sa.select(table)):
-                chunks.extend(repr(value) for value in row)
-    return "\n".join(chunks)
-
-
 def is_unleash_error(response: httpx.Response) -> bool:
     """`{id, name, message, details?}` with a uuid id, as Unleash answers errors."""
     try:

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from switchman.db.engine import Database
 from switchman.logs import redact_path
 from tests.conftest import ADMIN_TOKEN
-from tests.security.surface import text_values
+from tests.factories import all_stored_text
 
 
 @pytest.fixture
@@ -128,7 +128,7 @@ async def test_secrets_appear_once_and_nowhere_else(
     server = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
     logs = "\n".join(f"{r.getMessage()} {r.__dict__!r}" for r in server)
     captured = capsys.readouterr()
-    stored = await text_values(db)
+    stored = await all_stored_text(db)
     answers = "\n".join(r.text for r in later)
     assert (
         "sec-hyg-0" in stored and "/api/admin/api-tokens/*:*.****" in logs

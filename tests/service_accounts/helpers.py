@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import unique
+from tests.factories import make_service_account
 
 ADMIN_ROLE, EDITOR_ROLE, VIEWER_ROLE = 1, 2, 3
 FUTURE = "2099-01-01T00:00:00Z"
@@ -33,18 +33,6 @@ class Caller:
         return str(self.account["username"])
 
 
-async def create_account(
-    client: httpx.AsyncClient, *, role: int, username: str | None = None
-) -> dict[str, Any]:
-    name = username or unique(f"sa-{role}")
-    response = await client.post(
-        "/api/admin/service-account", json={"username": name, "name": f"Account {name}", "rootRole": role}
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
 async def create_pat(client: httpx.AsyncClient, account_id: int, description: str = "test") -> dict[str, Any]:
     response = await client.post(
         f"/api/admin/service-account/{account_id}/token",
@@ -56,7 +44,7 @@ async def create_pat(client: httpx.AsyncClient, account_id: int, description: st
 
 
 async def _caller(app: FastAPI, client: httpx.AsyncClient, role: int) -> AsyncIterator[Caller]:
-    account = await create_account(client, role=role)
+    account = await make_service_account(client, role=role)
     secret = (await create_pat(client, account["id"]))["secret"]
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),

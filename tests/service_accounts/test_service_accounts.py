@@ -12,15 +12,8 @@ from switchman.db.engine import Database
 from switchman.service_accounts.service import get_actor, service_account_exists
 from switchman.timeutil import utcnow
 from tests.conftest import assert_error, unique
-from tests.service_accounts.helpers import (
-    ADMIN_ROLE,
-    EDITOR_ROLE,
-    FUTURE,
-    VIEWER_ROLE,
-    Caller,
-    create_account,
-    create_pat,
-)
+from tests.factories import make_service_account
+from tests.service_accounts.helpers import ADMIN_ROLE, EDITOR_ROLE, FUTURE, VIEWER_ROLE, Caller, create_pat
 
 BASE = "/api/admin/service-account"
 
@@ -64,7 +57,7 @@ async def test_create_list_update_delete(client: httpx.AsyncClient) -> None:
 
 async def test_create_validation(client: httpx.AsyncClient) -> None:
     username = unique("dup")
-    await create_account(client, role=VIEWER_ROLE, username=username)
+    await make_service_account(client, role=VIEWER_ROLE, username=username)
     assert_error(
         await client.post(BASE, json={"username": username, "name": "again", "rootRole": 3}),
         409,
@@ -77,7 +70,7 @@ async def test_create_validation(client: httpx.AsyncClient) -> None:
         await client.post(BASE, json={"username": "  ", "name": "n", "rootRole": 3}), 400, "BadDataError"
     )
     assert_error(await client.put(f"{BASE}/999999", json={"rootRole": 9}), 404)
-    account = await create_account(client, role=VIEWER_ROLE)
+    account = await make_service_account(client, role=VIEWER_ROLE)
     assert_error(await client.put(f"{BASE}/{account['id']}", json={"rootRole": 9}), 400, "BadDataError")
 
 
@@ -96,7 +89,7 @@ async def test_admin_only_401_and_403(anon: httpx.AsyncClient, editor: Caller) -
 async def test_tokens_lifecycle_and_rules(
     client: httpx.AsyncClient, anon: httpx.AsyncClient, db: Database
 ) -> None:
-    account = await create_account(client, role=ADMIN_ROLE)
+    account = await make_service_account(client, role=ADMIN_ROLE)
     url = f"{BASE}/{account['id']}/token"
     created = await client.post(url, json={"description": "ci", "expiresAt": FUTURE})
     assert created.status_code == 201, created.text
@@ -139,7 +132,7 @@ async def test_tokens_lifecycle_and_rules(
 
 
 async def test_at_most_ten_tokens(client: httpx.AsyncClient) -> None:
-    account = await create_account(client, role=VIEWER_ROLE)
+    account = await make_service_account(client, role=VIEWER_ROLE)
     for i in range(10):
         await create_pat(client, account["id"], description=f"t{i}")
     response = await client.post(
@@ -149,7 +142,7 @@ async def test_at_most_ten_tokens(client: httpx.AsyncClient) -> None:
 
 
 async def test_expired_token_is_401(client: httpx.AsyncClient, anon: httpx.AsyncClient, db: Database) -> None:
-    account = await create_account(client, role=ADMIN_ROLE)
+    account = await make_service_account(client, role=ADMIN_ROLE)
     pat = await create_pat(client, account["id"])
     async with db.transaction() as conn:
         await conn.execute(t.personal_access_token.update().values(expires_at=utcnow()))
@@ -159,14 +152,14 @@ async def test_expired_token_is_401(client: httpx.AsyncClient, anon: httpx.Async
 async def test_deleting_account_deletes_its_tokens(
     client: httpx.AsyncClient, anon: httpx.AsyncClient
 ) -> None:
-    account = await create_account(client, role=ADMIN_ROLE)
+    account = await make_service_account(client, role=ADMIN_ROLE)
     pat = await create_pat(client, account["id"])
     assert (await client.delete(f"{BASE}/{account['id']}")).status_code == 200
     assert_error(await anon.get(BASE, headers={"Authorization": pat["secret"]}), 401)
 
 
 async def test_delete_refused_while_actor_of_action_sets(client: httpx.AsyncClient, db: Database) -> None:
-    account = await create_account(client, role=EDITOR_ROLE)
+    account = await make_service_account(client, role=EDITOR_ROLE)
     async with db.transaction() as conn:
         await conn.execute(
             t.action_set.insert().values(
@@ -189,9 +182,9 @@ async def test_delete_refused_while_actor_of_action_sets(client: httpx.AsyncClie
 
 
 async def test_permissions_overview(client: httpx.AsyncClient) -> None:
-    viewer = await create_account(client, role=VIEWER_ROLE)
-    editor = await create_account(client, role=EDITOR_ROLE)
-    admin = await create_account(client, role=ADMIN_ROLE)
+    viewer = await make_service_account(client, role=VIEWER_ROLE)
+    editor = await make_service_account(client, role=EDITOR_ROLE)
+    admin = await make_service_account(client, role=ADMIN_ROLE)
     query = {"project": "default", "environment": "production"}
 
     def has_toggle(body: dict[str, object]) -> bool:
@@ -211,7 +204,7 @@ async def test_permissions_overview(client: httpx.AsyncClient) -> None:
 
 
 async def test_events_record_the_admin_actor(client: httpx.AsyncClient) -> None:
-    account = await create_account(client, role=VIEWER_ROLE)
+    account = await make_service_account(client, role=VIEWER_ROLE)
     await client.put(f"{BASE}/{account['id']}", json={"rootRole": EDITOR_ROLE})
     await client.delete(f"{BASE}/{account['id']}")
     found = (await client.get("/api/admin/events")).json()["events"]
@@ -223,7 +216,7 @@ async def test_events_record_the_admin_actor(client: httpx.AsyncClient) -> None:
 
 
 async def test_get_actor_and_exists(client: httpx.AsyncClient, db: Database) -> None:
-    account = await create_account(client, role=EDITOR_ROLE)
+    account = await make_service_account(client, role=EDITOR_ROLE)
     async with db.transaction() as conn:
         actor = await get_actor(conn, account["id"])
         assert await service_account_exists(conn, account["id"])

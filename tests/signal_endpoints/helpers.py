@@ -11,57 +11,20 @@ import httpx
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from switchman.app import create_app
 from switchman.auth import tokens
 from switchman.auth.permissions import VIEWER_ROLE_ID
 from switchman.db import tables as t
 from switchman.db.engine import Database
 from switchman.timeutil import utcnow
-from tests.conftest import ADMIN_TOKEN, make_settings, unique
+from tests.conftest import make_settings, unique
+from tests.factories import running_app
 
 BASE = "/api/admin/signal-endpoints"
-
-
-@asynccontextmanager
-async def app_client(db_url: str, **overrides: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """An app built with `make_settings(db_url, **overrides)` (lifespan run) and an admin client."""
-    application = create_app(make_settings(db_url, **overrides))
-    async with (
-        application.router.lifespan_context(application),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=application),
-            base_url="http://testserver",
-            headers={"Authorization": ADMIN_TOKEN},
-        ) as http,
-    ):
-        yield application, http
 
 
 def caller(app: FastAPI) -> httpx.AsyncClient:
     """A client without credentials (for the ingestion route)."""
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
-
-
-async def create_endpoint(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
-    body = {"name": unique("ep"), **fields}
-    response = await client.post(BASE, json=body)
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
-
-
-async def create_token(client: httpx.AsyncClient, endpoint_id: int, name: str = "ci") -> dict[str, Any]:
-    response = await client.post(f"{BASE}/{endpoint_id}/tokens", json={"name": name})
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
-
-
-async def endpoint_with_token(client: httpx.AsyncClient, **fields: Any) -> tuple[dict[str, Any], str]:
-    """A new endpoint and the secret of a new token of it."""
-    endpoint = await create_endpoint(client, **fields)
-    token = await create_token(client, endpoint["id"])
-    return endpoint, token["token"]
 
 
 async def create_viewer_pat(db: Database) -> str:
@@ -122,3 +85,10 @@ async def insert_signal(
 async def signal_rows(db: Database) -> list[Any]:
     async with db.read() as conn:
         return list((await conn.execute(sa.select(t.signal).order_by(t.signal.c.id))).all())
+
+
+@asynccontextmanager
+async def app_client(db_url: str, **overrides: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """An app built with `make_settings(db_url, **overrides)` (lifespan run) and an admin client."""
+    async with running_app(make_settings(db_url, **overrides)) as (app, client):
+        yield app, client

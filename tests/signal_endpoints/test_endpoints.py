@@ -12,13 +12,8 @@ import sqlalchemy as sa
 from switchman.db import tables as t
 from switchman.db.engine import Database
 from tests.conftest import assert_error, unique
-from tests.signal_endpoints.helpers import (
-    BASE,
-    app_client,
-    create_endpoint,
-    create_token,
-    create_viewer_pat,
-)
+from tests.factories import make_endpoint, make_endpoint_token
+from tests.signal_endpoints.helpers import BASE, app_client, create_viewer_pat
 
 
 async def test_create_answers_201_with_location_url_and_defaults(client: httpx.AsyncClient) -> None:
@@ -75,8 +70,8 @@ async def test_names_may_use_digits_dashes_underscores_up_to_255(client: httpx.A
 
 
 async def test_duplicate_name_is_409_on_create_and_on_update(client: httpx.AsyncClient) -> None:
-    first = await create_endpoint(client)
-    second = await create_endpoint(client)
+    first = await make_endpoint(client)
+    second = await make_endpoint(client)
     assert_error(await client.post(BASE, json={"name": first["name"]}), 409, "NameExistsError")
     assert_error(
         await client.put(f"{BASE}/{second['id']}", json={"name": first["name"]}), 409, "NameExistsError"
@@ -88,8 +83,8 @@ async def test_duplicate_name_is_409_on_create_and_on_update(client: httpx.Async
 
 async def test_endpoint_limit_is_400_exceeds_limit(db_url: str, db: Database) -> None:
     async with app_client(db_url, signal_endpoints_limit=2) as (_app, client):
-        await create_endpoint(client)
-        await create_endpoint(client)
+        await make_endpoint(client)
+        await make_endpoint(client)
         error = assert_error(await client.post(BASE, json={"name": unique()}), 400, "ExceedsLimitError")
         assert "2" in error["message"]
         assert len((await client.get(BASE)).json()["signalEndpoints"]) == 2
@@ -138,9 +133,9 @@ SIGNAL_ENDPOINTS_SCHEMA = {
 
 
 async def test_list_has_tokens_without_secrets_and_each_url(client: httpx.AsyncClient) -> None:
-    first = await create_endpoint(client, description="one")
-    second = await create_endpoint(client)
-    token = await create_token(client, first["id"], "grafana")
+    first = await make_endpoint(client, description="one")
+    second = await make_endpoint(client)
+    token = await make_endpoint_token(client, first["id"], "grafana")
     listed = (await client.get(BASE)).json()["signalEndpoints"]
     assert [item["id"] for item in listed] == [first["id"], second["id"]]
     assert listed[0]["tokens"] == [
@@ -163,7 +158,7 @@ async def test_list_has_tokens_without_secrets_and_each_url(client: httpx.AsyncC
 async def test_deleting_an_endpoint_that_enabled_action_sets_use_is_409_naming_them(
     client: httpx.AsyncClient, db: Database
 ) -> None:
-    endpoint = await create_endpoint(client)
+    endpoint = await make_endpoint(client)
     actor = await client.post(
         "/api/admin/service-account", json={"username": unique("bot"), "name": "Bot", "rootRole": 2}
     )
@@ -208,8 +203,8 @@ async def test_deleting_an_endpoint_that_enabled_action_sets_use_is_409_naming_t
 async def test_update_replaces_fields_keeps_enabled_when_absent_and_returns_url(
     client: httpx.AsyncClient,
 ) -> None:
-    endpoint = await create_endpoint(client, enabled=False, description="old")
-    token = await create_token(client, endpoint["id"])
+    endpoint = await make_endpoint(client, enabled=False, description="old")
+    token = await make_endpoint_token(client, endpoint["id"])
     new_name = unique("renamed")
     response = await client.put(f"{BASE}/{endpoint['id']}", json={"name": new_name})
     assert response.status_code == 200, response.text
@@ -233,13 +228,13 @@ async def test_unknown_or_impossible_ids_are_404(client: httpx.AsyncClient, endp
 
 
 async def test_update_validates_the_body(client: httpx.AsyncClient) -> None:
-    endpoint = await create_endpoint(client)
+    endpoint = await make_endpoint(client)
     assert_error(await client.put(f"{BASE}/{endpoint['id']}", json={"name": "Bad Name"}), 400, "BadDataError")
     assert_error(await client.put(f"{BASE}/{endpoint['id']}", json={}), 400, "BadDataError")
 
 
 async def test_on_off_toggle_idempotently_and_return_the_endpoint(client: httpx.AsyncClient) -> None:
-    endpoint = await create_endpoint(client)
+    endpoint = await make_endpoint(client)
     for _ in range(2):
         off = await client.post(f"{BASE}/{endpoint['id']}/off")
         assert off.status_code == 200, off.text
@@ -253,8 +248,8 @@ async def test_on_off_toggle_idempotently_and_return_the_endpoint(client: httpx.
 async def test_delete_answers_200_empty_removes_tokens_and_keeps_signals(
     client: httpx.AsyncClient, db: Database
 ) -> None:
-    endpoint = await create_endpoint(client)
-    token = await create_token(client, endpoint["id"])
+    endpoint = await make_endpoint(client)
+    token = await make_endpoint_token(client, endpoint["id"])
     assert (
         await client.post(
             f"/api/signal-endpoint/{endpoint['name']}",
@@ -277,8 +272,8 @@ async def test_delete_answers_200_empty_removes_tokens_and_keeps_signals(
 
 
 async def test_changes_record_audit_events_without_secrets(client: httpx.AsyncClient, db: Database) -> None:
-    endpoint = await create_endpoint(client, description="d")
-    token = await create_token(client, endpoint["id"], "first")
+    endpoint = await make_endpoint(client, description="d")
+    token = await make_endpoint_token(client, endpoint["id"], "first")
     await client.put(f"{BASE}/{endpoint['id']}/tokens/{token['id']}", json={"name": "second"})
     await client.post(f"{BASE}/{endpoint['id']}/off")
     await client.post(f"{BASE}/{endpoint['id']}/off")  # no change, no event

@@ -17,15 +17,8 @@ from switchman.config import to_async_url
 from switchman.db.engine import Database
 from switchman.runtime import Runtime
 from tests.conftest import assert_error
-from tests.signal_endpoints.helpers import (
-    BASE,
-    app_client,
-    caller,
-    create_endpoint,
-    create_token,
-    endpoint_with_token,
-    signal_rows,
-)
+from tests.factories import endpoint_with_token, make_endpoint, make_endpoint_token
+from tests.signal_endpoints.helpers import BASE, app_client, caller, signal_rows
 
 
 def call_path(name: str) -> str:
@@ -372,8 +365,8 @@ async def test_a_stored_signal_wakes_the_worker(
 
 async def test_refused_calls_do_not_wake_the_worker(client: httpx.AsyncClient, app: FastAPI) -> None:
     ctx: Runtime = app.state.runtime
-    endpoint = await create_endpoint(client)
-    await create_token(client, endpoint["id"])
+    endpoint = await make_endpoint(client)
+    await make_endpoint_token(client, endpoint["id"])
     await ctx.wakeup.wait(0.01)
     response = await client.post(call_path(endpoint["name"]), json={}, headers={"Authorization": "wrong"})
     assert response.status_code == 401

@@ -10,25 +10,15 @@ import sqlalchemy as sa
 
 from switchman.db import tables as t
 from switchman.db.engine import Database
-from tests.signal_endpoints.helpers import create_endpoint, create_token
-
-
-async def _all_text(db: Database) -> str:
-    """Every value of every column of every table, as text."""
-    chunks: list[str] = []
-    async with db.read() as conn:
-        for table in t.metadata.sorted_tables:
-            for row in await conn.execute(sa.select(table)):
-                chunks.extend(repr(value) for value in row)
-    return "\n".join(chunks)
+from tests.factories import all_stored_text, make_endpoint, make_endpoint_token
 
 
 async def test_no_plaintext_token_anywhere_and_no_authorization_in_payloads(
     client: httpx.AsyncClient, db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    endpoint = await create_endpoint(client)
-    tokens = [await create_token(client, endpoint["id"], f"t{n}") for n in range(3)]
+    endpoint = await make_endpoint(client)
+    tokens = [await make_endpoint_token(client, endpoint["id"], f"t{n}") for n in range(3)]
     secrets = [token["token"] for token in tokens]
     path = f"/api/signal-endpoint/{endpoint['name']}"
     for secret in secrets:
@@ -41,7 +31,7 @@ async def test_no_plaintext_token_anywhere_and_no_authorization_in_payloads(
     await client.post(path, json={}, headers={"Authorization": "signal_wrong-but-secret-looking"})
     await client.post(path, content=b"{", headers={"Authorization": secrets[0]})
 
-    dump = await _all_text(db)
+    dump = await all_stored_text(db)
     assert "alert" in dump  # the dump does contain the payloads
     for secret in [*secrets, "signal_wrong-but-secret-looking"]:
         assert secret not in dump

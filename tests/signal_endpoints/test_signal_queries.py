@@ -10,14 +10,8 @@ import pytest
 
 from switchman.db.engine import Database
 from tests.conftest import assert_error
-from tests.signal_endpoints.helpers import (
-    BASE,
-    create_endpoint,
-    create_token,
-    create_viewer_pat,
-    endpoint_with_token,
-    insert_signal,
-)
+from tests.factories import endpoint_with_token, make_endpoint, make_endpoint_token
+from tests.signal_endpoints.helpers import BASE, create_viewer_pat, insert_signal
 
 
 async def _call(client: httpx.AsyncClient, name: str, secret: str, payload: dict[str, object]) -> int:
@@ -30,9 +24,9 @@ async def _call(client: httpx.AsyncClient, name: str, secret: str, payload: dict
 
 
 async def test_endpoint_signals_are_newest_first_with_token_names(client: httpx.AsyncClient) -> None:
-    endpoint = await create_endpoint(client)
-    first = await create_token(client, endpoint["id"], "grafana")
-    second = await create_token(client, endpoint["id"], "datadog")
+    endpoint = await make_endpoint(client)
+    first = await make_endpoint_token(client, endpoint["id"], "grafana")
+    second = await make_endpoint_token(client, endpoint["id"], "datadog")
     other, other_secret = await endpoint_with_token(client)
     ids = [
         await _call(client, endpoint["name"], first["token"], {"n": 1, "nested": {"ü": [1, None]}}),
@@ -71,7 +65,7 @@ async def test_endpoint_signals_page_with_limit_and_offset(client: httpx.AsyncCl
 
 
 async def test_endpoint_signals_limit_defaults_to_50(client: httpx.AsyncClient, db: Database) -> None:
-    endpoint = await create_endpoint(client)
+    endpoint = await make_endpoint(client)
     for n in range(55):
         await insert_signal(db, source_id=endpoint["id"], payload=json.dumps({"n": n}))
     path = f"{BASE}/{endpoint['id']}/signals"
@@ -80,8 +74,8 @@ async def test_endpoint_signals_limit_defaults_to_50(client: httpx.AsyncClient, 
 
 
 async def test_token_name_is_null_once_the_token_is_deleted(client: httpx.AsyncClient) -> None:
-    endpoint = await create_endpoint(client)
-    token = await create_token(client, endpoint["id"], "temporary")
+    endpoint = await make_endpoint(client)
+    token = await make_endpoint_token(client, endpoint["id"], "temporary")
     await _call(client, endpoint["name"], token["token"], {})
     await client.delete(f"{BASE}/{endpoint['id']}/tokens/{token['id']}")
     (signal,) = (await client.get(f"{BASE}/{endpoint['id']}/signals")).json()["signalEndpointSignals"]
@@ -94,8 +88,8 @@ async def test_endpoint_signals_of_an_unknown_endpoint_are_404(client: httpx.Asy
 
 
 async def test_the_signal_query_enriches_and_counts(client: httpx.AsyncClient) -> None:
-    endpoint = await create_endpoint(client, description="alerts from Grafana")
-    token = await create_token(client, endpoint["id"], "grafana")
+    endpoint = await make_endpoint(client, description="alerts from Grafana")
+    token = await make_endpoint_token(client, endpoint["id"], "grafana")
     other, other_secret = await endpoint_with_token(client)
     first = await _call(client, endpoint["name"], token["token"], {"a": 1})
     second = await _call(client, other["name"], other_secret, {"b": 2})
@@ -123,7 +117,7 @@ async def test_the_signal_query_enriches_and_counts(client: httpx.AsyncClient) -
 
 
 async def test_the_signal_query_filters_whole_utc_days(client: httpx.AsyncClient, db: Database) -> None:
-    endpoint = await create_endpoint(client)
+    endpoint = await make_endpoint(client)
 
     def at(text: str) -> datetime:
         return datetime.fromisoformat(text).replace(tzinfo=UTC)
@@ -193,7 +187,7 @@ async def test_the_signal_query_is_open_to_any_authenticated_principal(
 
 
 async def test_the_signal_query_limit_defaults_to_50(client: httpx.AsyncClient, db: Database) -> None:
-    endpoint = await create_endpoint(client)
+    endpoint = await make_endpoint(client)
     now = datetime.now(UTC)
     for n in range(52):
         await insert_signal(db, source_id=endpoint["id"], created_at=now - timedelta(seconds=n))

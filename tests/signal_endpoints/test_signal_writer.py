@@ -11,7 +11,7 @@ from switchman.db import tables as t
 from switchman.db.engine import Database
 from switchman.signal_endpoints.signal_writer import INSERTED_COLUMNS
 from switchman.timeutil import iso
-from tests.signal_endpoints.helpers import endpoint_with_token
+from tests.factories import endpoint_with_token
 from tests.signal_endpoints.test_ingest import call_path
 
 

@@ -10,11 +10,12 @@ from switchman.auth.tokens import hash_secret
 from switchman.db import tables as t
 from switchman.db.engine import Database
 from tests.conftest import assert_error
-from tests.signal_endpoints.helpers import BASE, app_client, create_endpoint, create_token
+from tests.factories import make_endpoint, make_endpoint_token
+from tests.signal_endpoints.helpers import BASE, app_client
 
 
 async def test_create_returns_the_secret_once_with_location(client: httpx.AsyncClient, db: Database) -> None:
-    endpoint = await create_endpoint(client)
+    endpoint = await make_endpoint(client)
     response = await client.post(f"{BASE}/{endpoint['id']}/tokens", json={"name": "grafana", "x": 1})
     assert response.status_code == 201, response.text
     body = response.json()
@@ -34,8 +35,8 @@ async def test_create_returns_the_secret_once_with_location(client: httpx.AsyncC
 
 
 async def test_every_token_is_different(client: httpx.AsyncClient) -> None:
-    endpoint = await create_endpoint(client)
-    secrets = {(await create_token(client, endpoint["id"], "same name"))["token"] for _ in range(5)}
+    endpoint = await make_endpoint(client)
+    secrets = {(await make_endpoint_token(client, endpoint["id"], "same name"))["token"] for _ in range(5)}
     assert len(secrets) == 5
     listed = (await client.get(f"{BASE}/{endpoint['id']}/tokens")).json()["signalEndpointTokens"]
     assert [token["name"] for token in listed] == ["same name"] * 5  # names need not be unique
@@ -56,8 +57,8 @@ async def test_tokens_of_an_unknown_endpoint_list_empty_but_cannot_be_created(
 
 @pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": "   "}, {"name": 7}, {"name": "n" * 256}])
 async def test_create_and_rename_validate_the_name(client: httpx.AsyncClient, body: object) -> None:
-    endpoint = await create_endpoint(client)
-    token = await create_token(client, endpoint["id"])
+    endpoint = await make_endpoint(client)
+    token = await make_endpoint_token(client, endpoint["id"])
     assert_error(await client.post(f"{BASE}/{endpoint['id']}/tokens", json=body), 400, "BadDataError")
     assert_error(
         await client.put(f"{BASE}/{endpoint['id']}/tokens/{token['id']}", json=body), 400, "BadDataError"
@@ -65,8 +66,8 @@ async def test_create_and_rename_validate_the_name(client: httpx.AsyncClient, bo
 
 
 async def test_rename_keeps_the_secret_and_does_not_return_it(client: httpx.AsyncClient) -> None:
-    endpoint = await create_endpoint(client)
-    token = await create_token(client, endpoint["id"], "old")
+    endpoint = await make_endpoint(client)
+    token = await make_endpoint_token(client, endpoint["id"], "old")
     response = await client.put(f"{BASE}/{endpoint['id']}/tokens/{token['id']}", json={"name": "new"})
     assert response.status_code == 200, response.text
     assert response.json() == {
@@ -83,9 +84,9 @@ async def test_rename_keeps_the_secret_and_does_not_return_it(client: httpx.Asyn
 
 
 async def test_token_routes_are_404_for_a_token_of_another_endpoint(client: httpx.AsyncClient) -> None:
-    mine = await create_endpoint(client)
-    other = await create_endpoint(client)
-    token = await create_token(client, other["id"])
+    mine = await make_endpoint(client)
+    other = await make_endpoint(client)
+    token = await make_endpoint_token(client, other["id"])
     path = f"{BASE}/{mine['id']}/tokens/{token['id']}"
     assert_error(await client.put(path, json={"name": "x"}), 404, "NotFoundError")
     assert_error(await client.delete(path), 404, "NotFoundError")
@@ -99,8 +100,8 @@ async def test_token_routes_are_404_for_a_token_of_another_endpoint(client: http
 
 
 async def test_delete_answers_200_empty_and_revokes_at_once(client: httpx.AsyncClient) -> None:
-    endpoint = await create_endpoint(client)
-    token = await create_token(client, endpoint["id"])
+    endpoint = await make_endpoint(client)
+    token = await make_endpoint_token(client, endpoint["id"])
     path = f"/api/signal-endpoint/{endpoint['name']}"
     assert (await client.post(path, json={}, headers={"Authorization": token["token"]})).status_code == 200
     response = await client.delete(f"{BASE}/{endpoint['id']}/tokens/{token['id']}")
@@ -115,14 +116,14 @@ async def test_delete_answers_200_empty_and_revokes_at_once(client: httpx.AsyncC
 
 async def test_token_limit_per_endpoint_is_400_exceeds_limit(db_url: str, db: Database) -> None:
     async with app_client(db_url, signal_tokens_per_endpoint_limit=2) as (_app, client):
-        endpoint = await create_endpoint(client)
-        other = await create_endpoint(client)
-        await create_token(client, endpoint["id"])
-        await create_token(client, endpoint["id"])
+        endpoint = await make_endpoint(client)
+        other = await make_endpoint(client)
+        await make_endpoint_token(client, endpoint["id"])
+        await make_endpoint_token(client, endpoint["id"])
         error = assert_error(
             await client.post(f"{BASE}/{endpoint['id']}/tokens", json={"name": "third"}),
             400,
             "ExceedsLimitError",
         )
         assert "2" in error["message"]
-        await create_token(client, other["id"])  # the limit is per endpoint
+        await make_endpoint_token(client, other["id"])  # the limit is per endpoint

@@ -13,6 +13,7 @@ from switchman.flags.factory import create_flag_backend
 from switchman.runtime import Runtime
 from switchman.worker.loop import SignalWorker
 from tests.conftest import unique
+from tests.factories import endpoint_with_token, make_flag, make_service_account
 
 
 @dataclass
@@ -26,34 +27,19 @@ class Scenario:
     viewer_actor_id: int
 
 
-async def create_service_account(client: httpx.AsyncClient, role: int) -> int:
-    response = await client.post(
-        "/api/admin/service-account", json={"username": unique("sa"), "name": "Automation", "rootRole": role}
-    )
-    assert response.status_code == 201, response.text
-    return int(response.json()["id"])
-
-
 @pytest.fixture
 async def scenario(client: httpx.AsyncClient) -> Scenario:
-    feature, other = unique("checkout"), unique("legacy")
-    for name in (feature, other):
-        created = await client.post("/api/admin/projects/default/features", json={"name": name})
-        assert created.status_code == 201, created.text
-    endpoint_name = unique("apm")
-    endpoint = await client.post("/api/admin/signal-endpoints", json={"name": endpoint_name})
-    assert endpoint.status_code == 201, endpoint.text
-    endpoint_id = int(endpoint.json()["id"])
-    token = await client.post(f"/api/admin/signal-endpoints/{endpoint_id}/tokens", json={"name": "alerts"})
-    assert token.status_code == 201, token.text
+    feature = await make_flag(client, name=unique("checkout"))
+    other = await make_flag(client, name=unique("legacy"))
+    endpoint, token = await endpoint_with_token(client, name=unique("apm"))
     return Scenario(
         feature=feature,
         other_feature=other,
-        endpoint_id=endpoint_id,
-        endpoint_name=endpoint_name,
-        token=token.json()["token"],
-        admin_actor_id=await create_service_account(client, 1),
-        viewer_actor_id=await create_service_account(client, 3),
+        endpoint_id=int(endpoint["id"]),
+        endpoint_name=endpoint["name"],
+        token=token,
+        admin_actor_id=int((await make_service_account(client, role=1))["id"]),
+        viewer_actor_id=int((await make_service_account(client, role=3))["id"]),
     )
 
 

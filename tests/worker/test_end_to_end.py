@@ -15,7 +15,8 @@ from switchman.runtime import Runtime
 from switchman.service_accounts.service import get_actor
 from switchman.worker.loop import SignalWorker
 from tests.action_sets.founding import assert_valid
-from tests.conftest import ADMIN_TOKEN, make_settings
+from tests.conftest import make_settings
+from tests.factories import running_app, send_signal
 from tests.worker.conftest import Scenario, create_action_set, drain, toggle
 
 
@@ -33,16 +34,6 @@ async def _events(client: httpx.AsyncClient, set_id: int, **params: Any) -> list
     return events
 
 
-async def _post_signal(client: httpx.AsyncClient, scenario: Scenario, payload: dict[str, Any]) -> int:
-    response = await client.post(
-        f"/api/signal-endpoint/{scenario.endpoint_name}",
-        json=payload,
-        headers={"Authorization": f"Bearer {scenario.token}"},
-    )
-    assert response.status_code == 200, response.text
-    return int(response.json()["signals"][0]["id"])
-
-
 async def test_matching_signal_turns_flag_on_once_and_non_matching_does_nothing(
     client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
 ) -> None:
@@ -58,8 +49,12 @@ async def test_matching_signal_turns_flag_on_once_and_non_matching_does_nothing(
     )
     assert not await _flag_enabled(client, scenario.feature)
 
-    non_matching = await _post_signal(client, scenario, {"alert": {"status": "resolved", "errorRate": 9}})
-    matching = await _post_signal(client, scenario, {"alert": {"status": "firing", "errorRate": 7.5}})
+    non_matching = await send_signal(
+        client, scenario.endpoint_name, scenario.token, {"alert": {"status": "resolved", "errorRate": 9}}
+    )
+    matching = await send_signal(
+        client, scenario.endpoint_name, scenario.token, {"alert": {"status": "firing", "errorRate": 7.5}}
+    )
     assert await drain(worker) == 2
     assert await drain(worker) == 0  # nothing is processed twice
 
@@ -95,7 +90,7 @@ async def test_viewer_actor_fails_first_action_and_later_actions_stay_not_starte
             toggle("TOGGLE_FEATURE_OFF", scenario.other_feature, 2),
         ],
     )
-    await _post_signal(client, scenario, {})
+    await send_signal(client, scenario.endpoint_name, scenario.token, {})
     await drain(worker)
 
     (event,) = await _events(client, set_id)
@@ -121,7 +116,7 @@ async def test_failure_on_missing_flag_stops_the_run(
             toggle("TOGGLE_FEATURE_ON", scenario.other_feature, 3),
         ],
     )
-    await _post_signal(client, scenario, {"x": 1})
+    await send_signal(client, scenario.endpoint_name, scenario.token, {"x": 1})
     await drain(worker)
     (event,) = await _events(client, set_id)
     assert event["state"] == "failed"
@@ -141,7 +136,7 @@ async def test_disabled_action_set_is_skipped_and_not_replayed(
         actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
     )
     assert (await client.post(f"/api/admin/projects/default/actions/{set_id}/off")).status_code == 200
-    await _post_signal(client, scenario, {})
+    await send_signal(client, scenario.endpoint_name, scenario.token, {})
     await drain(worker)
     assert (await client.post(f"/api/admin/projects/default/actions/{set_id}/on")).status_code == 200
     await drain(worker)
@@ -158,7 +153,9 @@ async def test_paging_returns_disjoint_newest_first_pages(
         actor_id=scenario.admin_actor_id,
         actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
     )
-    signal_ids = [await _post_signal(client, scenario, {"n": n}) for n in range(7)]
+    signal_ids = [
+        await send_signal(client, scenario.endpoint_name, scenario.token, {"n": n}) for n in range(7)
+    ]
     await drain(worker)
     first = await _events(client, set_id, limit=3)
     second = await _events(client, set_id, limit=3, offset=3)
@@ -173,25 +170,15 @@ async def test_paging_returns_disjoint_newest_first_pages(
 
 async def test_in_process_worker_reacts_without_polling(db_url: str, scenario: Scenario) -> None:
     """With the worker inside `serve`, an acknowledged signal becomes a final event promptly."""
-    from switchman.app import create_app
-
     settings = make_settings(db_url, run_worker=True, worker_poll_interval_seconds=30)
-    app: FastAPI = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://testserver",
-            headers={"Authorization": ADMIN_TOKEN},
-        ) as client,
-    ):
+    async with running_app(settings) as (_app, client):
         set_id = await create_action_set(
             client,
             scenario,
             actor_id=scenario.admin_actor_id,
             actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
         )
-        await _post_signal(client, scenario, {"go": True})
+        await send_signal(client, scenario.endpoint_name, scenario.token, {"go": True})
         # The poll interval is 30 s: only the wake-up can make this finish within the 10 s bound.
         for _ in range(200):
             events = await _events(client, set_id)
@@ -237,8 +224,8 @@ async def test_by_tag_actions_in_one_batch_match_the_backend_one_by_one(
             toggle("TOGGLE_FEATURE_OFF", scenario.feature, 2),
         ],
     )
-    await _post_signal(client, scenario, {"n": 1})
-    await _post_signal(client, scenario, {"n": 2})
+    await send_signal(client, scenario.endpoint_name, scenario.token, {"n": 1})
+    await send_signal(client, scenario.endpoint_name, scenario.token, {"n": 2})
     assert await worker.drain_once() == 2  # one batch
 
     assert await _flag_enabled(client, scenario.feature)
@@ -289,7 +276,7 @@ async def test_a_by_tag_action_with_no_tagged_flag_succeeds_and_the_signal_is_do
             }
         ],
     )
-    await _post_signal(client, scenario, {})
+    await send_signal(client, scenario.endpoint_name, scenario.token, {})
     assert await drain(worker) == 1
     assert await drain(worker) == 0
     (event,) = await _events(client, set_id)

@@ -8,20 +8,11 @@ import httpx
 import pytest
 
 from switchman.worker.loop import SignalWorker
+from tests.factories import send_signal
 from tests.worker.conftest import Scenario, create_action_set, drain, toggle
 
 RUNS_LOG = "switchman.worker.runs"
 SECRET_PAYLOAD = {"alert": {"status": "firing", "apiKey": "do-not-log-me"}}
-
-
-async def _post(client: httpx.AsyncClient, scenario: Scenario) -> int:
-    response = await client.post(
-        f"/api/signal-endpoint/{scenario.endpoint_name}",
-        json=SECRET_PAYLOAD,
-        headers={"Authorization": f"Bearer {scenario.token}"},
-    )
-    assert response.status_code == 200, response.text
-    return int(response.json()["signals"][0]["id"])
 
 
 async def test_a_successful_run_is_one_info_line(
@@ -33,7 +24,7 @@ async def test_a_successful_run_is_one_info_line(
         actor_id=scenario.admin_actor_id,
         actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
     )
-    signal_id = await _post(client, scenario)
+    signal_id = await send_signal(client, scenario.endpoint_name, scenario.token, SECRET_PAYLOAD)
     with caplog.at_level(logging.INFO, logger=RUNS_LOG):
         assert await drain(worker) == 1
     [record] = [r for r in caplog.records if r.name == RUNS_LOG]
@@ -56,7 +47,7 @@ async def test_a_failed_run_is_a_warning_with_the_action_and_its_details(
             toggle("TOGGLE_FEATURE_ON", scenario.other_feature, 2),
         ],
     )
-    signal_id = await _post(client, scenario)
+    signal_id = await send_signal(client, scenario.endpoint_name, scenario.token, SECRET_PAYLOAD)
     with caplog.at_level(logging.INFO, logger=RUNS_LOG):
         assert await drain(worker) == 1
     [record] = [r for r in caplog.records if r.name == RUNS_LOG]
