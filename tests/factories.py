@@ -20,6 +20,7 @@ from switchman.config import Settings
 from switchman.db import tables as t
 from switchman.db.engine import Database
 from switchman.service_accounts.service import get_actor
+from tests.action_sets.founding import assert_valid
 from tests.conftest import ADMIN_TOKEN, unique
 
 PROJECTS = "/api/admin/projects"
@@ -123,3 +124,16 @@ async def all_stored_text(db: Database) -> str:
             for row in await conn.execute(sa.select(table)):
                 chunks.extend(repr(value) for value in row)
     return "\n".join(chunks)
+
+
+async def list_events(
+    client: httpx.AsyncClient, set_id: int, *, project: str = "default", **params: Any
+) -> list[dict[str, Any]]:
+    """`GET …/actions/{id}/events` (200, JSON), checked against the founding document's schema."""
+    response = await client.get(f"{PROJECTS}/{project}/actions/{set_id}/events", params=params)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert_valid(body)
+    listed: list[dict[str, Any]] = body["actionSetEvents"]
+    return listed

@@ -124,6 +124,13 @@ def create_flag(http: httpx.Client, name: str, *tags: tuple[str, str]) -> None:
         admin_call(http, "POST", f"/api/admin/features/{name}/tags", json={"type": tag_type, "value": value})
 
 
+def create_flag_on(http: httpx.Client, name: str, *environments: str) -> None:
+    """A release flag in project `default`, turned on in each of `environments`."""
+    create_flag(http, name)
+    for environment in environments:
+        admin_call(http, "POST", f"/api/admin/projects/default/features/{name}/environments/{environment}/on")
+
+
 def remote_enabled(http: httpx.Client, feature: str, environment: str) -> bool:
     """Whether `feature` is on in `environment`, as Unleash's admin API says."""
     response = http.get(f"/api/admin/projects/default/features/{feature}")

@@ -12,7 +12,11 @@ import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman.action_sets import event_store
+from switchman.action_sets.event_store import EventRecord
+from switchman.action_sets.repository import ActionSetRecord, get_action_set_by_id
 from switchman.auth import tokens
 from switchman.db import tables as t
 from switchman.db.engine import Database
@@ -197,8 +201,6 @@ async def record_event(
     `outcome` "success" marks every action success; "failed" fails the first action (later ones stay
     `not started`); "started" leaves the event running with the first action started.
     """
-    from switchman.action_sets import event_store
-    from switchman.action_sets.repository import get_action_set_by_id
     from switchman.engine.executor import ActionState
 
     async with db.transaction() as conn:
@@ -218,3 +220,14 @@ async def record_event(
             steps[0].state = ActionState.STARTED
         await event_store.save_event(conn, event, state=outcome, steps=steps)
         return event.id
+
+
+async def started_event(
+    conn: AsyncConnection, action_set_id: int, signal: dict[str, Any]
+) -> tuple[ActionSetRecord, EventRecord]:
+    """Start the (signal, action set) event in the caller's transaction; the set's record and the event."""
+    record = await get_action_set_by_id(conn, action_set_id)
+    assert record is not None
+    event = await event_store.start_event(conn, action_set=record, signal=signal, now=utcnow())
+    assert event is not None
+    return record, event

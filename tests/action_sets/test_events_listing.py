@@ -9,10 +9,17 @@ import sqlalchemy as sa
 
 from switchman.db import tables as t
 from switchman.db.engine import Database
-from switchman.timeutil import utcnow
-from tests.action_sets.founding import assert_valid
-from tests.action_sets.helpers import PROJECT, World, create_set, insert_project, insert_signal, record_event
+from tests.action_sets.helpers import (
+    PROJECT,
+    World,
+    create_set,
+    insert_project,
+    insert_signal,
+    record_event,
+    started_event,
+)
 from tests.conftest import assert_error
+from tests.factories import list_events
 
 BASE = f"/api/admin/projects/{PROJECT}/actions"
 
@@ -38,21 +45,11 @@ async def _set_with_events(
     return created, ids
 
 
-async def _events(client: httpx.AsyncClient, set_id: int, **params: Any) -> list[dict[str, Any]]:
-    response = await client.get(f"{BASE}/{set_id}/events", params=params)
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert_valid(body)
-    listed: list[dict[str, Any]] = body["actionSetEvents"]
-    return listed
-
-
 async def test_events_are_listed_newest_first_and_match_the_founding_schema(
     client: httpx.AsyncClient, world: World, db: Database
 ) -> None:
     created, ids = await _set_with_events(client, world, db, 5, outcomes=("success", "failed", "started"))
-    listed = await _events(client, created["id"])
+    listed = await list_events(client, created["id"], project=PROJECT)
     assert [event["id"] for event in listed] == list(reversed(ids))
     assert all(event["actionSetId"] == created["id"] for event in listed)
     by_state = {event["state"] for event in listed}
@@ -75,12 +72,17 @@ async def test_limit_and_offset_give_disjoint_pages(
     client: httpx.AsyncClient, world: World, db: Database
 ) -> None:
     created, ids = await _set_with_events(client, world, db, 11)
-    pages = [await _events(client, created["id"], limit=3, offset=offset) for offset in range(0, 15, 3)]
+    pages = [
+        await list_events(client, created["id"], project=PROJECT, limit=3, offset=offset)
+        for offset in range(0, 15, 3)
+    ]
     assert [len(page) for page in pages] == [3, 3, 3, 2, 0]
     flattened = [event["id"] for page in pages for event in page]
     assert flattened == list(reversed(ids))
-    assert [e["id"] for e in await _events(client, created["id"], limit=1)] == [ids[-1]]
-    assert [e["id"] for e in await _events(client, created["id"], limit=2, offset=10)] == [ids[0]]
+    assert [e["id"] for e in await list_events(client, created["id"], project=PROJECT, limit=1)] == [ids[-1]]
+    assert [
+        e["id"] for e in await list_events(client, created["id"], project=PROJECT, limit=2, offset=10)
+    ] == [ids[0]]
 
 
 PAGING_CASES: list[tuple[str, str, int, int | None]] = [
@@ -108,7 +110,7 @@ async def test_invalid_limit_and_offset_fall_back_never_an_error(
 ) -> None:
     created, ids = await _set_with_events(client, world, db, 60)
     for limit, offset, expected_count, expected_first_index in PAGING_CASES:
-        listed = await _events(client, created["id"], limit=limit, offset=offset)
+        listed = await list_events(client, created["id"], project=PROJECT, limit=limit, offset=offset)
         assert len(listed) == expected_count, (limit, offset)
         if expected_first_index is not None:
             assert listed[0]["id"] == ids[expected_first_index], (limit, offset)
@@ -121,12 +123,14 @@ async def test_before_cursor_pages_below_an_event(
     client: httpx.AsyncClient, world: World, db: Database
 ) -> None:
     created, ids = await _set_with_events(client, world, db, 6)
-    below = await _events(client, created["id"], before=ids[3], limit=2)
+    below = await list_events(client, created["id"], project=PROJECT, before=ids[3], limit=2)
     assert [e["id"] for e in below] == [ids[2], ids[1]]
-    assert [e["id"] for e in await _events(client, created["id"], before=ids[3], offset=2)] == [ids[0]]
-    assert await _events(client, created["id"], before=999_999) == []
+    assert [
+        e["id"] for e in await list_events(client, created["id"], project=PROJECT, before=ids[3], offset=2)
+    ] == [ids[0]]
+    assert await list_events(client, created["id"], project=PROJECT, before=999_999) == []
     # an invalid cursor is ignored, like invalid paging values
-    assert len(await _events(client, created["id"], before="nope")) == 6
+    assert len(await list_events(client, created["id"], project=PROJECT, before="nope")) == 6
 
 
 async def test_deleted_set_answers_404_while_its_events_stay_stored(
@@ -145,10 +149,10 @@ async def test_deleted_set_answers_404_while_its_events_stay_stored(
     # a set created afterwards never shows (or collides with) the deleted set's events
     fresh = await create_set(client, world.body())
     assert fresh["id"] != created["id"]
-    assert await _events(client, fresh["id"]) == []
+    assert await list_events(client, fresh["id"], project=PROJECT) == []
     signal = await insert_signal(db, source_id=world.endpoint_id, payload={})
     assert await record_event(db, action_set_id=fresh["id"], signal=signal) is not None
-    assert len(await _events(client, fresh["id"])) == 1
+    assert len(await list_events(client, fresh["id"], project=PROJECT)) == 1
 
 
 async def test_set_of_another_project_and_unknown_project_are_404(
@@ -169,8 +173,12 @@ async def test_set_of_another_project_and_unknown_project_are_404(
 async def test_events_of_two_sets_do_not_mix(client: httpx.AsyncClient, world: World, db: Database) -> None:
     first, first_ids = await _set_with_events(client, world, db, 3)
     second, second_ids = await _set_with_events(client, world, db, 2)
-    assert [e["id"] for e in await _events(client, first["id"])] == list(reversed(first_ids))
-    assert [e["id"] for e in await _events(client, second["id"])] == list(reversed(second_ids))
+    assert [e["id"] for e in await list_events(client, first["id"], project=PROJECT)] == list(
+        reversed(first_ids)
+    )
+    assert [e["id"] for e in await list_events(client, second["id"], project=PROJECT)] == list(
+        reversed(second_ids)
+    )
 
 
 async def test_listing_needs_admin(
@@ -186,24 +194,23 @@ async def test_a_running_event_is_listed_with_its_final_state_once_it_ends(
 ) -> None:
     """The settled-page cache never keeps a page holding a `started` event (ADR 0011)."""
     from switchman.action_sets import event_store
-    from switchman.action_sets.repository import get_action_set_by_id
     from switchman.engine.executor import ActionState
 
     created, _ = await _set_with_events(client, world, db, 3)
     signal = await insert_signal(db, source_id=world.endpoint_id, payload={"index": 99})
     async with db.transaction() as conn:
-        record = await get_action_set_by_id(conn, created["id"])
-        assert record is not None
-        event = await event_store.start_event(conn, action_set=record, signal=signal, now=utcnow())
-        assert event is not None
+        record, event = await started_event(conn, created["id"], signal)
     for _ in range(2):  # twice: a second read would be a cache hit if the page had been cached
-        assert [e["state"] for e in await _events(client, created["id"])] == ["started", *["success"] * 3]
+        assert [e["state"] for e in await list_events(client, created["id"], project=PROJECT)] == [
+            "started",
+            *["success"] * 3,
+        ]
     steps = record.steps()
     for step in steps:
         step.state = ActionState.SUCCESS
     async with db.transaction() as conn:
         await event_store.save_event(conn, event, state="success", steps=steps)
-    listed = await _events(client, created["id"])
+    listed = await list_events(client, created["id"], project=PROJECT)
     assert [e["state"] for e in listed] == ["success"] * 4
     assert listed[0]["id"] == event.id
 
@@ -213,12 +220,19 @@ async def test_cached_pages_follow_new_events_at_every_offset(
 ) -> None:
     created, ids = await _set_with_events(client, world, db, 6)
     for _ in range(2):
-        assert [e["id"] for e in await _events(client, created["id"], limit=2, offset=1)] == ids[4:2:-1]
+        assert [
+            e["id"] for e in await list_events(client, created["id"], project=PROJECT, limit=2, offset=1)
+        ] == ids[4:2:-1]
     signal = await insert_signal(db, source_id=world.endpoint_id, payload={"index": 7})
     newest = await record_event(db, action_set_id=created["id"], signal=signal)
-    assert [e["id"] for e in await _events(client, created["id"], limit=2, offset=1)] == ids[5:3:-1]
-    assert [e["id"] for e in await _events(client, created["id"], limit=2)] == [newest, ids[5]]
-    assert await _events(client, created["id"], offset=7) == []
+    assert [
+        e["id"] for e in await list_events(client, created["id"], project=PROJECT, limit=2, offset=1)
+    ] == ids[5:3:-1]
+    assert [e["id"] for e in await list_events(client, created["id"], project=PROJECT, limit=2)] == [
+        newest,
+        ids[5],
+    ]
+    assert await list_events(client, created["id"], project=PROJECT, offset=7) == []
 
 
 def test_settled_page_cache_is_bounded_by_bytes() -> None:

@@ -17,7 +17,14 @@ from switchman.db.engine import Database
 from switchman.engine.executor import ActionState, ActionStep, EventState
 from switchman.timeutil import utcnow
 from tests.action_sets.founding import assert_valid
-from tests.action_sets.helpers import PROJECT, World, create_set, insert_signal, insert_signal_endpoint
+from tests.action_sets.helpers import (
+    PROJECT,
+    World,
+    create_set,
+    insert_signal,
+    insert_signal_endpoint,
+    started_event,
+)
 
 BASE = f"/api/admin/projects/{PROJECT}/actions"
 PARAMS = {"project": PROJECT, "environment": "production", "featureName": "f"}
@@ -126,10 +133,7 @@ async def test_save_event_rewrites_state_and_action_states(
     created = await _three_action_set(client, world)
     signal = await insert_signal(db, source_id=world.endpoint_id, payload={"n": 1})
     async with db.transaction() as conn:
-        record = await get_action_set_by_id(conn, created["id"])
-        assert record is not None
-        event = await event_store.start_event(conn, action_set=record, signal=signal, now=utcnow())
-        assert event is not None
+        record, event = await started_event(conn, created["id"], signal)
         steps = record.steps()
         steps[0].state = ActionState.SUCCESS
         steps[1].state = ActionState.FAILED
@@ -154,10 +158,7 @@ async def test_save_event_rejects_steps_of_another_action_set(
     created = await create_set(client, world.body())
     signal = await insert_signal(db, source_id=world.endpoint_id, payload={})
     async with db.transaction() as conn:
-        record = await get_action_set_by_id(conn, created["id"])
-        assert record is not None
-        event = await event_store.start_event(conn, action_set=record, signal=signal, now=utcnow())
-        assert event is not None
+        _record, event = await started_event(conn, created["id"], signal)
         stranger = ActionStep(id=987654, action="TOGGLE_FEATURE_ON", sort_order=1, execution_params={})
         with pytest.raises(ValueError, match="987654"):
             await event_store.save_event(conn, event, state="success", steps=[stranger])
@@ -172,10 +173,7 @@ async def test_find_event_resumes_with_recorded_states(
     signal = await insert_signal(db, source_id=world.endpoint_id, payload={})
     async with db.transaction() as conn:
         assert await event_store.find_event(conn, signal_id=signal["id"], action_set_id=created["id"]) is None
-        record = await get_action_set_by_id(conn, created["id"])
-        assert record is not None
-        event = await event_store.start_event(conn, action_set=record, signal=signal, now=utcnow())
-        assert event is not None
+        record, event = await started_event(conn, created["id"], signal)
         steps = record.steps()
         steps[0].state = ActionState.SUCCESS
         steps[1].state = ActionState.STARTED

@@ -12,7 +12,7 @@ from switchman.config import Settings
 from tests.client_api.helpers import by_name, client_token, features, set_enabled
 from tests.conftest import ADMIN_TOKEN, assert_error, make_settings, unique
 from tests.factories import make_flag, make_project
-from tests.worker.conftest import Scenario, create_action_set, drain, toggle
+from tests.worker.conftest import Scenario, drain, toggle
 
 
 async def test_payload_has_unleash_client_shape(client: httpx.AsyncClient, anon: httpx.AsyncClient) -> None:
@@ -188,11 +188,8 @@ async def test_etag_304_and_change_after_a_toggle(client: httpx.AsyncClient, ano
 async def test_toggle_by_the_worker_changes_the_etag(
     client: httpx.AsyncClient, anon: httpx.AsyncClient, scenario: Scenario, worker: Any
 ) -> None:
-    await create_action_set(
-        client,
-        scenario,
-        actor_id=scenario.admin_actor_id,
-        actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1, environment="development")],
+    await scenario.add_set(
+        client, [toggle("TOGGLE_FEATURE_ON", scenario.feature, 1, environment="development")]
     )
     token = await client_token(client, projects=["default"])
     before = await anon.get("/api/client/features", headers={"Authorization": token})

@@ -319,6 +319,17 @@ async def test_server_failure_then_success_is_a_success(
     assert len(fake.requests) == 2
 
 
+def _backend_recording_sleeps(fake: FakeUnleash, **options: Any) -> tuple[UnleashFlagBackend, list[float]]:
+    """A backend whose backoff sleeps are recorded instead of slept."""
+    sleeps: list[float] = []
+
+    async def record(delay: float) -> None:
+        sleeps.append(delay)
+
+    remote = UnleashFlagBackend(BASE, TOKEN, transport=httpx.MockTransport(fake), sleep=record, **options)
+    return remote, sleeps
+
+
 async def test_rate_limited_answer_is_retried(backend: UnleashFlagBackend, fake: FakeUnleash) -> None:
     fake.handler = lambda request: httpx.Response(429 if len(fake.requests) <= 2 else 200)
     await backend.toggle(
@@ -329,22 +340,8 @@ async def test_rate_limited_answer_is_retried(backend: UnleashFlagBackend, fake:
 
 
 async def test_backoff_grows_exponentially_with_jitter_and_a_cap(fake: FakeUnleash) -> None:
-    sleeps: list[float] = []
-
-    async def record(delay: float) -> None:
-        sleeps.append(delay)
-
     fake.handler = lambda request: httpx.Response(502)
-    remote = UnleashFlagBackend(
-        BASE,
-        TOKEN,
-        timeout=1.0,
-        retries=5,
-        backoff=0.1,
-        max_backoff=0.5,
-        transport=httpx.MockTransport(fake),
-        sleep=record,
-    )
+    remote, sleeps = _backend_recording_sleeps(fake, timeout=1.0, retries=5, backoff=0.1, max_backoff=0.5)
     try:
         assert await toggle_error(remote) == "The Unleash server failed (HTTP 502) (6 attempts)"
     finally:
@@ -405,22 +402,8 @@ async def test_the_deadline_bounds_the_whole_operation(fake: FakeUnleash) -> Non
 
 
 async def test_no_backoff_sleep_runs_past_the_deadline(fake: FakeUnleash) -> None:
-    sleeps: list[float] = []
-
-    async def record(delay: float) -> None:
-        sleeps.append(delay)
-
     fake.handler = lambda request: httpx.Response(503)
-    remote = UnleashFlagBackend(
-        BASE,
-        TOKEN,
-        timeout=1.0,
-        deadline=0.5,
-        retries=3,
-        backoff=1.0,
-        transport=httpx.MockTransport(fake),
-        sleep=record,
-    )
+    remote, sleeps = _backend_recording_sleeps(fake, timeout=1.0, deadline=0.5, retries=3, backoff=1.0)
     try:
         assert await toggle_error(remote) == "The Unleash server failed (HTTP 503)"
     finally:

@@ -7,7 +7,14 @@ import pytest
 
 from tests.conftest import unique
 from tests.integration.conftest import Endpoint, action, create_action_set, final_event, send_signal
-from tests.unleash_oss import ADMIN_TOKEN_USER_ID, UnleashServer, admin_call, create_flag, remote_enabled
+from tests.unleash_oss import (
+    ADMIN_TOKEN_USER_ID,
+    UnleashServer,
+    admin_call,
+    create_flag,
+    create_flag_on,
+    remote_enabled,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -17,9 +24,7 @@ async def test_signal_turns_a_real_unleash_flag_off_in_production(
 ) -> None:
     name = unique("checkout")
     with unleash_server.admin() as unleash:
-        create_flag(unleash, name)
-        for env in ("production", "development"):
-            admin_call(unleash, "POST", f"/api/admin/projects/default/features/{name}/environments/{env}/on")
+        create_flag_on(unleash, name, "production", "development")
     set_id = await create_action_set(client, endpoint, [action("TOGGLE_FEATURE_OFF", featureName=name)])
 
     signal_id = await send_signal(client, endpoint)
@@ -103,8 +108,7 @@ async def test_stopped_unleash_fails_after_the_retries_and_the_worker_keeps_serv
 ) -> None:
     name = unique("checkout")
     with unleash_server.admin() as unleash:
-        create_flag(unleash, name)
-        admin_call(unleash, "POST", f"/api/admin/projects/default/features/{name}/environments/production/on")
+        create_flag_on(unleash, name, "production")
     set_id = await create_action_set(client, endpoint, [action("TOGGLE_FEATURE_OFF", featureName=name)])
 
     unleash_server.stop()

@@ -22,7 +22,7 @@ from UnleashClient import UnleashClient
 
 from tests.conftest import unique
 from tests.integration.conftest import Endpoint, action, create_action_set, final_event, send_signal
-from tests.unleash_oss import PRODUCTION_CLIENT_TOKEN, UnleashServer, admin_call, create_flag
+from tests.unleash_oss import PRODUCTION_CLIENT_TOKEN, UnleashServer, create_flag_on
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger(__name__)
@@ -58,8 +58,7 @@ async def test_sdk_sees_the_flag_off_within_its_refresh_interval_plus_one_second
 ) -> None:
     name = unique("checkout")
     with unleash_server.admin() as unleash:
-        create_flag(unleash, name)
-        admin_call(unleash, "POST", f"/api/admin/projects/default/features/{name}/environments/production/on")
+        create_flag_on(unleash, name, "production")
     set_id = await create_action_set(client, endpoint, [action("TOGGLE_FEATURE_OFF", featureName=name)])
     loop = asyncio.get_running_loop()
     give_up = loop.time() + SEEN_ON_WAIT

@@ -13,7 +13,7 @@ from switchman.flags.factory import create_flag_backend
 from switchman.runtime import Runtime
 from switchman.worker.loop import SignalWorker
 from tests.conftest import unique
-from tests.factories import endpoint_with_token, make_flag, make_service_account
+from tests.factories import endpoint_with_token, make_flag, make_service_account, send_signal
 
 
 @dataclass
@@ -25,6 +25,28 @@ class Scenario:
     token: str
     admin_actor_id: int
     viewer_actor_id: int
+
+    async def add_set(
+        self,
+        client: httpx.AsyncClient,
+        actions: list[dict[str, Any]],
+        *,
+        actor_id: int | None = None,
+        filters: dict[str, Any] | None = None,
+    ) -> int:
+        """An action set of project `default` listening to the scenario's endpoint, run as `actor_id`
+        (the Admin account by default); its id."""
+        return await create_action_set(
+            client,
+            self,
+            actor_id=self.admin_actor_id if actor_id is None else actor_id,
+            actions=actions,
+            filters=filters,
+        )
+
+    async def send(self, client: httpx.AsyncClient, payload: dict[str, Any]) -> int:
+        """A signal sent to the scenario's endpoint with its token; its id."""
+        return await send_signal(client, self.endpoint_name, self.token, payload)
 
 
 @pytest.fixture

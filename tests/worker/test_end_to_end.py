@@ -14,10 +14,9 @@ from switchman.flags.embedded import EmbeddedFlagBackend
 from switchman.runtime import Runtime
 from switchman.service_accounts.service import get_actor
 from switchman.worker.loop import SignalWorker
-from tests.action_sets.founding import assert_valid
 from tests.conftest import make_settings
-from tests.factories import running_app, send_signal
-from tests.worker.conftest import Scenario, create_action_set, drain, toggle
+from tests.factories import list_events, running_app
+from tests.worker.conftest import Scenario, drain, toggle
 
 
 async def _flag_enabled(client: httpx.AsyncClient, feature: str, environment: str = "production") -> bool:
@@ -25,41 +24,26 @@ async def _flag_enabled(client: httpx.AsyncClient, feature: str, environment: st
     return next(env["enabled"] for env in body["environments"] if env["name"] == environment)
 
 
-async def _events(client: httpx.AsyncClient, set_id: int, **params: Any) -> list[dict[str, Any]]:
-    response = await client.get(f"/api/admin/projects/default/actions/{set_id}/events", params=params)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert_valid(body)
-    events: list[dict[str, Any]] = body["actionSetEvents"]
-    return events
-
-
 async def test_matching_signal_turns_flag_on_once_and_non_matching_does_nothing(
     client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
 ) -> None:
-    set_id = await create_action_set(
+    set_id = await scenario.add_set(
         client,
-        scenario,
-        actor_id=scenario.admin_actor_id,
+        [toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
         filters={
             "alert.status": {"operator": "IN", "values": ["firing"]},
             "alert.errorRate": {"operator": "NUM_GT", "value": "5"},
         },
-        actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
     )
     assert not await _flag_enabled(client, scenario.feature)
 
-    non_matching = await send_signal(
-        client, scenario.endpoint_name, scenario.token, {"alert": {"status": "resolved", "errorRate": 9}}
-    )
-    matching = await send_signal(
-        client, scenario.endpoint_name, scenario.token, {"alert": {"status": "firing", "errorRate": 7.5}}
-    )
+    non_matching = await scenario.send(client, {"alert": {"status": "resolved", "errorRate": 9}})
+    matching = await scenario.send(client, {"alert": {"status": "firing", "errorRate": 7.5}})
     assert await drain(worker) == 2
     assert await drain(worker) == 0  # nothing is processed twice
 
     assert await _flag_enabled(client, scenario.feature)
-    events = await _events(client, set_id)
+    events = await list_events(client, set_id)
     assert len(events) == 1
     event = events[0]
     assert event["signalId"] == matching != non_matching
@@ -81,19 +65,18 @@ async def test_matching_signal_turns_flag_on_once_and_non_matching_does_nothing(
 async def test_viewer_actor_fails_first_action_and_later_actions_stay_not_started(
     client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
 ) -> None:
-    set_id = await create_action_set(
+    set_id = await scenario.add_set(
         client,
-        scenario,
-        actor_id=scenario.viewer_actor_id,
-        actions=[
+        [
             toggle("TOGGLE_FEATURE_ON", scenario.feature, 1),
             toggle("TOGGLE_FEATURE_OFF", scenario.other_feature, 2),
         ],
+        actor_id=scenario.viewer_actor_id,
     )
-    await send_signal(client, scenario.endpoint_name, scenario.token, {})
+    await scenario.send(client, {})
     await drain(worker)
 
-    (event,) = await _events(client, set_id)
+    (event,) = await list_events(client, set_id)
     assert event["state"] == "failed"
     first, second = event["actionSet"]["actions"]
     assert first["state"] == "failed"
@@ -106,19 +89,17 @@ async def test_viewer_actor_fails_first_action_and_later_actions_stay_not_starte
 async def test_failure_on_missing_flag_stops_the_run(
     client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
 ) -> None:
-    set_id = await create_action_set(
+    set_id = await scenario.add_set(
         client,
-        scenario,
-        actor_id=scenario.admin_actor_id,
-        actions=[
+        [
             toggle("TOGGLE_FEATURE_ON", scenario.feature, 1),
             toggle("TOGGLE_FEATURE_ON", "no-such-flag", 2),
             toggle("TOGGLE_FEATURE_ON", scenario.other_feature, 3),
         ],
     )
-    await send_signal(client, scenario.endpoint_name, scenario.token, {"x": 1})
+    await scenario.send(client, {"x": 1})
     await drain(worker)
-    (event,) = await _events(client, set_id)
+    (event,) = await list_events(client, set_id)
     assert event["state"] == "failed"
     assert [a["state"] for a in event["actionSet"]["actions"]] == ["success", "failed", "not started"]
     assert "no-such-flag" in event["actionSet"]["actions"][1]["details"]
@@ -129,59 +110,42 @@ async def test_failure_on_missing_flag_stops_the_run(
 async def test_disabled_action_set_is_skipped_and_not_replayed(
     client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
 ) -> None:
-    set_id = await create_action_set(
-        client,
-        scenario,
-        actor_id=scenario.admin_actor_id,
-        actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
-    )
+    set_id = await scenario.add_set(client, [toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)])
     assert (await client.post(f"/api/admin/projects/default/actions/{set_id}/off")).status_code == 200
-    await send_signal(client, scenario.endpoint_name, scenario.token, {})
+    await scenario.send(client, {})
     await drain(worker)
     assert (await client.post(f"/api/admin/projects/default/actions/{set_id}/on")).status_code == 200
     await drain(worker)
-    assert await _events(client, set_id) == []
+    assert await list_events(client, set_id) == []
     assert not await _flag_enabled(client, scenario.feature)
 
 
 async def test_paging_returns_disjoint_newest_first_pages(
     client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
 ) -> None:
-    set_id = await create_action_set(
-        client,
-        scenario,
-        actor_id=scenario.admin_actor_id,
-        actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
-    )
-    signal_ids = [
-        await send_signal(client, scenario.endpoint_name, scenario.token, {"n": n}) for n in range(7)
-    ]
+    set_id = await scenario.add_set(client, [toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)])
+    signal_ids = [await scenario.send(client, {"n": n}) for n in range(7)]
     await drain(worker)
-    first = await _events(client, set_id, limit=3)
-    second = await _events(client, set_id, limit=3, offset=3)
-    third = await _events(client, set_id, limit=3, offset=6)
+    first = await list_events(client, set_id, limit=3)
+    second = await list_events(client, set_id, limit=3, offset=3)
+    third = await list_events(client, set_id, limit=3, offset=6)
     pages = [e["signalId"] for e in first + second + third]
     assert pages == sorted(signal_ids, reverse=True)
     assert [e["id"] for e in first + second + third] == sorted(
         (e["id"] for e in first + second + third), reverse=True
     )
-    assert await _events(client, set_id, limit=3, offset=9) == []
+    assert await list_events(client, set_id, limit=3, offset=9) == []
 
 
 async def test_in_process_worker_reacts_without_polling(db_url: str, scenario: Scenario) -> None:
     """With the worker inside `serve`, an acknowledged signal becomes a final event promptly."""
     settings = make_settings(db_url, run_worker=True, worker_poll_interval_seconds=30)
     async with running_app(settings) as (_app, client):
-        set_id = await create_action_set(
-            client,
-            scenario,
-            actor_id=scenario.admin_actor_id,
-            actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
-        )
-        await send_signal(client, scenario.endpoint_name, scenario.token, {"go": True})
+        set_id = await scenario.add_set(client, [toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)])
+        await scenario.send(client, {"go": True})
         # The poll interval is 30 s: only the wake-up can make this finish within the 10 s bound.
         for _ in range(200):
-            events = await _events(client, set_id)
+            events = await list_events(client, set_id)
             if events and events[0]["state"] != "started":
                 break
             await asyncio.sleep(0.05)
@@ -206,31 +170,28 @@ async def test_by_tag_actions_in_one_batch_match_the_backend_one_by_one(
             f"/api/admin/features/{name}/tags", json={"type": "simple", "value": "bulk"}
         )
         assert tagged.status_code == 201, tagged.text
-    admin_set = await create_action_set(
+    admin_set = await scenario.add_set(
         client,
-        scenario,
-        actor_id=scenario.admin_actor_id,
-        actions=[
+        [
             _by_tag("TOGGLE_FEATURES_ON_BY_TAG", "simple:bulk", 1),
             toggle("TOGGLE_FEATURE_OFF", scenario.other_feature, 2),
         ],
     )
-    viewer_set = await create_action_set(
+    viewer_set = await scenario.add_set(
         client,
-        scenario,
-        actor_id=scenario.viewer_actor_id,
-        actions=[
+        [
             _by_tag("TOGGLE_FEATURES_OFF_BY_TAG", "simple:bulk", 1),
             toggle("TOGGLE_FEATURE_OFF", scenario.feature, 2),
         ],
+        actor_id=scenario.viewer_actor_id,
     )
-    await send_signal(client, scenario.endpoint_name, scenario.token, {"n": 1})
-    await send_signal(client, scenario.endpoint_name, scenario.token, {"n": 2})
+    await scenario.send(client, {"n": 1})
+    await scenario.send(client, {"n": 2})
     assert await worker.drain_once() == 2  # one batch
 
     assert await _flag_enabled(client, scenario.feature)
     assert not await _flag_enabled(client, scenario.other_feature)
-    for event in await _events(client, admin_set):
+    for event in await list_events(client, admin_set):
         assert event["state"] == "success"
         assert [a["state"] for a in event["actionSet"]["actions"]] == ["success", "success"]
 
@@ -249,7 +210,7 @@ async def test_by_tag_actions_in_one_batch_match_the_backend_one_by_one(
         expected = str(exc)
     else:
         raise AssertionError("a viewer must not toggle flags")
-    for event in await _events(client, viewer_set):
+    for event in await list_events(client, viewer_set):
         assert event["state"] == "failed"
         first, second = event["actionSet"]["actions"]
         assert (first["state"], first["details"]) == ("failed", expected)
@@ -260,11 +221,9 @@ async def test_a_by_tag_action_with_no_tagged_flag_succeeds_and_the_signal_is_do
     client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
 ) -> None:
     # The batch then has a project to read and no flag at all: a shape the flag store's read must handle.
-    set_id = await create_action_set(
+    set_id = await scenario.add_set(
         client,
-        scenario,
-        actor_id=scenario.admin_actor_id,
-        actions=[
+        [
             {
                 "action": "TOGGLE_FEATURES_OFF_BY_TAG",
                 "sortOrder": 1,
@@ -276,9 +235,9 @@ async def test_a_by_tag_action_with_no_tagged_flag_succeeds_and_the_signal_is_do
             }
         ],
     )
-    await send_signal(client, scenario.endpoint_name, scenario.token, {})
+    await scenario.send(client, {})
     assert await drain(worker) == 1
     assert await drain(worker) == 0
-    (event,) = await _events(client, set_id)
+    (event,) = await list_events(client, set_id)
     assert event["state"] == "success"
     assert [a["state"] for a in event["actionSet"]["actions"]] == ["success"]

@@ -13,7 +13,7 @@ from switchman.flags.unleash import UnleashFlagBackend
 from switchman.runtime import Runtime
 from switchman.worker.loop import SignalWorker
 from tests.action_sets.founding import assert_valid
-from tests.worker.conftest import Scenario, create_action_set, drain, toggle
+from tests.worker.conftest import Scenario, drain, toggle
 
 
 def _remote(calls: list[str]) -> httpx.MockTransport:
@@ -39,11 +39,9 @@ async def test_remote_run_calls_unleash_in_order_and_stops_at_the_first_failure(
     )
     ctx: Runtime = app.state.runtime
     worker = SignalWorker(settings=ctx.settings, db=ctx.db, wakeup=ctx.wakeup, backend=backend)
-    set_id = await create_action_set(
+    set_id = await scenario.add_set(
         client,
-        scenario,
-        actor_id=scenario.admin_actor_id,
-        actions=[
+        [
             toggle("TOGGLE_FEATURE_OFF", "checkout", 1),
             toggle("TOGGLE_FEATURE_ON", "missing", 2),
             toggle("TOGGLE_FEATURE_ON", "never", 3),

@@ -8,8 +8,7 @@ import httpx
 import pytest
 
 from switchman.worker.loop import SignalWorker
-from tests.factories import send_signal
-from tests.worker.conftest import Scenario, create_action_set, drain, toggle
+from tests.worker.conftest import Scenario, drain, toggle
 
 RUNS_LOG = "switchman.worker.runs"
 SECRET_PAYLOAD = {"alert": {"status": "firing", "apiKey": "do-not-log-me"}}
@@ -18,13 +17,8 @@ SECRET_PAYLOAD = {"alert": {"status": "firing", "apiKey": "do-not-log-me"}}
 async def test_a_successful_run_is_one_info_line(
     client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker, caplog: pytest.LogCaptureFixture
 ) -> None:
-    set_id = await create_action_set(
-        client,
-        scenario,
-        actor_id=scenario.admin_actor_id,
-        actions=[toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)],
-    )
-    signal_id = await send_signal(client, scenario.endpoint_name, scenario.token, SECRET_PAYLOAD)
+    set_id = await scenario.add_set(client, [toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)])
+    signal_id = await scenario.send(client, SECRET_PAYLOAD)
     with caplog.at_level(logging.INFO, logger=RUNS_LOG):
         assert await drain(worker) == 1
     [record] = [r for r in caplog.records if r.name == RUNS_LOG]
@@ -38,16 +32,15 @@ async def test_a_successful_run_is_one_info_line(
 async def test_a_failed_run_is_a_warning_with_the_action_and_its_details(
     client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker, caplog: pytest.LogCaptureFixture
 ) -> None:
-    set_id = await create_action_set(
+    set_id = await scenario.add_set(
         client,
-        scenario,
-        actor_id=scenario.viewer_actor_id,  # a Viewer may not change flags: the first action fails
-        actions=[
+        [
             toggle("TOGGLE_FEATURE_OFF", scenario.feature, 1),
             toggle("TOGGLE_FEATURE_ON", scenario.other_feature, 2),
         ],
+        actor_id=scenario.viewer_actor_id,
     )
-    signal_id = await send_signal(client, scenario.endpoint_name, scenario.token, SECRET_PAYLOAD)
+    signal_id = await scenario.send(client, SECRET_PAYLOAD)
     with caplog.at_level(logging.INFO, logger=RUNS_LOG):
         assert await drain(worker) == 1
     [record] = [r for r in caplog.records if r.name == RUNS_LOG]
