@@ -70,16 +70,21 @@ class ClientFeaturesSchema(WireModel):
 # --- requests -----------------------------------------------------------------------------------------
 
 
-class ClientApplicationSchema(_ClientRequest):
-    """`POST /api/client/register`: an SDK instance announcing itself."""
+class _SdkInstance(_ClientRequest):
+    """Who is calling: what every SDK sends about itself with registrations and metrics."""
 
-    app_name: str = Field(min_length=1)
     instance_id: str | None = None
     sdk_version: str | None = None
     platform_name: str | None = None
     platform_version: str | None = None
     yggdrasil_version: str | None = None
     spec_version: str | None = None
+
+
+class ClientApplicationSchema(_SdkInstance):
+    """`POST /api/client/register`: an SDK instance announcing itself."""
+
+    app_name: str = Field(min_length=1)
     sdk_flavor: str | None = Field(default=None, max_length=256)
     sdk_flavor_version: str | None = Field(default=None, max_length=32)
     interval: float = Field(ge=0)
@@ -99,15 +104,9 @@ class MetricsBucketSchema(_ClientRequest):
     toggles: dict[str, ToggleMetricsSchema]
 
 
-class ClientMetricsSchema(_ClientRequest):
+class ClientMetricsSchema(_SdkInstance):
     """`POST /api/client/metrics`: evaluation counts of one SDK instance over a time window."""
 
     app_name: str
-    instance_id: str | None = None
-    sdk_version: str | None = None
-    platform_name: str | None = None
-    platform_version: str | None = None
-    yggdrasil_version: str | None = None
-    spec_version: str | None = None
     environment: str | None = None
     bucket: MetricsBucketSchema | None = None

@@ -70,13 +70,16 @@ class CreateEnvironmentSchema(RequestModel):
     enabled: bool = True
 
 
-class EnvironmentSchema(WireModel):
+class _EnvironmentFields(WireModel):
     name: str
     type: str
     sort_order: int
     enabled: bool
     protected: bool
     required_approvals: int | None = None
+
+
+class EnvironmentSchema(_EnvironmentFields):
     project_count: int | None = None
 
 
@@ -85,13 +88,7 @@ class EnvironmentsSchema(WireModel):
     environments: list[EnvironmentSchema]
 
 
-class EnvironmentProjectSchema(WireModel):
-    name: str
-    type: str
-    sort_order: int
-    enabled: bool
-    protected: bool
-    required_approvals: int | None = None
+class EnvironmentProjectSchema(_EnvironmentFields):
     project_enabled_toggle_count: int
     visible: bool = True
 

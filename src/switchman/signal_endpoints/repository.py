@@ -14,6 +14,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.db import tables as t
+from switchman.db.queries import insert_returning
 from switchman.db.types import MAX_ID
 from switchman.signal_endpoints.schemas import SIGNAL_SOURCE
 
@@ -79,19 +80,15 @@ async def insert_endpoint(
     created_at: datetime,
     created_by_user_id: int,
 ) -> DbRow:
-    return (
-        await conn.execute(
-            ep.insert()
-            .values(
-                name=name,
-                description=description,
-                enabled=enabled,
-                created_at=created_at,
-                created_by_user_id=created_by_user_id,
-            )
-            .returning(*ep.c)
-        )
-    ).one()
+    return await insert_returning(
+        conn,
+        ep,
+        name=name,
+        description=description,
+        enabled=enabled,
+        created_at=created_at,
+        created_by_user_id=created_by_user_id,
+    )
 
 
 async def update_endpoint(conn: AsyncConnection, endpoint_id: int, **values: Any) -> DbRow | None:
@@ -150,19 +147,17 @@ async def insert_token(
     created_at: datetime,
     created_by_user_id: int,
 ) -> DbRow:
-    return (
-        await conn.execute(
-            tk.insert()
-            .values(
-                signal_endpoint_id=endpoint_id,
-                name=name,
-                token_hash=token_hash,
-                created_at=created_at,
-                created_by_user_id=created_by_user_id,
-            )
-            .returning(tk.c.id, tk.c.name, tk.c.signal_endpoint_id, tk.c.created_at, tk.c.created_by_user_id)
-        )
-    ).one()
+    """The new token, without its hash."""
+    return await insert_returning(
+        conn,
+        tk,
+        returning=(tk.c.id, tk.c.name, tk.c.signal_endpoint_id, tk.c.created_at, tk.c.created_by_user_id),
+        signal_endpoint_id=endpoint_id,
+        name=name,
+        token_hash=token_hash,
+        created_at=created_at,
+        created_by_user_id=created_by_user_id,
+    )
 
 
 async def rename_token(conn: AsyncConnection, endpoint_id: int, token_id: int, name: str) -> DbRow | None:
@@ -186,27 +181,27 @@ async def delete_token(conn: AsyncConnection, endpoint_id: int, token_id: int) -
 # --- signal listings ----------------------------------------------------------------------------------
 
 
+# A listed signal: its columns and the name of the token that sent it (null once the token is deleted).
+_LISTED_SIGNAL = (
+    sig.c.id,
+    sig.c.payload,
+    sig.c.created_at,
+    sig.c.source,
+    sig.c.source_id,
+    tk.c.name.label("token_name"),
+)
+_SENDING_TOKEN = sa.and_(
+    tk.c.id == sig.c.created_by_source_token_id, tk.c.signal_endpoint_id == sig.c.source_id
+)
+
+
 async def endpoint_signals(
     conn: AsyncConnection, endpoint_id: int, *, limit: int, offset: int
 ) -> Sequence[DbRow]:
     """Signals of one endpoint, newest first, with the name of the token used (null once deleted)."""
     query = (
-        sa.select(
-            sig.c.id,
-            sig.c.payload,
-            sig.c.created_at,
-            sig.c.source,
-            sig.c.source_id,
-            tk.c.name.label("token_name"),
-        )
-        .select_from(
-            sig.outerjoin(
-                tk,
-                sa.and_(
-                    tk.c.id == sig.c.created_by_source_token_id, tk.c.signal_endpoint_id == sig.c.source_id
-                ),
-            )
-        )
+        sa.select(*_LISTED_SIGNAL)
+        .select_from(sig.outerjoin(tk, _SENDING_TOKEN))
         .where(sig.c.source == SIGNAL_SOURCE, sig.c.source_id == endpoint_id)
         .order_by(sig.c.id.desc())
         .limit(limit)
@@ -242,23 +237,9 @@ async def query_signals(
         conditions.append(sig.c.created_at < created_before)
     query = (
         sa.select(
-            sig.c.id,
-            sig.c.payload,
-            sig.c.created_at,
-            sig.c.source,
-            sig.c.source_id,
-            tk.c.name.label("token_name"),
-            ep.c.name.label("source_name"),
-            ep.c.description.label("source_description"),
+            *_LISTED_SIGNAL, ep.c.name.label("source_name"), ep.c.description.label("source_description")
         )
-        .select_from(
-            sig.outerjoin(ep, ep.c.id == sig.c.source_id).outerjoin(
-                tk,
-                sa.and_(
-                    tk.c.id == sig.c.created_by_source_token_id, tk.c.signal_endpoint_id == sig.c.source_id
-                ),
-            )
-        )
+        .select_from(sig.outerjoin(ep, ep.c.id == sig.c.source_id).outerjoin(tk, _SENDING_TOKEN))
         .where(*conditions)
         .order_by(sig.c.created_at.desc(), sig.c.id.desc())
         .limit(limit)
