@@ -11,7 +11,7 @@ then a fresh PostgreSQL database on SWITCHMAN_BENCH_PG, default postgresql://pos
 1. migrate, create one action set (three actions, two filters) through the repository, and bulk-insert
    `--events` events into it (~1.85 KB documents exactly as `event_docs` builds them, from two
    templates; COPY on PostgreSQL, executemany on SQLite);
-2. in-process, time `events.list_event_docs` without the page cache (the database part of the listing)
+2. in-process, time `event_store.list_event_docs` without the page cache (the database part of the listing)
    at each offset, and for contrast the plain `ORDER BY seq DESC LIMIT 50 OFFSET k` on the same index;
 3. start two `switchman serve --no-worker` servers (the settled-page cache on, as shipped, and off) and
    measure the HTTP listing at offsets 0 and 900,000: latency with one keep-alive connection sending
@@ -57,7 +57,7 @@ from bench._report import (
 )
 from bench._server import free_port, running
 from bench._unleash import Unleash, running_unleash, seed
-from switchman.action_sets import event_docs, events
+from switchman.action_sets import event_docs, event_store
 from switchman.action_sets.repository import (
     ActionSetRecord,
     NewActionSet,
@@ -324,7 +324,7 @@ async def measure_in_process(
         for offset in offsets:
 
             async def listing(offset: int = offset) -> bytes:
-                return await events.list_event_docs(
+                return await event_store.list_event_docs(
                     conn, project=PROJECT, action_set_id=record.id, limit=LIMIT, offset=offset
                 )
 
@@ -661,7 +661,7 @@ def render_section(
             )
     lines += [
         "",
-        "The database part alone, in-process on one open connection: `events.list_event_docs` without the "
+        "The database part alone, in-process on one open connection: `event_store.list_event_docs` without the "
         "page cache (one statement, an index range scan bounded by the set's `last_event_seq`, then the "
         f"concatenation of 50 stored documents; {args.requests} runs after 20 warm-up runs), against the plain "
         f"`ORDER BY seq DESC LIMIT 50 OFFSET k` on the same index ({args.naive_runs} runs):",
