@@ -80,7 +80,7 @@ FEATURES = {
 # are contracts named here on purpose.
 PUBLIC = {
     "auth": {"principal", "permissions", "access", "dependencies", "service", "tokens", "cache"},
-    "flags": {"backend", "features", "projects", "environments", "tags", "factory"},
+    "flags": {"backend", "features", "projects", "environments", "tags", "toggles", "factory"},
     "signal_endpoints": {"queue", "rate_limit", "group_commit", "signal_writer", "retention", "ingest"},
     "action_sets": {"event_store", "page_cache", "listing_fast_path"},
     "client_api": set(),

@@ -12,7 +12,7 @@ from switchman.auth.permissions import UPDATE_FEATURE_ENVIRONMENT
 from switchman.auth.principal import Principal, PrincipalKind
 from switchman.db.engine import Database
 from switchman.errors import PermissionDeniedError
-from switchman.flags.features import set_feature_enabled
+from switchman.flags.toggles import set_feature_enabled
 from tests.conftest import ADMIN_TOKEN, assert_error, unique
 from tests.factories import make_flag, make_project
 from tests.service_accounts.helpers import Caller

@@ -22,7 +22,7 @@ from switchman.auth.principal import Principal
 from switchman.db import tables as t
 from switchman.db.engine import Database
 from switchman.errors import SwitchmanError
-from switchman.flags import features
+from switchman.flags import toggles
 from tests.conftest import unique
 from tests.factories import actor_with_role
 from tests.service_accounts.helpers import EDITOR_ROLE, VIEWER_ROLE
@@ -77,7 +77,7 @@ def _calls(
 async def _one_by_one(conn: AsyncConnection, actor: Principal, **call: Any) -> Any:
     try:
         async with conn.begin_nested():
-            return await features.set_feature_enabled(conn, actor=actor, **call)
+            return await toggles.set_feature_enabled(conn, actor=actor, **call)
     except SwitchmanError as exc:
         return exc.message
 
@@ -147,7 +147,7 @@ async def test_a_batch_has_the_outcomes_and_effects_of_calls_one_by_one(
             for actor, role, env, on in calls
         ]
     async with db.transaction() as conn:
-        batch = features.ToggleBatch(conn)
+        batch = toggles.ToggleBatch(conn)
         await batch.prepare([batched["alpha"], batched["fresh"]], ["default"])
         outcomes = []
         for actor, role, env, on in calls:

@@ -48,6 +48,7 @@ from switchman.errors import (
 from switchman.flags import features as flag_features
 from switchman.flags import projects as flag_projects
 from switchman.flags import tags as flag_tags
+from switchman.flags import toggles as flag_toggles
 from switchman.flags.backend import FlagActionError, FlagCatalog
 from switchman.flags.projects import project_not_found
 from switchman.service_accounts.service import service_account_exists
@@ -313,7 +314,7 @@ async def _flag_warnings(
                 )
         elif action in (TOGGLE_FEATURES_ON_BY_TAG, TOGGLE_FEATURES_OFF_BY_TAG) and isinstance(tag, str):
             tag_type, _, tag_value = tag.partition(":")
-            if not await flag_features.flags_with_tag(
+            if not await flag_toggles.flags_with_tag(
                 conn, project=project, tag_type=tag_type, tag_value=tag_value
             ):
                 warnings.append(

@@ -1,6 +1,6 @@
 """The FlagBackend over the embedded flag store: actions toggle flags in switchman's own database.
 
-Every change goes through `features.ToggleBatch`, the flag store's one set of on/off rules, which the
+Every change goes through `toggles.ToggleBatch`, the flag store's one set of on/off rules, which the
 admin API's on/off routes use too (so permissions, 404s and audit events are identical).
 `SwitchmanError`s (not found, permission denied, …) become `FlagActionError` carrying the same message;
 storage failures met by `toggle` become a `FlagActionError` naming the error type only (no SQL, no
@@ -25,7 +25,7 @@ from switchman.auth.principal import Principal
 from switchman.db.engine import Database
 from switchman.engine.actions import ToggleCommand
 from switchman.errors import SwitchmanError
-from switchman.flags import features
+from switchman.flags import toggles
 from switchman.flags.backend import FlagActionError, ToggleReport, toggle_each
 from switchman.flags.projects import require_project
 
@@ -70,11 +70,11 @@ class EmbeddedFlagBackend:
 
 
 class EmbeddedFlagBatch:
-    """`FlagBatch` over a `features.ToggleBatch` (see `TransactionalFlagBackend.batch_in`)."""
+    """`FlagBatch` over a `toggles.ToggleBatch` (see `TransactionalFlagBackend.batch_in`)."""
 
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
-        self._toggles = features.ToggleBatch(conn)
+        self._toggles = toggles.ToggleBatch(conn)
         self._projects: set[str] = set()  # projects found to exist, once per batch
 
     async def prepare(self, commands: Iterable[ToggleCommand]) -> None:

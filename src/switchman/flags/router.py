@@ -25,7 +25,7 @@ from switchman.auth.permissions import (
     UPDATE_FEATURE_ENVIRONMENT,
     UPDATE_PROJECT,
 )
-from switchman.flags import environments, features, projects, tags
+from switchman.flags import environments, features, projects, tags, toggles
 from switchman.flags.schemas import (
     AddProjectEnvironmentSchema,
     BulkToggleFeaturesSchema,
@@ -290,7 +290,7 @@ async def _toggle(
     enabled: bool,
 ) -> Response:
     async with runtime_of(request).db.transaction() as conn:
-        await features.set_feature_enabled(
+        await toggles.set_feature_enabled(
             conn,
             actor=principal,
             project=project,
@@ -342,7 +342,7 @@ async def _bulk_toggle(
     enabled: bool,
 ) -> Response:
     async with runtime_of(request).db.transaction() as conn:
-        await features.bulk_set_enabled(
+        await toggles.bulk_set_enabled(
             conn,
             actor=principal,
             project=project,

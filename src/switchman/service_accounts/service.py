@@ -10,7 +10,6 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,8 +30,8 @@ from switchman.auth.permissions import (
     permissions_of_role,
 )
 from switchman.auth.principal import Principal, PrincipalKind
-from switchman.db import tables as t
 from switchman.errors import VALIDATION_MESSAGE, BadDataError, NameExistsError, NotFoundError, in_use_conflict
+from switchman.service_accounts import repository
 from switchman.service_accounts.schemas import (
     CreateServiceAccountSchema,
     PatSchema,
@@ -62,13 +61,7 @@ async def _audit(conn: AsyncConnection, type: str, actor: Principal, **fields: A
 
 async def get_actor(conn: AsyncConnection, actor_id: int) -> Principal | None:
     """The Principal to act as for service account `actor_id`, or None when it does not exist."""
-    row = (
-        await conn.execute(
-            sa.select(
-                t.service_account.c.id, t.service_account.c.username, t.service_account.c.root_role
-            ).where(t.service_account.c.id == actor_id)
-        )
-    ).first()
+    row = await repository.get_account(conn, actor_id)
     if row is None:
         return None
     return Principal(
@@ -82,9 +75,7 @@ async def get_actor(conn: AsyncConnection, actor_id: int) -> Principal | None:
 
 async def account_name(conn: AsyncConnection, account_id: int) -> str | None:
     """The account's display name, None when it does not exist (any more)."""
-    return (
-        await conn.execute(sa.select(t.service_account.c.name).where(t.service_account.c.id == account_id))
-    ).scalar_one_or_none()
+    return await repository.account_name(conn, account_id)
 
 
 async def service_account_exists(conn: AsyncConnection, account_id: int, *, lock: bool = True) -> bool:
@@ -95,10 +86,7 @@ async def service_account_exists(conn: AsyncConnection, account_id: int, *, lock
     account) waits and then sees the action set that was being written: no action set is left with a
     deleted actor. On SQLite write transactions are exclusive anyway.
     """
-    query = sa.select(t.service_account.c.id).where(t.service_account.c.id == account_id)
-    if lock:
-        query = query.with_for_update(read=True)
-    return (await conn.execute(query)).first() is not None
+    return await repository.get_account(conn, account_id, lock="share" if lock else None) is not None
 
 
 # --- wire helpers ------------------------------------------------------------------------------------
@@ -152,10 +140,7 @@ def _not_found(account_id: int) -> NotFoundError:
 
 
 async def require_account(conn: AsyncConnection, account_id: int, *, for_update: bool = False) -> Any:
-    query = sa.select(t.service_account).where(t.service_account.c.id == account_id)
-    if for_update:
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
+    row = await repository.get_account(conn, account_id, lock="update" if for_update else None)
     if row is None:
         raise _not_found(account_id)
     return row
@@ -166,9 +151,9 @@ async def require_account(conn: AsyncConnection, account_id: int, *, for_update:
 
 async def list_service_accounts(conn: AsyncConnection) -> tuple[list[ServiceAccountSchema], list[RoleSchema]]:
     """Every service account (ascending id) with its tokens (no secrets), and the root roles they use."""
-    rows = (await conn.execute(sa.select(t.service_account).order_by(t.service_account.c.id))).all()
+    rows = await repository.list_accounts(conn)
     pats: dict[int, list[PatSchema]] = defaultdict(list)
-    for pat in await conn.execute(sa.select(t.personal_access_token).order_by(t.personal_access_token.c.id)):
+    for pat in await repository.list_pats(conn):
         pats[pat.user_id].append(pat_schema(pat))
     accounts = [_account_schema(row, pats.get(row.id)) for row in rows]
     roles = [
@@ -179,11 +164,7 @@ async def list_service_accounts(conn: AsyncConnection) -> tuple[list[ServiceAcco
 
 async def get_service_account(conn: AsyncConnection, account_id: int) -> ServiceAccountSchema:
     row = await require_account(conn, account_id)
-    pats = await conn.execute(
-        sa.select(t.personal_access_token)
-        .where(t.personal_access_token.c.user_id == account_id)
-        .order_by(t.personal_access_token.c.id)
-    )
+    pats = await repository.list_pats(conn, account_id)
     return _account_schema(row, [pat_schema(pat) for pat in pats])
 
 
@@ -199,21 +180,12 @@ async def create_service_account(
             details=[{"path": "/username", "message": "username and name must not be blank"}],
         )
     _check_root_role(payload.root_role)
-    taken = (
-        await conn.execute(sa.select(t.service_account.c.id).where(t.service_account.c.username == username))
-    ).first()
-    if taken is not None:
+    if await repository.username_taken(conn, username):
         raise NameExistsError(f'A service account with the username "{username}" already exists')
     try:
-        row = (
-            await conn.execute(
-                t.service_account.insert()
-                .values(
-                    username=username, name=payload.name, root_role=payload.root_role, created_at=utcnow()
-                )
-                .returning(*t.service_account.c)
-            )
-        ).one()
+        row = await repository.insert_account(
+            conn, username=username, name=payload.name, root_role=payload.root_role, created_at=utcnow()
+        )
     except IntegrityError as exc:  # a concurrent create won the race for the username
         raise NameExistsError(f'A service account with the username "{username}" already exists') from exc
     created = _account_schema(row)
@@ -238,14 +210,7 @@ async def update_service_account(
         values["root_role"] = _check_root_role(payload.root_role)
     row = before
     if values:
-        row = (
-            await conn.execute(
-                t.service_account.update()
-                .where(t.service_account.c.id == account_id)
-                .values(**values)
-                .returning(*t.service_account.c)
-            )
-        ).one()
+        row = await repository.update_account(conn, account_id, **values)
     updated = await get_service_account(conn, account_id)
     if row != before:
         await _audit(
@@ -285,7 +250,7 @@ async def delete_service_account(
             each="runs as this account",
         )
     deleted = _account_schema(row)
-    await conn.execute(t.service_account.delete().where(t.service_account.c.id == account_id))
+    await repository.delete_account(conn, account_id)
     await _audit(conn, audit.SERVICE_ACCOUNT_DELETED, actor, pre_data=_audit_data(deleted))
 
 
