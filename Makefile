@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: serve test lint format pytest venv dev bench bench-quick bench-ingest bench-latency bench-events bench-memory bench-scaleout bench-sdk stress stress-quick migration clean
+.PHONY: serve test lint format pytest venv dev bench bench-quick bench-ingest bench-default bench-latency bench-events bench-memory bench-scaleout bench-sdk stress stress-quick migration clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ bench-quick: $(VENV)/.installed-bench
 
 bench-ingest: dev
 	$(BIN)/python -m bench.ingest
+
+## The configuration `make serve` runs (in-process worker) under load, against `serve --no-worker`.
+bench-default: dev
+	$(BIN)/python -m bench.default_config
 
 bench-latency: dev
 	$(BIN)/python -m bench.latency
