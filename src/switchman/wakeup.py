@@ -4,6 +4,10 @@ Ingestion calls `announce(conn)` inside the transaction that stores signals. On 
 `NOTIFY`, which the database delivers to every listening worker only if and when the transaction
 commits; on SQLite (one process) the caller sets the in-process event after the commit. Workers wait
 on `wait(seconds)`, so polling remains the fallback if a notification is ever missed.
+
+On SQLite the worker also waits for a lull in this process's ingestion (`lull`) before each batch, so that
+a stream of signals is processed in a few larger batches between runs of ingestion commits instead of
+one small batch after each commit (ADR 0017).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,6 +30,8 @@ class Wakeup:
     def __init__(self) -> None:
         self._event = asyncio.Event()
         self._listener: Any = None
+        self._last_commit = float("-inf")  # monotonic time of this process's latest signal commit
+        self._storing = 0  # signal batches of this process waiting for the write lock or being written
 
     async def announce(self, conn: AsyncConnection) -> None:
         """Inside the storing transaction: make the signal's commit wake the workers."""
@@ -32,7 +40,37 @@ class Wakeup:
 
     def committed(self) -> None:
         """After the storing transaction committed: wake the workers of this process."""
+        self._last_commit = time.monotonic()
         self._event.set()
+
+    def interrupt(self) -> None:
+        """Wake the workers of this process without a new signal (to stop them)."""
+        self._event.set()
+
+    @contextlib.contextmanager
+    def storing(self) -> Iterator[None]:
+        """Around storing a batch of signals (lock wait included): ingestion is busy, no lull."""
+        self._storing += 1
+        try:
+            yield
+        finally:
+            self._storing -= 1
+
+    async def lull(self, *, quiet: float, at_most: float) -> None:
+        """Return once this process stored no signal for `quiet` seconds and is storing none, or after
+        `at_most` seconds."""
+        deadline = time.monotonic() + at_most
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                return
+            if self._storing:
+                wait = quiet
+            else:
+                wait = self._last_commit + quiet - now
+                if wait <= 0:
+                    return
+            await asyncio.sleep(min(wait, deadline - now))
 
     async def wait(self, seconds: float) -> bool:
         """Wait until woken or `seconds` passed; True when woken."""

@@ -252,8 +252,9 @@ class SqliteSignalWriter:
 
     async def write(self, calls: Sequence[IngestCall]) -> list[Outcome]:
         loop = asyncio.get_running_loop()
-        async with self._write_lock:
-            outcomes = await loop.run_in_executor(self._executor, self._write_batch, list(calls))
+        with self._wakeup.storing():
+            async with self._write_lock:
+                outcomes = await loop.run_in_executor(self._executor, self._write_batch, list(calls))
         if any(isinstance(outcome, StoredSignal) for outcome in outcomes):
             self._wakeup.committed()
         return outcomes

@@ -29,8 +29,13 @@ from switchman.engine.executor import ActionFailed, ActionStep, EventState, run_
 from switchman.flags.backend import FlagActionError, TransactionalFlagBackend
 from switchman.signal_endpoints.queue import claim_signals, mark_processed
 from switchman.timeutil import utcnow
+from switchman.wakeup import Wakeup
 from switchman.worker.matching import BatchLookups
 from switchman.worker.runs import PlannedRun, RunOutcome, log_outcome, nothing_to_save, resumable
+
+# On SQLite, a batch waits until ingestion has committed nothing for this long (or for the batch target):
+# longer than the gap between commits of a steady stream, short enough to add little latency when idle.
+SQLITE_INGESTION_LULL_SECONDS = 0.005
 
 
 class ClaimSizer:
@@ -63,9 +68,17 @@ class EmbeddedBatches:
     """Drains the queue a batch (one transaction) at a time, sized to the backlog by `sizer`."""
 
     def __init__(
-        self, *, settings: Settings, db: Database, backend: TransactionalFlagBackend, worker_id: str
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        backend: TransactionalFlagBackend,
+        worker_id: str,
+        wakeup: Wakeup | None = None,
     ) -> None:
         self._db = db
+        self._wakeup = wakeup
+        self._behind = False  # the last claim came back full: signals are queueing
         self._backend = backend
         self._worker_id = worker_id
         self._lease = timedelta(seconds=settings.worker_lease_seconds)
@@ -77,10 +90,15 @@ class EmbeddedBatches:
 
     async def drain_once(self) -> int:
         """Claim one batch (of `sizer.limit` signals at most) and process it; the number handled."""
+        if self._wakeup is not None and self._db.is_sqlite and not self._behind:
+            # One writer at a time: let a stream of ingestion commits run, then take its signals at once.
+            # Not while signals queue (the last claim came back full): then catching up comes first.
+            await self._wakeup.lull(quiet=SQLITE_INGESTION_LULL_SECONDS, at_most=self.sizer.target_seconds)
         asked = self.sizer.limit
         started = time.perf_counter()
         handled = await self._drain(asked)
         self.sizer.observe(asked=asked, handled=handled, elapsed=time.perf_counter() - started)
+        self._behind = handled == asked
         return handled
 
     async def _drain(self, limit: int) -> int:

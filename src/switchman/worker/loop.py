@@ -42,7 +42,7 @@ class SignalWorker:
         self.strategy: DrainStrategy
         if isinstance(backend, TransactionalFlagBackend):
             self.strategy = EmbeddedBatches(
-                settings=settings, db=db, backend=backend, worker_id=self.worker_id
+                settings=settings, db=db, backend=backend, worker_id=self.worker_id, wakeup=wakeup
             )
         else:
             self.strategy = RemoteSteps(
@@ -66,7 +66,7 @@ class SignalWorker:
 
     def stop(self) -> None:
         self._stopping.set()
-        self.wakeup.committed()  # interrupt the wait
+        self.wakeup.interrupt()
 
     async def drain_once(self) -> int:
         """Claim one batch and process it; returns the number of signals handled."""
