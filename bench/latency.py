@@ -1,7 +1,7 @@
 """Signal → flag latency at 10, 100 and 1,000 signals/s, through the real server and its worker.
 
 For each database: a fresh database, `switchman serve` as a subprocess (its in-process worker; on
-PostgreSQL also `serve --no-worker` next to a `switchman worker` process), then two action sets on one
+each database also `serve --no-worker` next to a `switchman worker` process), then two action sets on one
 signal endpoint — `state IN [firing]` turns a flag off, `state IN [resolved]` turns it on — and signals
 alternating between the two, sent open-loop on a fixed schedule at each `--rates` value by a sender
 running in its own process (`python -m bench.latency --sender …`), so every signal makes exactly one
@@ -439,8 +439,9 @@ def main() -> None:
     databases = [database.strip() for database in args.databases.split(",")]
     for database in databases:
         rows += run_backend(database, rates, durations)
-    if "postgresql" in databases and not args.quick:
-        rows += run_backend("postgresql", [GOAL_RATE], durations, separate_worker=True)
+    if not args.quick:  # a separate `switchman worker` at the goal rate (SQLite: woken by the file's data version)
+        for database in databases:
+            rows += run_backend(database, [GOAL_RATE], durations, separate_worker=True)
     notes = machine_notes(load_before, os.getloadavg()[0])
     failed = [row for row in rows if row.rate == GOAL_RATE and percentile(row.from_reply, 0.99) > GOAL_P99_MS]
     if not args.no_write:

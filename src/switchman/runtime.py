@@ -105,7 +105,11 @@ async def open_runtime(
                 )
         if run_worker:
             runtime.worker = await start_worker(
-                settings=settings, db=db, wakeup=runtime.wakeup, backend=runtime.flag_backend
+                settings=settings,
+                db=db,
+                wakeup=runtime.wakeup,
+                backend=runtime.flag_backend,
+                ingestion_in_process=serve,
             )
         yield runtime
     finally:

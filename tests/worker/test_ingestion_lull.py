@@ -36,8 +36,16 @@ async def test_no_lull_while_signals_are_being_stored_then_one_quiet_period_afte
     await asyncio.wait_for(waiting, timeout=5)
 
 
-async def test_commits_keep_postponing_the_lull_until_the_bound() -> None:
+async def test_a_sparse_commit_is_no_reason_to_wait() -> None:
     wakeup = Wakeup()
+    wakeup.committed()  # one commit, long after the previous (none): nothing to gather
+    await asyncio.wait_for(wakeup.lull(quiet=3600, at_most=3600), timeout=5)
+
+
+async def test_a_dense_stream_of_commits_postpones_the_lull_until_the_bound() -> None:
+    wakeup = Wakeup()
+    wakeup.committed()
+    wakeup.committed()  # two commits close together: a stream
     waiting = asyncio.create_task(wakeup.lull(quiet=3600, at_most=0.2))
     for _ in range(3):
         wakeup.committed()

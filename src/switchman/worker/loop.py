@@ -90,11 +90,19 @@ class WorkerHandle:
 
 
 async def start_worker(
-    *, settings: Settings, db: Database, wakeup: Wakeup, backend: FlagBackend
+    *,
+    settings: Settings,
+    db: Database,
+    wakeup: Wakeup,
+    backend: FlagBackend,
+    ingestion_in_process: bool = True,
 ) -> WorkerHandle:
-    """Start a worker loop on `backend` (owned by the caller). On PostgreSQL it LISTENs for new signals."""
+    """Start a worker loop on `backend` (owned by the caller). On PostgreSQL it LISTENs for new signals; on
+    SQLite without ingestion in this process it watches the file for other processes' commits."""
     if db.is_postgres:
         await wakeup.listen(_asyncpg_dsn(settings))
+    elif not ingestion_in_process:
+        await wakeup.watch_sqlite(db.url.database or "")
     worker = SignalWorker(settings=settings, db=db, wakeup=wakeup, backend=backend)
     return WorkerHandle(worker, asyncio.create_task(worker.run(), name="signal-worker"))
 
