@@ -439,7 +439,8 @@ def main() -> None:
     databases = [database.strip() for database in args.databases.split(",")]
     for database in databases:
         rows += run_backend(database, rates, durations)
-    if not args.quick:  # a separate `switchman worker` at the goal rate (SQLite: woken by the file's data version)
+    # A separate `switchman worker` at the goal rate (SQLite: woken by the file's data version).
+    if not args.quick:
         for database in databases:
             rows += run_backend(database, [GOAL_RATE], durations, separate_worker=True)
     notes = machine_notes(load_before, os.getloadavg()[0])
