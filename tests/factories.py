@@ -6,8 +6,12 @@ features' tests need lives here.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -137,3 +141,20 @@ async def list_events(
     assert_valid(body)
     listed: list[dict[str, Any]] = body["actionSetEvents"]
     return listed
+
+
+def spawn_worker(db_url: str, cwd: Path, **settings: str) -> subprocess.Popen[bytes]:
+    """A `switchman worker` process on `db_url` (migrations already run), with `SWITCHMAN_<NAME>` settings
+    given as `name=value` and none inherited from this environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHMAN_")}
+    env.update(
+        SWITCHMAN_DATABASE_URL=db_url, SWITCHMAN_MIGRATE_ON_START="false", SWITCHMAN_LOG_LEVEL="WARNING"
+    )
+    env.update({f"SWITCHMAN_{name.upper()}": value for name, value in settings.items()})
+    return subprocess.Popen(
+        [sys.executable, "-m", "switchman", "worker"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

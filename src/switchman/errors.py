@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 # The message of every 400 whose `details` list the problems (Unleash's wording for request validation).
@@ -145,13 +146,21 @@ class ServiceUnavailableError(SwitchmanError):
     name = "ServiceUnavailableError"
 
 
-def in_use_conflict(
-    subject: str, relation: str, noun: str, users: list[str], *, remedy: str, each: str
-) -> ConflictError:
-    """409 naming what still uses `subject`: `<subject> is <relation> <n> <noun>(s): <users>. <remedy>`,
-    with one detail `<noun> <user> <each>` per user."""
+@dataclass(frozen=True)
+class InUse:
+    """How to say that something is still used: `<subject> is <relation> <n> <noun>(s): <users>. <remedy>`,
+    and one detail `<noun> <user> <each>` per user."""
+
+    relation: str
+    noun: str
+    remedy: str
+    each: str
+
+
+def in_use_conflict(subject: str, users: list[str], how: InUse) -> ConflictError:
+    """409 naming what still uses `subject`."""
     return ConflictError(
-        f"{subject} is {relation} {len(users)} {noun}{'s' if len(users) > 1 else ''}: {'; '.join(users)}. "
-        + remedy,
-        details=[{"message": f"{noun} {user} {each}"} for user in users],
+        f"{subject} is {how.relation} {len(users)} {how.noun}{'s' if len(users) > 1 else ''}: "
+        f"{'; '.join(users)}. {how.remedy}",
+        details=[{"message": f"{how.noun} {user} {how.each}"} for user in users],
     )

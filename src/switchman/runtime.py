@@ -33,6 +33,7 @@ from switchman.signal_endpoints.group_commit import GroupCommitter
 from switchman.signal_endpoints.rate_limit import RateLimiter
 from switchman.signal_endpoints.retention import run_retention
 from switchman.signal_endpoints.signal_writer import IngestCall, Outcome, SignalWriter, make_signal_writer
+from switchman.tasks import cancel_and_wait
 from switchman.wakeup import Wakeup
 from switchman.worker.loop import WorkerHandle, start_worker
 
@@ -144,9 +145,7 @@ async def _close(runtime: Runtime) -> None:
         await runtime.worker.stop()
         runtime.worker = None
     if runtime.retention is not None:
-        runtime.retention.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runtime.retention
+        await cancel_and_wait(runtime.retention)
         runtime.retention = None
     if runtime.ingestion is not None:
         await runtime.ingestion.committer.close()  # queued signals are written before the database closes

@@ -22,6 +22,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman.tasks import cancel_and_wait
+
 CHANNEL = "switchman_signal"
 # How often a separate SQLite worker looks for other processes' commits (`Wakeup.watch_sqlite`).
 SQLITE_WATCH_SECONDS = 0.005
@@ -126,9 +128,7 @@ class Wakeup:
 
     async def close(self) -> None:
         if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+            await cancel_and_wait(self._watcher)
             self._watcher = None
         if self._listener is not None:
             with contextlib.suppress(Exception):

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal as os_signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +19,7 @@ from switchman.flags.factory import create_flag_backend
 from switchman.wakeup import Wakeup
 from switchman.worker.loop import SignalWorker
 from tests.conftest import make_settings, unique
+from tests.factories import spawn_worker
 
 
 async def _seed(db: Database, *, signals: int, action_sets: int) -> tuple[int, list[int]]:
@@ -154,24 +152,6 @@ async def test_four_concurrent_workers_record_one_event_per_signal_and_set(db: D
     assert states == ["success"]
 
 
-def _spawn_worker(db_url: str, cwd: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHMAN_")}
-    env.update(
-        SWITCHMAN_DATABASE_URL=db_url,
-        SWITCHMAN_WORKER_LEASE_SECONDS="1",
-        SWITCHMAN_WORKER_BATCH_SIZE="10",
-        SWITCHMAN_MIGRATE_ON_START="false",
-        SWITCHMAN_LOG_LEVEL="WARNING",
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "switchman", "worker"],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 async def _victim_in_transaction(db: Database) -> bool:
     """PostgreSQL: does another switchman connection have a transaction open (a batch in flight)?"""
     async with db.read() as conn:
@@ -193,7 +173,7 @@ async def test_killed_worker_claims_are_retaken(db: Database, db_url: str, tmp_p
     still gets exactly one event, and none is left `started`."""
     signals = 400
     await _seed(db, signals=signals, action_sets=2)
-    victim = _spawn_worker(db_url, tmp_path)
+    victim = spawn_worker(db_url, tmp_path, worker_lease_seconds="1", worker_batch_size="10")
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -212,7 +192,7 @@ async def test_killed_worker_claims_are_retaken(db: Database, db_url: str, tmp_p
     assert pending_after_kill > 0
     assert 0 < events_after_kill < signals * 2
 
-    rescuer = _spawn_worker(db_url, tmp_path)
+    rescuer = spawn_worker(db_url, tmp_path, worker_lease_seconds="1", worker_batch_size="10")
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

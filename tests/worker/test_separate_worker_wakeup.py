@@ -4,35 +4,16 @@ LISTEN/NOTIFY; SQLite: the file's data version), instead of waiting for its poll
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
 from switchman.wakeup import Wakeup
-from tests.factories import list_events
+from tests.factories import list_events, spawn_worker
 from tests.worker.conftest import Scenario, toggle
 
 POLL_SECONDS = 60  # only a wake-up can make the worker react within the test's bound
-
-
-def _spawn_worker(db_url: str, cwd: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHMAN_")}
-    env.update(
-        SWITCHMAN_DATABASE_URL=db_url,
-        SWITCHMAN_WORKER_POLL_INTERVAL_SECONDS=str(POLL_SECONDS),
-        SWITCHMAN_MIGRATE_ON_START="false",
-        SWITCHMAN_LOG_LEVEL="WARNING",
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "switchman", "worker"],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def _stop(worker: subprocess.Popen[bytes]) -> None:
@@ -45,7 +26,7 @@ async def test_a_separate_worker_reacts_to_a_signal_without_polling(
 ) -> None:
     # `client` serves the API without a worker (the test settings); the worker is another process.
     set_id = await scenario.add_set(client, [toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)])
-    worker = _spawn_worker(db_url, tmp_path)
+    worker = spawn_worker(db_url, tmp_path, worker_poll_interval_seconds=str(POLL_SECONDS))
     try:
         await asyncio.sleep(2)  # let it start and go idle: its first claim found nothing
         await scenario.send(client, {"go": True})

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.audit import revision
@@ -84,6 +85,26 @@ async def record_event(
     if visible_to_clients:
         revision.mark_changed(conn)
     return int(result.scalar_one())
+
+
+async def record_creation(
+    conn: AsyncConnection,
+    type: str,
+    actor: Principal,
+    created: BaseModel,
+    *,
+    visible_to_clients: bool,
+    **where: Any,
+) -> int:
+    """`record_event` for a creation: the event's data is the created object as the API shows it."""
+    return await record_event(
+        conn,
+        type=type,
+        actor=actor,
+        data=created.model_dump(by_alias=True),
+        visible_to_clients=visible_to_clients,
+        **where,
+    )
 
 
 async def record_events(

@@ -59,6 +59,19 @@ _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 openapi_components: dict[str, Any] = model_components(ClientApplicationSchema, ClientMetricsSchema)
 
 
+def _sdk_post(model: type[BaseModel]) -> dict[str, Any]:
+    """The route arguments of an SDK's POST (202, its errors, its body `model`)."""
+    return {
+        "status_code": 202,
+        "responses": {
+            400: {"description": "Malformed body."},
+            **_AUTH_RESPONSES,
+            **error_responses(413, 415),
+        },
+        "openapi_extra": _json_body(model),
+    }
+
+
 def _json_body(model: type[BaseModel]) -> dict[str, Any]:
     ref = model_ref(model)
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}}
@@ -127,17 +140,12 @@ async def get_client_feature(request: Request, featureName: str) -> Response:  #
     "/register",
     operation_id="registerClientApplication",
     summary="Register a client SDK",
-    status_code=202,
-    responses={400: {"description": "Malformed body."}, **_AUTH_RESPONSES, **error_responses(413, 415)},
-    openapi_extra=_json_body(ClientApplicationSchema),
+    **_sdk_post(ClientApplicationSchema),
 )
 async def register_client_application(request: Request) -> Response:
-    ctx = runtime_of(request)
-    async with ctx.db.read() as conn:
-        scope = await service.authenticate_client(conn, request.headers.get("authorization"))
-    await _validated_body(request, ClientApplicationSchema)
+    scope = await _accepted(request, ClientApplicationSchema)
     # The only thing kept: the token's `seenAt` (Unleash lists registered applications; switchman does not).
-    async with ctx.db.transaction() as conn:
+    async with runtime_of(request).db.transaction() as conn:
         await api_tokens_service.touch_token(conn, scope.token_id)
     return Response(status_code=202)
 
@@ -146,16 +154,19 @@ async def register_client_application(request: Request) -> Response:
     "/metrics",
     operation_id="registerClientMetrics",
     summary="Send usage metrics",
-    status_code=202,
-    responses={400: {"description": "Malformed body."}, **_AUTH_RESPONSES, **error_responses(413, 415)},
-    openapi_extra=_json_body(ClientMetricsSchema),
+    **_sdk_post(ClientMetricsSchema),
 )
 async def register_client_metrics(request: Request) -> Response:
-    ctx = runtime_of(request)
-    async with ctx.db.read() as conn:
-        await service.authenticate_client(conn, request.headers.get("authorization"))
-    await _validated_body(request, ClientMetricsSchema)
+    await _accepted(request, ClientMetricsSchema)
     return Response(status_code=202)  # accepted and not stored: switchman keeps no usage metrics
+
+
+async def _accepted(request: Request, model: type[BaseModel]) -> service.ClientScope:
+    """An SDK's POST: its token (401/403 first), then its body checked against `model` (400/413/415)."""
+    async with runtime_of(request).db.read() as conn:
+        scope = await service.authenticate_client(conn, request.headers.get("authorization"))
+    await _validated_body(request, model)
+    return scope
 
 
 async def _validated_body(request: Request, model: type[BaseModel]) -> BaseModel:

@@ -114,13 +114,8 @@ async def create_environment(
         protected=False,
         project_count=0,
     )
-    await audit.record_event(
-        conn,
-        type=audit.ENVIRONMENT_CREATED,
-        actor=actor,
-        data=created.model_dump(by_alias=True),
-        environment=payload.name,
-        visible_to_clients=False,
+    await audit.record_creation(
+        conn, audit.ENVIRONMENT_CREATED, actor, created, environment=payload.name, visible_to_clients=False
     )
     return created
 

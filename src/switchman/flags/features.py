@@ -156,11 +156,11 @@ async def create_feature(
             ],
         )
     created = _feature_schema(row)
-    await audit.record_event(
+    await audit.record_creation(
         conn,
-        type=audit.FEATURE_CREATED,
-        actor=actor,
-        data=created.model_dump(by_alias=True),
+        audit.FEATURE_CREATED,
+        actor,
+        created,
         feature_name=payload.name,
         project=project,
         tags=[],

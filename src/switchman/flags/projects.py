@@ -117,15 +117,8 @@ async def create_project(
                 ],
             )
     now = utcnow()
-    await conn.execute(
-        t.project.insert().values(
-            id=payload.id,
-            name=payload.name,
-            description=payload.description,
-            mode=payload.mode,
-            created_at=now,
-        )
-    )
+    columns = payload.model_dump(exclude={"environments"})  # the other fields are the project's columns
+    await conn.execute(t.project.insert().values(**columns, created_at=now))
     if environments:
         await conn.execute(
             t.project_environment.insert(),
@@ -139,13 +132,8 @@ async def create_project(
         environments=environments,
         created_at=iso(now),
     )
-    await audit.record_event(
-        conn,
-        type=audit.PROJECT_CREATED,
-        actor=actor,
-        data=created.model_dump(by_alias=True),
-        project=payload.id,
-        visible_to_clients=False,
+    await audit.record_creation(
+        conn, audit.PROJECT_CREATED, actor, created, project=payload.id, visible_to_clients=False
     )
     return created
 

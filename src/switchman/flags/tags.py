@@ -64,14 +64,8 @@ async def create_tag_type(
     if await row_exists(conn, t.tag_type, name=payload.name):
         raise NameExistsError(f'There already exists a tag-type with the name "{payload.name}"')
     await conn.execute(
-        t.tag_type.insert().values(
-            name=payload.name,
-            description=payload.description,
-            icon=payload.icon,
-            color=payload.color,
-            created_at=utcnow(),
-        )
-    )
+        t.tag_type.insert().values(**payload.model_dump(), created_at=utcnow())
+    )  # fields = columns
     created = TagTypeSchema(
         name=payload.name, description=payload.description, icon=payload.icon, color=payload.color
     )

@@ -30,7 +30,14 @@ from switchman.auth.permissions import (
     permissions_of_role,
 )
 from switchman.auth.principal import Principal, PrincipalKind
-from switchman.errors import VALIDATION_MESSAGE, BadDataError, NameExistsError, NotFoundError, in_use_conflict
+from switchman.errors import (
+    VALIDATION_MESSAGE,
+    BadDataError,
+    InUse,
+    NameExistsError,
+    NotFoundError,
+    in_use_conflict,
+)
 from switchman.service_accounts import repository
 from switchman.service_accounts.schemas import (
     CreateServiceAccountSchema,
@@ -223,6 +230,13 @@ async def update_service_account(
     return updated
 
 
+_ACTED_AS = InUse(
+    relation="the actor of",
+    noun="action set",
+    remedy="Give them another actor or delete them first.",
+    each="runs as this account",
+)
+
 # Who uses an account (the action sets that run as it), named for a person; injected by the router so
 # that this feature needs nothing of the action sets feature.
 AccountUsers = Callable[[AsyncConnection, int], Awaitable[list[str]]]
@@ -241,14 +255,7 @@ async def delete_service_account(
     row = await require_account(conn, account_id, for_update=True)
     using = await users(conn, account_id)
     if using:
-        raise in_use_conflict(
-            f'Service account "{row.username}"',
-            "the actor of",
-            "action set",
-            using,
-            remedy="Give them another actor or delete them first.",
-            each="runs as this account",
-        )
+        raise in_use_conflict(f'Service account "{row.username}"', using, _ACTED_AS)
     deleted = _account_schema(row)
     await repository.delete_account(conn, account_id)
     await _audit(conn, audit.SERVICE_ACCOUNT_DELETED, actor, pre_data=_audit_data(deleted))

@@ -17,7 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from switchman.audit.log import record_event
 from switchman.auth import tokens
 from switchman.auth.principal import Principal
-from switchman.errors import BadDataError, ExceedsLimitError, NameExistsError, NotFoundError, in_use_conflict
+from switchman.errors import (
+    BadDataError,
+    ExceedsLimitError,
+    InUse,
+    NameExistsError,
+    NotFoundError,
+    in_use_conflict,
+)
 from switchman.signal_endpoints import repository, signals
 from switchman.signal_endpoints.repository import DbRow
 from switchman.signal_endpoints.schemas import (
@@ -36,6 +43,12 @@ SIGNAL_ENDPOINT_TOKEN_UPDATED = "signal-endpoint-token-updated"
 SIGNAL_ENDPOINT_TOKEN_DELETED = "signal-endpoint-token-deleted"
 
 ONE_DAY = timedelta(days=1)
+_LISTENED_TO = InUse(
+    relation="the source of",
+    noun="enabled action set",
+    remedy="Disable them, point them at another endpoint or delete them first.",
+    each="listens to this endpoint",
+)
 
 
 async def _audit(conn: AsyncConnection, type: str, actor: Principal, **fields: Any) -> None:
@@ -78,25 +91,18 @@ def _endpoint_schema(
     return SignalEndpointSchema(**fields)
 
 
+def _event_data(row: DbRow, **fields: Any) -> dict[str, Any]:
+    """An endpoint's or a token's audit data: its id and name, `fields`, when and by whom it was made."""
+    made = {"createdAt": iso(row.created_at), "createdByUserId": row.created_by_user_id}
+    return {"id": row.id, "name": row.name, **fields, **made}
+
+
 def _endpoint_event_data(row: DbRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "name": row.name,
-        "description": row.description,
-        "enabled": bool(row.enabled),
-        "createdAt": iso(row.created_at),
-        "createdByUserId": row.created_by_user_id,
-    }
+    return _event_data(row, description=row.description, enabled=bool(row.enabled))
 
 
 def _token_event_data(row: DbRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "name": row.name,
-        "signalEndpointId": row.signal_endpoint_id,
-        "createdAt": iso(row.created_at),
-        "createdByUserId": row.created_by_user_id,
-    }
+    return _event_data(row, signalEndpointId=row.signal_endpoint_id)
 
 
 async def _require_endpoint(conn: AsyncConnection, endpoint_id: int, *, for_update: bool = False) -> DbRow:
@@ -231,14 +237,7 @@ async def delete_signal_endpoint(
     before = await _require_endpoint(conn, endpoint_id, for_update=True)
     using = await users(conn, endpoint_id)
     if using:
-        raise in_use_conflict(
-            f'Signal endpoint "{before.name}"',
-            "the source of",
-            "enabled action set",
-            using,
-            remedy="Disable them, point them at another endpoint or delete them first.",
-            each="listens to this endpoint",
-        )
+        raise in_use_conflict(f'Signal endpoint "{before.name}"', using, _LISTENED_TO)
     await repository.delete_endpoint(conn, endpoint_id)
     await _audit(conn, SIGNAL_ENDPOINT_DELETED, actor, pre_data=_endpoint_event_data(before))
 

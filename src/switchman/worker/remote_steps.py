@@ -11,7 +11,6 @@ recorded state).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import timedelta
@@ -24,6 +23,7 @@ from switchman.db.engine import Database
 from switchman.engine.executor import ActionFailed, ActionState, ActionStep, EventState, run_actions
 from switchman.flags.backend import FlagActionError, FlagBackend
 from switchman.signal_endpoints.queue import claim_signals, extend_claims, mark_processed
+from switchman.tasks import cancel_and_wait
 from switchman.timeutil import utcnow
 from switchman.worker.matching import BatchLookups
 from switchman.worker.runs import PlannedRun, RunOutcome, log_outcome, resumable
@@ -78,9 +78,7 @@ class RemoteSteps:
                     await self._run(run)
                 done.append(signal.id)
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            await cancel_and_wait(heartbeat)
             # One commit for the batch: a crash before it only makes the signals be retaken, and a
             # retaken signal finds its events final and runs nothing again.
             if done:
