@@ -5,16 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman.api_tokens import repository
 from switchman.api_tokens.configured import ALL, parse_init_client_token
 from switchman.api_tokens.schemas import ApiTokenSchema, CreateApiTokenSchema
 from switchman.auth import tokens
 from switchman.auth.service import ADMIN_TOKEN_TYPE, API_TOKEN_TYPES
 from switchman.config import ConfigurationError
-from switchman.db import tables as t
 from switchman.errors import BadDataError, NotFoundError
 from switchman.flags import environments as flag_environments
 from switchman.flags import projects as flag_projects
@@ -37,7 +35,7 @@ def _to_schema(row: Any, secret: str | None = None) -> ApiTokenSchema:
 
 
 async def list_api_tokens(conn: AsyncConnection) -> list[ApiTokenSchema]:
-    rows = (await conn.execute(sa.select(t.api_token).order_by(t.api_token.c.id))).all()
+    rows = await repository.list_tokens(conn)
     return [_to_schema(row) for row in rows]
 
 
@@ -73,7 +71,7 @@ async def create_api_token(conn: AsyncConnection, *, payload: CreateApiTokenSche
         "created_at": utcnow(),
         "expires_at": payload.expires_at,
     }
-    row = (await conn.execute(t.api_token.insert().values(**values).returning(*t.api_token.c))).one()
+    row = await repository.insert_token(conn, **values)
     return _to_schema(row, secret=secret)
 
 
@@ -88,10 +86,7 @@ async def _check_scope(conn: AsyncConnection, *, environment: str, projects: lis
 
 
 async def delete_api_token(conn: AsyncConnection, *, secret: str) -> None:
-    result = await conn.execute(
-        t.api_token.delete().where(t.api_token.c.secret_hash == tokens.hash_secret(secret))
-    )
-    if result.rowcount == 0:
+    if not await repository.delete_token(conn, tokens.hash_secret(secret)):
         raise NotFoundError("Could not find an API token with that secret")
 
 
@@ -100,7 +95,7 @@ async def delete_api_token(conn: AsyncConnection, *, secret: str) -> None:
 
 async def touch_token(conn: AsyncConnection, token_id: int) -> None:
     """Record that the token was used (`seenAt` in the token list)."""
-    await conn.execute(t.api_token.update().where(t.api_token.c.id == token_id).values(seen_at=utcnow()))
+    await repository.touch_token(conn, token_id)
 
 
 # --- configured tokens ----------------------------------------------------------------------------------
@@ -113,7 +108,6 @@ async def ensure_client_tokens(conn: AsyncConnection, secrets: Iterable[str]) ->
     flag list, which they evaluate as "everything off". Safe when several replicas start at once: the
     insert skips a token another process has just created (`ON CONFLICT DO NOTHING` on the digest).
     """
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     created = 0
     for raw in secrets:
         token = parse_init_client_token(raw)
@@ -125,18 +119,14 @@ async def ensure_client_tokens(conn: AsyncConnection, secrets: Iterable[str]) ->
             raise ConfigurationError(
                 f"SWITCHMAN_INIT_CLIENT_API_TOKENS: project {token.project!r} does not exist"
             )
-        result = await conn.execute(
-            insert(t.api_token)
-            .values(
-                secret_hash=tokens.hash_secret(token.secret),
-                secret_prefix=f"{token.project}:{token.environment}",
-                token_name="client",
-                type="client",
-                environment=token.environment,
-                projects=[token.project],
-                created_at=utcnow(),
-            )
-            .on_conflict_do_nothing(index_elements=["secret_hash"])
+        created += await repository.insert_token_unless_present(
+            conn,
+            secret_hash=tokens.hash_secret(token.secret),
+            secret_prefix=f"{token.project}:{token.environment}",
+            token_name="client",
+            type="client",
+            environment=token.environment,
+            projects=[token.project],
+            created_at=utcnow(),
         )
-        created += result.rowcount
     return created

@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.api_tokens.configured import ALL
 from switchman.audit import revision as flag_revision
 from switchman.auth import tokens
 from switchman.auth.service import find_api_token
+from switchman.client_api import repository
 from switchman.client_api.hashsum import UNDEFINED, hash_sum
-from switchman.db import tables as t
 from switchman.errors import BadDataError, NotFoundError, SwitchmanError
 from switchman.timeutil import utcnow
 
@@ -197,92 +196,6 @@ def _invalid_query(message: str) -> BadDataError:
     )
 
 
-# --- reading the store ------------------------------------------------------------------------------------
-
-
-async def load_features(conn: AsyncConnection, query: ClientQuery) -> list[dict[str, Any]]:
-    """The non-archived flags matching `query`, in Unleash's client format (creation order).
-
-    `enabled` and `strategies` are the flag's state in `query.environment`; a flag without a state there
-    is off with no strategies. Disabled strategies are left out, as Unleash does.
-    """
-    f, fe = t.feature, t.feature_environment
-    selected = sa.select(f.c.name).where(f.c.archived_at.is_(None))
-    if query.project is not None and ALL not in query.project:
-        selected = selected.where(f.c.project_id.in_(query.project))
-    if query.name_prefix is not None:
-        selected = selected.where(f.c.name.startswith(query.name_prefix, autoescape=True))
-    if query.tag is not None:
-        tagged = sa.select(t.feature_tag.c.feature_name).where(
-            sa.tuple_(t.feature_tag.c.tag_type, t.feature_tag.c.tag_value).in_(list(query.tag))
-        )
-        selected = selected.where(f.c.name.in_(tagged))
-    names = selected.subquery()
-    rows = (
-        await conn.execute(
-            sa.select(
-                f.c.name,
-                f.c.type,
-                f.c.project_id,
-                f.c.stale,
-                f.c.description,
-                f.c.impression_data,
-                fe.c.enabled,
-            )
-            .join(names, names.c.name == f.c.name)
-            .outerjoin(fe, sa.and_(fe.c.feature_name == f.c.name, fe.c.environment_name == query.environment))
-            .order_by(f.c.created_at, f.c.name)
-        )
-    ).all()
-    strategies: dict[str, list[dict[str, Any]]] = {}
-    fs = t.feature_strategy
-    strategy_rows = await conn.execute(
-        sa.select(fs.c.feature_name, fs.c.strategy_name, fs.c.parameters, fs.c.constraints)
-        .join(names, names.c.name == fs.c.feature_name)
-        .where(fs.c.environment_name == query.environment, fs.c.disabled.is_(False))
-        .order_by(fs.c.feature_name, fs.c.sort_order, fs.c.id)
-    )
-    for row in strategy_rows:
-        strategies.setdefault(row.feature_name, []).append(
-            {
-                "name": row.strategy_name,
-                "constraints": list(row.constraints or []),
-                "parameters": _string_parameters(row.parameters or {}),
-                "variants": [],
-            }
-        )
-    return [
-        {
-            "name": row.name,
-            "type": row.type,
-            "enabled": bool(row.enabled),
-            "project": row.project_id,
-            "stale": row.stale,
-            "strategies": strategies.get(row.name, []),
-            "variants": [],
-            "description": row.description,
-            "impressionData": row.impression_data,
-        }
-        for row in rows
-    ]
-
-
-def _string_parameters(parameters: Mapping[str, Any]) -> dict[str, str]:
-    """Unleash sends every strategy parameter as a string (`ensureStringValue`), keys sorted here."""
-    out: dict[str, str] = {}
-    for key in sorted(parameters):
-        value = parameters[key]
-        if isinstance(value, str):
-            out[key] = value
-        elif isinstance(value, bool):
-            out[key] = "true" if value else "false"
-        elif isinstance(value, int | float):
-            out[key] = str(value)
-        else:
-            out[key] = orjson.dumps(value).decode()
-    return out
-
-
 # --- GET /api/client/features -------------------------------------------------------------------------
 
 
@@ -316,6 +229,16 @@ class PayloadCache:
             self._entries.popitem(last=False)
 
 
+async def _load(conn: AsyncConnection, query: ClientQuery) -> list[dict[str, Any]]:
+    return await repository.load_features(
+        conn,
+        environment=query.environment,
+        projects=query.project,
+        name_prefix=query.name_prefix,
+        tags=query.tag,
+    )
+
+
 def etag_for(query: ClientQuery, revision: int) -> str:
     return f'"{query.query_hash}:{revision}:v1"'
 
@@ -341,7 +264,7 @@ async def features_response(
         return FeaturesResponse(etag=etag, body=None)
     body = cache.get(query, revision)
     if body is None:
-        features = await load_features(conn, query)
+        features = await _load(conn, query)
         document: dict[str, Any] = {"version": VERSION, "features": features, "query": query.wire()}
         if not query.inline_segment_constraints:
             document["segments"] = []
@@ -360,7 +283,7 @@ async def feature_response(conn: AsyncConnection, *, query: ClientQuery, feature
         environment=query.environment,
         inline_segment_constraints=query.inline_segment_constraints,
     )
-    for feature in await load_features(conn, narrowed):
+    for feature in await _load(conn, narrowed):
         if feature["name"] == feature_name:
             return orjson.dumps(feature)
     raise NotFoundError(f"Could not find feature flag {feature_name}")

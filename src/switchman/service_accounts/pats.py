@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,9 +17,8 @@ from switchman.auth import tokens
 from switchman.auth.access import check_permission
 from switchman.auth.permissions import ADMIN
 from switchman.auth.principal import Principal
-from switchman.db import tables as t
-from switchman.db.queries import row_exists
 from switchman.errors import BadDataError, NameExistsError, NoAccessError, NotFoundError
+from switchman.service_accounts import repository
 from switchman.service_accounts.schemas import CreatePatSchema, PatCreatedSchema, PatSchema
 from switchman.service_accounts.service import pat_schema, require_account
 from switchman.timeutil import iso, utcnow
@@ -42,12 +40,7 @@ class OperationDeniedError(NoAccessError):
 
 async def list_tokens(conn: AsyncConnection, account_id: int) -> list[PatSchema]:
     await require_account(conn, account_id)
-    rows = await conn.execute(
-        sa.select(t.personal_access_token)
-        .where(t.personal_access_token.c.user_id == account_id)
-        .order_by(t.personal_access_token.c.id)
-    )
-    return [pat_schema(row) for row in rows]
+    return [pat_schema(row) for row in await repository.list_pats(conn, account_id)]
 
 
 async def create_token(
@@ -73,32 +66,20 @@ async def create_token(
             "The expiry date should be in future.",
             details=[{"path": "/expiresAt", "message": "The expiry date should be in future."}],
         )
-    count = (
-        await conn.execute(
-            sa.select(sa.func.count())
-            .select_from(t.personal_access_token)
-            .where(t.personal_access_token.c.user_id == account_id)
-        )
-    ).scalar_one()
-    if count >= PAT_LIMIT:
+    if await repository.count_pats(conn, account_id) >= PAT_LIMIT:
         raise OperationDeniedError(f"Too many PATs ({PAT_LIMIT}) already exist for this user.")
-    if await row_exists(conn, t.personal_access_token, user_id=account_id, description=description):
+    if await repository.pat_description_taken(conn, account_id, description):
         raise NameExistsError("PAT description already exists.")
     secret = tokens.new_pat_secret()
     try:
-        row = (
-            await conn.execute(
-                t.personal_access_token.insert()
-                .values(
-                    user_id=account_id,
-                    secret_hash=tokens.hash_secret(secret),
-                    description=description,
-                    expires_at=expires_at,
-                    created_at=utcnow(),
-                )
-                .returning(*t.personal_access_token.c)
-            )
-        ).one()
+        row = await repository.insert_pat(
+            conn,
+            user_id=account_id,
+            secret_hash=tokens.hash_secret(secret),
+            description=description,
+            expires_at=expires_at,
+            created_at=utcnow(),
+        )
     except IntegrityError as exc:
         raise NameExistsError("PAT description already exists.") from exc
     created = pat_schema(row)
@@ -121,13 +102,7 @@ async def delete_token(conn: AsyncConnection, *, actor: Principal, account_id: i
     """Delete one token of a service account (ADMIN); it stops authenticating at once. 404 when unknown."""
     check_permission(actor, ADMIN)
     account = await require_account(conn, account_id)
-    row = (
-        await conn.execute(
-            t.personal_access_token.delete()
-            .where(t.personal_access_token.c.id == token_id, t.personal_access_token.c.user_id == account_id)
-            .returning(t.personal_access_token.c.id, t.personal_access_token.c.description)
-        )
-    ).first()
+    row = await repository.delete_pat(conn, account_id, token_id)
     if row is None:
         raise NotFoundError(f"Could not find a token with id {token_id} for service account {account_id}.")
     await _audit(

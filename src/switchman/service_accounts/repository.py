@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.db import tables as t
-from switchman.db.queries import insert_returning
+from switchman.db.queries import insert_returning, row_exists
 
 _sa = t.service_account
 _pat = t.personal_access_token
@@ -62,3 +62,27 @@ async def update_account(conn: AsyncConnection, account_id: int, **values: Any) 
 async def delete_account(conn: AsyncConnection, account_id: int) -> None:
     """Delete the account; its tokens cascade."""
     await conn.execute(_sa.delete().where(_sa.c.id == account_id))
+
+
+async def count_pats(conn: AsyncConnection, account_id: int) -> int:
+    query = sa.select(sa.func.count()).select_from(_pat).where(_pat.c.user_id == account_id)
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def pat_description_taken(conn: AsyncConnection, account_id: int, description: str) -> bool:
+    return await row_exists(conn, _pat, user_id=account_id, description=description)
+
+
+async def insert_pat(conn: AsyncConnection, **values: Any) -> Any:
+    """Insert a token; IntegrityError when its description was taken concurrently."""
+    return await insert_returning(conn, _pat, **values)
+
+
+async def delete_pat(conn: AsyncConnection, account_id: int, token_id: int) -> Any:
+    """The deleted token's id and description, or None when the account has no such token."""
+    statement = (
+        _pat.delete()
+        .where(_pat.c.id == token_id, _pat.c.user_id == account_id)
+        .returning(_pat.c.id, _pat.c.description)
+    )
+    return (await conn.execute(statement)).first()
