@@ -9,13 +9,18 @@ failing with SQLITE_BUSY when a read lock would have to be upgraded.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util import await_
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -24,7 +29,13 @@ def create_engine(url: URL, *, pool_size: int = 10) -> AsyncEngine:
     # hide_parameters: error texts (and so logged tracebacks) never quote statement parameters, which
     # carry signal payloads and token hashes.
     if url.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True)
+        engine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            hide_parameters=True,
+            async_creator=partial(_inline_sqlite, url),
+        )
         _configure_sqlite(engine)
         return engine
     return create_async_engine(
@@ -38,6 +49,47 @@ def create_engine(url: URL, *, pool_size: int = 10) -> AsyncEngine:
         # JIT compilation pays ~10 ms on short queries with large row estimates (ADR 0006); never worth it here.
         connect_args={"server_settings": {"application_name": "switchman", "jit": "off"}},
     )
+
+
+class _RunAtOnce:
+    """Stands in for aiosqlite's queue to its thread: each queued call runs as it is queued."""
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            result = function()
+        except BaseException as exc:  # handed to the awaiting caller, as aiosqlite's thread does
+            if future is not None:
+                future.set_exception(exc)
+            return
+        if future is not None:
+            future.set_result(result)
+
+
+class _InlineSqlite(aiosqlite.Connection):
+    """aiosqlite's interface over a sqlite3 connection whose calls run in the calling (event loop) thread.
+
+    aiosqlite runs each call on a thread of its own and hands the result back through the event loop: a
+    few hundred microseconds per call, and far more when the loop is busy serving requests, for statements
+    that themselves take a few microseconds. Inline, a statement blocks the loop only for its own time.
+    That is safe here because this process's writers queue on `Database.sqlite_write_lock` before they
+    BEGIN, so a statement waits in SQLite's busy handler only for another process's (or the signal
+    writer thread's) short commit, and WAL readers never wait.
+    """
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
+        super().__init__(connector, iter_chunk_size=64)
+        self._tx = _RunAtOnce()  # type: ignore[assignment]
+
+    def __await__(self) -> Generator[Any, None, aiosqlite.Connection]:
+        return self._connect().__await__()  # no thread to start
+
+
+async def _inline_sqlite(url: URL) -> aiosqlite.Connection:
+    args, kwargs = url.get_dialect()().create_connect_args(url)
+    # The pool may close a connection from another thread (garbage collection at exit).
+    kwargs["check_same_thread"] = False
+    return await _InlineSqlite(partial(sqlite3.connect, *args, **kwargs))
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -55,7 +107,37 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode == "IMMEDIATE":
+            _begin_immediate(conn.connection.driver_connection._conn)
+        else:
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _begin_immediate(raw: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting for another process's write transaction without blocking the event loop.
+
+    Connections run inline (`_InlineSqlite`), so SQLite's busy handler would sleep on the event loop for
+    as long as another process (a separate `switchman worker`, a CLI command) writes; and its sleeps
+    grow to 25 ms, so a writer also starts late. Instead the attempt fails at once and is retried after
+    an asyncio sleep of 0.5 ms doubling to 4 ms, for up to the busy timeout. Only BEGIN IMMEDIATE takes
+    the write lock in a transaction (WAL commits never wait for readers), so this is the one place a
+    writer waits.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    pause = 0.0005
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                    raise
+            await_(asyncio.sleep(pause))
+            pause = min(pause * 2, 0.004)
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 _BEFORE_COMMIT = "switchman.before_commit"
