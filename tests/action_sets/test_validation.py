@@ -56,9 +56,9 @@ CASES: list[tuple[str, Any, str]] = [
         "/match/payload/a.b/operator",
     ),
     (
-        "filter REGEX refused",
-        lambda b: b["match"]["payload"].update({"a": {"operator": "REGEX", "value": "x"}}),
-        "/match/payload/a/operator",
+        "filter REGEX with a pattern RE2 refuses",
+        lambda b: b["match"]["payload"].update({"a": {"operator": "REGEX", "value": "(a)\\1"}}),
+        "/match/payload/a/value",
     ),
     (
         "filter NUM without a number",

@@ -42,6 +42,7 @@ SUITES = (
     "11-strategy-constraints-edge-cases.json",
     "13-constraint-operators.json",
     "14-constraint-semver-operators.json",
+    "21-regex-constraint-operators.json",
 )
 
 # Vectors that cannot be expressed as payload filters, with the reason.

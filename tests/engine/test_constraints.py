@@ -146,7 +146,7 @@ def test_operator(operator: str, seen: object, values: tuple[str, ...], value: s
     assert flipped.passed is (not expected), flipped.reason  # inverted negates, absent keys included
 
 
-@pytest.mark.parametrize("operator", ["REGEX", "IN_CIDR", "FOO", "", "in", "NOT_A_VALID_OPERATOR"])
+@pytest.mark.parametrize("operator", ["IN_CIDR", "FOO", "", "in", "NOT_A_VALID_OPERATOR"])
 @pytest.mark.parametrize("inverted", [False, True])
 def test_unknown_and_unsupported_operators_never_match_even_inverted(operator: str, inverted: bool) -> None:
     result = run(operator, "x", values=("x",), value="x", inverted=inverted)
@@ -195,7 +195,14 @@ def test_spec_worked_examples(key: str, raw: dict[str, object], expected: bool) 
         ("DATE_AFTER", "2024-01-02", {"value": "2024-01-01"}, "'2024-01-02' is after '2024-01-01'"),
         ("DATE_BEFORE", "soon", {"value": "2024-01-01"}, "'soon' is not a date-time"),
         ("FOO", "x", {}, "unknown operator 'FOO' never matches (inverted not applied)"),
-        ("REGEX", "x", {"value": "x"}, "unsupported operator 'REGEX' never matches (inverted not applied)"),
+        ("IN_CIDR", "x", {"value": "x"}, "unsupported operator 'IN_CIDR' never matches (inverted not applied)"),
+        ("REGEX", "checkout-eu-1", {"value": "^checkout-(eu|us)"}, "value 'checkout-eu-1' matches '^checkout-(eu|us)'"),
+        ("REGEX", "ABC", {"value": "b", "case_insensitive": True}, "value 'ABC' matches 'b' ignoring case"),
+        ("REGEX", "x", {"value": "(a", "inverted": True}, "pattern '(a' is not a usable RE2 expression: never matches"),
+        ("TOKEN_IN", "env:prod,service:search", {"values": ("service:search",)},
+         "part 'service:search' of 'env:prod,service:search' is in ['service:search']"),
+        ("TOKEN_IN", "service:search-indexer", {"values": ("service:search",)},
+         "no part of 'service:search-indexer' ['service:search-indexer'] is in ['service:search']"),
         ("IN", "x", {"values": tuple("abcdefg")},
          "value 'x' is not in ['a', 'b', 'c', 'd', 'e', … (2 more)]"),
     ],

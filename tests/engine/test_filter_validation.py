@@ -29,6 +29,9 @@ VALID = [
     {"a": {"operator": "DATE_AFTER", "value": "2024-03-21T10:15:30.123Z"}},
     {"a": {"operator": "DATE_BEFORE", "value": "2023-12-27T13:37:00+01:00"}},
     {"list[0].name": {"operator": "IN", "values": ["x"]}, "b/c~d": {"operator": "IN", "values": ["y"]}},
+    {"a": {"operator": "REGEX", "value": "^(?i)checkout-[[:alpha:]]+$", "caseInsensitive": True}},
+    {"tags": {"operator": "TOKEN_IN", "values": ["service:search"], "caseInsensitive": True}},
+    {"alerts[*].labels.severity": {"operator": "IN", "values": ["critical"]}},
 ]
 
 
@@ -46,8 +49,16 @@ def test_valid_filters(filters: object) -> None:
          [("/match/payload/", "filter key must be a non-empty payload path")]),
         ({"a": "IN"}, [("/match/payload/a", "filter must be an object")]),
         ({"a": {"values": ["x"]}}, [("/match/payload/a/operator", "is required")]),
-        ({"a": {"operator": "REGEX", "value": "x"}},
-         [("/match/payload/a/operator", "operator REGEX is not supported in filters")]),
+        ({"a": {"operator": "REGEX", "value": "(x"}},
+         [("/match/payload/a/value", "is not an RE2 regular expression (missing ): (x)")]),
+        ({"a": {"operator": "REGEX", "value": "^(?=a)b"}},
+         [("/match/payload/a/value", "is not an RE2 regular expression (invalid perl operator: (?=)")]),
+        ({"a": {"operator": "REGEX", "value": ""}},
+         [("/match/payload/a/value", "must not be blank (an empty pattern matches every value)")]),
+        ({"a": {"operator": "REGEX", "value": "a" * 1025}},
+         [("/match/payload/a/value", "is longer than 1024 characters")]),
+        ({"a": {"operator": "REGEX"}}, [("/match/payload/a/value", "is required for this operator")]),
+        ({"a": {"operator": "TOKEN_IN", "value": "x"}}, [("/match/payload/a/values", "is required for this operator")]),
         ({"a": {"operator": "IN_CIDR", "values": ["10.0.0.0/8"]}},
          [("/match/payload/a/operator", "operator IN_CIDR is not supported in filters")]),
         ({"a": {"operator": "IN", "values": ["x"], "extra": 1}},
@@ -115,9 +126,10 @@ def test_custom_base_path() -> None:
 
 
 def test_known_operators() -> None:
-    assert "REGEX" in KNOWN_OPERATORS and "REGEX" not in SUPPORTED_OPERATORS
+    assert "IN_CIDR" in KNOWN_OPERATORS and "IN_CIDR" not in SUPPORTED_OPERATORS
     assert {"DATE_AFTER", "DATE_BEFORE", "SEMVER_GTE", "SEMVER_LTE", "IN", "NOT_IN"} <= SUPPORTED_OPERATORS
-    assert len(SUPPORTED_OPERATORS) == 17
+    assert {"REGEX", "TOKEN_IN"} <= SUPPORTED_OPERATORS
+    assert len(SUPPORTED_OPERATORS) == 19
 
 
 class TestNormalize:
@@ -163,9 +175,9 @@ class TestNormalize:
 
     def test_invalid_input_raises(self) -> None:
         with pytest.raises(InvalidFiltersError) as caught:
-            normalize_filters({"a": {"operator": "REGEX", "value": "x"}})
+            normalize_filters({"a": {"operator": "IN_CIDR", "values": ["10.0.0.0/8"]}})
         assert caught.value.problems == [
-            Problem("/match/payload/a/operator", "operator REGEX is not supported in filters")
+            Problem("/match/payload/a/operator", "operator IN_CIDR is not supported in filters")
         ]
         with pytest.raises(InvalidFiltersError):
             normalize_filters("nope")

@@ -63,7 +63,9 @@ async def test_an_empty_body_is_the_empty_payload(client: httpx.AsyncClient, bod
     assert response.json()["signals"][0]["payload"] == {}
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/json; charset=x", None]
+)
 async def test_the_body_is_parsed_as_json_whatever_the_content_type(
     client: httpx.AsyncClient, content_type: str | None
 ) -> None:
@@ -76,7 +78,57 @@ async def test_the_body_is_parsed_as_json_whatever_the_content_type(
     assert response.json()["signals"][0]["payload"] == {"a": [1, 2]}
 
 
-@pytest.mark.parametrize("body", [b"[]", b'"text"', b"12", b"null", b"true", b"[{}]"])
+@pytest.mark.parametrize(
+    ("body", "payload"),
+    [(b"[]", {"items": []}), (b'[{"a": 1}, 2, "x"]', {"items": [{"a": 1}, 2, "x"]})],
+)
+async def test_a_json_array_is_one_signal_of_its_items(
+    client: httpx.AsyncClient, db: Database, body: bytes, payload: dict[str, Any]
+) -> None:
+    endpoint, secret = await endpoint_with_token(client)
+    response = await client.post(call_path(endpoint["name"]), content=body, headers={"Authorization": secret})
+    assert response.status_code == 200, response.text
+    assert response.json()["signals"][0]["payload"] == payload
+    (row,) = await signal_rows(db)
+    assert orjson.loads(row.payload) == payload
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.mark.parametrize(
+    ("body", "payload"),
+    [
+        (b"status=firing&severity=critical", {"status": "firing", "severity": "critical"}),
+        (b"tag=a&tag=b&tag=c&x=", {"tag": ["a", "b", "c"], "x": ""}),
+        (b"msg=caf%C3%A9+au+lait&plus=1%2B1", {"msg": "café au lait", "plus": "1+1"}),
+        # Slack-style: the document is a JSON field of the form, stored decoded.
+        (b"payload=%7B%22type%22%3A%22alert%22%2C%22n%22%3A2%7D&token=t", {"payload": {"type": "alert", "n": 2}, "token": "t"}),
+        (b"payload=%7Bnot+json", {"payload": "{not json"}),
+        (b'{"sent": "as json anyway"}', {"sent": "as json anyway"}),
+    ],
+)  # fmt: skip
+async def test_a_form_body_is_an_object_of_its_fields(
+    client: httpx.AsyncClient, db: Database, body: bytes, payload: dict[str, Any]
+) -> None:
+    endpoint, secret = await endpoint_with_token(client)
+    headers = {"Authorization": secret, "Content-Type": f"{FORM}; charset=utf-8"}
+    response = await client.post(call_path(endpoint["name"]), content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["signals"][0]["payload"] == payload
+    (row,) = await signal_rows(db)
+    assert orjson.loads(row.payload) == payload
+
+
+async def test_a_form_body_that_is_not_utf8_is_400(client: httpx.AsyncClient, db: Database) -> None:
+    endpoint, secret = await endpoint_with_token(client)
+    headers = {"Authorization": secret, "Content-Type": FORM}
+    response = await client.post(call_path(endpoint["name"]), content=b"a=%FF%FE", headers=headers)
+    assert_error(response, 400, "BadDataError")
+    assert await signal_rows(db) == []
+
+
+@pytest.mark.parametrize("body", [b'"text"', b"12", b"null", b"true"])
 async def test_json_that_is_not_an_object_is_400(
     client: httpx.AsyncClient, db: Database, body: bytes
 ) -> None:
@@ -446,7 +498,7 @@ async def test_a_batch_mixing_refused_and_accepted_calls_answers_each_correctly(
         elif kind == 3:
             plan.append(("ghost", {"Authorization": first_secret}, b'{"n":%d}' % n, 404))
         else:
-            plan.append((second["name"], {"Authorization": second_secret}, b"[%d]" % n, 400))
+            plan.append((second["name"], {"Authorization": second_secret}, b"%d" % n, 400))
     before = committer.transactions
     responses = await asyncio.gather(
         *(client.post(call_path(name), content=body, headers=headers) for name, headers, body, _ in plan)

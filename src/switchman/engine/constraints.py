@@ -5,8 +5,15 @@ choices (docs/adr/0003-filter-semantics.md):
 - context values are JavaScript `String()` of the payload value; `""`, `0`, `false` are present;
 - `caseInsensitive` is ignored by `IN` / `NOT_IN` (as in the node SDK);
 - `DATE_AFTER` / `DATE_BEFORE` compare the payload value at the filter's key, not the clock;
-- `REGEX`, `IN_CIDR` and unknown operators never match, and `inverted` is not applied to them;
+- `IN_CIDR` and unknown operators never match, and `inverted` is not applied to them;
 - `inverted` negates every other result, including results for an absent key.
+
+And switchman's additions (docs/adr/0018-matching-what-senders-send.md):
+- `REGEX` is an RE2 search (client specification suite 21); an unusable pattern never matches, inverted
+  or not;
+- `TOKEN_IN` splits the value at commas and white space and holds when a part is one of `values`;
+- `[*]` in a key stands for any array index: the filter holds when it holds for at least one element,
+  except `NOT_IN`, which holds when no element is in `values`; `inverted` negates that whole verdict.
 
 Each operator is a small function in a table; none of them raises on any input.
 """
@@ -14,14 +21,15 @@ Each operator is a small function in a table; none of them raises on any input.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from switchman.engine import semver
+from switchman.engine import regex, semver
 from switchman.engine.filter_validation import normalize_filters, validate_filters
 from switchman.engine.js import js_number, js_number_to_string, js_string, js_trim
 from switchman.engine.operators import KNOWN_OPERATORS, UNSUPPORTED_OPERATORS, Operator
-from switchman.engine.payload import to_context_value
+from switchman.engine.payload import any_element_pattern, to_context_value
 from switchman.engine.problems import Limit, Problem
 from switchman.engine.timestamps import parse_timestamp
 
@@ -131,10 +139,12 @@ class FilterResult:
 
 @dataclass(frozen=True)
 class _Outcome:
-    """An operator's verdict before `inverted` is applied."""
+    """An operator's verdict before `inverted` is applied; `final` verdicts are not inverted (an unusable
+    filter never matches)."""
 
     holds: bool
     reason: str
+    final: bool = False
 
 
 _Evaluator = Callable[[Filter, str | None], _Outcome]
@@ -142,26 +152,72 @@ _Evaluator = Callable[[Filter, str | None], _Outcome]
 
 def evaluate_filter(f: Filter, flat: Mapping[str, object]) -> FilterResult:
     """Evaluate `f` against a payload flattened by `flatten_payload`. Never raises."""
-    try:
-        seen = to_context_value(flat.get(f.parameter))
-    except Exception:  # a hostile Mapping; JSON-derived ones cannot fail here
-        seen = None
-    if f.malformed is not None:
-        return FilterResult(
-            f.parameter, f.operator, False, seen, f"malformed filter ({f.malformed}) never matches"
-        )
-    evaluator = _EVALUATORS.get(f.operator)
-    if evaluator is None:
-        kind = "unsupported" if f.operator in UNSUPPORTED_OPERATORS else "unknown"
-        reason = f"{kind} operator {_show(f.operator)} never matches (inverted not applied)"
-        return FilterResult(f.parameter, f.operator, False, seen, reason)
-    outcome = evaluator(f, seen)
-    if not f.inverted:
+    elements = any_element_pattern(f.parameter)
+    if elements is not None:
+        seen, outcome = _any_element(f, flat, elements)
+    else:
+        try:
+            seen = to_context_value(flat.get(f.parameter))
+        except Exception:  # a hostile Mapping; JSON-derived ones cannot fail here
+            seen = None
+        outcome = _verdict(f, seen)
+    if not f.inverted or outcome.final:
         return FilterResult(f.parameter, f.operator, outcome.holds, seen, outcome.reason)
     verdict = "passes" if not outcome.holds else "fails"
     return FilterResult(
         f.parameter, f.operator, not outcome.holds, seen, f"{outcome.reason}; inverted: {verdict}"
     )
+
+
+def _verdict(f: Filter, seen: str | None) -> _Outcome:
+    """The operator's verdict on one context value, before `inverted`."""
+    if f.malformed is not None:
+        return _Outcome(False, f"malformed filter ({f.malformed}) never matches", final=True)
+    evaluator = _EVALUATORS.get(f.operator)
+    if evaluator is None:
+        kind = "unsupported" if f.operator in UNSUPPORTED_OPERATORS else "unknown"
+        return _Outcome(
+            False, f"{kind} operator {_show(f.operator)} never matches (inverted not applied)", True
+        )
+    return evaluator(f, seen)
+
+
+def _any_element(
+    f: Filter, flat: Mapping[str, object], elements: re.Pattern[str]
+) -> tuple[str | None, _Outcome]:
+    """The verdict of a `[*]` filter: the operator holds for some element (`NOT_IN`: for none), with the
+    value it was decided on (the first element that holds; None when none does)."""
+    negated = f.operator == Operator.NOT_IN
+    probe = replace(f, operator=Operator.IN) if negated else f
+    checked = 0
+    first: tuple[str, _Outcome] | None = None
+    try:
+        keys = [key for key in flat if isinstance(key, str) and elements.fullmatch(key)]
+    except Exception:  # a hostile Mapping; JSON-derived ones cannot fail here
+        keys = []
+    for key in keys:
+        seen = to_context_value(flat.get(key))
+        outcome = _verdict(probe, seen)
+        if outcome.final:
+            return seen, outcome
+        checked += 1
+        if outcome.holds:
+            if negated:
+                return seen, _Outcome(False, f"{key}: {outcome.reason}, so NOT_IN fails")
+            return seen, _Outcome(True, f"{key}: {outcome.reason}")
+        if first is None:
+            first = (key, outcome)
+    if first is None:
+        absent = _verdict(probe, None)
+        if absent.final:
+            return None, absent
+        return None, _Outcome(
+            negated, f"no key matches {_show(f.parameter)}: {f.operator} {'holds' if negated else 'fails'}"
+        )
+    example = f"{first[0]}: {first[1].reason}"
+    if negated:
+        return None, _Outcome(True, f"no element of {checked} is in the list ({example}, …)")
+    return None, _Outcome(False, f"no element of {checked} holds ({example}, …)")
 
 
 # --- presentation -------------------------------------------------------------------------
@@ -290,6 +346,41 @@ def _date(f: Filter, seen: str | None) -> _Outcome:
     return _Outcome(holds, f"{_show(seen)} {relation} {_show(f.value or '')}")
 
 
+def _regex(f: Filter, seen: str | None) -> _Outcome:
+    if seen is None:
+        return _absent(f.operator, False)
+    pattern = f.value or ""
+    found = regex.search(pattern, seen, case_insensitive=f.case_insensitive)
+    if found is None:
+        return _Outcome(
+            False, f"pattern {_show(pattern)} is not a usable RE2 expression: never matches", True
+        )
+    case = " ignoring case" if f.case_insensitive else ""
+    relation = "matches" if found else "does not match"
+    return _Outcome(found, f"value {_show(seen)} {relation} {_show(pattern)}{case}")
+
+
+_TOKEN_SEPARATORS = re.compile(r"[,\s]+")
+
+
+def _token_in(f: Filter, seen: str | None) -> _Outcome:
+    if seen is None:
+        return _absent(f.operator, False)
+    tokens = tuple(token for token in _TOKEN_SEPARATORS.split(seen) if token)
+    values = _clean_values(f.values)
+    if f.case_insensitive:
+        wanted = {value.casefold(): value for value in values}
+        hit = next((token for token in tokens if token.casefold() in wanted), None)
+    else:
+        hit = next((token for token in tokens if token in values), None)
+    case = " ignoring case" if f.case_insensitive else ""
+    if hit is None:
+        return _Outcome(
+            False, f"no part of {_show(seen)} {_show_list(tokens)} is in {_show_list(values)}{case}"
+        )
+    return _Outcome(True, f"part {_show(hit)} of {_show(seen)} is in {_show_list(values)}{case}")
+
+
 _EVALUATORS: dict[str, _Evaluator] = {
     Operator.IN: _in,
     Operator.NOT_IN: _in,
@@ -298,4 +389,6 @@ _EVALUATORS: dict[str, _Evaluator] = {
     **dict.fromkeys(_SEMVER_TESTS, _semver),
     Operator.DATE_AFTER: _date,
     Operator.DATE_BEFORE: _date,
+    Operator.REGEX: _regex,
+    Operator.TOKEN_IN: _token_in,
 }

@@ -4,12 +4,13 @@ Stricter than evaluation (which never refuses anything): a stored filter must be
 use a supported operator and carry a value its operator can use. Rules, per filter key:
 - the key is a non-empty string; the filter an object with only `operator`, `values`, `value`,
   `inverted`, `caseInsensitive`;
-- `operator` is a supported operator (`REGEX` and `IN_CIDR` are refused; `DATE_*` accepted);
-- `IN`, `NOT_IN`, `STR_*` need a `values` array of non-blank strings (numbers are accepted and
+- `operator` is a supported operator (`IN_CIDR` is refused; `DATE_*` accepted);
+- `IN`, `NOT_IN`, `STR_*`, `TOKEN_IN` need a `values` array of non-blank strings (numbers are accepted and
   stored as their JavaScript string form), at most `max_values` of them; an empty array is legal,
   as in Unleash (IN [] never holds, NOT_IN [] always holds; `filter_warnings` says so);
-- `NUM_*`, `SEMVER_*`, `DATE_*` need `value`: a number (JavaScript `Number()` syntax, not
-  blank), a SemVer 2.0 version without `v`, or a date-time respectively;
+- `NUM_*`, `SEMVER_*`, `DATE_*`, `REGEX` need `value`: a number (JavaScript `Number()` syntax, not
+  blank), a SemVer 2.0 version without `v`, a date-time, or a non-blank RE2 pattern of at most
+  `regex.MAX_PATTERN_LENGTH` characters respectively;
 - the field the operator does not use may be sent (clients copy constraints verbatim) but must
   be well typed; normalisation drops it, as Unleash's UI does;
 - `inverted` and `caseInsensitive` are booleans or null.
@@ -20,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from switchman.engine import semver
+from switchman.engine import regex, semver
 from switchman.engine.js import js_number, js_string, js_trim
 from switchman.engine.operators import (
     DATE_OPERATORS,
@@ -29,6 +30,7 @@ from switchman.engine.operators import (
     SEMVER_OPERATORS,
     SUPPORTED_OPERATORS,
     UNSUPPORTED_OPERATORS,
+    Operator,
 )
 from switchman.engine.problems import Limit, Problem, pointer
 from switchman.engine.timestamps import parse_timestamp
@@ -179,6 +181,12 @@ def _value_problems(raw: Mapping[str, object], here: str, operator: str, *, requ
         return [Problem(at, f"{text!r} is not a semantic version (MAJOR.MINOR.PATCH, no leading 'v')")]
     if operator in DATE_OPERATORS and parse_timestamp(text) is None:
         return [Problem(at, f"{text!r} is not an RFC 3339 date-time")]
+    if operator == Operator.REGEX:
+        if text == "":
+            return [Problem(at, "must not be blank (an empty pattern matches every value)")]
+        problem = regex.pattern_problem(text)
+        if problem is not None:
+            return [Problem(at, problem)]
     return []
 
 

@@ -18,6 +18,7 @@ import re
 from collections.abc import Collection, Mapping
 
 from switchman.engine.operators import LIST_OPERATORS, Operator
+from switchman.engine.payload import key_occurs
 from switchman.engine.problems import ActionSetWarning, pointer
 
 FILTERS_PATH = "/match/payload"
@@ -56,7 +57,7 @@ def filter_warnings(
                     here + "/values", "empty-values", _empty_values_message(str(operator), inverted)
                 )
             )
-        if known_keys is not None and key not in known_keys:
+        if known_keys is not None and not key_occurs(key, known_keys):
             warnings.append(ActionSetWarning(here, "unknown-key", _unknown_key_message(key, known_keys)))
     return warnings
 

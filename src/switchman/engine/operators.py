@@ -6,7 +6,7 @@ from enum import StrEnum
 
 
 class Operator(StrEnum):
-    """Constraint operators that filters evaluate (Unleash names)."""
+    """Constraint operators that filters evaluate: Unleash's, and `TOKEN_IN` (switchman's, ADR 0018)."""
 
     IN = "IN"
     NOT_IN = "NOT_IN"
@@ -25,11 +25,13 @@ class Operator(StrEnum):
     SEMVER_LTE = "SEMVER_LTE"
     DATE_AFTER = "DATE_AFTER"
     DATE_BEFORE = "DATE_BEFORE"
+    REGEX = "REGEX"
+    TOKEN_IN = "TOKEN_IN"
 
 
 # Unleash constraint operators that switchman deliberately does not support in filters: refused
 # on write, and (like any unknown operator) never matching at evaluation, `inverted` not applied.
-UNSUPPORTED_OPERATORS: frozenset[str] = frozenset({"REGEX", "IN_CIDR"})
+UNSUPPORTED_OPERATORS: frozenset[str] = frozenset({"IN_CIDR"})
 
 SUPPORTED_OPERATORS: frozenset[str] = frozenset(Operator)
 
@@ -43,6 +45,7 @@ LIST_OPERATORS: frozenset[str] = frozenset(
         Operator.STR_STARTS_WITH,
         Operator.STR_ENDS_WITH,
         Operator.STR_CONTAINS,
+        Operator.TOKEN_IN,
     }
 )
 NUMBER_OPERATORS: frozenset[str] = frozenset(
@@ -52,7 +55,7 @@ SEMVER_OPERATORS: frozenset[str] = frozenset(
     {Operator.SEMVER_EQ, Operator.SEMVER_GT, Operator.SEMVER_GTE, Operator.SEMVER_LT, Operator.SEMVER_LTE}
 )
 DATE_OPERATORS: frozenset[str] = frozenset({Operator.DATE_AFTER, Operator.DATE_BEFORE})
-VALUE_OPERATORS: frozenset[str] = NUMBER_OPERATORS | SEMVER_OPERATORS | DATE_OPERATORS
+VALUE_OPERATORS: frozenset[str] = NUMBER_OPERATORS | SEMVER_OPERATORS | DATE_OPERATORS | {Operator.REGEX}
 
 
 # One line per operator: what it means for the payload value at the filter's key, and an example
@@ -113,5 +116,13 @@ OPERATOR_REFERENCE: dict[str, tuple[str, str]] = {
     Operator.DATE_BEFORE: (
         "the value, an RFC 3339 date-time, is before `value`",
         '{"operator":"DATE_BEFORE","value":"2026-12-31T23:59:59Z"}',
+    ),
+    Operator.REGEX: (
+        "the RE2 pattern `value` matches anywhere in the value (anchor with `^…$`)",
+        '{"operator":"REGEX","value":"^checkout-[a-z]{2}-[0-9]+$"}',
+    ),
+    Operator.TOKEN_IN: (
+        "the value, split at commas and white space, has a part equal to one of `values` (switchman's)",
+        '{"operator":"TOKEN_IN","values":["service:search"]}',
     ),
 }

@@ -7,8 +7,9 @@ are present values).
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any, Union
 
 from switchman.engine.js import js_string
@@ -98,6 +99,33 @@ class _Frame:
         self.is_array = is_array
         self.container = container
         self.pending = _children(container)[::-1]
+
+
+# In a filter key, `[*]` stands for any array index (switchman's, ADR 0018): `alerts[*].labels.severity`.
+ANY_ELEMENT = "[*]"
+_ANY_INDEX = r"\[(?:0|[1-9][0-9]*)\]"
+
+
+def any_element_pattern(key: str) -> re.Pattern[str] | None:
+    """The flattened keys a filter key with `[*]` stands for, as a pattern to `fullmatch`; None when the
+    key has no `[*]` (it names one flattened key). Nested `[*]` are independent: `a[*].b[*]` matches
+    `a[2].b[0]`. Arrays inside arrays flatten as `m[0].0`, so only the outer one can be `[*]`."""
+    if ANY_ELEMENT not in key:
+        return None
+    return _any_element_pattern(key)
+
+
+@functools.lru_cache(maxsize=1024)
+def _any_element_pattern(key: str) -> re.Pattern[str]:
+    return re.compile(re.escape(key).replace(re.escape(ANY_ELEMENT), _ANY_INDEX))
+
+
+def key_occurs(key: str, keys: Collection[str]) -> bool:
+    """Whether filter key `key` names one of the flattened `keys` (any of them, for a `[*]` key)."""
+    pattern = any_element_pattern(key)
+    if pattern is None:
+        return key in keys
+    return any(pattern.fullmatch(candidate) for candidate in keys)
 
 
 def to_context_value(value: object) -> str | None:

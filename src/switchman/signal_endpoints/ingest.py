@@ -9,7 +9,10 @@ is read — up to the cap, never further — before the endpoint and token are c
 checks run inside the group-committed transaction that stores the signal (see `signal_writer.py`);
 errors are still reported in the order above.
 
-The body is parsed as JSON whatever its `Content-Type` (webhook senders are careless about it); an empty
+The body is parsed as JSON whatever its `Content-Type` (webhook senders are careless about it), except
+that an `application/x-www-form-urlencoded` body that does not start with `{` or `[` is read as a form
+(ADR 0018): an object of its fields, a repeated field a list of its values, a `payload` field holding JSON
+(Slack-style) decoded. A JSON array is stored as `{"items": [...]}` (one signal per delivery). An empty
 body is the payload `{}`. The stored payload is the parsed object re-serialised compactly: nothing from
 the headers is ever added to it, and neither headers nor bodies are logged. The reply, 200
 `{"signals":[<signalSchema>]}`, is sent only after the signal's transaction committed.
@@ -17,9 +20,11 @@ the headers is ever added to it, and neither headers nor bodies are logged. The 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -111,14 +116,19 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
         return
     authorization: bytes | None = None
     content_length: bytes | None = None
+    form = False
     for key, value in scope["headers"]:
         if key == b"authorization":
             authorization = value
         elif key == b"content-length":
             content_length = value
+        elif key == b"content-type":
+            form = value.split(b";", 1)[0].strip().lower() == _FORM_TYPE
     secret = _credential(authorization) if authorization else ""
     try:
-        payload, body_error = await _read_payload(receive, content_length, ctx.settings.signal_max_bytes)
+        payload, body_error = await _read_payload(
+            receive, content_length, ctx.settings.signal_max_bytes, form=form
+        )
     except _Disconnected:
         return  # nobody is listening; nothing was stored
     committer = ingestion.committer
@@ -166,7 +176,7 @@ class _Disconnected(Exception):
 
 
 async def _read_payload(
-    receive: Receive, content_length: bytes | None, cap: int
+    receive: Receive, content_length: bytes | None, cap: int, *, form: bool = False
 ) -> tuple[bytes | None, SwitchmanError | None]:
     """The payload as compact JSON object bytes, or the body's error. Reads at most `cap` bytes."""
     if content_length is not None:
@@ -190,11 +200,12 @@ async def _read_payload(
             chunks.append(chunk)
         if not message.get("more_body", False):
             break
-    return parse_payload(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+    return parse_payload(chunks[0] if len(chunks) == 1 else b"".join(chunks), form=form)
 
 
-def parse_payload(body: bytes) -> tuple[bytes | None, SwitchmanError | None]:
-    """Parse a call body into compact JSON object bytes; empty → `{}`; anything but an object → error.
+def parse_payload(body: bytes, *, form: bool = False) -> tuple[bytes | None, SwitchmanError | None]:
+    """Parse a call body into compact JSON object bytes; empty → `{}`; a JSON array → `{"items": [...]}`;
+    a form (`form`, and the body does not start with `{` or `[`) → its fields; anything else → error.
 
     Numbers are read as JavaScript (and so Unleash) reads them, except that 64-bit integers stay exact:
     larger integers become the nearest double, numbers out of double range become infinity, stored as
@@ -202,8 +213,11 @@ def parse_payload(body: bytes) -> tuple[bytes | None, SwitchmanError | None]:
     """
     if body.startswith(_UTF8_BOM):
         body = body[len(_UTF8_BOM) :]
-    if not body.strip():
+    stripped = body.strip()
+    if not stripped:
         return b"{}", None
+    if form and stripped[:1] not in (b"{", b"["):
+        return _form_payload(stripped)
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -218,6 +232,8 @@ def parse_payload(body: bytes) -> tuple[bytes | None, SwitchmanError | None]:
                 "The request body is not valid JSON.",
                 details=[{"path": "/", "message": "The request body is not valid JSON"}],
             )
+    if isinstance(value, list):
+        value = {"items": value}
     if not isinstance(value, dict):
         return None, BadDataError(
             "The signal payload must be a JSON object.",
@@ -229,6 +245,37 @@ def parse_payload(body: bytes) -> tuple[bytes | None, SwitchmanError | None]:
         if str(exc) == "Recursion limit reached":
             return None, _too_deep()
         return None, BadDataError("The request body is not valid JSON (unpaired surrogate).")
+
+
+_FORM_TYPE = b"application/x-www-form-urlencoded"
+# The form field that Slack-style senders fill with a JSON document; it is stored decoded.
+_FORM_JSON_FIELD = "payload"
+
+
+def _form_payload(body: bytes) -> tuple[bytes | None, SwitchmanError | None]:
+    """A form body as an object: each field's value, a repeated field's values as a list in order."""
+    try:
+        fields = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        return None, BadDataError(
+            "The form body is not UTF-8 text.",
+            details=[{"path": "/", "message": "The form body is not UTF-8 text"}],
+        )
+    value: dict[str, Any] = {}
+    for name, text in fields:
+        if name in value:
+            previous = value[name]
+            value[name] = [*previous, text] if isinstance(previous, list) else [previous, text]
+        else:
+            value[name] = text
+    embedded = value.get(_FORM_JSON_FIELD)
+    if isinstance(embedded, str) and embedded.lstrip()[:1] in ("{", "["):
+        with contextlib.suppress(orjson.JSONDecodeError):  # not JSON after all: kept as the text it is
+            value[_FORM_JSON_FIELD] = orjson.loads(embedded)
+    try:
+        return orjson.dumps(value), None
+    except orjson.JSONEncodeError:
+        return None, _too_deep()
 
 
 def _too_deep() -> BadDataError:
@@ -306,21 +353,30 @@ openapi_paths: dict[str, Any] = {
             "description": (
                 "Stores the JSON object in the body as a signal of the named endpoint and answers once "
                 "it is committed. Authenticate with one of the endpoint's tokens, bare or as "
-                "`Bearer <token>`. The body is parsed as JSON whatever its content type; an empty body "
-                "is the payload `{}`. Action sets react to the signal asynchronously."
+                "`Bearer <token>`. The body is parsed as JSON whatever its content type, except that an "
+                "`application/x-www-form-urlencoded` body is stored as an object of its fields (a "
+                '`payload` field holding JSON decoded); a JSON array is stored as `{"items": [...]}`; '
+                "an empty body is the payload `{}`. Action sets react to the signal asynchronously."
             ),
             "security": [{"bearerToken": []}, {"apiKey": []}],
             "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
             "requestBody": {
                 "required": False,
-                "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+                "content": {
+                    "application/json": {"schema": {"type": "object", "additionalProperties": True}},
+                    "application/x-www-form-urlencoded": {
+                        "schema": {"type": "object", "additionalProperties": True}
+                    },
+                },
             },
             "responses": {
                 "200": {
                     "description": "The stored signal (`signalsSchema`).",
                     "content": {"application/json": {"schema": model_ref(SignalsSchema)}},
                 },
-                "400": _error_response("The body is not a JSON object, or is malformed."),
+                "400": _error_response(
+                    "The body is not a JSON object or array (nor a form), or is malformed."
+                ),
                 "401": _error_response("No token, or not a token of this signal endpoint."),
                 "404": _error_response("No enabled signal endpoint has this name."),
                 "413": _error_response("The body is larger than SWITCHMAN_SIGNAL_MAX_BYTES."),
