@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     signal_max_bytes: int = Field(default=100 * 1024, ge=1)
     signal_rate_limit_per_second: float = Field(default=1000.0, ge=0)
     signal_retention_days: int = Field(default=30, ge=0)
+    # A repeated delivery id (Idempotency-Key, webhook-id, X-GitHub-Delivery) within this many seconds is
+    # answered with the first delivery's signal and stores nothing (ADR 0019); 0 ignores delivery ids.
+    signal_delivery_window_seconds: int = Field(default=86_400, ge=0)
     group_commit_max_batch: int = Field(default=256, ge=1)
 
     # Worker.
@@ -89,6 +92,17 @@ class Settings(BaseSettings):
     unleash_timeout_seconds: float = Field(default=5.0, gt=0)
     # Extra attempts after a timeout, connection error, 429 or 5xx (backoff with jitter between them).
     unleash_retries: int = Field(default=2, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _delivery_window_within_retention(self) -> Settings:
+        # A repeat is answered with the first delivery's signal, which must still exist.
+        retention = self.signal_retention_days * 86_400
+        if retention and self.signal_delivery_window_seconds > retention:
+            raise ValueError(
+                "SWITCHMAN_SIGNAL_DELIVERY_WINDOW_SECONDS must not exceed SWITCHMAN_SIGNAL_RETENTION_DAYS "
+                f"({self.signal_retention_days} days = {retention} s)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _unleash_backend_configured(self) -> Settings:

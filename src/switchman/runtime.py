@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 from starlette.requests import Request
 from starlette.types import Scope
@@ -102,7 +103,12 @@ async def open_runtime(
             runtime.ingestion = _start_ingestion(runtime)
             if settings.signal_retention_days > 0:
                 runtime.retention = asyncio.create_task(
-                    run_retention(db, retention_days=settings.signal_retention_days), name="signal-retention"
+                    run_retention(
+                        db,
+                        retention_days=settings.signal_retention_days,
+                        delivery_window=timedelta(seconds=settings.signal_delivery_window_seconds),
+                    ),
+                    name="signal-retention",
                 )
         if run_worker:
             runtime.worker = await start_worker(
@@ -130,7 +136,12 @@ async def _bootstrap_tokens(settings: Settings, db: Database) -> None:
 def _start_ingestion(runtime: Runtime) -> Ingestion:
     settings = runtime.settings
     in_flight = POSTGRES_BATCHES_IN_FLIGHT if runtime.db.is_postgres else 1
-    writer = make_signal_writer(runtime.db, runtime.wakeup, connections=in_flight)
+    writer = make_signal_writer(
+        runtime.db,
+        runtime.wakeup,
+        connections=in_flight,
+        delivery_window=timedelta(seconds=settings.signal_delivery_window_seconds),
+    )
     committer: GroupCommitter[IngestCall, Outcome] = GroupCommitter(
         writer.write, max_batch=settings.group_commit_max_batch, max_in_flight=in_flight, name="signal-ingest"
     )

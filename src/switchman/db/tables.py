@@ -282,6 +282,25 @@ signal = sa.Table(
     sqlite_autoincrement=True,
 )
 
+# A delivery id a sender put on a call (`Idempotency-Key`, `webhook-id`, `X-GitHub-Delivery`): the key is
+# the uniqueness that makes a repeated delivery answer with the first one's signal, also across replicas
+# (ADR 0019). `created_at` is when the key was first stored; after the window the key is new again.
+# No foreign key to `signal`: the window is shorter than signal retention (config), and signals have none.
+signal_delivery = sa.Table(
+    "signal_delivery",
+    metadata,
+    sa.Column(
+        "signal_endpoint_id",
+        sa.Integer,
+        sa.ForeignKey("signal_endpoint.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("delivery_key", sa.String(255), primary_key=True),
+    sa.Column("signal_id", BigId, nullable=False),
+    _created_at(),
+    sa.Index(None, "created_at"),
+)
+
 # --- action sets -----------------------------------------------------------------------------------
 
 action_set = sa.Table(

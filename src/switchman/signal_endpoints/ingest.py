@@ -16,6 +16,10 @@ that an `application/x-www-form-urlencoded` body that does not start with `{` or
 body is the payload `{}`. The stored payload is the parsed object re-serialised compactly: nothing from
 the headers is ever added to it, and neither headers nor bodies are logged. The reply, 200
 `{"signals":[<signalSchema>]}`, is sent only after the signal's transaction committed.
+
+A delivery id in `Idempotency-Key`, `webhook-id` (Standard Webhooks) or `X-GitHub-Delivery` (first found,
+in that order) makes the call idempotent per endpoint for `SWITCHMAN_SIGNAL_DELIVERY_WINDOW_SECONDS`: a
+repeat stores nothing and gets the first call's reply again, with `Idempotent-Replayed: true` (ADR 0019).
 """
 
 from __future__ import annotations
@@ -117,6 +121,7 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
     authorization: bytes | None = None
     content_length: bytes | None = None
     form = False
+    delivery_ids: dict[bytes, bytes] = {}
     for key, value in scope["headers"]:
         if key == b"authorization":
             authorization = value
@@ -124,6 +129,8 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
             content_length = value
         elif key == b"content-type":
             form = value.split(b";", 1)[0].strip().lower() == _FORM_TYPE
+        elif key in _DELIVERY_ID_HEADERS:
+            delivery_ids.setdefault(key, value)
     secret = _credential(authorization) if authorization else ""
     try:
         payload, body_error = await _read_payload(
@@ -131,6 +138,11 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
         )
     except _Disconnected:
         return  # nobody is listening; nothing was stored
+    delivery_key: str | None = None
+    if delivery_ids and ctx.settings.signal_delivery_window_seconds:
+        delivery_key, key_error = _delivery_key(delivery_ids)
+        if key_error is not None and body_error is None:
+            payload, body_error = None, key_error  # the writers store a call only with a payload
     committer = ingestion.committer
     call = IngestCall(
         name=name,
@@ -138,6 +150,7 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
         payload=payload,
         body_error=body_error,
         received_at=utcnow(),
+        delivery_key=delivery_key,
     )
     try:
         outcome = await committer.submit(call)
@@ -156,7 +169,7 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
             payload=outcome.payload,
         )
     )
-    await _send(send, 200, body)
+    await _send(send, 200, body, _REPLAYED if outcome.replayed else None)
 
 
 def _credential(header: bytes) -> str:
@@ -169,6 +182,29 @@ def _credential(header: bytes) -> str:
     if text[:6].lower() == "bearer" and (len(text) == 6 or text[6].isspace()):
         return text[6:].strip()
     return text
+
+
+# Headers that carry a sender's delivery id, by precedence; the first present one is the key.
+_DELIVERY_ID_HEADERS = (b"idempotency-key", b"webhook-id", b"x-github-delivery")
+_DELIVERY_KEY_MAX = 255
+_DELIVERY_KEY = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+_REPLAYED = {"Idempotent-Replayed": "true"}
+
+
+def _delivery_key(found: dict[bytes, bytes]) -> tuple[str | None, SwitchmanError | None]:
+    """The delivery key from the first present delivery-id header, or the reason it cannot be one."""
+    header = next(name for name in _DELIVERY_ID_HEADERS if name in found)
+    text = found[header].decode("latin-1").strip()
+    if not text:  # an empty template variable on the sender's side: no delivery id
+        return None, None
+    if len(text) > _DELIVERY_KEY_MAX or not _DELIVERY_KEY.fullmatch(text):
+        label = header.decode()
+        return None, BadDataError(
+            f"The {label} header must be 1 to {_DELIVERY_KEY_MAX} printable ASCII characters.",
+            details=[{"path": f"headers/{label}", "message": "not a usable delivery id"}],
+        )
+    # The header names one key space: an Idempotency-Key and a webhook-id with equal text are one delivery.
+    return text, None
 
 
 class _Disconnected(Exception):
@@ -359,7 +395,6 @@ openapi_paths: dict[str, Any] = {
                 "an empty body is the payload `{}`. Action sets react to the signal asynchronously."
             ),
             "security": [{"bearerToken": []}, {"apiKey": []}],
-            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
             "requestBody": {
                 "required": False,
                 "content": {
@@ -369,9 +404,35 @@ openapi_paths: dict[str, Any] = {
                     },
                 },
             },
+            "parameters": [
+                {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                *(
+                    {
+                        "name": header,
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "maxLength": _DELIVERY_KEY_MAX},
+                        "description": (
+                            "A delivery id (the first of Idempotency-Key, webhook-id, X-GitHub-Delivery "
+                            "present): a repeat within SWITCHMAN_SIGNAL_DELIVERY_WINDOW_SECONDS stores "
+                            "nothing and is answered with the first delivery's signal."
+                        ),
+                    }
+                    for header in ("Idempotency-Key", "webhook-id", "X-GitHub-Delivery")
+                ),
+            ],
             "responses": {
                 "200": {
-                    "description": "The stored signal (`signalsSchema`).",
+                    "description": (
+                        "The stored signal (`signalsSchema`); for a repeated delivery id, the first "
+                        "delivery's signal, with `Idempotent-Replayed: true`."
+                    ),
+                    "headers": {
+                        "Idempotent-Replayed": {
+                            "description": "`true` when nothing was stored because the delivery was a repeat.",
+                            "schema": {"type": "string", "enum": ["true"]},
+                        }
+                    },
                     "content": {"application/json": {"schema": model_ref(SignalsSchema)}},
                 },
                 "400": _error_response(

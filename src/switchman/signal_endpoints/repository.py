@@ -269,6 +269,22 @@ async def delete_processed_signals(conn: AsyncConnection, *, older_than: datetim
     return int(result.rowcount)
 
 
+async def delete_expired_deliveries(conn: AsyncConnection, *, claimed_before: datetime, limit: int) -> int:
+    """Delete up to `limit` delivery-id claims made before `claimed_before` (past the window); how many."""
+    deliveries = t.signal_delivery
+    victims = (
+        sa.select(deliveries.c.signal_endpoint_id, deliveries.c.delivery_key)
+        .where(deliveries.c.created_at < claimed_before)
+        .limit(limit)
+    )
+    result = await conn.execute(
+        deliveries.delete().where(
+            sa.tuple_(deliveries.c.signal_endpoint_id, deliveries.c.delivery_key).in_(victims)
+        )
+    )
+    return int(result.rowcount)
+
+
 async def signal_payload(conn: AsyncConnection, signal_id: int) -> str | None:
     """The stored JSON text of a signal's payload."""
     if not 0 < signal_id <= MAX_ID:

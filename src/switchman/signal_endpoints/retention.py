@@ -1,4 +1,6 @@
-"""Retention: prune signals older than `SWITCHMAN_SIGNAL_RETENTION_DAYS` in the background.
+"""Retention: prune signals older than `SWITCHMAN_SIGNAL_RETENTION_DAYS` in the background, and the
+delivery-id claims older than `SWITCHMAN_SIGNAL_DELIVERY_WINDOW_SECONDS` (a claim past its window no longer
+stops a repeat, ADR 0019).
 
 Only processed signals are pruned: a pending signal is work the worker has not done yet. Action set
 events keep their own snapshot of the signal, so pruning loses nothing they show. Deletion runs in
@@ -36,10 +38,25 @@ async def prune_signals(db: Database, *, older_than: datetime, batch_size: int =
         await asyncio.sleep(0)  # let waiting writers in between batches
 
 
+async def prune_deliveries(db: Database, *, claimed_before: datetime, batch_size: int = BATCH_SIZE) -> int:
+    """Delete delivery-id claims made before `claimed_before`, `batch_size` per transaction; the count."""
+    total = 0
+    while True:
+        async with db.transaction() as conn:
+            deleted = await repository.delete_expired_deliveries(
+                conn, claimed_before=claimed_before, limit=batch_size
+            )
+        total += deleted
+        if deleted < batch_size:
+            return total
+        await asyncio.sleep(0)
+
+
 async def run_retention(
     db: Database,
     *,
     retention_days: int,
+    delivery_window: timedelta = timedelta(hours=24),
     first_delay: float = FIRST_DELAY_SECONDS,
     interval: float = INTERVAL_SECONDS,
 ) -> None:
@@ -50,6 +67,7 @@ async def run_retention(
             deleted = await prune_signals(db, older_than=utcnow() - timedelta(days=retention_days))
             if deleted:
                 log.info("pruned %d signals older than %d days", deleted, retention_days)
+            await prune_deliveries(db, claimed_before=utcnow() - delivery_window)
         except Exception as exc:
             log.warning("signal retention pass failed: %s", type(exc).__name__)
         await asyncio.sleep(interval)

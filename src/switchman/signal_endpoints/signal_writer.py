@@ -5,7 +5,14 @@ committed. In one transaction the writer looks up each call's endpoint (by name)
 SHA-256 of the presented secret), decides each call's outcome in the order endpoint → token → body
 (the rate limit was applied before), inserts the accepted signals and makes the commit wake the
 workers. `write` returns only once that transaction is durable, so a 200 is never sent for a signal
-that is not committed. Checking credentials in the same transaction as the insert means a token
+that is not committed.
+
+A call may carry a delivery id (`IngestCall.delivery_key`, ADR 0019). The first storable call with a
+key claims (endpoint, key) in `signal_delivery` in the same transaction as its signal; a later call with
+the same key within the window — in the same batch, another batch or another replica — stores nothing
+and is answered with the first call's signal (`StoredSignal.replayed`). The primary key decides, not a
+read before the write: on PostgreSQL `INSERT … ON CONFLICT` waits for a concurrent claim to commit or
+roll back; on SQLite the batch holds the only write lock. A claim older than the window is taken over. Checking credentials in the same transaction as the insert means a token
 deleted or an endpoint disabled a moment ago is seen at once, by every replica: there is no cache.
 
 Both writers skip SQLAlchemy on this path because its per-statement overhead (and each extra round
@@ -25,7 +32,7 @@ import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -33,8 +40,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.db import tables as t
 from switchman.db.engine import SQLITE_BUSY_TIMEOUT_MS, Database
-from switchman.errors import NotFoundError, SwitchmanError, UnauthorizedError
+from switchman.errors import ConflictError, NotFoundError, SwitchmanError, UnauthorizedError
 from switchman.signal_endpoints.schemas import SIGNAL_SOURCE
+from switchman.timeutil import utcnow
 from switchman.wakeup import CHANNEL, Wakeup
 
 
@@ -57,15 +65,19 @@ class IngestCall:
     payload: bytes | None
     body_error: SwitchmanError | None
     received_at: datetime
+    # The sender's delivery id (Idempotency-Key, webhook-id, X-GitHub-Delivery); None: every call is new.
+    delivery_key: str | None = None
 
 
 @dataclass(slots=True)
 class StoredSignal:
     signal_id: int
     source_id: int
-    token_id: int
+    token_id: int | None
     created_at: datetime
     payload: bytes
+    # True when this call repeated a delivery: nothing was stored, this is the first delivery's signal.
+    replayed: bool = False
 
 
 Outcome = StoredSignal | SwitchmanError
@@ -96,13 +108,28 @@ INSERTED_COLUMNS: tuple[str, ...] = tuple(
 )
 _COLUMN_LIST = ", ".join(INSERTED_COLUMNS)
 _TABLE = t.signal.name
+_DELIVERIES = t.signal_delivery.name
+DEFAULT_DELIVERY_WINDOW = timedelta(hours=24)
 
 
-def make_signal_writer(db: Database, wakeup: Wakeup, *, connections: int) -> SignalWriter:
-    """The writer for `db`'s backend; `connections` = batches that may be in flight at once (PostgreSQL)."""
+def _lost_first_delivery(call: IngestCall) -> ConflictError:
+    """A repeated delivery whose first signal no longer exists (it cannot happen while the window is
+    shorter than signal retention, which the settings enforce)."""
+    return ConflictError(
+        f"A delivery with this id was already received by '{call.name}', and its signal no longer exists."
+    )
+
+
+def make_signal_writer(
+    db: Database, wakeup: Wakeup, *, connections: int, delivery_window: timedelta = DEFAULT_DELIVERY_WINDOW
+) -> SignalWriter:
+    """The writer for `db`'s backend; `connections` = batches that may be in flight at once (PostgreSQL);
+    `delivery_window` = how long a delivery id stays claimed by its first call."""
     if db.is_sqlite:
-        return SqliteSignalWriter(db.url.database or "", wakeup, write_lock=db.sqlite_write_lock)
-    return PostgresSignalWriter(db, wakeup, connections=connections)
+        return SqliteSignalWriter(
+            db.url.database or "", wakeup, write_lock=db.sqlite_write_lock, delivery_window=delivery_window
+        )
+    return PostgresSignalWriter(db, wakeup, connections=connections, delivery_window=delivery_window)
 
 
 def refusal(
@@ -126,34 +153,62 @@ def refusal(
 
 # --- PostgreSQL --------------------------------------------------------------------------------------
 
-# $1..$4: parallel arrays (name, token hash, payload, received at), one element per call. `a` decides
-# per call and draws an id only for storable ones (MATERIALIZED: evaluated once, so the ids inserted
-# are the ids returned). The NOTIFY is queued only when something was inserted and, like the insert,
-# takes effect at commit.
+# $1..$5: parallel arrays (name, token hash, payload, received at, delivery key), one element per call.
+# `a` decides per call and draws an id only for storable ones (MATERIALIZED: evaluated once, so the ids
+# inserted are the ids returned). `claimed` takes (endpoint, key) for the first storable call of each key
+# in the batch — or takes over a claim made before $8 (expired) — and returns the ids it claimed for; a
+# call with a key whose id was not claimed is a repeat: not inserted, `repeat` in the result. The NOTIFY
+# is queued only when something was inserted and, like the inserts, takes effect at commit.
 _PG_BATCH = """
 WITH v AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
-    WITH ORDINALITY AS v(name, token_hash, payload, created_at, ord)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[])
+    WITH ORDINALITY AS v(name, token_hash, payload, created_at, delivery_key, ord)
 ),
 a AS MATERIALIZED (
   SELECT v.ord, e.id AS endpoint_id, coalesce(e.enabled, false) AS enabled, tk.id AS token_id,
          CASE WHEN e.enabled AND tk.id IS NOT NULL AND v.payload IS NOT NULL
               THEN nextval({sequence}::regclass) END AS signal_id,
-         v.payload, v.created_at
+         v.payload, v.created_at, v.delivery_key
   FROM v
   LEFT JOIN signal_endpoint e ON e.name = v.name
   LEFT JOIN signal_endpoint_token tk ON tk.signal_endpoint_id = e.id AND tk.token_hash = v.token_hash
   ORDER BY v.ord
 ),
+claimed AS (
+  INSERT INTO {deliveries} (signal_endpoint_id, delivery_key, signal_id, created_at)
+  SELECT DISTINCT ON (endpoint_id, delivery_key) endpoint_id, delivery_key, signal_id, created_at
+  FROM a WHERE signal_id IS NOT NULL AND delivery_key IS NOT NULL
+  ORDER BY endpoint_id, delivery_key, ord
+  ON CONFLICT (signal_endpoint_id, delivery_key) DO UPDATE
+    SET signal_id = excluded.signal_id, created_at = excluded.created_at
+    WHERE {deliveries}.created_at < $8
+  RETURNING signal_id
+),
+s AS MATERIALIZED (
+  SELECT a.*, (a.delivery_key IS NOT NULL AND a.signal_id IS NOT NULL
+               AND a.signal_id NOT IN (SELECT signal_id FROM claimed)) AS repeat
+  FROM a
+),
 ins AS (
   INSERT INTO {table} (id, {columns})
-  SELECT signal_id, $5, endpoint_id, token_id, payload, created_at FROM a WHERE signal_id IS NOT NULL
+  SELECT signal_id, $6, endpoint_id, token_id, payload, created_at FROM s
+  WHERE signal_id IS NOT NULL AND NOT repeat
   RETURNING 1
 )
-SELECT a.endpoint_id, a.enabled, a.token_id, a.signal_id,
-       (SELECT count(*) FROM (SELECT pg_notify($6, '') FROM (SELECT 1 FROM ins LIMIT 1) AS x) AS y)
+SELECT s.endpoint_id, s.enabled, s.token_id, CASE WHEN s.repeat THEN NULL ELSE s.signal_id END, s.repeat,
+       (SELECT count(*) FROM (SELECT pg_notify($7, '') FROM (SELECT 1 FROM ins LIMIT 1) AS x) AS y)
          AS notified
-FROM a ORDER BY a.ord
+FROM s ORDER BY s.ord
+"""
+
+# The first call's signal for each repeated (endpoint, key); read after the batch committed, so a claim
+# that another transaction committed meanwhile is seen.
+_PG_REPEATS = """
+SELECT d.signal_endpoint_id, d.delivery_key, s.id, s.source_id, s.created_by_source_token_id, s.created_at,
+       s.payload
+FROM unnest($1::int[], $2::text[]) AS k(endpoint_id, delivery_key)
+JOIN {deliveries} d ON d.signal_endpoint_id = k.endpoint_id AND d.delivery_key = k.delivery_key
+JOIN {table} s ON s.id = d.signal_id
 """
 
 
@@ -164,13 +219,22 @@ class _HeldConnection:
 
 
 class PostgresSignalWriter:
-    def __init__(self, db: Database, wakeup: Wakeup, *, connections: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        wakeup: Wakeup,
+        *,
+        connections: int,
+        delivery_window: timedelta = DEFAULT_DELIVERY_WINDOW,
+    ) -> None:
         self._db = db
         self._wakeup = wakeup
+        self._delivery_window = delivery_window
         self._idle: list[_HeldConnection] = []
         self._held: list[_HeldConnection] = []
         self._slots = asyncio.Semaphore(connections)
         self._sql: str | None = None
+        self._repeats_sql = ""
 
     async def write(self, calls: Sequence[IngestCall]) -> list[Outcome]:
         async with self._slots:
@@ -185,15 +249,27 @@ class PostgresSignalWriter:
                     [call.token_hash for call in calls],
                     [call.payload.decode() if call.payload is not None else None for call in calls],
                     [call.received_at for call in calls],
+                    [call.delivery_key for call in calls],
                     SIGNAL_SOURCE,
                     CHANNEL,
+                    utcnow() - self._delivery_window,
                 )
+                repeats = [
+                    (row[0], call.delivery_key) for call, row in zip(calls, rows, strict=True) if row[4]
+                ]
+                firsts = await self._first_deliveries(held, repeats) if repeats else {}
             except BaseException:
                 await self._discard(held)
                 raise
             self._idle.append(held)
         outcomes: list[Outcome] = []
-        for call, (endpoint_id, enabled, token_id, signal_id, _notified) in zip(calls, rows, strict=True):
+        for call, (endpoint_id, enabled, token_id, signal_id, repeat, _notified) in zip(
+            calls, rows, strict=True
+        ):
+            if repeat:
+                first = firsts.get((endpoint_id, call.delivery_key or ""))
+                outcomes.append(first or _lost_first_delivery(call))
+                continue
             if signal_id is not None:  # stored: the statement checked endpoint, token and payload
                 assert call.payload is not None
                 outcomes.append(
@@ -204,9 +280,23 @@ class PostgresSignalWriter:
             if problem is None:  # cannot happen: the statement and `refusal` apply the same rules
                 raise RuntimeError("a storable call was not stored")
             outcomes.append(problem)
-        if rows and rows[0][4]:
+        if rows and rows[0][5]:
             self._wakeup.committed()
         return outcomes
+
+    async def _first_deliveries(
+        self, held: _HeldConnection, repeats: list[tuple[int, str | None]]
+    ) -> dict[tuple[int, str], StoredSignal]:
+        """The first call's signal of each repeated (endpoint, key), as `replayed` outcomes."""
+        rows = await held.driver.fetch(
+            self._repeats_sql, [endpoint_id for endpoint_id, _ in repeats], [key for _, key in repeats]
+        )
+        return {
+            (endpoint_id, key): StoredSignal(
+                signal_id, source_id, token_id, created_at, payload.encode(), replayed=True
+            )
+            for endpoint_id, key, signal_id, source_id, token_id, created_at, payload in rows
+        }
 
     async def _connect(self) -> _HeldConnection:
         sa_connection = await self._db.engine.connect()
@@ -216,7 +306,10 @@ class PostgresSignalWriter:
         if self._sql is None:
             sequence = await held.driver.fetchval("SELECT pg_get_serial_sequence($1, 'id')", _TABLE)
             literal = "'" + str(sequence).replace("'", "''") + "'"
-            self._sql = _PG_BATCH.format(sequence=literal, table=_TABLE, columns=_COLUMN_LIST)
+            self._sql = _PG_BATCH.format(
+                sequence=literal, table=_TABLE, columns=_COLUMN_LIST, deliveries=_DELIVERIES
+            )
+            self._repeats_sql = _PG_REPEATS.format(table=_TABLE, deliveries=_DELIVERIES)
         return held
 
     async def _discard(self, held: _HeldConnection) -> None:
@@ -241,9 +334,17 @@ class PostgresSignalWriter:
 class SqliteSignalWriter:
     """Writes batches on a dedicated thread and connection: one event-loop hop per batch."""
 
-    def __init__(self, path: str, wakeup: Wakeup, *, write_lock: asyncio.Lock | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        wakeup: Wakeup,
+        *,
+        write_lock: asyncio.Lock | None = None,
+        delivery_window: timedelta = DEFAULT_DELIVERY_WINDOW,
+    ) -> None:
         self._path = path
         self._wakeup = wakeup
+        self._delivery_window = delivery_window
         # The process's SQLite write lock (Database.sqlite_write_lock): batches queue fairly with the
         # worker's transactions instead of sleeping in SQLite's busy handler.
         self._write_lock = write_lock or asyncio.Lock()
@@ -255,7 +356,7 @@ class SqliteSignalWriter:
         with self._wakeup.storing():
             async with self._write_lock:
                 outcomes = await loop.run_in_executor(self._executor, self._write_batch, list(calls))
-        if any(isinstance(outcome, StoredSignal) for outcome in outcomes):
+        if any(isinstance(outcome, StoredSignal) and not outcome.replayed for outcome in outcomes):
             self._wakeup.committed()
         return outcomes
 
@@ -286,7 +387,7 @@ class SqliteSignalWriter:
         conn = self._connection()
         try:
             conn.execute("BEGIN IMMEDIATE")
-            outcomes = self._store(conn, calls)
+            outcomes = self._store(conn, calls, claimed_before=utcnow() - self._delivery_window)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -295,7 +396,9 @@ class SqliteSignalWriter:
         return outcomes
 
     @staticmethod
-    def _store(conn: sqlite3.Connection, calls: list[IngestCall]) -> list[Outcome]:
+    def _store(
+        conn: sqlite3.Connection, calls: list[IngestCall], *, claimed_before: datetime
+    ) -> list[Outcome]:
         names = sorted({call.name for call in calls})
         hashes = sorted({call.token_hash for call in calls if call.token_hash is not None}) or [""]
         endpoints: dict[str, tuple[int, bool]] = {}
@@ -327,11 +430,25 @@ class SqliteSignalWriter:
             if problem is None:
                 assert endpoint_id is not None and token_id is not None
                 accepted.append((index, endpoint_id, token_id))
-        if accepted:
+        # Repeated deliveries: a key claimed (unexpired) before this batch, or earlier in it.
+        claims = _live_claims(conn, calls, accepted, claimed_before=claimed_before)
+        first_in_batch: dict[tuple[int, str], int] = {}  # (endpoint, key) → index of its first call here
+        repeats: list[tuple[int, tuple[int, str]]] = []
+        new: list[tuple[int, int, int]] = []
+        for index, endpoint_id, token_id in accepted:
+            key = calls[index].delivery_key
+            if key is not None:
+                claim = (endpoint_id, key)
+                if claim in claims or claim in first_in_batch:
+                    repeats.append((index, claim))
+                    continue
+                first_in_batch[claim] = index
+            new.append((index, endpoint_id, token_id))
+        if new:
             # One multi-row INSERT. Under BEGIN IMMEDIATE, SQLite assigns rowids in VALUES order, so the
-            # returned ids sorted ascending map back to `accepted` in order.
+            # returned ids sorted ascending map back to `new` in order.
             values: list[object] = []
-            for index, endpoint_id, token_id in accepted:
+            for index, endpoint_id, token_id in new:
                 call = calls[index]
                 assert call.payload is not None
                 values += (
@@ -343,18 +460,99 @@ class SqliteSignalWriter:
                 )
             rows = conn.execute(
                 f"INSERT INTO {_TABLE} ({_COLUMN_LIST}) "  # noqa: S608 - names from the table definition
-                f"VALUES {','.join([_SQLITE_ROW] * len(accepted))} RETURNING id",
+                f"VALUES {','.join([_SQLITE_ROW] * len(new))} RETURNING id",
                 values,
             ).fetchall()
             for (index, endpoint_id, token_id), signal_id in zip(
-                accepted, sorted(r[0] for r in rows), strict=True
+                new, sorted(r[0] for r in rows), strict=True
             ):
                 call = calls[index]
                 assert call.payload is not None
                 outcomes[index] = StoredSignal(
                     signal_id, endpoint_id, token_id, call.received_at, call.payload
                 )
+        if first_in_batch:
+            # Claim the new keys; an expired claim is taken over (the primary key forbids a second one).
+            conn.executemany(
+                f"INSERT INTO {_DELIVERIES} (signal_endpoint_id, delivery_key, signal_id, created_at) "  # noqa: S608 - names from the table definition
+                "VALUES (?, ?, ?, ?) ON CONFLICT (signal_endpoint_id, delivery_key) DO UPDATE "
+                "SET signal_id = excluded.signal_id, created_at = excluded.created_at",
+                [
+                    (
+                        endpoint_id,
+                        key,
+                        _stored(outcomes[index]).signal_id,
+                        _sqlite_created_at(calls[index].received_at),
+                    )
+                    for (endpoint_id, key), index in first_in_batch.items()
+                ],
+            )
+        if repeats:
+            firsts = _signals_by_id(
+                conn,
+                [
+                    claims[claim] if claim in claims else _stored(outcomes[first_in_batch[claim]]).signal_id
+                    for _, claim in repeats
+                ],
+            )
+            for index, claim in repeats:
+                signal_id = (
+                    claims[claim] if claim in claims else _stored(outcomes[first_in_batch[claim]]).signal_id
+                )
+                outcomes[index] = firsts.get(signal_id) or _lost_first_delivery(calls[index])
         return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _stored(outcome: Outcome | None) -> StoredSignal:
+    assert isinstance(outcome, StoredSignal)
+    return outcome
+
+
+def _live_claims(
+    conn: sqlite3.Connection,
+    calls: list[IngestCall],
+    accepted: list[tuple[int, int, int]],
+    *,
+    claimed_before: datetime,
+) -> dict[tuple[int, str], int]:
+    """The unexpired claims on the keys of `accepted` calls: (endpoint, key) → the first call's signal id."""
+    wanted = sorted(
+        {
+            (endpoint_id, key)
+            for index, endpoint_id, _ in accepted
+            if (key := calls[index].delivery_key) is not None
+        }
+    )
+    if not wanted:
+        return {}
+    query = (
+        f"SELECT signal_endpoint_id, delivery_key, signal_id FROM {_DELIVERIES} "  # noqa: S608 - placeholders
+        f"WHERE (signal_endpoint_id, delivery_key) IN (VALUES {','.join(['(?, ?)'] * len(wanted))}) "
+        "AND created_at >= ?"
+    )
+    parameters: list[object] = [item for pair in wanted for item in pair]
+    parameters.append(_sqlite_created_at(claimed_before))
+    return {(endpoint_id, key): signal_id for endpoint_id, key, signal_id in conn.execute(query, parameters)}
+
+
+def _signals_by_id(conn: sqlite3.Connection, ids: list[int]) -> dict[int, StoredSignal]:
+    """Stored signals as `replayed` outcomes, by id."""
+    unique = sorted(set(ids))
+    query = (
+        "SELECT id, source_id, created_by_source_token_id, created_at, payload "  # noqa: S608 - placeholders
+        f"FROM {_TABLE} WHERE id IN ({_marks(unique)})"
+    )
+    return {
+        signal_id: StoredSignal(
+            signal_id,
+            source_id,
+            token_id,
+            _sqlite_read_created_at(created_at),
+            payload.encode(),
+            replayed=True,
+        )
+        for signal_id, source_id, token_id, created_at, payload in conn.execute(query, unique)
+    }
 
 
 def _marks(values: Sequence[object]) -> str:
@@ -364,3 +562,8 @@ def _marks(values: Sequence[object]) -> str:
 _SQLITE_ROW = "(" + ",".join("?" * len(INSERTED_COLUMNS)) + ")"
 # The text the `created_at` column type stores on SQLite, from the type itself (not a copy of its format).
 _sqlite_created_at: Any = t.signal.c.created_at.type.bind_processor(sqlite_dialect.dialect())
+
+
+def _sqlite_read_created_at(text: str) -> datetime:
+    """A `created_at` read back through the raw driver: ISO text in UTC without an offset."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
