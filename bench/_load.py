@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import secrets
 import shutil
 import subprocess
 import sys
@@ -48,13 +49,23 @@ def run_load(
     tool: str,
     method: str = "POST",
     paths: list[str] | None = None,
+    numbered_header: str | None = None,
 ) -> LoadResult:
     """Warm up for `warmup` s (discarded), then measure for `duration` s with `tool` ("wrk" or "python").
 
     With `paths`, `url` is the server root and the requests cycle through `paths` in order (all
-    connections share one cycle), e.g. Unleash toggles that each change a flag.
+    connections share one cycle), e.g. Unleash toggles that each change a flag. With `numbered_header`,
+    every request carries that header with a value no other request of the run has (a random prefix and
+    a counter), e.g. an `Idempotency-Key`.
     """
-    kwargs = {"body": body, "headers": headers, "connections": connections, "method": method, "paths": paths}
+    kwargs = {
+        "body": body,
+        "headers": headers,
+        "connections": connections,
+        "method": method,
+        "paths": paths,
+        "numbered_header": numbered_header,
+    }
     if tool == "wrk":
         if warmup > 0:
             _wrk(url, duration=warmup, **kwargs)  # type: ignore[arg-type]
@@ -80,6 +91,16 @@ def _lua_string(text: str) -> str:
     return "[==[" + text + "]==]"
 
 
+_WRK_NUMBERED = """
+numbered = 0
+prefix = {prefix}
+request = function()
+  numbered = numbered + 1
+  wrk.headers[ {name} ] = prefix .. numbered
+  return wrk.format()
+end
+"""
+
 _WRK_PATHS = """
 paths = {{ {items} }}
 counter = 0
@@ -99,10 +120,20 @@ def _wrk(
     duration: float,
     method: str = "POST",
     paths: list[str] | None = None,
+    numbered_header: str | None = None,
 ) -> LoadResult:
+    if paths and numbered_header:
+        raise ValueError("paths and numbered_header cannot be combined")
+    request = ""
+    if paths:
+        request = _WRK_PATHS.format(items=", ".join(_lua_string(p) for p in paths))
+    elif numbered_header:
+        request = _WRK_NUMBERED.format(
+            prefix=_lua_string(f"{secrets.token_hex(6)}-"), name=_lua_string(numbered_header)
+        )
     script = _WRK_SCRIPT.format(
         method=_lua_string(method),
-        paths=_WRK_PATHS.format(items=", ".join(_lua_string(p) for p in paths)) if paths else "",
+        paths=request,
         body=_lua_string(body.decode()) if body else "nil",
         headers="\n".join(f"wrk.headers[ {_lua_string(k)} ] = {_lua_string(v)}" for k, v in headers.items()),
     )
@@ -155,6 +186,7 @@ def _python(
     warmup: float,
     method: str = "POST",
     paths: list[str] | None = None,
+    numbered_header: str | None = None,
 ) -> LoadResult:
     command = [
         sys.executable,
@@ -176,6 +208,8 @@ def _python(
         method,
         "--paths",
         json.dumps(paths or []),
+        "--numbered-header",
+        numbered_header or "",
     ]
     completed = subprocess.run(
         command, capture_output=True, text=True, timeout=duration + warmup + 120, check=True
@@ -195,6 +229,7 @@ async def _connection_loop(
     measure_from: float,
     latencies: list[float],
     counters: list[int],
+    numbered: tuple[bytes, bytes] | None = None,
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -203,17 +238,30 @@ async def _connection_loop(
             if started >= stop_at:
                 return
             cursor[0] += 1
-            writer.write(requests[cursor[0] % len(requests)])
+            if numbered is None:
+                writer.write(requests[cursor[0] % len(requests)])
+            else:  # the head up to the numbered header's value, the number, the rest
+                writer.write(numbered[0] + str(cursor[0]).encode() + numbered[1])
             status_line = await reader.readline()
             length = 0
+            chunked = False
             while True:
                 line = await reader.readline()
                 if line in (b"\r\n", b""):
                     break
                 name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
+                name = name.strip().lower()
+                if name == b"content-length":
                     length = int(value)
-            if length:
+                elif name == b"transfer-encoding" and b"chunked" in value.lower():
+                    chunked = True
+            if chunked:  # Unleash answers some calls chunked: read through the last chunk and its trailer
+                while True:
+                    size = int((await reader.readline()).split(b";", 1)[0].strip() or b"0", 16)
+                    await reader.readexactly(size + 2)
+                    if size == 0:
+                        break
+            elif length:
                 await reader.readexactly(length)
             if not status_line:
                 raise ConnectionError("server closed the connection")
@@ -238,17 +286,27 @@ async def _python_main(
     warmup: float,
     method: str = "POST",
     paths: list[str] | None = None,
+    numbered_header: str | None = None,
 ) -> LoadResult:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
 
-    def build(target: str) -> bytes:
+    def build_with(target: str, extra: dict[str, str]) -> bytes:
         head = [f"{method} {target} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(body)}"]
-        head += [f"{k}: {v}" for k, v in headers.items()]
+        head += [f"{k}: {v}" for k, v in {**headers, **extra}.items()]
         return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+    def build(target: str) -> bytes:
+        return build_with(target, {})
 
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     requests = [build(p) for p in paths] if paths else [build(target)]
+    numbered: tuple[bytes, bytes] | None = None
+    if numbered_header:
+        marker = "\x00"
+        template = build_with(target, {numbered_header: f"{secrets.token_hex(6)}-{marker}"})
+        before, _, after = template.partition(marker.encode())
+        numbered = (before, after)
     cursor = [0]
     start = time.perf_counter()
     measure_from = start + warmup
@@ -257,7 +315,9 @@ async def _python_main(
     counters = [0]
     await asyncio.gather(
         *(
-            _connection_loop(host, port, requests, cursor, stop_at, measure_from, latencies, counters)
+            _connection_loop(
+                host, port, requests, cursor, stop_at, measure_from, latencies, counters, numbered
+            )
             for _ in range(connections)
         )
     )
@@ -288,6 +348,7 @@ def main() -> None:
     parser.add_argument("--headers", default="{}")
     parser.add_argument("--method", default="POST")
     parser.add_argument("--paths", default="[]", help="JSON list of paths to cycle through (url = root)")
+    parser.add_argument("--numbered-header", default="", help="a header with a unique value per request")
     args = parser.parse_args()
     coroutine = _python_main(
         args.url,
@@ -298,6 +359,7 @@ def main() -> None:
         warmup=args.warmup,
         method=args.method,
         paths=json.loads(args.paths) or None,
+        numbered_header=args.numbered_header or None,
     )
     try:
         import uvloop

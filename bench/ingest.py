@@ -56,6 +56,9 @@ from bench._unleash import running_unleash, seed, toggle_paths
 SECTION = "## Ingestion"
 ENDPOINT_NAME = "bench-alerts"
 UNLEASH_TARGET = "Unleash OSS flag on/off"
+# Durable ingestion with a unique Idempotency-Key on every call (ADR 0019): each call claims its key.
+KEYED_TARGET = "durable, Idempotency-Key"
+KEYED_GOAL = 0.80
 UNLEASH_FLAGS = 100
 UNLEASH_CONNECTIONS = 32
 CEILING_GOAL = 0.70
@@ -114,6 +117,7 @@ def measure(args: argparse.Namespace, body: bytes, database: str, database_url: 
     base = f"http://127.0.0.1:{durable_port}"
     ceilings: list[LoadResult] = []
     durables: list[LoadResult] = []
+    keyed: list[LoadResult] = []
     peers: list[LoadResult] = []
     with contextlib.ExitStack() as stack:
         stack.enter_context(
@@ -152,12 +156,27 @@ def measure(args: argparse.Namespace, body: bytes, database: str, database_url: 
                 warmup=args.warmup,
                 tool=args.tool,
             )
+            idempotent = run_load(
+                f"{base}/api/signal-endpoint/{ENDPOINT_NAME}",
+                body=body,
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {secret}"},
+                connections=args.connections,
+                duration=args.duration,
+                warmup=args.warmup,
+                tool=args.tool,
+                numbered_header="Idempotency-Key",
+            )
             ceilings.append(ceiling)
             durables.append(durable)
+            keyed.append(idempotent)
             print(f"round {round_number}", flush=True)
             print("  " + _line(Row("trivial POST (ceiling)", database, ceiling)), flush=True)
             print(
                 "  " + _line(Row("durable ingestion", database, durable, durable.rps / ceiling.rps)),
+                flush=True,
+            )
+            print(
+                "  " + _line(Row(KEYED_TARGET, database, idempotent, idempotent.rps / durable.rps)),
                 flush=True,
             )
             if unleash is not None:
@@ -181,10 +200,11 @@ def measure(args: argparse.Namespace, body: bytes, database: str, database_url: 
                 print("  " + _line(Row(UNLEASH_TARGET, "unleash", peer, durable.rps / peer.rps)), flush=True)
     # Warm-up calls are stored too, so every counted 200 must be a row (and more rows may exist).
     stored = count_signals(database_url)
-    acknowledged = sum(r.requests - r.errors for r in durables)
+    acknowledged = sum(r.requests - r.errors for r in [*durables, *keyed])
     if stored < acknowledged:
         raise SystemExit(f"{database}: {acknowledged} acknowledged signals but only {stored} rows stored")
     ratios = tuple(d.rps / c.rps for c, d in zip(ceilings, durables, strict=True))
+    keyed_ratios = tuple(k.rps / d.rps for d, k in zip(durables, keyed, strict=True))
     rows = [
         Row("trivial POST (ceiling)", database, _median_run(ceilings)),
         Row(
@@ -193,6 +213,13 @@ def measure(args: argparse.Namespace, body: bytes, database: str, database_url: 
             _median_run(durables),
             ratio=statistics.median(ratios),
             rounds=ratios,
+        ),
+        Row(
+            KEYED_TARGET,
+            database,
+            _median_run(keyed),
+            ratio=statistics.median(keyed_ratios),
+            rounds=keyed_ratios,
         ),
     ]
     if peers:
@@ -300,6 +327,10 @@ def render_section(
         "falls with more connections) and keeps its better run; its row's ratio is switchman's durable "
         "PostgreSQL ingestion over Unleash's toggles, per round.",
         "",
+        f"`{KEYED_TARGET}`: the same calls, each with an `Idempotency-Key` no other call has, so every call "
+        "claims its key (ADR 0019); its ratio is over plain durable ingestion in the same round (goal "
+        f"≥ {KEYED_GOAL:.0%}).",
+        "",
         "| database | target | requests/s | p50 ms | p99 ms | errors | durable / ceiling | rounds |",
         "|---|---|---:|---:|---:|---:|---:|---|",
     ]
@@ -310,6 +341,8 @@ def render_section(
         if row.target == UNLEASH_TARGET:  # the peer's row: switchman durable / Unleash, as a multiple
             ratio = f"durable is **{row.ratio:.1f}x**" if row.ratio is not None else ""
             rounds = " / ".join(f"{value:.1f}x" for value in row.rounds)
+        if row.target == KEYED_TARGET and row.ratio is not None:  # keyed over plain durable ingestion
+            ratio = f"**{row.ratio:.0%}** of plain durable"
         lines.append(
             f"| {row.database} | {row.target} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
             f"{r.errors} | {ratio} | {rounds} |"
@@ -353,6 +386,19 @@ def result_rows(rows: list[Row]) -> list[ResultRow]:
         comparison = C1_INGEST_CEILING
         out.append(ResultRow(comparison, figure, row.result.rps, "req/s"))
         out.append(ResultRow(comparison, f"{figure} p99", row.result.p99_ms, "ms"))
+        if row.target == KEYED_TARGET:
+            if row.ratio is not None:
+                out.append(
+                    ResultRow(
+                        comparison,
+                        f"{row.database} Idempotency-Key / plain durable",
+                        round(row.ratio * 100, 1),
+                        "%",
+                        f"≥ {KEYED_GOAL:.0%}",
+                        row.ratio >= KEYED_GOAL,
+                    )
+                )
+            continue
         if row.ratio is not None:
             out.append(
                 ResultRow(

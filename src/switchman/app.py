@@ -95,6 +95,8 @@ def create_app(settings: Settings) -> FastAPI:
                 {
                     "apiKey": {"type": "apiKey", "in": "header", "name": "Authorization"},
                     "bearerToken": {"type": "http", "scheme": "bearer"},
+                    # Signal endpoint calls only: the endpoint token as the Basic password (or user).
+                    "basicAuth": {"type": "http", "scheme": "basic"},
                 }
             )
             schema["security"] = [{"apiKey": []}, {"bearerToken": []}]

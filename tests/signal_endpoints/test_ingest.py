@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -53,6 +54,32 @@ async def test_token_is_accepted_bare_or_as_bearer(client: httpx.AsyncClient, sc
         call_path(endpoint["name"]), json={}, headers={"Authorization": scheme + secret}
     )
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    "userinfo", ["switchman:{secret}", "{secret}:", "{secret}", ":{secret}", "any user with spaces:{secret}"]
+)
+async def test_the_token_is_accepted_as_basic_credentials(client: httpx.AsyncClient, userinfo: str) -> None:
+    endpoint, secret = await endpoint_with_token(client)
+    encoded = base64.b64encode(userinfo.format(secret=secret).encode()).decode()
+    response = await client.post(
+        call_path(endpoint["name"]), json={}, headers={"Authorization": f"Basic {encoded}"}
+    )
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("value", ["Basic {wrong}", "Basic %%%not-base64%%%", "basic {garbage}"])
+async def test_wrong_or_malformed_basic_credentials_are_401(
+    client: httpx.AsyncClient, db: Database, value: str
+) -> None:
+    endpoint, _secret = await endpoint_with_token(client)
+    header = value.format(
+        wrong=base64.b64encode(b"user:not-the-token").decode(),
+        garbage=base64.b64encode(b"\xff\xfe:\x00").decode(),
+    )
+    response = await client.post(call_path(endpoint["name"]), json={}, headers={"Authorization": header})
+    assert_error(response, 401, "UnauthorizedError")
+    assert await signal_rows(db) == []
 
 
 @pytest.mark.parametrize("body", [b"", b"   \n"])

@@ -24,6 +24,7 @@ repeat stores nothing and gets the first call's reply again, with `Idempotent-Re
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -173,14 +174,24 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
 
 
 def _credential(header: bytes) -> str:
-    """The secret in an Authorization value, bare or after a `Bearer` scheme (any case); "" when absent.
+    """The secret in an Authorization value: bare, after a `Bearer` scheme (any case), or the password of
+    `Basic` credentials (the user name when the password is empty, as in `https://<token>@host/…`), for
+    senders that can only put credentials in the URL; "" when absent.
 
-    Same result as `auth.tokens.strip_bearer`, without a regular expression on the hot path; the bare
-    scheme (`Bearer` and nothing else) is no credential.
+    Bearer and bare: the same result as `auth.tokens.strip_bearer`, without a regular expression on the
+    hot path; a bare scheme (`Bearer` or `Basic` and nothing else) is no credential. Basic credentials
+    that are not base64 of UTF-8 text are passed on as they are, to fail as an unknown token (401).
     """
     text = header.decode("latin-1").strip()
     if text[:6].lower() == "bearer" and (len(text) == 6 or text[6].isspace()):
         return text[6:].strip()
+    if text[:5].lower() == "basic" and (len(text) == 5 or text[5].isspace()):
+        encoded = text[5:].strip()
+        try:
+            user, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return encoded
+        return password or user
     return text
 
 
@@ -388,13 +399,14 @@ openapi_paths: dict[str, Any] = {
             "summary": "[BETA] Send a signal to a signal endpoint",
             "description": (
                 "Stores the JSON object in the body as a signal of the named endpoint and answers once "
-                "it is committed. Authenticate with one of the endpoint's tokens, bare or as "
-                "`Bearer <token>`. The body is parsed as JSON whatever its content type, except that an "
+                "it is committed. Authenticate with one of the endpoint's tokens, bare, as "
+                "`Bearer <token>`, or as the password of Basic credentials (for senders that can only put "
+                "credentials in the URL). The body is parsed as JSON whatever its content type, except that an "
                 "`application/x-www-form-urlencoded` body is stored as an object of its fields (a "
                 '`payload` field holding JSON decoded); a JSON array is stored as `{"items": [...]}`; '
                 "an empty body is the payload `{}`. Action sets react to the signal asynchronously."
             ),
-            "security": [{"bearerToken": []}, {"apiKey": []}],
+            "security": [{"bearerToken": []}, {"apiKey": []}, {"basicAuth": []}],
             "requestBody": {
                 "required": False,
                 "content": {

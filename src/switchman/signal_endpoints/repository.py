@@ -270,18 +270,19 @@ async def delete_processed_signals(conn: AsyncConnection, *, older_than: datetim
 
 
 async def delete_expired_deliveries(conn: AsyncConnection, *, claimed_before: datetime, limit: int) -> int:
-    """Delete up to `limit` delivery-id claims made before `claimed_before` (past the window); how many."""
+    """Delete the oldest claims made before `claimed_before` (past the window), about `limit` of them (all
+    claims sharing the last one's timestamp go too); how many. Bounded by the `created_at` index."""
     deliveries = t.signal_delivery
-    victims = (
-        sa.select(deliveries.c.signal_endpoint_id, deliveries.c.delivery_key)
-        .where(deliveries.c.created_at < claimed_before)
-        .limit(limit)
+    expired = deliveries.c.created_at < claimed_before
+    edge = await conn.scalar(
+        sa.select(deliveries.c.created_at)
+        .where(expired)
+        .order_by(deliveries.c.created_at)
+        .offset(limit - 1)
+        .limit(1)
     )
-    result = await conn.execute(
-        deliveries.delete().where(
-            sa.tuple_(deliveries.c.signal_endpoint_id, deliveries.c.delivery_key).in_(victims)
-        )
-    )
+    condition = expired if edge is None else deliveries.c.created_at <= edge
+    result = await conn.execute(deliveries.delete().where(condition))
     return int(result.rowcount)
 
 

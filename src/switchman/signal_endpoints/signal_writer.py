@@ -516,23 +516,22 @@ def _live_claims(
     claimed_before: datetime,
 ) -> dict[tuple[int, str], int]:
     """The unexpired claims on the keys of `accepted` calls: (endpoint, key) → the first call's signal id."""
-    wanted = sorted(
-        {
-            (endpoint_id, key)
-            for index, endpoint_id, _ in accepted
-            if (key := calls[index].delivery_key) is not None
-        }
-    )
-    if not wanted:
-        return {}
-    query = (
-        f"SELECT signal_endpoint_id, delivery_key, signal_id FROM {_DELIVERIES} "  # noqa: S608 - placeholders
-        f"WHERE (signal_endpoint_id, delivery_key) IN (VALUES {','.join(['(?, ?)'] * len(wanted))}) "
-        "AND created_at >= ?"
-    )
-    parameters: list[object] = [item for pair in wanted for item in pair]
-    parameters.append(_sqlite_created_at(claimed_before))
-    return {(endpoint_id, key): signal_id for endpoint_id, key, signal_id in conn.execute(query, parameters)}
+    wanted: dict[int, set[str]] = {}
+    for index, endpoint_id, _ in accepted:
+        key = calls[index].delivery_key
+        if key is not None:
+            wanted.setdefault(endpoint_id, set()).add(key)
+    claims: dict[tuple[int, str], int] = {}
+    since = _sqlite_created_at(claimed_before)
+    for endpoint_id, keys in wanted.items():
+        # One endpoint per query, so SQLite searches the primary key (a row-value IN scans the table).
+        query = (
+            f"SELECT delivery_key, signal_id FROM {_DELIVERIES} "  # noqa: S608 - placeholders
+            f"WHERE signal_endpoint_id = ? AND delivery_key IN ({_marks(list(keys))}) AND created_at >= ?"
+        )
+        for key, signal_id in conn.execute(query, [endpoint_id, *sorted(keys), since]):
+            claims[(endpoint_id, key)] = signal_id
+    return claims
 
 
 def _signals_by_id(conn: sqlite3.Connection, ids: list[int]) -> dict[int, StoredSignal]:

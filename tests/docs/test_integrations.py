@@ -1,0 +1,239 @@
+"""docs/integrations/: every recipe as written, end to end through HTTP, on SQLite and PostgreSQL.
+
+Each page's `action-set-firing` / `action-set-resolved` JSON blocks are created through the API as they
+are (only `sourceId` and `actorId` become the real ids); the sender's configuration blocks are checked;
+payloads in the sender's documented format (tests/fixtures/senders/) are posted the way the page says the
+sender posts them, and the worker runs: the flag goes off on the firing payload and on again on the
+resolved one. Repeated deliveries are posted again with their delivery id and must run nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote_plus
+
+import httpx
+import pytest
+import yaml
+from fastapi import FastAPI
+
+from switchman.flags.factory import create_flag_backend
+from switchman.runtime import Runtime
+from switchman.worker.loop import SignalWorker
+from tests.conftest import REPO_ROOT
+from tests.factories import make_endpoint, make_endpoint_token, make_flag, make_service_account
+
+PAGES = REPO_ROOT / "docs" / "integrations"
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "senders"
+_BLOCK = re.compile(r"^```(?P<lang>\w+) (?P<name>[\w-]+)\n(?P<body>.*?)^```", re.S | re.M)
+ACTIONS = "/api/admin/projects/default/actions"
+
+
+def blocks(page: str) -> dict[str, str]:
+    found = {m["name"]: m["body"] for m in _BLOCK.finditer((PAGES / page).read_text())}
+    assert found, page
+    return found
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def test_every_page_is_listed_and_every_fixture_has_a_source() -> None:
+    index = (PAGES / "README.md").read_text()
+    pages = sorted(p.name for p in PAGES.glob("*.md") if p.name != "README.md")
+    assert pages == ["alertmanager.md", "datadog.md", "github.md"]
+    assert all(f"({page})" in index for page in pages)
+    sources = (FIXTURES / "SOURCES.md").read_text()
+    for path in FIXTURES.glob("*.json"):
+        assert f"`{path.name}`" in sources, path.name
+        json.loads(path.read_text())
+
+
+@pytest.fixture
+async def worker(app: FastAPI) -> AsyncIterator[SignalWorker]:
+    runtime: Runtime = app.state.runtime
+    backend = create_flag_backend(runtime.settings, runtime.db)
+    yield SignalWorker(settings=runtime.settings, db=runtime.db, wakeup=runtime.wakeup, backend=backend)
+    await backend.close()
+
+
+class Recipe:
+    """One page's endpoint, token and action sets, created as the page says."""
+
+    def __init__(self, client: httpx.AsyncClient, worker: SignalWorker, page: str) -> None:
+        self.client = client
+        self.worker = worker
+        self.blocks = blocks(page)
+        self.name = page.removesuffix(".md")
+        self.key_prefix = ""  # prepended to every filter key
+
+    async def create(self) -> None:
+        endpoint = await make_endpoint(self.client, name=self.name)
+        self.token = (await make_endpoint_token(self.client, endpoint["id"], name=f"{self.name} webhook"))[
+            "token"
+        ]
+        actor = await make_service_account(self.client, role=1)
+        self.flag = ""
+        for kind in ("action-set-firing", "action-set-resolved"):
+            body = json.loads(self.blocks[kind])
+            body["match"]["sourceId"] = endpoint["id"]
+            body["match"]["payload"] = {
+                self.key_prefix + key: value for key, value in body["match"]["payload"].items()
+            }
+            body["actorId"] = actor["id"]
+            flag = body["actions"][0]["executionParams"]["featureName"]
+            if not self.flag:
+                self.flag = await make_flag(self.client, name=flag)
+            created = await self.client.post(ACTIONS, json=body)
+            assert created.status_code == 201, created.text
+        await self.set_flag(True)
+
+    async def set_flag(self, on: bool) -> None:
+        path = f"/api/admin/projects/default/features/{self.flag}/environments/production/{'on' if on else 'off'}"
+        assert (await self.client.post(path)).status_code == 200
+
+    async def flag_on(self) -> bool:
+        feature = (await self.client.get(f"/api/admin/projects/default/features/{self.flag}")).json()
+        [production] = [env for env in feature["environments"] if env["name"] == "production"]
+        return bool(production["enabled"])
+
+    async def post(self, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        response = await self.client.post(f"/api/signal-endpoint/{self.name}", content=body, headers=headers)
+        assert response.status_code == 200, response.text
+        return response
+
+    async def run_worker(self) -> int:
+        total = 0
+        while handled := await self.worker.drain_once():
+            total += handled
+        return total
+
+    async def events(self) -> int:
+        sets = (await self.client.get(ACTIONS)).json()["actions"]
+        counts = [
+            len((await self.client.get(f"{ACTIONS}/{s['id']}/events")).json()["actionSetEvents"])
+            for s in sets
+        ]
+        return sum(counts)
+
+
+async def test_alertmanager(client: httpx.AsyncClient, worker: SignalWorker) -> None:
+    recipe = Recipe(client, worker, "alertmanager.md")
+    config = yaml.safe_load(recipe.blocks["sender"])
+    [receiver] = [r for r in config["receivers"] if r["name"] == "switchman"]
+    [webhook] = receiver["webhook_configs"]
+    assert webhook["url"].endswith("/api/signal-endpoint/alertmanager")
+    assert webhook["send_resolved"] is True
+    assert webhook["http_config"]["authorization"]["type"] == "Bearer"
+    assert config["route"]["routes"][0]["receiver"] == "switchman"
+    await recipe.create()
+    # Alertmanager sends `Authorization: Bearer <credentials_file content>` and JSON.
+    headers = {"Authorization": f"Bearer {recipe.token}", "Content-Type": "application/json"}
+
+    await recipe.post(fixture("alertmanager-firing.json"), headers)
+    assert await recipe.run_worker() == 1
+    assert await recipe.flag_on() is False
+    await recipe.post(fixture("alertmanager-resolved.json"), headers)
+    await recipe.run_worker()
+    assert await recipe.flag_on() is True
+
+    # Only a group with a critical alert turns the flag off: the same group with warnings only does not.
+    warnings_only = json.loads(fixture("alertmanager-firing.json"))
+    for alert in warnings_only["alerts"]:
+        alert["labels"]["severity"] = "warning"
+    before = await recipe.events()
+    await recipe.post(json.dumps(warnings_only).encode(), headers)
+    await recipe.run_worker()
+    assert await recipe.flag_on() is True
+    assert await recipe.events() == before
+
+
+async def test_datadog(client: httpx.AsyncClient, worker: SignalWorker) -> None:
+    recipe = Recipe(client, worker, "datadog.md")
+    sent_headers = json.loads(recipe.blocks["sender-headers"])
+    template = json.loads(recipe.blocks["sender-payload"])
+    triggered = json.loads(fixture("datadog-triggered.json"))
+    assert set(template) == set(triggered)  # the fixtures are the page's template, expanded
+    assert all(value.startswith("$") for value in template.values())
+    await recipe.create()
+    # Datadog expands the variables: the custom variable holds the token, $ID the event id.
+    expand = {"$SWITCHMAN_TOKEN": recipe.token}
+
+    def headers_for(event: dict[str, Any]) -> dict[str, str]:
+        values = {**expand, "$ID": event["id"]}
+        out = {"Content-Type": "application/json"}
+        for name, value in sent_headers.items():
+            for variable, replacement in values.items():
+                value = value.replace(variable, replacement)
+            out[name] = value
+        return out
+
+    first = await recipe.post(fixture("datadog-triggered.json"), headers_for(triggered))
+    # Datadog retries on a 5xx or a timeout: the retry carries the same $ID and runs nothing again.
+    retry = await recipe.post(fixture("datadog-triggered.json"), headers_for(triggered))
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json() == first.json()
+    assert await recipe.run_worker() == 1
+    assert await recipe.flag_on() is False
+    assert await recipe.events() == 1
+
+    recovered = json.loads(fixture("datadog-recovered.json"))
+    await recipe.post(fixture("datadog-recovered.json"), headers_for(recovered))
+    await recipe.run_worker()
+    assert await recipe.flag_on() is True
+
+    # Another service's tag that merely starts with the same text does not match.
+    indexer = {**triggered, "id": "1", "tags": "env:production, service:search-indexer"}
+    before = await recipe.events()
+    await recipe.post(json.dumps(indexer).encode(), headers_for(indexer))
+    await recipe.run_worker()
+    assert await recipe.flag_on() is True
+    assert await recipe.events() == before
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-www-form-urlencoded"])
+async def test_github(client: httpx.AsyncClient, worker: SignalWorker, content_type: str) -> None:
+    recipe = Recipe(client, worker, "github.md")
+    hook = yaml.safe_load(recipe.blocks["sender"])
+    assert hook["payload_url"].startswith("https://<token>@")
+    assert hook["payload_url"].endswith("/api/signal-endpoint/github")
+    assert hook["events"] == ["workflow_run"]
+    form = content_type != hook["content_type"]
+    if form:  # the page's own note: with a form body the keys start with `payload.`
+        recipe.key_prefix = "payload."
+    await recipe.create()
+    # A URL's user info is sent as HTTP Basic credentials: `<token>@` is the user name, no password.
+    basic = base64.b64encode(f"{recipe.token}:".encode()).decode()
+
+    def delivery(name: str, delivery_id: str) -> tuple[bytes, dict[str, str]]:
+        raw = fixture(name)
+        body = b"payload=" + quote_plus(raw).encode() if form else raw
+        headers = {
+            "Authorization": f"Basic {basic}",
+            "Content-Type": content_type,
+            "X-GitHub-Event": "workflow_run",
+            "X-GitHub-Delivery": delivery_id,
+            "User-Agent": "GitHub-Hookshot/0a1b2c3",
+        }
+        return body, headers
+
+    failed = await recipe.post(
+        *delivery("github-workflow-run-failure.json", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    )
+    assert await recipe.run_worker() == 1
+    assert await recipe.flag_on() is False
+    # A redelivery (same X-GitHub-Delivery) is the first delivery's signal again.
+    again = await recipe.post(
+        *delivery("github-workflow-run-failure.json", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    )
+    assert again.json() == failed.json()
+    await recipe.run_worker()
+    await recipe.post(*delivery("github-workflow-run-success.json", "9a3f6b10-cc79-11e3-8d3b-2f1c0b7e7d11"))
+    await recipe.run_worker()
+    assert await recipe.flag_on() is True
+    assert await recipe.events() == 2
