@@ -143,7 +143,8 @@ OWNERS = {
         "feature_strategy", "tag_type", "tag", "feature_tag",
     },
     "audit": {"event", "flag_store_revision"},
-    "signal_endpoints": {"signal_endpoint", "signal_endpoint_token", "signal", "signal_delivery"},
+    "signal_endpoints": {"signal_endpoint", "signal_endpoint_token", "signal", "signal_delivery",
+                         "signal_endpoint_verification"},
     "action_sets": {"action_set", "action", "action_set_event"},
 }  # fmt: skip
 # Readers by design, each for one reason (docs/architecture.md, "Who owns what"):

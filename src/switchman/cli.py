@@ -1,4 +1,4 @@
-"""Command line: `switchman serve | worker | migrate`.
+"""Command line: `switchman serve | worker | migrate | secrets new-key | secrets rotate`.
 
 Start-up problems (bad configuration, unreachable database) end the process with one line on stderr
 and exit status 2, never a traceback.
@@ -37,11 +37,25 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("worker", help="run a signal worker alone (for several replicas on PostgreSQL)")
     sub.add_parser("migrate", help="apply pending database migrations and exit")
+
+    secrets_command = sub.add_parser("secrets", help="the key that seals webhook signing secrets (ADR 0020)")
+    secrets_sub = secrets_command.add_subparsers(dest="secrets_command", required=True, metavar="ACTION")
+    secrets_sub.add_parser("new-key", help="print a new key for SWITCHMAN_SECRET_KEY")
+    secrets_sub.add_parser(
+        "rotate",
+        help="re-seal every signing secret with SWITCHMAN_SECRET_KEY (opening them with it or with "
+        "SWITCHMAN_PREVIOUS_SECRET_KEYS); afterwards the previous keys can be dropped",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "secrets" and args.secrets_command == "new-key":
+        from switchman.secret_box import new_key
+
+        print(new_key())
+        return 0
     try:
         overrides: dict[str, object] = {}
         if args.command == "serve":
@@ -56,6 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             asyncio.run(_preflight(settings, apply_migrations=True, check_backend=False))
             print("switchman: database is at the latest schema revision", file=sys.stderr)
+            return 0
+        if args.command == "secrets":
+            asyncio.run(_preflight(settings, apply_migrations=settings.migrate_on_start, check_backend=False))
+            resealed = asyncio.run(_reseal(settings))
+            print(f"switchman: {resealed} signing secret(s) re-sealed with the current key", file=sys.stderr)
             return 0
         if args.command == "worker":
             asyncio.run(_preflight(settings, apply_migrations=settings.migrate_on_start))
@@ -72,6 +91,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+async def _reseal(settings: Settings) -> int:
+    from switchman.db.engine import Database
+    from switchman.secret_box import SecretBox, SecretBoxError
+    from switchman.signal_endpoints.verifications import reseal_all
+
+    keys = settings.secret_keys()
+    if not keys:
+        raise StartupError("SWITCHMAN_SECRET_KEY is not set: there is no key to re-seal with")
+    db = Database(settings.async_database_url, pool_size=1)
+    try:
+        async with db.transaction() as conn:
+            return await reseal_all(conn, SecretBox(keys))
+    except SecretBoxError as exc:
+        raise StartupError(f"nothing was re-sealed: {exc}") from None
+    finally:
+        await db.dispose()
 
 
 async def _preflight(settings: Settings, *, apply_migrations: bool, check_backend: bool = True) -> None:

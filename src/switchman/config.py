@@ -12,6 +12,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from switchman.api_tokens.configured import parse_init_client_token
+from switchman.secret_box import SecretBoxError, parse_key
 
 
 class ConfigurationError(Exception):
@@ -69,6 +70,11 @@ class Settings(BaseSettings):
     # A repeated delivery id (Idempotency-Key, webhook-id, X-GitHub-Delivery) within this many seconds is
     # answered with the first delivery's signal and stores nothing (ADR 0019); 0 ignores delivery ids.
     signal_delivery_window_seconds: int = Field(default=86_400, ge=0)
+    # The key that seals webhook signing secrets at rest (32 bytes, URL-safe base64; `switchman secrets
+    # new-key` prints one), and earlier keys that still open what they sealed (comma-separated; ADR 0020).
+    # Without a key, endpoints cannot be given a signing secret. Never logged or shown.
+    secret_key: str | None = Field(default=None, repr=False)
+    previous_secret_keys: str = Field(default="", repr=False)
     group_commit_max_batch: int = Field(default=256, ge=1)
 
     # Worker.
@@ -92,6 +98,19 @@ class Settings(BaseSettings):
     unleash_timeout_seconds: float = Field(default=5.0, gt=0)
     # Extra attempts after a timeout, connection error, 429 or 5xx (backoff with jitter between them).
     unleash_retries: int = Field(default=2, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _secret_keys_usable(self) -> Settings:
+        self.secret_keys()  # raises on a malformed key, at start-up rather than at the first signed call
+        return self
+
+    def secret_keys(self) -> list[bytes]:
+        """The sealing key first, then the previous ones; empty when no key is configured."""
+        texts = [self.secret_key or "", *self.previous_secret_keys.split(",")]
+        try:
+            return [parse_key(text) for text in texts if text.strip()]
+        except SecretBoxError as exc:
+            raise ValueError(f"SWITCHMAN_SECRET_KEY / SWITCHMAN_PREVIOUS_SECRET_KEYS: {exc}") from None
 
     @model_validator(mode="after")
     def _delivery_window_within_retention(self) -> Settings:

@@ -30,10 +30,12 @@ from switchman.config import Settings
 from switchman.db.engine import Database
 from switchman.flags.backend import FlagBackend
 from switchman.flags.factory import create_flag_backend
+from switchman.secret_box import SecretBox
 from switchman.signal_endpoints.group_commit import GroupCommitter
 from switchman.signal_endpoints.rate_limit import RateLimiter
 from switchman.signal_endpoints.retention import run_retention
 from switchman.signal_endpoints.signal_writer import IngestCall, Outcome, SignalWriter, make_signal_writer
+from switchman.signal_endpoints.verifiers import Verifiers
 from switchman.tasks import cancel_and_wait
 from switchman.wakeup import Wakeup
 from switchman.worker.loop import WorkerHandle, start_worker
@@ -50,6 +52,7 @@ class Ingestion:
     writer: SignalWriter
     committer: GroupCommitter[IngestCall, Outcome]
     rate_limiter: RateLimiter | None  # None: SWITCHMAN_SIGNAL_RATE_LIMIT_PER_SECOND=0
+    verifiers: Verifiers  # endpoints' signature verification (ADR 0020)
 
 
 @dataclass
@@ -61,6 +64,7 @@ class Runtime:
     principal_cache: PrincipalCache  # verified admin credentials (ADR 0011)
     client_payload_cache: PayloadCache  # serialized SDK payloads by query and revision
     event_page_cache: SettledPageCache  # settled events-listing pages (ADR 0011)
+    secret_box: SecretBox | None = None  # seals signing secrets; None without SWITCHMAN_SECRET_KEY
     ingestion: Ingestion | None = None  # `serve` only
     retention: asyncio.Task[None] | None = None  # `serve` only, when retention is on
     worker: WorkerHandle | None = None  # when this process runs a worker
@@ -96,6 +100,7 @@ async def open_runtime(
         principal_cache=PrincipalCache(settings.auth_cache_seconds),
         client_payload_cache=PayloadCache(),
         event_page_cache=SettledPageCache(settings.event_page_cache_bytes),
+        secret_box=SecretBox(keys) if (keys := settings.secret_keys()) else None,
     )
     try:
         if serve:
@@ -147,7 +152,10 @@ def _start_ingestion(runtime: Runtime) -> Ingestion:
     )
     limit = settings.signal_rate_limit_per_second
     return Ingestion(
-        writer=writer, committer=committer, rate_limiter=RateLimiter(limit) if limit > 0 else None
+        writer=writer,
+        committer=committer,
+        rate_limiter=RateLimiter(limit) if limit > 0 else None,
+        verifiers=Verifiers(runtime.db, runtime.secret_box),
     )
 
 
@@ -161,6 +169,7 @@ async def _close(runtime: Runtime) -> None:
     if runtime.ingestion is not None:
         await runtime.ingestion.committer.close()  # queued signals are written before the database closes
         await runtime.ingestion.writer.close()
+        await runtime.ingestion.verifiers.close()
         runtime.ingestion = None
     await runtime.flag_backend.close()
     await runtime.wakeup.close()

@@ -10,6 +10,8 @@ resolved one. Repeated deliveries are posted again with their delivery id and mu
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import re
 from collections.abc import AsyncIterator
@@ -21,10 +23,13 @@ import pytest
 import yaml
 from fastapi import FastAPI
 
+from switchman.config import Settings
+from switchman.db.engine import Database
 from switchman.flags.factory import create_flag_backend
 from switchman.runtime import Runtime
+from switchman.secret_box import new_key
 from switchman.worker.loop import SignalWorker
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, make_settings
 from tests.factories import make_endpoint, make_endpoint_token, make_flag, make_service_account
 
 PAGES = REPO_ROOT / "docs" / "integrations"
@@ -55,6 +60,12 @@ def test_every_page_is_listed_and_every_fixture_has_a_source() -> None:
 
 
 @pytest.fixture
+def settings(db_url: str, db: Database) -> Settings:
+    """The test app with a SWITCHMAN_SECRET_KEY, so that recipes can give endpoints a signing secret."""
+    return make_settings(db_url, secret_key=new_key())
+
+
+@pytest.fixture
 async def worker(app: FastAPI) -> AsyncIterator[SignalWorker]:
     runtime: Runtime = app.state.runtime
     backend = create_flag_backend(runtime.settings, runtime.db)
@@ -74,6 +85,7 @@ class Recipe:
 
     async def create(self) -> None:
         endpoint = await make_endpoint(self.client, name=self.name)
+        self.endpoint_id = endpoint["id"]
         self.token = (await make_endpoint_token(self.client, endpoint["id"], name=f"{self.name} webhook"))[
             "token"
         ]
@@ -196,17 +208,27 @@ async def test_datadog(client: httpx.AsyncClient, worker: SignalWorker) -> None:
     assert await recipe.events() == before
 
 
+@pytest.mark.parametrize("credentials", ["signature", "token in the URL"])
 @pytest.mark.parametrize("content_type", ["application/json", "application/x-www-form-urlencoded"])
-async def test_github(client: httpx.AsyncClient, worker: SignalWorker, content_type: str) -> None:
+async def test_github(
+    client: httpx.AsyncClient, worker: SignalWorker, content_type: str, credentials: str
+) -> None:
     recipe = Recipe(client, worker, "github.md")
     hook = yaml.safe_load(recipe.blocks["sender"])
-    assert hook["payload_url"].startswith("https://<token>@")
     assert hook["payload_url"].endswith("/api/signal-endpoint/github")
     assert hook["events"] == ["workflow_run"]
     form = content_type != hook["content_type"]
     if form:  # the page's own note: with a form body the keys start with `payload.`
         recipe.key_prefix = "payload."
     await recipe.create()
+    webhook_secret = "8c2f0d4e6a1b3c5d7e9f0a2b4c6d8e0f"
+    signed = credentials == "signature"
+    if signed:
+        verification = json.loads(
+            recipe.blocks["verification"].replace("<the webhook secret>", webhook_secret)
+        )
+        path = f"/api/admin/signal-endpoints/{recipe.endpoint_id}/verification"
+        assert (await client.put(path, json=verification)).status_code == 200
     # A URL's user info is sent as HTTP Basic credentials: `<token>@` is the user name, no password.
     basic = base64.b64encode(f"{recipe.token}:".encode()).decode()
 
@@ -214,12 +236,16 @@ async def test_github(client: httpx.AsyncClient, worker: SignalWorker, content_t
         raw = fixture(name)
         body = b"payload=" + quote_plus(raw).encode() if form else raw
         headers = {
-            "Authorization": f"Basic {basic}",
             "Content-Type": content_type,
             "X-GitHub-Event": "workflow_run",
             "X-GitHub-Delivery": delivery_id,
             "User-Agent": "GitHub-Hookshot/0a1b2c3",
         }
+        if signed:  # GitHub signs the body exactly as sent
+            digest = hmac.new(webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+            headers["X-Hub-Signature-256"] = f"sha256={digest}"
+        else:
+            headers["Authorization"] = f"Basic {basic}"
         return body, headers
 
     failed = await recipe.post(
@@ -237,3 +263,8 @@ async def test_github(client: httpx.AsyncClient, worker: SignalWorker, content_t
     await recipe.run_worker()
     assert await recipe.flag_on() is True
     assert await recipe.events() == 2
+    if signed:  # a delivery signed with another secret is refused and stores nothing
+        body, headers = delivery("github-workflow-run-failure.json", "0b1c2d3e-cc7a-11e3-9c1a-0242ac120002")
+        headers["X-Hub-Signature-256"] = "sha256=" + "0" * 64
+        response = await client.post("/api/signal-endpoint/github", content=body, headers=headers)
+        assert response.status_code == 401

@@ -282,6 +282,28 @@ signal = sa.Table(
     sqlite_autoincrement=True,
 )
 
+# How an endpoint's calls are signed (ADR 0020): the scheme and its secret, sealed with the server's secret
+# key (switchman.secret_box), never shown again; and how many calls failed verification, for operators.
+signal_endpoint_verification = sa.Table(
+    "signal_endpoint_verification",
+    metadata,
+    sa.Column(
+        "signal_endpoint_id",
+        sa.Integer,
+        sa.ForeignKey("signal_endpoint.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("scheme", sa.String(50), nullable=False),
+    sa.Column("sealed_secret", sa.Text, nullable=False),
+    sa.Column("header", sa.String(255), nullable=True),
+    sa.Column("tolerance_seconds", sa.Integer, nullable=False),
+    sa.Column("failures", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("last_failure_at", UTCDateTime(), nullable=True),
+    sa.Column("last_failure_reason", sa.String(255), nullable=True),
+    _created_at(),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
 # A delivery id a sender put on a call (`Idempotency-Key`, `webhook-id`, `X-GitHub-Delivery`): the key is
 # the uniqueness that makes a repeated delivery answer with the first one's signal, also across replicas
 # (ADR 0019). `created_at` is when the key was first stored; after the window the key is new again.

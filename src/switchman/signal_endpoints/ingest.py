@@ -28,6 +28,7 @@ import base64
 import contextlib
 import json
 import re
+import time
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -42,6 +43,7 @@ from switchman.errors import (
     NotFoundError,
     RateLimitError,
     SwitchmanError,
+    UnauthorizedError,
 )
 from switchman.openapi import model_components, model_ref
 from switchman.runtime import runtime_of_scope
@@ -119,11 +121,15 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
         # where a value PostgreSQL cannot bind (a NUL character) would fail every call in the batch.
         await _send_error(send, NotFoundError(f"Could not find a signal endpoint named '{name}'."))
         return
+    verification = await ingestion.verifiers.of(name)
     authorization: bytes | None = None
     content_length: bytes | None = None
     form = False
     delivery_ids: dict[bytes, bytes] = {}
+    headers: dict[bytes, bytes] = {}
     for key, value in scope["headers"]:
+        if verification is not None:
+            headers.setdefault(key, value)
         if key == b"authorization":
             authorization = value
         elif key == b"content-length":
@@ -134,11 +140,22 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
             delivery_ids.setdefault(key, value)
     secret = _credential(authorization) if authorization else ""
     try:
-        payload, body_error = await _read_payload(
-            receive, content_length, ctx.settings.signal_max_bytes, form=form
-        )
+        raw, body_error = await _read_body(receive, content_length, ctx.settings.signal_max_bytes)
     except _Disconnected:
         return  # nobody is listening; nothing was stored
+    verified = False
+    if verification is not None and raw is not None:
+        reason = verification.unusable or (
+            verification.verifier.failure(raw, headers, now=time.time()) if verification.verifier else None
+        )
+        if reason is not None:
+            ingestion.verifiers.failed(verification.endpoint_id, reason)
+            await _send_error(send, UnauthorizedError(f"The call's signature does not verify: {reason}"))
+            return
+        verified = True
+    payload: bytes | None = None
+    if raw is not None:
+        payload, body_error = parse_payload(raw, form=form)
     delivery_key: str | None = None
     if delivery_ids and ctx.settings.signal_delivery_window_seconds:
         delivery_key, key_error = _delivery_key(delivery_ids)
@@ -152,6 +169,7 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
         body_error=body_error,
         received_at=utcnow(),
         delivery_key=delivery_key,
+        verified=verified,
     )
     try:
         outcome = await committer.submit(call)
@@ -222,10 +240,11 @@ class _Disconnected(Exception):
     pass
 
 
-async def _read_payload(
-    receive: Receive, content_length: bytes | None, cap: int, *, form: bool = False
+async def _read_body(
+    receive: Receive, content_length: bytes | None, cap: int
 ) -> tuple[bytes | None, SwitchmanError | None]:
-    """The payload as compact JSON object bytes, or the body's error. Reads at most `cap` bytes."""
+    """The raw body, or why it cannot be read (not a number in Content-Length, over `cap` bytes). Reads
+    at most `cap` bytes."""
     if content_length is not None:
         try:
             declared = int(content_length)
@@ -247,7 +266,7 @@ async def _read_payload(
             chunks.append(chunk)
         if not message.get("more_body", False):
             break
-    return parse_payload(chunks[0] if len(chunks) == 1 else b"".join(chunks), form=form)
+    return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), None
 
 
 def parse_payload(body: bytes, *, form: bool = False) -> tuple[bytes | None, SwitchmanError | None]:

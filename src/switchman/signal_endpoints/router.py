@@ -17,15 +17,17 @@ from switchman.errors import NotFoundError
 from switchman.http import RawJSONResponse, normalize_limit, normalize_offset, parse_path_id
 from switchman.openapi import error_responses
 from switchman.runtime import runtime_of
-from switchman.signal_endpoints import service
+from switchman.signal_endpoints import service, verifications
 from switchman.signal_endpoints.schemas import (
     CreateSignalEndpointSchema,
     CreateSignalEndpointTokenSchema,
+    SetSignalEndpointVerificationSchema,
     SignalEndpointSchema,
     SignalEndpointSignalsSchema,
     SignalEndpointsSchema,
     SignalEndpointTokenSchema,
     SignalEndpointTokensSchema,
+    SignalEndpointVerificationSchema,
     SignalQueryResponseSchema,
 )
 
@@ -255,6 +257,71 @@ async def delete_signal_endpoint_token(
             endpoint_id=parse_path_id(signal_endpoint_id, ENDPOINT),
             token_id=parse_path_id(token_id, "signal endpoint token"),
             actor=principal,
+        )
+    return Response(status_code=200)
+
+
+# --- signature verification (switchman's, ADR 0020) ----------------------------------------------------
+
+_VERIFICATION_DOC = (
+    "switchman's addition: how this endpoint's calls are signed. With a verification, a call whose signature "
+    "does not verify is refused (401, nothing stored, counted in `failures`), and a call whose signature "
+    "verifies needs no token. The secret is sealed with the server's SWITCHMAN_SECRET_KEY and never shown "
+    "again. A change applies to every replica within a second."
+)
+
+
+@router.get(
+    f"{BASE}/{{id}}/verification",
+    operation_id="get-signal-endpoint-verification",
+    summary="Get a signal endpoint's signature verification",
+    description=_VERIFICATION_DOC,
+    response_model=SignalEndpointVerificationSchema,
+)
+async def get_signal_endpoint_verification(
+    request: Request, endpoint_id: EndpointId, _principal: AdminPrincipal
+) -> SignalEndpointVerificationSchema:
+    async with runtime_of(request).db.read() as conn:
+        return await verifications.get_verification(conn, parse_path_id(endpoint_id, ENDPOINT))
+
+
+@router.put(
+    f"{BASE}/{{id}}/verification",
+    operation_id="set-signal-endpoint-verification",
+    summary="Set a signal endpoint's signature verification",
+    description=_VERIFICATION_DOC + " 409 when the server has no SWITCHMAN_SECRET_KEY.",
+    responses=error_responses(409),
+    response_model=SignalEndpointVerificationSchema,
+)
+async def set_signal_endpoint_verification(
+    request: Request,
+    endpoint_id: EndpointId,
+    payload: SetSignalEndpointVerificationSchema,
+    principal: AdminPrincipal,
+) -> SignalEndpointVerificationSchema:
+    ctx = runtime_of(request)
+    async with ctx.db.transaction() as conn:
+        return await verifications.set_verification(
+            conn,
+            endpoint_id=parse_path_id(endpoint_id, ENDPOINT),
+            payload=payload,
+            actor=principal,
+            box=ctx.secret_box,
+        )
+
+
+@router.delete(
+    f"{BASE}/{{id}}/verification",
+    operation_id="delete-signal-endpoint-verification",
+    summary="Remove a signal endpoint's signature verification",
+    description="Calls are then authenticated by token alone again.",
+)
+async def delete_signal_endpoint_verification(
+    request: Request, endpoint_id: EndpointId, principal: AdminPrincipal
+) -> Response:
+    async with runtime_of(request).db.transaction() as conn:
+        await verifications.delete_verification(
+            conn, endpoint_id=parse_path_id(endpoint_id, ENDPOINT), actor=principal
         )
     return Response(status_code=200)
 

@@ -125,3 +125,48 @@ class SignalQuerySignalSchema(_StoredSignalFields):
 class SignalQueryResponseSchema(WireModel):
     signals: list[SignalQuerySignalSchema]
     total: int = Field(ge=0, description="Signals matching `from`/`to`, ignoring `limit` and `offset`.")
+
+
+# --- signature verification (switchman's sub-resource, ADR 0020) -------------------------------------
+
+
+class SetSignalEndpointVerificationSchema(InputModel):
+    """How an endpoint's calls are signed. The secret is write-only: it is sealed and never shown again."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    scheme: Literal["github", "standard-webhooks", "hmac-sha256"] = Field(
+        description="`github` (X-Hub-Signature-256), `standard-webhooks` (webhook-id / webhook-timestamp / "
+        "webhook-signature, Svix), or `hmac-sha256` (the body's HMAC-SHA256 in `header`, hex or base64)."
+    )
+    secret: str = Field(
+        min_length=1,
+        max_length=1024,
+        repr=False,
+        description="The sender's signing secret (`whsec_…` for standard-webhooks).",
+    )
+    header: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="`hmac-sha256` only: the header that carries the signature (default `X-Signature`).",
+    )
+    tolerance_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=86_400,
+        description="`standard-webhooks` only: how far the signed timestamp may be from now (default 300).",
+    )
+
+
+class SignalEndpointVerificationSchema(WireModel):
+    signal_endpoint_id: int
+    scheme: str
+    header: str | None = None
+    tolerance_seconds: int
+    failures: int = Field(description="Calls refused because their signature did not verify.")
+    last_failure_at: str | None = None
+    last_failure_reason: str | None = None
+    created_at: str
+    updated_at: str

@@ -67,6 +67,9 @@ class IngestCall:
     received_at: datetime
     # The sender's delivery id (Idempotency-Key, webhook-id, X-GitHub-Delivery); None: every call is new.
     delivery_key: str | None = None
+    # The call's signature verified against its endpoint's signing secret (ADR 0020): it stands in for a
+    # token (a token, when one is presented and valid, still names who sent it).
+    verified: bool = False
 
 
 @dataclass(slots=True)
@@ -139,12 +142,12 @@ def refusal(
     if endpoint_id is None or not enabled:
         # A disabled endpoint answers exactly like an unknown one (Q-6).
         return NotFoundError(f"Could not find a signal endpoint named '{call.name}'.")
-    if call.token_hash is None:
-        return SignalTokenRequired(
-            "This signal endpoint needs a token: send it in the Authorization header "
-            "(`Authorization: Bearer <token>` or the bare token)."
-        )
-    if token_id is None:
+    if token_id is None and not call.verified:  # a verified signature authenticates the call itself
+        if call.token_hash is None:
+            return SignalTokenRequired(
+                "This signal endpoint needs a token: send it in the Authorization header "
+                "(`Authorization: Bearer <token>` or the bare token)."
+            )
         return UnauthorizedError("The token is not valid for this signal endpoint.")
     if call.body_error is not None:
         return call.body_error
@@ -153,7 +156,8 @@ def refusal(
 
 # --- PostgreSQL --------------------------------------------------------------------------------------
 
-# $1..$5: parallel arrays (name, token hash, payload, received at, delivery key), one element per call.
+# $1..$5, $9: parallel arrays (name, token hash, payload, received at, delivery key, signature verified),
+# one element per call.
 # `a` decides per call and draws an id only for storable ones (MATERIALIZED: evaluated once, so the ids
 # inserted are the ids returned). `claimed` takes (endpoint, key) for the first storable call of each key
 # in the batch — or takes over a claim made before $8 (expired) — and returns the ids it claimed for; a
@@ -161,12 +165,12 @@ def refusal(
 # is queued only when something was inserted and, like the inserts, takes effect at commit.
 _PG_BATCH = """
 WITH v AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[])
-    WITH ORDINALITY AS v(name, token_hash, payload, created_at, delivery_key, ord)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $9::bool[])
+    WITH ORDINALITY AS v(name, token_hash, payload, created_at, delivery_key, verified, ord)
 ),
 a AS MATERIALIZED (
   SELECT v.ord, e.id AS endpoint_id, coalesce(e.enabled, false) AS enabled, tk.id AS token_id,
-         CASE WHEN e.enabled AND tk.id IS NOT NULL AND v.payload IS NOT NULL
+         CASE WHEN e.enabled AND (tk.id IS NOT NULL OR v.verified) AND v.payload IS NOT NULL
               THEN nextval({sequence}::regclass) END AS signal_id,
          v.payload, v.created_at, v.delivery_key
   FROM v
@@ -253,6 +257,7 @@ class PostgresSignalWriter:
                     SIGNAL_SOURCE,
                     CHANNEL,
                     utcnow() - self._delivery_window,
+                    [call.verified for call in calls],
                 )
                 repeats = [
                     (row[0], call.delivery_key) for call, row in zip(calls, rows, strict=True) if row[4]
@@ -417,7 +422,7 @@ class SqliteSignalWriter:
             for token_id, endpoint_id, token_hash in conn.execute(query, [*hashes, *endpoint_ids]):
                 tokens[(endpoint_id, token_hash)] = token_id
         outcomes: list[Outcome | None] = []
-        accepted: list[tuple[int, int, int]] = []  # (index in calls, endpoint id, token id)
+        accepted: list[tuple[int, int, int | None]] = []  # (index in calls, endpoint id, token id)
         for index, call in enumerate(calls):
             endpoint_id, enabled = endpoints.get(call.name, (None, False))
             token_id = (
@@ -428,13 +433,13 @@ class SqliteSignalWriter:
             problem = refusal(call, endpoint_id=endpoint_id, enabled=enabled, token_id=token_id)
             outcomes.append(problem)
             if problem is None:
-                assert endpoint_id is not None and token_id is not None
+                assert endpoint_id is not None
                 accepted.append((index, endpoint_id, token_id))
         # Repeated deliveries: a key claimed (unexpired) before this batch, or earlier in it.
         claims = _live_claims(conn, calls, accepted, claimed_before=claimed_before)
         first_in_batch: dict[tuple[int, str], int] = {}  # (endpoint, key) → index of its first call here
         repeats: list[tuple[int, tuple[int, str]]] = []
-        new: list[tuple[int, int, int]] = []
+        new: list[tuple[int, int, int | None]] = []
         for index, endpoint_id, token_id in accepted:
             key = calls[index].delivery_key
             if key is not None:
@@ -511,7 +516,7 @@ def _stored(outcome: Outcome | None) -> StoredSignal:
 def _live_claims(
     conn: sqlite3.Connection,
     calls: list[IngestCall],
-    accepted: list[tuple[int, int, int]],
+    accepted: list[tuple[int, int, int | None]],
     *,
     claimed_before: datetime,
 ) -> dict[tuple[int, str], int]:

@@ -1,0 +1,208 @@
+"""An endpoint's signature verification (switchman's sub-resource, ADR 0020): stored sealed, audited.
+
+Functions run inside the caller's transaction. The signing secret is sealed with the server's
+`SecretBox` before it is stored and never leaves the server again: not in answers, not in audit events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from switchman.audit.log import record_event
+from switchman.auth.principal import Principal
+from switchman.db import tables as t
+from switchman.errors import BadDataError, ConflictError, NotFoundError
+from switchman.secret_box import SecretBox, SecretBoxError
+from switchman.signal_endpoints import repository
+from switchman.signal_endpoints.schemas import (
+    SetSignalEndpointVerificationSchema,
+    SignalEndpointVerificationSchema,
+)
+from switchman.signal_endpoints.verification import (
+    DEFAULT_HMAC_HEADER,
+    DEFAULT_TOLERANCE_SECONDS,
+    Scheme,
+    SecretError,
+    Verifier,
+    secret_key,
+)
+from switchman.timeutil import iso, utcnow
+
+VERIFICATION_SET = "signal-endpoint-verification-set"
+VERIFICATION_REMOVED = "signal-endpoint-verification-removed"
+_table = t.signal_endpoint_verification
+_REASON_MAX = 255
+
+
+def _schema(row: sa.Row[tuple[object, ...]]) -> SignalEndpointVerificationSchema:
+    m = row._mapping
+    return SignalEndpointVerificationSchema(
+        signal_endpoint_id=m["signal_endpoint_id"],
+        scheme=m["scheme"],
+        header=m["header"],
+        tolerance_seconds=m["tolerance_seconds"],
+        failures=m["failures"],
+        last_failure_at=iso(m["last_failure_at"]) if m["last_failure_at"] else None,
+        last_failure_reason=m["last_failure_reason"],
+        created_at=iso(m["created_at"]),
+        updated_at=iso(m["updated_at"]),
+    )
+
+
+async def _require_endpoint(conn: AsyncConnection, endpoint_id: int) -> None:
+    if await repository.get_endpoint(conn, endpoint_id) is None:
+        raise NotFoundError(f"Could not find signal endpoint with id {endpoint_id}.")
+
+
+async def _row(conn: AsyncConnection, endpoint_id: int) -> sa.Row[tuple[object, ...]] | None:
+    result = await conn.execute(sa.select(_table).where(_table.c.signal_endpoint_id == endpoint_id))
+    return result.first()
+
+
+async def get_verification(conn: AsyncConnection, endpoint_id: int) -> SignalEndpointVerificationSchema:
+    await _require_endpoint(conn, endpoint_id)
+    row = await _row(conn, endpoint_id)
+    if row is None:
+        raise NotFoundError(f"Signal endpoint {endpoint_id} has no signature verification.")
+    return _schema(row)
+
+
+async def set_verification(
+    conn: AsyncConnection,
+    *,
+    endpoint_id: int,
+    payload: SetSignalEndpointVerificationSchema,
+    actor: Principal,
+    box: SecretBox | None,
+) -> SignalEndpointVerificationSchema:
+    """Create or replace the endpoint's verification; the failure count starts again."""
+    await _require_endpoint(conn, endpoint_id)
+    if box is None:
+        raise ConflictError(
+            "This server has no SWITCHMAN_SECRET_KEY, so it cannot keep a signing secret. Set one "
+            "(`switchman secrets new-key` prints a key) and restart."
+        )
+    scheme = Scheme(payload.scheme)
+    try:
+        secret_key(scheme, payload.secret)
+    except SecretError as exc:
+        raise BadDataError(
+            f"The secret is not usable for {scheme}: it {exc}.",
+            details=[{"path": "/secret", "message": str(exc)}],
+        ) from None
+    for field, allowed in (("header", Scheme.HMAC_SHA256), ("tolerance_seconds", Scheme.STANDARD_WEBHOOKS)):
+        if getattr(payload, field) is not None and scheme != allowed:
+            camel = "toleranceSeconds" if field == "tolerance_seconds" else field
+            raise BadDataError(
+                f"`{camel}` applies to the {allowed} scheme only.",
+                details=[{"path": f"/{camel}", "message": f"only for {allowed}"}],
+            )
+    now = utcnow()
+    values = {
+        "scheme": str(scheme),
+        "sealed_secret": box.seal(payload.secret.encode()),
+        "header": (payload.header or DEFAULT_HMAC_HEADER) if scheme == Scheme.HMAC_SHA256 else None,
+        "tolerance_seconds": payload.tolerance_seconds or DEFAULT_TOLERANCE_SECONDS,
+        "failures": 0,
+        "last_failure_at": None,
+        "last_failure_reason": None,
+        "updated_at": now,
+    }
+    before = await _row(conn, endpoint_id)
+    if before is None:
+        await conn.execute(_table.insert().values(signal_endpoint_id=endpoint_id, created_at=now, **values))
+    else:
+        await conn.execute(_table.update().where(_table.c.signal_endpoint_id == endpoint_id).values(**values))
+    row = await _row(conn, endpoint_id)
+    assert row is not None
+    await record_event(
+        conn,
+        type=VERIFICATION_SET,
+        actor=actor,
+        visible_to_clients=False,
+        data={"signalEndpointId": endpoint_id, "scheme": values["scheme"], "header": values["header"]},
+        pre_data={"scheme": before._mapping["scheme"]} if before is not None else None,
+    )
+    return _schema(row)
+
+
+async def delete_verification(conn: AsyncConnection, *, endpoint_id: int, actor: Principal) -> None:
+    await _require_endpoint(conn, endpoint_id)
+    before = await _row(conn, endpoint_id)
+    if before is None:
+        raise NotFoundError(f"Signal endpoint {endpoint_id} has no signature verification.")
+    await conn.execute(_table.delete().where(_table.c.signal_endpoint_id == endpoint_id))
+    await record_event(
+        conn,
+        type=VERIFICATION_REMOVED,
+        actor=actor,
+        visible_to_clients=False,
+        pre_data={"signalEndpointId": endpoint_id, "scheme": before._mapping["scheme"]},
+    )
+
+
+async def verifier_of(
+    conn: AsyncConnection, *, name: str, box: SecretBox | None
+) -> tuple[int, Verifier] | None:
+    """The enabled endpoint `name`'s id and verifier, or None when it has none (or is unknown, disabled,
+    or its secret cannot be opened — then calls are refused by the caller, see `Verifiers`)."""
+    endpoint = t.signal_endpoint
+    row = (
+        await conn.execute(
+            sa.select(
+                endpoint.c.id,
+                _table.c.scheme,
+                _table.c.sealed_secret,
+                _table.c.header,
+                _table.c.tolerance_seconds,
+            )
+            .join(_table, _table.c.signal_endpoint_id == endpoint.c.id)
+            .where(endpoint.c.name == name, endpoint.c.enabled.is_(True))
+        )
+    ).first()
+    if row is None:
+        return None
+    endpoint_id, scheme, sealed, header, tolerance = row
+    if box is None:
+        raise SecretBoxError("no SWITCHMAN_SECRET_KEY is configured to open the signing secret")
+    key = secret_key(Scheme(scheme), box.open(sealed).decode())
+    return endpoint_id, Verifier(Scheme(scheme), key, header or DEFAULT_HMAC_HEADER, tolerance)
+
+
+async def reseal_all(conn: AsyncConnection, box: SecretBox) -> int:
+    """Seal every signing secret with the box's current key (after a key rotation); how many changed.
+    All or nothing: a secret no configured key opens raises SecretBoxError and the caller rolls back."""
+    rows = (await conn.execute(sa.select(_table.c.signal_endpoint_id, _table.c.sealed_secret))).all()
+    changed = 0
+    for endpoint_id, sealed in rows:
+        if box.sealed_with_current(sealed):
+            continue
+        resealed = box.seal(box.open(sealed))
+        await conn.execute(
+            _table.update().where(_table.c.signal_endpoint_id == endpoint_id).values(sealed_secret=resealed)
+        )
+        changed += 1
+    return changed
+
+
+async def endpoint_id_of(conn: AsyncConnection, *, name: str) -> int | None:
+    endpoint = t.signal_endpoint
+    found = await conn.scalar(sa.select(endpoint.c.id).where(endpoint.c.name == name))
+    return int(found) if found is not None else None
+
+
+async def record_failures(
+    conn: AsyncConnection, *, endpoint_id: int, count: int, reason: str, at: datetime
+) -> None:
+    await conn.execute(
+        _table.update()
+        .where(_table.c.signal_endpoint_id == endpoint_id)
+        .values(
+            failures=_table.c.failures + count,
+            last_failure_at=at,
+            last_failure_reason=reason[:_REASON_MAX],
+        )
+    )

@@ -1,0 +1,123 @@
+"""The ingestion side of signature verification: each endpoint's verifier, cached; failures counted.
+
+A verifier is read at most once per `ttl` seconds per endpoint name (one read per second per endpoint
+under load, whatever the call rate), so a change to an endpoint's verification applies on every replica
+within `ttl`. Unknown and unsigned endpoints are cached too (as "no verifier"), in a bounded map, so
+calls to made-up names cost no read each. Failed verifications are counted in memory and added to the
+endpoint's `failures` at most once per `flush_seconds`, in one short transaction: a flood of forged calls
+cannot turn into a flood of writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from switchman.db.engine import Database
+from switchman.secret_box import SecretBox, SecretBoxError
+from switchman.signal_endpoints import verifications
+from switchman.signal_endpoints.verification import SecretError, Verifier
+from switchman.tasks import cancel_and_wait
+from switchman.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+_MAX_CACHED_NAMES = 10_000
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What a call to an endpoint must pass: its id and verifier, or `unusable` when the endpoint has a
+    verification that this server cannot use (its secret does not open), and every call is refused."""
+
+    endpoint_id: int
+    verifier: Verifier | None
+    unusable: str | None = None
+
+
+class Verifiers:
+    def __init__(
+        self, db: Database, box: SecretBox | None, *, ttl: float = 1.0, flush_seconds: float = 1.0
+    ) -> None:
+        self._db = db
+        self._box = box
+        self._ttl = ttl
+        self._flush_seconds = flush_seconds
+        self._cache: dict[str, tuple[float, Verification | None]] = {}
+        self._loading: dict[str, asyncio.Future[Verification | None]] = {}
+        self._pending: dict[int, tuple[int, str]] = {}
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def of(self, name: str) -> Verification | None:
+        """The verification calls to endpoint `name` must pass; None when they need none."""
+        cached = self._cache.get(name)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        loading = self._loading.get(name)
+        if loading is not None:
+            return await asyncio.shield(loading)
+        future: asyncio.Future[Verification | None] = asyncio.get_running_loop().create_future()
+        self._loading[name] = future
+        try:
+            found = await self._load(name)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: concurrent waiters get it, nobody else must
+            raise
+        finally:
+            self._loading.pop(name, None)
+        future.set_result(found)
+        if len(self._cache) >= _MAX_CACHED_NAMES:
+            self._cache.clear()
+        self._cache[name] = (time.monotonic(), found)
+        return found
+
+    async def _load(self, name: str) -> Verification | None:
+        async with self._db.read() as conn:
+            try:
+                found = await verifications.verifier_of(conn, name=name, box=self._box)
+            except (SecretBoxError, SecretError, UnicodeDecodeError) as exc:
+                endpoint_id = await verifications.endpoint_id_of(conn, name=name)
+                log.warning("signal endpoint %r: its signing secret cannot be used (%s)", name, exc)
+                return Verification(
+                    endpoint_id or 0, None, "this server cannot open the endpoint's signing secret"
+                )
+        if found is None:
+            return None
+        return Verification(found[0], found[1])
+
+    def failed(self, endpoint_id: int, reason: str) -> None:
+        count, _ = self._pending.get(endpoint_id, (0, ""))
+        self._pending[endpoint_id] = (count + 1, reason)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(
+                self._flush_later(), name="verification-failures"
+            )
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self._flush_seconds)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Add the counted failures to the endpoints' statistics (best effort: a failed write is logged)."""
+        pending, self._pending = self._pending, {}
+        if not pending:
+            return
+        try:
+            async with self._db.transaction() as conn:
+                for endpoint_id, (count, reason) in sorted(pending.items()):
+                    await verifications.record_failures(
+                        conn, endpoint_id=endpoint_id, count=count, reason=reason, at=utcnow()
+                    )
+        except Exception as exc:
+            log.warning(
+                "could not record %d failed signature verifications: %s", len(pending), type(exc).__name__
+            )
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            await cancel_and_wait(self._flusher)
+        await self.flush()
