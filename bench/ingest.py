@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import os
 import platform
 import secrets
@@ -58,6 +60,11 @@ ENDPOINT_NAME = "bench-alerts"
 UNLEASH_TARGET = "Unleash OSS flag on/off"
 # Durable ingestion with a unique Idempotency-Key on every call (ADR 0019): each call claims its key.
 KEYED_TARGET = "durable, Idempotency-Key"
+# The same, signed (X-Hub-Signature-256, ADR 0020) instead of a token: verification and a claim per call.
+SIGNED_TARGET = "durable, signed + Idempotency-Key"
+SIGNED_ENDPOINT_NAME = "bench-signed"
+SIGNING_SECRET = "bench-signing-secret-0123456789abcdef"
+SECRET_KEY = "ZHVyYWJsZS1pbmdlc3Rpb24tYmVuY2gta2V5LTMyYnk="  # 32 bytes; a benchmark's, never a real one
 KEYED_GOAL = 0.80
 UNLEASH_FLAGS = 100
 UNLEASH_CONNECTIONS = 32
@@ -94,7 +101,21 @@ def _durable_env(database_url: str, admin: str) -> dict[str, str]:
         "SWITCHMAN_SIGNAL_RETENTION_DAYS": "0",
         "SWITCHMAN_LOG_LEVEL": "WARNING",
         "SWITCHMAN_RUN_WORKER": "false",
+        "SWITCHMAN_SECRET_KEY": SECRET_KEY,
     }
+
+
+def _create_signed_endpoint(base: str, admin: str, body: bytes) -> dict[str, str]:
+    """An endpoint with GitHub-style signature verification and no token; the headers of a signed call."""
+    with httpx.Client(base_url=base, headers={"Authorization": admin}) as client:
+        endpoint = client.post("/api/admin/signal-endpoints", json={"name": SIGNED_ENDPOINT_NAME})
+        endpoint.raise_for_status()
+        client.put(
+            f"/api/admin/signal-endpoints/{endpoint.json()['id']}/verification",
+            json={"scheme": "github", "secret": SIGNING_SECRET},
+        ).raise_for_status()
+    digest = hmac.new(SIGNING_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={digest}"}
 
 
 def _create_endpoint(base: str, admin: str) -> str:
@@ -118,6 +139,7 @@ def measure(args: argparse.Namespace, body: bytes, database: str, database_url: 
     ceilings: list[LoadResult] = []
     durables: list[LoadResult] = []
     keyed: list[LoadResult] = []
+    signed: list[LoadResult] = []
     peers: list[LoadResult] = []
     with contextlib.ExitStack() as stack:
         stack.enter_context(
@@ -137,6 +159,7 @@ def measure(args: argparse.Namespace, body: bytes, database: str, database_url: 
             unleash = stack.enter_context(running_unleash())
             seed(unleash, flags=UNLEASH_FLAGS)
         secret = _create_endpoint(base, admin)
+        signed_headers = _create_signed_endpoint(base, admin, body)
         for round_number in range(1, args.rounds + 1):
             ceiling = run_load(
                 f"http://127.0.0.1:{trivial_port}{TRIVIAL_PATH}",
@@ -166,9 +189,20 @@ def measure(args: argparse.Namespace, body: bytes, database: str, database_url: 
                 tool=args.tool,
                 numbered_header="Idempotency-Key",
             )
+            signed_run = run_load(
+                f"{base}/api/signal-endpoint/{SIGNED_ENDPOINT_NAME}",
+                body=body,
+                headers=signed_headers,
+                connections=args.connections,
+                duration=args.duration,
+                warmup=args.warmup,
+                tool=args.tool,
+                numbered_header="Idempotency-Key",
+            )
             ceilings.append(ceiling)
             durables.append(durable)
             keyed.append(idempotent)
+            signed.append(signed_run)
             print(f"round {round_number}", flush=True)
             print("  " + _line(Row("trivial POST (ceiling)", database, ceiling)), flush=True)
             print(
@@ -177,6 +211,10 @@ def measure(args: argparse.Namespace, body: bytes, database: str, database_url: 
             )
             print(
                 "  " + _line(Row(KEYED_TARGET, database, idempotent, idempotent.rps / durable.rps)),
+                flush=True,
+            )
+            print(
+                "  " + _line(Row(SIGNED_TARGET, database, signed_run, signed_run.rps / durable.rps)),
                 flush=True,
             )
             if unleash is not None:
@@ -200,11 +238,12 @@ def measure(args: argparse.Namespace, body: bytes, database: str, database_url: 
                 print("  " + _line(Row(UNLEASH_TARGET, "unleash", peer, durable.rps / peer.rps)), flush=True)
     # Warm-up calls are stored too, so every counted 200 must be a row (and more rows may exist).
     stored = count_signals(database_url)
-    acknowledged = sum(r.requests - r.errors for r in [*durables, *keyed])
+    acknowledged = sum(r.requests - r.errors for r in [*durables, *keyed, *signed])
     if stored < acknowledged:
         raise SystemExit(f"{database}: {acknowledged} acknowledged signals but only {stored} rows stored")
     ratios = tuple(d.rps / c.rps for c, d in zip(ceilings, durables, strict=True))
     keyed_ratios = tuple(k.rps / d.rps for d, k in zip(durables, keyed, strict=True))
+    signed_ratios = tuple(k.rps / d.rps for d, k in zip(durables, signed, strict=True))
     rows = [
         Row("trivial POST (ceiling)", database, _median_run(ceilings)),
         Row(
@@ -220,6 +259,13 @@ def measure(args: argparse.Namespace, body: bytes, database: str, database_url: 
             _median_run(keyed),
             ratio=statistics.median(keyed_ratios),
             rounds=keyed_ratios,
+        ),
+        Row(
+            SIGNED_TARGET,
+            database,
+            _median_run(signed),
+            ratio=statistics.median(signed_ratios),
+            rounds=signed_ratios,
         ),
     ]
     if peers:
@@ -329,7 +375,8 @@ def render_section(
         "",
         f"`{KEYED_TARGET}`: the same calls, each with an `Idempotency-Key` no other call has, so every call "
         "claims its key (ADR 0019); its ratio is over plain durable ingestion in the same round (goal "
-        f"≥ {KEYED_GOAL:.0%}).",
+        f"≥ {KEYED_GOAL:.0%}). `{SIGNED_TARGET}`: the same on an endpoint with GitHub-style signature "
+        "verification (ADR 0020), calls carrying `X-Hub-Signature-256` and no token.",
         "",
         "| database | target | requests/s | p50 ms | p99 ms | errors | durable / ceiling | rounds |",
         "|---|---|---:|---:|---:|---:|---:|---|",
@@ -341,7 +388,7 @@ def render_section(
         if row.target == UNLEASH_TARGET:  # the peer's row: switchman durable / Unleash, as a multiple
             ratio = f"durable is **{row.ratio:.1f}x**" if row.ratio is not None else ""
             rounds = " / ".join(f"{value:.1f}x" for value in row.rounds)
-        if row.target == KEYED_TARGET and row.ratio is not None:  # keyed over plain durable ingestion
+        if row.target in (KEYED_TARGET, SIGNED_TARGET) and row.ratio is not None:  # over plain durable
             ratio = f"**{row.ratio:.0%}** of plain durable"
         lines.append(
             f"| {row.database} | {row.target} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | "
@@ -386,12 +433,13 @@ def result_rows(rows: list[Row]) -> list[ResultRow]:
         comparison = C1_INGEST_CEILING
         out.append(ResultRow(comparison, figure, row.result.rps, "req/s"))
         out.append(ResultRow(comparison, f"{figure} p99", row.result.p99_ms, "ms"))
-        if row.target == KEYED_TARGET:
+        if row.target in (KEYED_TARGET, SIGNED_TARGET):
             if row.ratio is not None:
+                label = "Idempotency-Key" if row.target == KEYED_TARGET else "signed + Idempotency-Key"
                 out.append(
                     ResultRow(
                         comparison,
-                        f"{row.database} Idempotency-Key / plain durable",
+                        f"{row.database} {label} / plain durable",
                         round(row.ratio * 100, 1),
                         "%",
                         f"≥ {KEYED_GOAL:.0%}",

@@ -242,6 +242,12 @@ class ExplainActionsResultSchema(_StrictWire):
         description="As `GET …/actions/{id}/warnings` reports them."
     )
     suggested_keys: list[str] = Field(description="As `GET …/actions/{id}/warnings` reports them.")
+    normalised: dict[str, str] | None = Field(
+        default=None,
+        description="When the set's signal endpoint has a sender format (ADR 0021): the normalised view of "
+        "the payload (`status`, `alertId`, `severity`, `title`, `source`), which filters read as "
+        "`@switchman.<field>`.",
+    )
 
 
 # --- action set events (founding document `get-actions-events`) ---------------------------------------

@@ -34,6 +34,7 @@ from switchman.engine.actions import (
 )
 from switchman.engine.constraints import normalize_filters, validate_filters
 from switchman.engine.filter_warnings import filter_warnings
+from switchman.engine.formats import normalise, normalised_keys
 from switchman.engine.matching import match_payload
 from switchman.engine.payload import flatten_payload
 from switchman.engine.problems import ActionSetWarning, Problem, pointer
@@ -52,6 +53,7 @@ from switchman.flags import toggles as flag_toggles
 from switchman.flags.backend import FlagActionError, FlagCatalog
 from switchman.flags.projects import project_not_found
 from switchman.service_accounts.service import service_account_exists
+from switchman.signal_endpoints import sender_format
 from switchman.signal_endpoints import service as signal_endpoints_service
 from switchman.signal_endpoints.schemas import SIGNAL_SOURCE
 from switchman.timeutil import utcnow
@@ -223,10 +225,15 @@ async def explain(
         loaded = orjson.loads(text)
         payload = loaded if isinstance(loaded, dict) else {}
     assert payload is not None
-    result = match_payload(record.filters, payload)
+    fmt = await sender_format.format_of(conn, record.source_id)
+    normalised = normalise(fmt, payload) if fmt is not None else None
+    result = match_payload(
+        record.filters, payload, extra=normalised_keys(fmt, payload) if fmt is not None else None
+    )
     found = await _record_warnings(conn, record, check_flags=check_flags)
     return {
         **found,
+        **({"normalised": normalised} if normalised is not None else {}),
         "matched": result.matched,
         "enabled": record.enabled,
         "filters": [
@@ -265,8 +272,13 @@ async def action_set_warnings(
         conn, endpoint_id=source_id, limit=RECENT_SIGNALS_FOR_KEYS
     )
     known_keys: set[str] | None = None
+    fmt = await sender_format.format_of(conn, source_id)
+    normalised: list[str] = []
     if payloads:
         known_keys = set().union(*(flatten_payload(payload) for payload in payloads))
+        if fmt is not None:  # the sender format's normalised keys are keys of these signals too
+            known_keys.update(*(normalised_keys(fmt, payload) for payload in payloads))
+            normalised = list(normalised_keys(fmt, payloads[0]))
     warnings = filter_warnings(filters, known_keys=known_keys)
     if not await signal_endpoints_service.endpoint_exists(conn, source_id):
         warnings.insert(
@@ -282,7 +294,7 @@ async def action_set_warnings(
         warnings.extend(await _flag_warnings(conn, project=project, actions=actions))
     return {
         "warnings": [{"path": w.path, "code": w.code, "message": w.message} for w in warnings],
-        "suggestedKeys": list(flatten_payload(payloads[0])) if payloads else [],
+        "suggestedKeys": [*normalised, *flatten_payload(payloads[0])] if payloads else [],
     }
 
 

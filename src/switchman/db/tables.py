@@ -304,6 +304,21 @@ signal_endpoint_verification = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+# The format an endpoint's sender posts (switchman.engine.formats, ADR 0021): filters also see the
+# normalised view it reads from each payload (`@switchman.status`, …).
+signal_endpoint_format = sa.Table(
+    "signal_endpoint_format",
+    metadata,
+    sa.Column(
+        "signal_endpoint_id",
+        sa.Integer,
+        sa.ForeignKey("signal_endpoint.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("format", sa.String(50), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
 # A delivery id a sender put on a call (`Idempotency-Key`, `webhook-id`, `X-GitHub-Delivery`): the key is
 # the uniqueness that makes a repeated delivery answer with the first one's signal, also across replicas
 # (ADR 0019). `created_at` is when the key was first stored; after the window the key is new again.

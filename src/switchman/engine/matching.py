@@ -18,14 +18,19 @@ class MatchResult:
     filters: tuple[FilterResult, ...]
 
 
-def match_payload(filters: Mapping[str, object], payload: Mapping[str, object]) -> MatchResult:
+def match_payload(
+    filters: Mapping[str, object], payload: Mapping[str, object], *, extra: Mapping[str, object] | None = None
+) -> MatchResult:
     """Evaluate every filter (no short-circuit, so an explanation shows each one) against the
-    flattened payload. No filters → matched (an action set without filters fires on every
-    signal of its source). Never raises; unreadable filters count as failed.
+    flattened payload, plus `extra` keys (a sender format's normalised view, which wins over a payload
+    key of the same name). No filters → matched (an action set without filters fires on every signal of
+    its source). Never raises; unreadable filters count as failed.
     """
     if not isinstance(filters, Mapping):
         return MatchResult(False, ())
     flat = flatten_payload(payload)
+    if extra:
+        flat.update(extra)
     readable = sorted(((js_string(key), raw) for key, raw in filters.items()), key=lambda item: item[0])
     results = tuple(evaluate_filter(Filter.from_wire(parameter, raw), flat) for parameter, raw in readable)
     return MatchResult(all(result.passed for result in results), results)

@@ -17,11 +17,13 @@ from switchman.errors import NotFoundError
 from switchman.http import RawJSONResponse, normalize_limit, normalize_offset, parse_path_id
 from switchman.openapi import error_responses
 from switchman.runtime import runtime_of
-from switchman.signal_endpoints import service, verifications
+from switchman.signal_endpoints import sender_format, service, verifications
 from switchman.signal_endpoints.schemas import (
     CreateSignalEndpointSchema,
     CreateSignalEndpointTokenSchema,
+    SetSignalEndpointFormatSchema,
     SetSignalEndpointVerificationSchema,
+    SignalEndpointFormatSchema,
     SignalEndpointSchema,
     SignalEndpointSignalsSchema,
     SignalEndpointsSchema,
@@ -321,6 +323,65 @@ async def delete_signal_endpoint_verification(
 ) -> Response:
     async with runtime_of(request).db.transaction() as conn:
         await verifications.delete_verification(
+            conn, endpoint_id=parse_path_id(endpoint_id, ENDPOINT), actor=principal
+        )
+    return Response(status_code=200)
+
+
+# --- sender format (switchman's, ADR 0021) ----------------------------------------------------------------
+
+_FORMAT_DOC = (
+    "switchman's addition: the format this endpoint's sender posts. Filters of the action sets listening to "
+    "it then also see a normalised view read from each payload, under reserved keys: `@switchman.status` "
+    "(`firing` / `resolved`), `@switchman.alertId`, `@switchman.severity`, `@switchman.title`, "
+    "`@switchman.source`. The stored payload is unchanged. See docs/filters.md."
+)
+
+
+@router.get(
+    f"{BASE}/{{id}}/format",
+    operation_id="get-signal-endpoint-format",
+    summary="Get a signal endpoint's sender format",
+    description=_FORMAT_DOC,
+    response_model=SignalEndpointFormatSchema,
+)
+async def get_signal_endpoint_format(
+    request: Request, endpoint_id: EndpointId, _principal: AdminPrincipal
+) -> SignalEndpointFormatSchema:
+    async with runtime_of(request).db.read() as conn:
+        return await sender_format.get_format(conn, parse_path_id(endpoint_id, ENDPOINT))
+
+
+@router.put(
+    f"{BASE}/{{id}}/format",
+    operation_id="set-signal-endpoint-format",
+    summary="Set a signal endpoint's sender format",
+    description=_FORMAT_DOC,
+    response_model=SignalEndpointFormatSchema,
+)
+async def set_signal_endpoint_format(
+    request: Request,
+    endpoint_id: EndpointId,
+    payload: SetSignalEndpointFormatSchema,
+    principal: AdminPrincipal,
+) -> SignalEndpointFormatSchema:
+    async with runtime_of(request).db.transaction() as conn:
+        return await sender_format.set_format(
+            conn, endpoint_id=parse_path_id(endpoint_id, ENDPOINT), payload=payload, actor=principal
+        )
+
+
+@router.delete(
+    f"{BASE}/{{id}}/format",
+    operation_id="delete-signal-endpoint-format",
+    summary="Remove a signal endpoint's sender format",
+    description="Filters then see the payload's own keys only.",
+)
+async def delete_signal_endpoint_format(
+    request: Request, endpoint_id: EndpointId, principal: AdminPrincipal
+) -> Response:
+    async with runtime_of(request).db.transaction() as conn:
+        await sender_format.delete_format(
             conn, endpoint_id=parse_path_id(endpoint_id, ENDPOINT), actor=principal
         )
     return Response(status_code=200)

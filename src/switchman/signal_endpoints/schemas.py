@@ -170,3 +170,24 @@ class SignalEndpointVerificationSchema(WireModel):
     last_failure_reason: str | None = None
     created_at: str
     updated_at: str
+
+
+# --- sender format (switchman's sub-resource, ADR 0021) ---------------------------------------------------
+
+
+class SetSignalEndpointFormatSchema(InputModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    format: Literal[
+        "alertmanager", "grafana", "datadog", "pagerduty", "sentry", "github", "cloudwatch-sns", "generic"
+    ] = Field(description="The format the endpoint's sender posts; filters also see its normalised view.")
+
+
+class SignalEndpointFormatSchema(WireModel):
+    signal_endpoint_id: int
+    format: str
+    normalised_keys: list[str] = Field(
+        description="The reserved filter keys this format fills (`@switchman.status`, …), when the payload "
+        "carries them."
+    )
+    updated_at: str

@@ -1,8 +1,8 @@
 """Which action sets a claimed signal runs: its source's enabled sets whose filters pass (pure engine).
 
-Action sets per source and actors per id are read once per claimed batch: a change to an action set or a
-service account takes effect from the next batch (≤ the batch size of signals later), which keeps the
-per-signal cost to the matching itself.
+Action sets per source, the source's sender format (ADR 0021) and actors per id are read once per claimed
+batch: a change to any of them takes effect from the next batch (≤ the batch size of signals later), which
+keeps the per-signal cost to the matching itself.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from switchman.action_sets.service import ActionSetRecord, matching_candidates
 from switchman.auth.principal import Principal
 from switchman.db.engine import Database
+from switchman.engine.formats import Format, normalised_keys
 from switchman.engine.matching import CompiledFilters, compile_filters
 from switchman.engine.payload import flatten_payload
 from switchman.service_accounts.service import get_actor
 from switchman.signal_endpoints.queue import ClaimedSignal
+from switchman.signal_endpoints.sender_format import format_of
 from switchman.worker.runs import PlannedRun
 
 
@@ -31,6 +33,7 @@ class BatchLookups:
         self._conn = conn
         self._candidates: dict[tuple[str, int], list[tuple[ActionSetRecord, CompiledFilters]]] = {}
         self._actors: dict[int, Principal | None] = {}
+        self._formats: dict[int, Format | None] = {}
 
     async def planned_runs(self, signal: ClaimedSignal) -> list[PlannedRun]:
         """The runs `signal` asks for, ascending action set id. The payload is parsed and flattened once
@@ -38,7 +41,11 @@ class BatchLookups:
         candidates = await self._candidates_of(signal.source, signal.source_id)
         if not candidates:
             return []
-        flat = flatten_payload(signal.payload())
+        payload = signal.payload()
+        flat = flatten_payload(payload)
+        fmt = await self._format_of(signal.source_id)
+        if fmt is not None:
+            flat.update(normalised_keys(fmt, payload))
         matched = [action_set for action_set, compiled in candidates if compiled.matches(flat)]
         if not matched:
             return []
@@ -56,6 +63,12 @@ class BatchLookups:
                 sets = await matching_candidates(conn, source=source, source_id=source_id)
             self._candidates[key] = [(action_set, compile_filters(action_set.filters)) for action_set in sets]
         return self._candidates[key]
+
+    async def _format_of(self, source_id: int) -> Format | None:
+        if source_id not in self._formats:
+            async with self._reading() as conn:
+                self._formats[source_id] = await format_of(conn, source_id)
+        return self._formats[source_id]
 
     async def _actor(self, actor_id: int) -> Principal | None:
         if actor_id not in self._actors:

@@ -1,0 +1,91 @@
+"""The format an endpoint's sender posts (switchman's sub-resource, ADR 0021): stored, audited, read by
+the worker and by `explain` to add the normalised view (`switchman.engine.formats`) to the payload's keys."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from switchman.audit.log import record_event
+from switchman.auth.principal import Principal
+from switchman.db import tables as t
+from switchman.engine.formats import FIELDS, NORMALISED_PREFIX, Format
+from switchman.errors import NotFoundError
+from switchman.signal_endpoints import repository
+from switchman.signal_endpoints.schemas import SetSignalEndpointFormatSchema, SignalEndpointFormatSchema
+from switchman.timeutil import iso, utcnow
+
+FORMAT_SET = "signal-endpoint-format-set"
+FORMAT_REMOVED = "signal-endpoint-format-removed"
+_table = t.signal_endpoint_format
+
+
+async def _require_endpoint(conn: AsyncConnection, endpoint_id: int) -> None:
+    if await repository.get_endpoint(conn, endpoint_id) is None:
+        raise NotFoundError(f"Could not find signal endpoint with id {endpoint_id}.")
+
+
+def _schema(endpoint_id: int, fmt: str, updated_at: object) -> SignalEndpointFormatSchema:
+    return SignalEndpointFormatSchema(
+        signal_endpoint_id=endpoint_id,
+        format=fmt,
+        normalised_keys=[NORMALISED_PREFIX + field for field in FIELDS],
+        updated_at=iso(updated_at),  # type: ignore[arg-type]
+    )
+
+
+async def format_of(conn: AsyncConnection, endpoint_id: int) -> Format | None:
+    """The endpoint's sender format; None when it has none (or names one this version does not know)."""
+    found = await conn.scalar(sa.select(_table.c.format).where(_table.c.signal_endpoint_id == endpoint_id))
+    return Format(found) if isinstance(found, str) and found in set(Format) else None
+
+
+async def get_format(conn: AsyncConnection, endpoint_id: int) -> SignalEndpointFormatSchema:
+    await _require_endpoint(conn, endpoint_id)
+    row = (await conn.execute(sa.select(_table).where(_table.c.signal_endpoint_id == endpoint_id))).first()
+    if row is None:
+        raise NotFoundError(f"Signal endpoint {endpoint_id} has no sender format.")
+    return _schema(endpoint_id, row.format, row.updated_at)
+
+
+async def set_format(
+    conn: AsyncConnection, *, endpoint_id: int, payload: SetSignalEndpointFormatSchema, actor: Principal
+) -> SignalEndpointFormatSchema:
+    await _require_endpoint(conn, endpoint_id)
+    before = await format_of(conn, endpoint_id)
+    now = utcnow()
+    if before is None:
+        await conn.execute(_table.delete().where(_table.c.signal_endpoint_id == endpoint_id))
+        await conn.execute(
+            _table.insert().values(signal_endpoint_id=endpoint_id, format=payload.format, updated_at=now)
+        )
+    else:
+        await conn.execute(
+            _table.update()
+            .where(_table.c.signal_endpoint_id == endpoint_id)
+            .values(format=payload.format, updated_at=now)
+        )
+    await record_event(
+        conn,
+        type=FORMAT_SET,
+        actor=actor,
+        visible_to_clients=False,
+        data={"signalEndpointId": endpoint_id, "format": payload.format},
+        pre_data={"format": str(before)} if before is not None else None,
+    )
+    return _schema(endpoint_id, payload.format, now)
+
+
+async def delete_format(conn: AsyncConnection, *, endpoint_id: int, actor: Principal) -> None:
+    await _require_endpoint(conn, endpoint_id)
+    before = await format_of(conn, endpoint_id)
+    deleted = await conn.execute(_table.delete().where(_table.c.signal_endpoint_id == endpoint_id))
+    if not deleted.rowcount:
+        raise NotFoundError(f"Signal endpoint {endpoint_id} has no sender format.")
+    await record_event(
+        conn,
+        type=FORMAT_REMOVED,
+        actor=actor,
+        visible_to_clients=False,
+        pre_data={"signalEndpointId": endpoint_id, "format": str(before) if before else None},
+    )

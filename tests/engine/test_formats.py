@@ -1,0 +1,128 @@
+"""Sender formats: each documented payload read into the same normalised view (ADR 0021)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from switchman.engine.formats import Format, normalise, normalised_keys
+from switchman.engine.matching import match_payload
+from tests.conftest import REPO_ROOT
+
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "senders"
+
+
+def load(name: str) -> dict[str, Any]:
+    payload: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("fmt", "fixture", "expected"),
+    [
+        (Format.ALERTMANAGER, "alertmanager-firing.json", {
+            "status": "firing", "alertId": '{}/{severity="critical"}:{alertname="CheckoutErrorRate"}',
+            "severity": "critical", "title": "Checkout 5xx rate above 5 %"}),
+        (Format.ALERTMANAGER, "alertmanager-resolved.json", {"status": "resolved", "severity": "critical"}),
+        (Format.GRAFANA, "grafana-firing.json", {
+            "status": "firing", "alertId": '{}:{alertname="Search latency"}', "severity": "critical",
+            "title": "[FIRING:1] Search latency search (critical)"}),
+        (Format.DATADOG, "datadog-triggered.json", {
+            "status": "firing", "alertId": "91234567", "severity": "p1",
+            "title": "[Triggered on {service:search}] Search p99 latency is high"}),
+        (Format.DATADOG, "datadog-recovered.json", {"status": "resolved", "alertId": "91234567"}),
+        (Format.PAGERDUTY, "pagerduty-incident-triggered.json", {
+            "status": "firing", "alertId": "PGR0VU2", "severity": "p1", "title": "Checkout error rate above 5 %"}),
+        (Format.PAGERDUTY, "pagerduty-incident-resolved.json", {"status": "resolved", "alertId": "PGR0VU2"}),
+        (Format.SENTRY, "sentry-issue-created.json", {
+            "status": "firing", "alertId": "1170820242", "severity": "error",
+            "title": "TypeError: Cannot read properties of undefined (reading 'total')"}),
+        (Format.SENTRY, "sentry-issue-resolved.json", {"status": "resolved", "alertId": "1170820242"}),
+        (Format.GITHUB, "github-workflow-run-failure.json", {
+            "status": "firing", "alertId": "acme/shop/Deploy production/main", "title": "Deploy production"}),
+        (Format.GITHUB, "github-workflow-run-success.json", {"status": "resolved"}),
+        (Format.CLOUDWATCH_SNS, "sns-cloudwatch-alarm.json", {
+            "status": "firing", "alertId": "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:checkout-5xx-rate",
+            "title": "checkout-5xx-rate"}),
+    ],
+)  # fmt: skip
+def test_documented_payloads_read_into_the_normalised_view(
+    fmt: Format, fixture: str, expected: dict[str, str]
+) -> None:
+    view = normalise(fmt, load(fixture))
+    assert view["source"] == str(fmt)
+    for field, value in expected.items():
+        assert view.get(field) == value, (field, view)
+
+
+def test_a_resolution_carries_the_same_alert_id_as_its_firing() -> None:
+    for fmt, firing, resolved in [
+        (Format.ALERTMANAGER, "alertmanager-firing.json", "alertmanager-resolved.json"),
+        (Format.PAGERDUTY, "pagerduty-incident-triggered.json", "pagerduty-incident-resolved.json"),
+        (Format.SENTRY, "sentry-issue-created.json", "sentry-issue-resolved.json"),
+        (Format.GITHUB, "github-workflow-run-failure.json", "github-workflow-run-success.json"),
+        (Format.DATADOG, "datadog-triggered.json", "datadog-recovered.json"),
+    ]:
+        assert normalise(fmt, load(firing))["alertId"] == normalise(fmt, load(resolved))["alertId"], fmt
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        ({"title": "[Recovered] Disk full on db-1", "id": "9"}, {"status": "resolved", "title": "[Recovered] Disk full on db-1"}),
+        ({"title": "[Triggered on {host:db-1}] Disk full"}, {"status": "firing"}),
+        ({"title": "no brackets"}, {}),
+    ],
+)  # fmt: skip
+def test_datadog_default_payload_status_comes_from_the_title(
+    payload: dict[str, Any], expected: dict[str, str]
+) -> None:
+    view = normalise(Format.DATADOG, payload)
+    assert {k: v for k, v in view.items() if k in expected} == expected
+    if not expected:
+        assert "status" not in view
+
+
+def test_an_acknowledgement_is_neither_firing_nor_resolved() -> None:
+    payload = load("pagerduty-incident-triggered.json")
+    payload["event"]["event_type"] = "incident.acknowledged"
+    assert "status" not in normalise(Format.PAGERDUTY, payload)
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "identity", "severity", "title"),
+    [
+        ({"state": "ALERTING", "fingerprint": "ab12", "level": "Warning", "summary": "x"}, "firing", "ab12", "warning", "x"),
+        ({"status": "ok", "id": 42, "message": "back"}, "resolved", "42", None, "back"),
+        ({"status": "maybe"}, None, None, None, None),
+    ],
+)  # fmt: skip
+def test_generic_reads_common_field_names(
+    payload: dict[str, Any], status: str | None, identity: str | None, severity: str | None, title: str | None
+) -> None:
+    view = normalise(Format.GENERIC, payload)
+    assert (view.get("status"), view.get("alertId"), view.get("severity"), view.get("title")) == (
+        status,
+        identity,
+        severity,
+        title,
+    )
+
+
+@pytest.mark.parametrize("fmt", list(Format))
+@pytest.mark.parametrize(
+    "payload", [{}, {"alerts": "not a list", "event": [1], "data": None, "Message": "{bad"}, {"x": [[[]]]}]
+)
+def test_other_shapes_never_raise(fmt: Format, payload: dict[str, Any]) -> None:
+    assert normalise(fmt, payload)["source"] == str(fmt)
+
+
+def test_filters_read_the_view_under_reserved_keys_and_it_wins() -> None:
+    payload = {**load("pagerduty-incident-triggered.json"), "@switchman.status": "resolved"}
+    extra = normalised_keys(Format.PAGERDUTY, payload)
+    assert extra["@switchman.status"] == "firing"
+    firing = {"@switchman.status": {"operator": "IN", "values": ["firing"]}}
+    assert match_payload(firing, payload, extra=extra).matched is True
+    assert match_payload(firing, payload).matched is False  # without the format: the payload's own key
