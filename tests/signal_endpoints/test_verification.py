@@ -92,6 +92,58 @@ def test_hmac_sha256_in_a_named_header_hex_or_base64(presented: Any) -> None:
     )
 
 
+def _hex(key: bytes, signed: bytes) -> bytes:
+    return hmac.new(key, signed, hashlib.sha256).hexdigest().encode()
+
+
+def test_pagerduty_signatures_during_a_rotation() -> None:
+    verifier = Verifier(Scheme.PAGERDUTY, b"pd-secret")
+    current = b"v1=" + _hex(b"pd-secret", BODY)
+    previous = b"v1=" + _hex(b"old-secret", BODY)
+    assert verifier.failure(BODY, {b"x-pagerduty-signature": previous + b"," + current}, now=0) is None
+    assert verifier.failure(BODY, {b"x-pagerduty-signature": previous}, now=0) is not None
+    assert verifier.failure(BODY, {}, now=0) == "The X-PagerDuty-Signature header is missing."
+
+
+def test_sentry_hook_signature() -> None:
+    verifier = Verifier(Scheme.SENTRY, b"client-secret")
+    assert verifier.failure(BODY, {b"sentry-hook-signature": _hex(b"client-secret", BODY)}, now=0) is None
+    assert verifier.failure(BODY + b" ", {b"sentry-hook-signature": _hex(b"client-secret", BODY)}, now=0)
+
+
+def test_stripe_signature_with_its_timestamp() -> None:
+    verifier = Verifier(Scheme.STRIPE, b"whsec_stripe", tolerance_seconds=300)
+    now = 1_796_000_000
+    t = str(now).encode()
+    header = b"t=" + t + b",v1=" + _hex(b"whsec_stripe", t + b"." + BODY) + b",v0=ignored"
+    assert verifier.failure(BODY, {b"stripe-signature": header}, now=now + 5) is None
+    assert "more than 300 s" in (verifier.failure(BODY, {b"stripe-signature": header}, now=now + 400) or "")
+    assert verifier.failure(BODY, {b"stripe-signature": b"v1=" + _hex(b"whsec_stripe", BODY)}, now=now)
+    assert verifier.failure(b"{}", {b"stripe-signature": header}, now=now) is not None
+
+
+def test_grafana_hmac_with_a_timestamp_header() -> None:
+    verifier = Verifier(
+        Scheme.HMAC_SHA256,
+        b"grafana",
+        header="X-Grafana-Alerting-Signature",
+        timestamp_header="X-Grafana-Alerting-Signature-Timestamp",
+    )
+    now = 1_796_000_000
+    stamp = str(now).encode()
+    headers = {
+        b"x-grafana-alerting-signature": _hex(b"grafana", stamp + b":" + BODY),
+        b"x-grafana-alerting-signature-timestamp": stamp,
+    }
+    assert verifier.failure(BODY, headers, now=now) is None
+    assert verifier.failure(BODY, headers, now=now + 3600) is not None  # a replay, an hour later
+    unsigned_stamp = {**headers, b"x-grafana-alerting-signature": _hex(b"grafana", BODY)}
+    assert verifier.failure(BODY, unsigned_stamp, now=now) is not None
+    assert verifier.failure(BODY, {b"x-grafana-alerting-signature": _hex(b"grafana", BODY)}, now=now) == (
+        "The X-Grafana-Alerting-Signature-Timestamp header is missing or not a Unix time."
+    )
+
+
 @pytest.mark.parametrize("secret", ["", "whsec_not base64!", "whsec_" + base64.b64encode(b"short").decode()])
 def test_unusable_standard_webhooks_secrets(secret: str) -> None:
     with pytest.raises(SecretError):
@@ -233,7 +285,8 @@ async def test_a_verification_change_applies_within_the_cache_time(db_url: str, 
         ({"scheme": "github", "secret": ""}, "/secret"),
         ({"scheme": "sha1", "secret": "x"}, "/scheme"),
         ({"scheme": "github", "secret": "x", "header": "X-Sig"}, "/header"),
-        ({"scheme": "hmac-sha256", "secret": "x", "toleranceSeconds": 5}, "/toleranceSeconds"),
+        ({"scheme": "github", "secret": "x", "toleranceSeconds": 5}, "/toleranceSeconds"),
+        ({"scheme": "pagerduty", "secret": "x", "timestampHeader": "X-T"}, "/timestampHeader"),
         ({"scheme": "standard-webhooks", "secret": "whsec_%%%"}, "/secret"),
         ({"scheme": "hmac-sha256", "secret": "x", "header": "Bad Header"}, "/header"),
     ],

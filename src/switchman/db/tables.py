@@ -296,6 +296,7 @@ signal_endpoint_verification = sa.Table(
     sa.Column("scheme", sa.String(50), nullable=False),
     sa.Column("sealed_secret", sa.Text, nullable=False),
     sa.Column("header", sa.String(255), nullable=True),
+    sa.Column("timestamp_header", sa.String(255), nullable=True),
     sa.Column("tolerance_seconds", sa.Integer, nullable=False),
     sa.Column("failures", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("last_failure_at", UTCDateTime(), nullable=True),

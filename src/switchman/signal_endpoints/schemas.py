@@ -135,9 +135,11 @@ class SetSignalEndpointVerificationSchema(InputModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
-    scheme: Literal["github", "standard-webhooks", "hmac-sha256"] = Field(
+    scheme: Literal["github", "standard-webhooks", "hmac-sha256", "pagerduty", "sentry", "stripe"] = Field(
         description="`github` (X-Hub-Signature-256), `standard-webhooks` (webhook-id / webhook-timestamp / "
-        "webhook-signature, Svix), or `hmac-sha256` (the body's HMAC-SHA256 in `header`, hex or base64)."
+        "webhook-signature, Svix), `hmac-sha256` (the body's HMAC-SHA256 in `header`, hex or base64; "
+        "Grafana's contact point with `timestampHeader`), `pagerduty` (X-PagerDuty-Signature), `sentry` "
+        "(Sentry-Hook-Signature) or `stripe` (Stripe-Signature `t=…,v1=…`)."
     )
     secret: str = Field(
         min_length=1,
@@ -152,11 +154,19 @@ class SetSignalEndpointVerificationSchema(InputModel):
         pattern=r"^[A-Za-z0-9-]+$",
         description="`hmac-sha256` only: the header that carries the signature (default `X-Signature`).",
     )
+    timestamp_header: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="`hmac-sha256` only: a header with the Unix time the sender signed along as "
+        "`<timestamp>:<body>` (Grafana: `X-Grafana-Alerting-Signature-Timestamp`).",
+    )
     tolerance_seconds: int | None = Field(
         default=None,
         ge=1,
         le=86_400,
-        description="`standard-webhooks` only: how far the signed timestamp may be from now (default 300).",
+        description="Schemes with a signed timestamp: how far it may be from now (default 300).",
     )
 
 
@@ -164,6 +174,7 @@ class SignalEndpointVerificationSchema(WireModel):
     signal_endpoint_id: int
     scheme: str
     header: str | None = None
+    timestamp_header: str | None = None
     tolerance_seconds: int
     failures: int = Field(description="Calls refused because their signature did not verify.")
     last_failure_at: str | None = None

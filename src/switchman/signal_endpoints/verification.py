@@ -9,7 +9,13 @@ with a timestamp refuse calls outside their tolerance (replays of old deliveries
   (Unix seconds) and `webhook-signature` (space-separated `v1,<base64>` entries, several during a secret
   rotation) over `<id>.<timestamp>.<body>`; the secret is `whsec_<base64 key>`.
 - `hmac-sha256`: any sender that signs the body with HMAC-SHA256 in a header it names (`header`, default
-  `X-Signature`), hex or base64, optionally prefixed `sha256=`.
+  `X-Signature`), hex or base64, optionally prefixed `sha256=`; with `timestamp_header` (Grafana's
+  `X-Grafana-Alerting-Signature-Timestamp`, say) the signed text is `<timestamp>:<body>` and the timestamp
+  must be within the tolerance.
+- `pagerduty`: `X-PagerDuty-Signature: v1=<hex>[,v1=<hex>…]` (several during a secret rotation).
+- `sentry`: `Sentry-Hook-Signature: <hex HMAC-SHA256(client secret, body)>`.
+- `stripe`: `Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>[,v1=…]`, within the
+  tolerance.
 """
 
 from __future__ import annotations
@@ -27,6 +33,13 @@ class Scheme(StrEnum):
     GITHUB = "github"
     STANDARD_WEBHOOKS = "standard-webhooks"
     HMAC_SHA256 = "hmac-sha256"
+    PAGERDUTY = "pagerduty"
+    SENTRY = "sentry"
+    STRIPE = "stripe"
+
+
+# Schemes whose signed text carries a time, so a replay window applies.
+TIMED_SCHEMES = frozenset({Scheme.STANDARD_WEBHOOKS, Scheme.STRIPE, Scheme.HMAC_SHA256})
 
 
 DEFAULT_HMAC_HEADER = "X-Signature"
@@ -60,6 +73,7 @@ class Verifier:
     key: bytes
     header: str = DEFAULT_HMAC_HEADER
     tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS
+    timestamp_header: str | None = None
 
     def failure(self, body: bytes, headers: Mapping[bytes, bytes], *, now: float) -> str | None:
         """Why the call does not verify (a sentence for the 401), or None when it does."""
@@ -67,7 +81,55 @@ class Verifier:
             return self._github(body, headers)
         if self.scheme == Scheme.STANDARD_WEBHOOKS:
             return self._standard_webhooks(body, headers, now)
-        return self._hmac(body, headers)
+        if self.scheme == Scheme.PAGERDUTY:
+            return self._pagerduty(body, headers)
+        if self.scheme == Scheme.SENTRY:
+            return self._sentry(body, headers)
+        if self.scheme == Scheme.STRIPE:
+            return self._stripe(body, headers, now)
+        return self._hmac(body, headers, now)
+
+    def _digest(self, signed: bytes) -> bytes:
+        return hmac.new(self.key, signed, hashlib.sha256).digest()
+
+    def _stale(self, sent_at: int, now: float) -> str | None:
+        if abs(now - sent_at) > self.tolerance_seconds:
+            return f"The signed timestamp is more than {self.tolerance_seconds} s away from now."
+        return None
+
+    def _pagerduty(self, body: bytes, headers: Mapping[bytes, bytes]) -> str | None:
+        presented = headers.get(b"x-pagerduty-signature")
+        if presented is None:
+            return "The X-PagerDuty-Signature header is missing."
+        expected = b"v1=" + self._digest(body).hex().encode()
+        if any(hmac.compare_digest(entry.strip().lower(), expected) for entry in presented.split(b",")):
+            return None
+        return "No v1 signature in X-PagerDuty-Signature matches the body."
+
+    def _sentry(self, body: bytes, headers: Mapping[bytes, bytes]) -> str | None:
+        presented = headers.get(b"sentry-hook-signature")
+        if presented is None:
+            return "The Sentry-Hook-Signature header is missing."
+        if not hmac.compare_digest(presented.strip().lower(), self._digest(body).hex().encode()):
+            return "The Sentry-Hook-Signature signature does not match the body."
+        return None
+
+    def _stripe(self, body: bytes, headers: Mapping[bytes, bytes], now: float) -> str | None:
+        presented = headers.get(b"stripe-signature")
+        if presented is None:
+            return "The Stripe-Signature header is missing."
+        parts = [item.partition(b"=") for item in presented.split(b",")]
+        stamps = [value.strip() for key, _, value in parts if key.strip() == b"t"]
+        signatures = [value.strip().lower() for key, _, value in parts if key.strip() == b"v1"]
+        if len(stamps) != 1 or not stamps[0].isdigit() or not signatures:
+            return "The Stripe-Signature header needs one t= and at least one v1=."
+        stale = self._stale(int(stamps[0]), now)
+        if stale:
+            return stale
+        expected = self._digest(stamps[0] + b"." + body).hex().encode()
+        if any(hmac.compare_digest(signature, expected) for signature in signatures):
+            return None
+        return "No v1 signature in Stripe-Signature matches the body."
 
     def _github(self, body: bytes, headers: Mapping[bytes, bytes]) -> str | None:
         presented = headers.get(b"x-hub-signature-256")
@@ -98,14 +160,23 @@ class Verifier:
                 return None
         return "No v1 signature in webhook-signature matches the body."
 
-    def _hmac(self, body: bytes, headers: Mapping[bytes, bytes]) -> str | None:
+    def _hmac(self, body: bytes, headers: Mapping[bytes, bytes], now: float) -> str | None:
         presented = headers.get(self.header.lower().encode("latin-1"))
         if presented is None:
             return f"The {self.header} header is missing."
+        signed = body
+        if self.timestamp_header is not None:
+            stamp = headers.get(self.timestamp_header.lower().encode("latin-1"), b"").strip()
+            if not stamp.isdigit():
+                return f"The {self.timestamp_header} header is missing or not a Unix time."
+            stale = self._stale(int(stamp), now)
+            if stale:
+                return stale
+            signed = stamp + b":" + body
         value = presented.strip()
         if value.lower().startswith(b"sha256="):
             value = value[7:]
-        digest = hmac.new(self.key, body, hashlib.sha256).digest()
+        digest = self._digest(signed)
         if hmac.compare_digest(value.lower(), digest.hex().encode()):
             return None
         if hmac.compare_digest(value, base64.b64encode(digest)):

@@ -24,6 +24,7 @@ from switchman.signal_endpoints.schemas import (
 from switchman.signal_endpoints.verification import (
     DEFAULT_HMAC_HEADER,
     DEFAULT_TOLERANCE_SECONDS,
+    TIMED_SCHEMES,
     Scheme,
     SecretError,
     Verifier,
@@ -43,6 +44,7 @@ def _schema(row: sa.Row[tuple[object, ...]]) -> SignalEndpointVerificationSchema
         signal_endpoint_id=m["signal_endpoint_id"],
         scheme=m["scheme"],
         header=m["header"],
+        timestamp_header=m["timestamp_header"],
         tolerance_seconds=m["tolerance_seconds"],
         failures=m["failures"],
         last_failure_at=iso(m["last_failure_at"]) if m["last_failure_at"] else None,
@@ -93,18 +95,30 @@ async def set_verification(
             f"The secret is not usable for {scheme}: it {exc}.",
             details=[{"path": "/secret", "message": str(exc)}],
         ) from None
-    for field, allowed in (("header", Scheme.HMAC_SHA256), ("tolerance_seconds", Scheme.STANDARD_WEBHOOKS)):
-        if getattr(payload, field) is not None and scheme != allowed:
-            camel = "toleranceSeconds" if field == "tolerance_seconds" else field
+    allowed_by_field = {
+        "header": {Scheme.HMAC_SHA256},
+        "timestampHeader": {Scheme.HMAC_SHA256},
+        "toleranceSeconds": set(TIMED_SCHEMES),
+    }
+    for camel, allowed in allowed_by_field.items():
+        value = getattr(
+            payload,
+            {"timestampHeader": "timestamp_header", "toleranceSeconds": "tolerance_seconds"}.get(
+                camel, camel
+            ),
+        )
+        if value is not None and scheme not in allowed:
+            names = ", ".join(sorted(allowed))
             raise BadDataError(
-                f"`{camel}` applies to the {allowed} scheme only.",
-                details=[{"path": f"/{camel}", "message": f"only for {allowed}"}],
+                f"`{camel}` applies to the {names} scheme(s) only.",
+                details=[{"path": f"/{camel}", "message": f"only for {names}"}],
             )
     now = utcnow()
     values = {
         "scheme": str(scheme),
         "sealed_secret": box.seal(payload.secret.encode()),
         "header": (payload.header or DEFAULT_HMAC_HEADER) if scheme == Scheme.HMAC_SHA256 else None,
+        "timestamp_header": payload.timestamp_header,
         "tolerance_seconds": payload.tolerance_seconds or DEFAULT_TOLERANCE_SECONDS,
         "failures": 0,
         "last_failure_at": None,
@@ -158,6 +172,7 @@ async def verifier_of(
                 _table.c.sealed_secret,
                 _table.c.header,
                 _table.c.tolerance_seconds,
+                _table.c.timestamp_header,
             )
             .join(_table, _table.c.signal_endpoint_id == endpoint.c.id)
             .where(endpoint.c.name == name, endpoint.c.enabled.is_(True))
@@ -165,11 +180,13 @@ async def verifier_of(
     ).first()
     if row is None:
         return None
-    endpoint_id, scheme, sealed, header, tolerance = row
+    endpoint_id, scheme, sealed, header, tolerance, timestamp_header = row
     if box is None:
         raise SecretBoxError("no SWITCHMAN_SECRET_KEY is configured to open the signing secret")
     key = secret_key(Scheme(scheme), box.open(sealed).decode())
-    return endpoint_id, Verifier(Scheme(scheme), key, header or DEFAULT_HMAC_HEADER, tolerance)
+    return endpoint_id, Verifier(
+        Scheme(scheme), key, header or DEFAULT_HMAC_HEADER, tolerance, timestamp_header
+    )
 
 
 async def reseal_all(conn: AsyncConnection, box: SecretBox) -> int:

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("scheme", sa.String(length=50), nullable=False),
         sa.Column("sealed_secret", sa.Text(), nullable=False),
         sa.Column("header", sa.String(length=255), nullable=True),
+        sa.Column("timestamp_header", sa.String(length=255), nullable=True),
         sa.Column("tolerance_seconds", sa.Integer(), nullable=False),
         sa.Column("failures", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("last_failure_at", switchman.db.types.UTCDateTime(timezone=True), nullable=True),
