@@ -82,7 +82,12 @@ PUBLIC = {
     "auth": {"principal", "permissions", "access", "dependencies", "service", "tokens", "cache"},
     "flags": {"backend", "features", "projects", "environments", "tags", "toggles", "factory"},
     "signal_endpoints": {
-        "queue", "rate_limit", "group_commit", "signal_writer", "retention", "ingest",
+        "queue",
+        "rate_limit",
+        "group_commit",
+        "signal_writer",
+        "retention",
+        "ingest",
         "sender_format",  # the format an endpoint's sender posts: read by the worker and by explain (ADR 0021)
     },
     "action_sets": {"event_store", "page_cache", "listing_fast_path"},
