@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Literal
@@ -75,6 +76,9 @@ class Settings(BaseSettings):
     # Without a key, endpoints cannot be given a signing secret. Never logged or shown.
     secret_key: str | None = Field(default=None, repr=False)
     previous_secret_keys: str = Field(default="", repr=False)
+    # Hosts SNS certificates and subscription confirmations may be fetched from (a regular expression
+    # matched against the whole host name; ADR 0020).
+    sns_host_pattern: str = r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$"
     group_commit_max_batch: int = Field(default=256, ge=1)
 
     # Worker.
@@ -98,6 +102,15 @@ class Settings(BaseSettings):
     unleash_timeout_seconds: float = Field(default=5.0, gt=0)
     # Extra attempts after a timeout, connection error, 429 or 5xx (backoff with jitter between them).
     unleash_retries: int = Field(default=2, ge=0, le=10)
+
+    @field_validator("sns_host_pattern")
+    @classmethod
+    def _a_regular_expression(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"SWITCHMAN_SNS_HOST_PATTERN is not a regular expression: {exc}") from None
+        return value
 
     @model_validator(mode="after")
     def _secret_keys_usable(self) -> Settings:

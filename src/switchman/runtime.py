@@ -155,7 +155,7 @@ def _start_ingestion(runtime: Runtime) -> Ingestion:
         writer=writer,
         committer=committer,
         rate_limiter=RateLimiter(limit) if limit > 0 else None,
-        verifiers=Verifiers(runtime.db, runtime.secret_box),
+        verifiers=Verifiers(runtime.db, runtime.secret_box, sns_host_pattern=settings.sns_host_pattern),
     )
 
 

@@ -42,6 +42,7 @@ from switchman.errors import (
     MethodNotAllowedError,
     NotFoundError,
     RateLimitError,
+    ServiceUnavailableError,
     SwitchmanError,
     UnauthorizedError,
 )
@@ -50,6 +51,9 @@ from switchman.runtime import runtime_of_scope
 from switchman.signal_endpoints.schemas import ENDPOINT_NAME_PATTERN, NAME_MAX, SignalsSchema
 from switchman.signal_endpoints.signal_writer import IngestCall, StoredSignal
 from switchman.signal_endpoints.signals import signal_json, signals_response
+from switchman.signal_endpoints.sns import Checked, MessageType
+from switchman.signal_endpoints.verification import Scheme
+from switchman.signal_endpoints.verifiers import Verifiers
 from switchman.timeutil import utcnow
 
 PATH = "/api/signal-endpoint/{name}"
@@ -145,9 +149,17 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
         return  # nobody is listening; nothing was stored
     verified = False
     if verification is not None and raw is not None:
-        reason = verification.unusable or (
-            verification.verifier.failure(raw, headers, now=time.time()) if verification.verifier else None
-        )
+        verifier = verification.verifier
+        if verifier is not None and verifier.scheme == Scheme.SNS:
+            checked = await ingestion.verifiers.sns.check(raw)
+            reason = checked.failure
+            if reason is None and checked.message_type != MessageType.NOTIFICATION:
+                await _answer_sns_subscription(send, ingestion.verifiers, checked)
+                return
+        else:
+            reason = verification.unusable or (
+                verifier.failure(raw, headers, now=time.time()) if verifier else None
+            )
         if reason is not None:
             ingestion.verifiers.failed(verification.endpoint_id, reason)
             await _send_error(send, UnauthorizedError(f"The call's signature does not verify: {reason}"))
@@ -189,6 +201,19 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
         )
     )
     await _send(send, 200, body, _REPLAYED if outcome.replayed else None)
+
+
+async def _answer_sns_subscription(send: Send, verifiers: Verifiers, checked: Checked) -> None:
+    """A verified SNS subscription message is not a signal: a subscription is confirmed (so that SNS starts
+    delivering), an unsubscription acknowledged; nothing is stored."""
+    if checked.message_type == MessageType.SUBSCRIPTION_CONFIRMATION:
+        problem = await verifiers.sns.confirm(checked.subscribe_url)
+        if problem is not None:  # SNS retries the confirmation message
+            await _send_error(
+                send, ServiceUnavailableError(f"The SNS subscription is not confirmed: {problem}")
+            )
+            return
+    await _send(send, 200, b'{"signals":[]}')
 
 
 def _credential(header: bytes) -> str:

@@ -135,17 +135,22 @@ class SetSignalEndpointVerificationSchema(InputModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
-    scheme: Literal["github", "standard-webhooks", "hmac-sha256", "pagerduty", "sentry", "stripe"] = Field(
-        description="`github` (X-Hub-Signature-256), `standard-webhooks` (webhook-id / webhook-timestamp / "
-        "webhook-signature, Svix), `hmac-sha256` (the body's HMAC-SHA256 in `header`, hex or base64; "
-        "Grafana's contact point with `timestampHeader`), `pagerduty` (X-PagerDuty-Signature), `sentry` "
-        "(Sentry-Hook-Signature) or `stripe` (Stripe-Signature `t=…,v1=…`)."
+    scheme: Literal["github", "standard-webhooks", "hmac-sha256", "pagerduty", "sentry", "stripe", "sns"] = (
+        Field(
+            description="`github` (X-Hub-Signature-256), `standard-webhooks` (webhook-id / webhook-timestamp / "
+            "webhook-signature, Svix), `hmac-sha256` (the body's HMAC-SHA256 in `header`, hex or base64; "
+            "Grafana's contact point with `timestampHeader`), `pagerduty` (X-PagerDuty-Signature), `sentry` "
+            "(Sentry-Hook-Signature), `stripe` (Stripe-Signature `t=…,v1=…`) or `sns` (Amazon SNS: the "
+            "message's certificate signature; subscriptions are confirmed)."
+        )
     )
-    secret: str = Field(
+    secret: str | None = Field(
+        default=None,
         min_length=1,
         max_length=1024,
         repr=False,
-        description="The sender's signing secret (`whsec_…` for standard-webhooks).",
+        description="The sender's signing secret (`whsec_…` for standard-webhooks); required by every "
+        "scheme but `sns`, which signs with a certificate.",
     )
     header: str | None = Field(
         default=None,

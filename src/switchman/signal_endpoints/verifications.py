@@ -82,19 +82,31 @@ async def set_verification(
 ) -> SignalEndpointVerificationSchema:
     """Create or replace the endpoint's verification; the failure count starts again."""
     await _require_endpoint(conn, endpoint_id)
-    if box is None:
-        raise ConflictError(
-            "This server has no SWITCHMAN_SECRET_KEY, so it cannot keep a signing secret. Set one "
-            "(`switchman secrets new-key` prints a key) and restart."
-        )
     scheme = Scheme(payload.scheme)
-    try:
-        secret_key(scheme, payload.secret)
-    except SecretError as exc:
-        raise BadDataError(
-            f"The secret is not usable for {scheme}: it {exc}.",
-            details=[{"path": "/secret", "message": str(exc)}],
-        ) from None
+    if scheme == Scheme.SNS:
+        if payload.secret is not None:
+            raise BadDataError(
+                "The sns scheme verifies SNS's certificate signature: it takes no secret.",
+                details=[{"path": "/secret", "message": "not for sns"}],
+            )
+    else:
+        if payload.secret is None:
+            raise BadDataError(
+                f"The {scheme} scheme needs the sender's signing secret.",
+                details=[{"path": "/secret", "message": "is required for this scheme"}],
+            )
+        if box is None:
+            raise ConflictError(
+                "This server has no SWITCHMAN_SECRET_KEY, so it cannot keep a signing secret. Set one "
+                "(`switchman secrets new-key` prints a key) and restart."
+            )
+        try:
+            secret_key(scheme, payload.secret)
+        except SecretError as exc:
+            raise BadDataError(
+                f"The secret is not usable for {scheme}: it {exc}.",
+                details=[{"path": "/secret", "message": str(exc)}],
+            ) from None
     allowed_by_field = {
         "header": {Scheme.HMAC_SHA256},
         "timestampHeader": {Scheme.HMAC_SHA256},
@@ -116,7 +128,8 @@ async def set_verification(
     now = utcnow()
     values = {
         "scheme": str(scheme),
-        "sealed_secret": box.seal(payload.secret.encode()),
+        # sns has no secret: nothing to seal (and no key needed)
+        "sealed_secret": box.seal(payload.secret.encode()) if box is not None and payload.secret else "",
         "header": (payload.header or DEFAULT_HMAC_HEADER) if scheme == Scheme.HMAC_SHA256 else None,
         "timestamp_header": payload.timestamp_header,
         "tolerance_seconds": payload.tolerance_seconds or DEFAULT_TOLERANCE_SECONDS,
@@ -181,6 +194,8 @@ async def verifier_of(
     if row is None:
         return None
     endpoint_id, scheme, sealed, header, tolerance, timestamp_header = row
+    if scheme == Scheme.SNS:
+        return endpoint_id, Verifier(Scheme.SNS, b"")
     if box is None:
         raise SecretBoxError("no SWITCHMAN_SECRET_KEY is configured to open the signing secret")
     key = secret_key(Scheme(scheme), box.open(sealed).decode())
@@ -195,7 +210,7 @@ async def reseal_all(conn: AsyncConnection, box: SecretBox) -> int:
     rows = (await conn.execute(sa.select(_table.c.signal_endpoint_id, _table.c.sealed_secret))).all()
     changed = 0
     for endpoint_id, sealed in rows:
-        if box.sealed_with_current(sealed):
+        if not sealed or box.sealed_with_current(sealed):  # sns keeps no secret
             continue
         resealed = box.seal(box.open(sealed))
         await conn.execute(

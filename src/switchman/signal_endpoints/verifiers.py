@@ -15,9 +15,12 @@ import logging
 import time
 from dataclasses import dataclass
 
+import httpx
+
 from switchman.db.engine import Database
 from switchman.secret_box import SecretBox, SecretBoxError
 from switchman.signal_endpoints import verifications
+from switchman.signal_endpoints.sns import DEFAULT_HOST_PATTERN, SnsVerifier
 from switchman.signal_endpoints.verification import SecretError, Verifier
 from switchman.tasks import cancel_and_wait
 from switchman.timeutil import utcnow
@@ -39,8 +42,16 @@ class Verification:
 
 class Verifiers:
     def __init__(
-        self, db: Database, box: SecretBox | None, *, ttl: float = 1.0, flush_seconds: float = 1.0
+        self,
+        db: Database,
+        box: SecretBox | None,
+        *,
+        sns_host_pattern: str = DEFAULT_HOST_PATTERN,
+        ttl: float = 1.0,
+        flush_seconds: float = 1.0,
     ) -> None:
+        # SNS certificates and subscription confirmations are fetched on the ingestion path: short timeouts.
+        self.sns = SnsVerifier(httpx.AsyncClient(timeout=5.0), host_pattern=sns_host_pattern)
         self._db = db
         self._box = box
         self._ttl = ttl
@@ -121,3 +132,4 @@ class Verifiers:
         if self._flusher is not None:
             await cancel_and_wait(self._flusher)
         await self.flush()
+        await self.sns.close()
