@@ -24,7 +24,9 @@ from tests.conftest import REPO_ROOT, assert_error
 from tests.factories import make_endpoint
 from tests.signal_endpoints.helpers import BASE, app_client, signal_rows
 
-CERT_URL = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-01d088a6f77103d0fe307c0069e40ed6.pem"
+CERT_URL = (
+    "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-01d088a6f77103d0fe307c0069e40ed6.pem"
+)
 SUBSCRIBE_URL = (
     "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription"
     "&TopicArn=arn:aws:sns:eu-west-1:123456789012:checkout-alarms&Token=2336412f37"
@@ -70,7 +72,7 @@ def signed(key: rsa.RSAPrivateKey, message: dict[str, Any], version: str = "1") 
     message = {**message, "SignatureVersion": version, "SigningCertURL": CERT_URL}
     text = string_to_sign(message)
     assert text is not None
-    algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()  # noqa: S303 - SNS version 1
+    algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()
     message["Signature"] = base64.b64encode(key.sign(text, padding.PKCS1v15(), algorithm)).decode()
     return message
 
@@ -119,7 +121,9 @@ def test_the_host_allow_list(url: Any, pem: bool, allowed: bool) -> None:
     assert allowed_url(url, HOSTS, pem=pem) is allowed
 
 
-async def test_sns_end_to_end(db_url: str, db: Database, signing_key: tuple[rsa.RSAPrivateKey, bytes]) -> None:
+async def test_sns_end_to_end(
+    db_url: str, db: Database, signing_key: tuple[rsa.RSAPrivateKey, bytes]
+) -> None:
     key, pem = signing_key
     sns = FakeSns(pem)
     async with app_client(db_url) as (app, client):  # no SWITCHMAN_SECRET_KEY needed: SNS has no secret
@@ -127,7 +131,9 @@ async def test_sns_end_to_end(db_url: str, db: Database, signing_key: tuple[rsa.
         path = f"{BASE}/{endpoint['id']}/verification"
         assert_error(await client.put(path, json={"scheme": "sns", "secret": "x"}), 400, "BadDataError")
         assert (await client.put(path, json={"scheme": "sns"})).status_code == 200
-        assert (await client.put(f"{BASE}/{endpoint['id']}/format", json={"format": "cloudwatch-sns"})).status_code == 200
+        assert (
+            await client.put(f"{BASE}/{endpoint['id']}/format", json={"format": "cloudwatch-sns"})
+        ).status_code == 200
         verifiers = app.state.runtime.ingestion.verifiers
         await verifiers.sns.close()
         verifiers.sns = SnsVerifier(httpx.AsyncClient(transport=httpx.MockTransport(sns.handler)))
@@ -150,12 +156,19 @@ async def test_sns_end_to_end(db_url: str, db: Database, signing_key: tuple[rsa.
 
         tampered = signed(key, notification())
         tampered["Message"] = tampered["Message"].replace("ALARM", "OK")
-        assert "does not match" in assert_error(
-            await client.post(call, content=json.dumps(tampered), headers=sent), 401, "UnauthorizedError"
-        )["message"]
+        assert (
+            "does not match"
+            in assert_error(
+                await client.post(call, content=json.dumps(tampered), headers=sent), 401, "UnauthorizedError"
+            )["message"]
+        )
         elsewhere = signed(key, notification())
         elsewhere["SigningCertURL"] = "https://attacker.example/SimpleNotificationService.pem"
-        assert_error(await client.post(call, content=json.dumps(elsewhere), headers=sent), 401, "UnauthorizedError")
+        assert_error(
+            await client.post(call, content=json.dumps(elsewhere), headers=sent), 401, "UnauthorizedError"
+        )
         assert all("attacker" not in url for url in sns.fetched)  # never fetched
-        assert_error(await client.post(call, json={"Type": "Notification"}, headers=sent), 401, "UnauthorizedError")
+        assert_error(
+            await client.post(call, json={"Type": "Notification"}, headers=sent), 401, "UnauthorizedError"
+        )
         assert len(await signal_rows(db)) == 2
