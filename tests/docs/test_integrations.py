@@ -10,6 +10,7 @@ resolved one. Repeated deliveries are posted again with their delivery id and mu
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import hmac
 import json
@@ -21,6 +22,10 @@ from urllib.parse import quote_plus
 import httpx
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from fastapi import FastAPI
 
 from switchman.config import Settings
@@ -28,6 +33,7 @@ from switchman.db.engine import Database
 from switchman.flags.factory import create_flag_backend
 from switchman.runtime import Runtime
 from switchman.secret_box import new_key
+from switchman.signal_endpoints.sns import SnsVerifier
 from switchman.worker.loop import SignalWorker
 from tests.conftest import REPO_ROOT, make_settings
 from tests.factories import make_endpoint, make_endpoint_token, make_flag, make_service_account
@@ -51,7 +57,15 @@ def fixture(name: str) -> bytes:
 def test_every_page_is_listed_and_every_fixture_has_a_source() -> None:
     index = (PAGES / "README.md").read_text()
     pages = sorted(p.name for p in PAGES.glob("*.md") if p.name != "README.md")
-    assert pages == ["alertmanager.md", "datadog.md", "github.md"]
+    assert pages == [
+        "alertmanager.md",
+        "cloudwatch-sns.md",
+        "datadog.md",
+        "github.md",
+        "grafana.md",
+        "pagerduty.md",
+        "sentry.md",
+    ]
     assert all(f"({page})" in index for page in pages)
     sources = (FIXTURES / "SOURCES.md").read_text()
     for path in FIXTURES.glob("*.json"):
@@ -76,16 +90,27 @@ async def worker(app: FastAPI) -> AsyncIterator[SignalWorker]:
 class Recipe:
     """One page's endpoint, token and action sets, created as the page says."""
 
-    def __init__(self, client: httpx.AsyncClient, worker: SignalWorker, page: str) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, worker: SignalWorker, page: str, *, endpoint: str | None = None
+    ) -> None:
         self.client = client
         self.worker = worker
         self.blocks = blocks(page)
-        self.name = page.removesuffix(".md")
+        self.name = endpoint or page.removesuffix(".md")  # the endpoint name the page uses
         self.key_prefix = ""  # prepended to every filter key
 
-    async def create(self) -> None:
+    async def create(self, *, secret: str | None = None) -> None:
+        """The endpoint, its token, the page's format and verification (with `secret` in place of the
+        page's placeholder), and its two action sets."""
         endpoint = await make_endpoint(self.client, name=self.name)
         self.endpoint_id = endpoint["id"]
+        for kind in ("format", "verification"):
+            if kind in self.blocks:
+                body = json.loads(re.sub(r"<[^>]+>", secret or "", self.blocks[kind]))
+                response = await self.client.put(
+                    f"/api/admin/signal-endpoints/{self.endpoint_id}/{kind}", json=body
+                )
+                assert response.status_code == 200, response.text
         self.token = (await make_endpoint_token(self.client, endpoint["id"], name=f"{self.name} webhook"))[
             "token"
         ]
@@ -220,15 +245,11 @@ async def test_github(
     form = content_type != hook["content_type"]
     if form:  # the page's own note: with a form body the keys start with `payload.`
         recipe.key_prefix = "payload."
-    await recipe.create()
     webhook_secret = "8c2f0d4e6a1b3c5d7e9f0a2b4c6d8e0f"
     signed = credentials == "signature"
-    if signed:
-        verification = json.loads(
-            recipe.blocks["verification"].replace("<the webhook secret>", webhook_secret)
-        )
-        path = f"/api/admin/signal-endpoints/{recipe.endpoint_id}/verification"
-        assert (await client.put(path, json=verification)).status_code == 200
+    if not signed:
+        del recipe.blocks["verification"]
+    await recipe.create(secret=webhook_secret)
     # A URL's user info is sent as HTTP Basic credentials: `<token>@` is the user name, no password.
     basic = base64.b64encode(f"{recipe.token}:".encode()).decode()
 
@@ -268,3 +289,133 @@ async def test_github(
         headers["X-Hub-Signature-256"] = "sha256=" + "0" * 64
         response = await client.post("/api/signal-endpoint/github", content=body, headers=headers)
         assert response.status_code == 401
+
+
+def _signed(secret: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+async def test_pagerduty(client: httpx.AsyncClient, worker: SignalWorker) -> None:
+    recipe = Recipe(client, worker, "pagerduty.md")
+    subscription = json.loads(recipe.blocks["sender"])["webhook_subscription"]
+    assert subscription["delivery_method"]["url"].endswith("/api/signal-endpoint/pagerduty")
+    assert {"incident.triggered", "incident.resolved"} <= set(subscription["events"])
+    secret = "YVdgJ0dRx1J3Yq3KtzTvhNNY5kk4Ad2ZqYs5xzOj7bxUp1V4v6oQVGJ6T3oZpDPA"
+    await recipe.create(secret=secret)
+
+    def headers(body: bytes) -> dict[str, str]:
+        return {"Content-Type": "application/json", "X-PagerDuty-Signature": f"v1={_signed(secret, body)}"}
+
+    triggered = fixture("pagerduty-incident-triggered.json")
+    await recipe.post(triggered, headers(triggered))
+    await recipe.run_worker()
+    assert await recipe.flag_on() is False
+    acknowledged = triggered.replace(b"incident.triggered", b"incident.acknowledged")
+    before = await recipe.events()
+    await recipe.post(acknowledged, headers(acknowledged))
+    await recipe.run_worker()
+    assert await recipe.events() == before  # neither firing nor resolved
+    resolved = fixture("pagerduty-incident-resolved.json")
+    await recipe.post(resolved, headers(resolved))
+    await recipe.run_worker()
+    assert await recipe.flag_on() is True
+    forged = await client.post("/api/signal-endpoint/pagerduty", content=triggered, headers=headers(resolved))
+    assert forged.status_code == 401
+
+
+async def test_grafana(client: httpx.AsyncClient, worker: SignalWorker) -> None:
+    recipe = Recipe(client, worker, "grafana.md")
+    provisioning = yaml.safe_load(recipe.blocks["sender"])
+    [receiver] = provisioning["contactPoints"][0]["receivers"]
+    assert receiver["type"] == "webhook"
+    assert receiver["settings"]["url"].endswith("/api/signal-endpoint/grafana")
+    assert receiver["settings"]["authorization_scheme"] == "Bearer"
+    await recipe.create()
+    headers = {"Authorization": f"Bearer {recipe.token}", "Content-Type": "application/json"}
+    firing = json.loads(fixture("grafana-firing.json"))
+    await recipe.post(json.dumps(firing).encode(), headers)
+    await recipe.run_worker()
+    assert await recipe.flag_on() is False
+    resolved = {
+        **firing,
+        "status": "resolved",
+        "state": "ok",
+        "title": "[RESOLVED] Search latency search (critical)",
+    }
+    resolved["alerts"] = [{**alert, "status": "resolved"} for alert in firing["alerts"]]
+    await recipe.post(json.dumps(resolved).encode(), headers)
+    await recipe.run_worker()
+    assert await recipe.flag_on() is True
+
+
+async def test_sentry(client: httpx.AsyncClient, worker: SignalWorker) -> None:
+    recipe = Recipe(client, worker, "sentry.md")
+    integration = yaml.safe_load(recipe.blocks["sender"])
+    assert integration["webhook_url"].endswith("/api/signal-endpoint/sentry")
+    assert integration["webhooks"] == ["issue"]
+    secret = "1b8ff0d1cd3b4d0a8f61d6d1bde3f0e3b3f8b0a9f5e1e4c3a2b1c0d9e8f7a6b5"
+    await recipe.create(secret=secret)
+
+    def headers(body: bytes) -> dict[str, str]:
+        return {"Content-Type": "application/json", "Sentry-Hook-Resource": "issue",
+                "Sentry-Hook-Signature": _signed(secret, body)}  # fmt: skip
+
+    created = fixture("sentry-issue-created.json")
+    await recipe.post(created, headers(created))
+    await recipe.run_worker()
+    assert await recipe.flag_on() is False
+    resolved = fixture("sentry-issue-resolved.json")
+    await recipe.post(resolved, headers(resolved))
+    await recipe.run_worker()
+    assert await recipe.flag_on() is True
+
+
+async def test_cloudwatch_through_sns(client: httpx.AsyncClient, app: FastAPI, worker: SignalWorker) -> None:
+    from tests.signal_endpoints.test_sns import CERT_URL, SUBSCRIBE_URL, FakeSns, signed, subscription
+
+    recipe = Recipe(client, worker, "cloudwatch-sns.md", endpoint="cloudwatch")
+    config = yaml.safe_load(recipe.blocks["sender"])
+    assert config["subscription"]["endpoint"].endswith("/api/signal-endpoint/cloudwatch")
+    assert config["alarm"]["ok_actions"] == config["alarm"]["alarm_actions"] == [config["topic_arn"]]
+    await recipe.create()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    sns = FakeSns(_certificate(key))
+    verifiers = app.state.runtime.ingestion.verifiers
+    await verifiers.sns.close()
+    verifiers.sns = SnsVerifier(httpx.AsyncClient(transport=httpx.MockTransport(sns.handler)))
+    sent = {"Content-Type": "text/plain; charset=UTF-8"}
+
+    confirmation = await client.post(
+        "/api/signal-endpoint/cloudwatch", content=json.dumps(signed(key, subscription())), headers=sent
+    )
+    assert confirmation.json() == {"signals": []}
+    assert SUBSCRIBE_URL in sns.fetched and CERT_URL in sns.fetched
+    alarm = json.loads(fixture("sns-cloudwatch-alarm.json"))
+    message = {k: v for k, v in alarm.items() if k not in ("Signature", "SignatureVersion", "SigningCertURL")}
+    await recipe.post(json.dumps(signed(key, message)).encode(), sent)
+    await recipe.run_worker()
+    assert await recipe.flag_on() is False
+    ok = {
+        **message,
+        "Message": message["Message"].replace('"NewStateValue": "ALARM"', '"NewStateValue": "OK"'),
+    }
+    ok["Subject"] = 'OK: "checkout-5xx-rate" in EU (Ireland)'
+    await recipe.post(json.dumps(signed(key, ok, "2")).encode(), sent)
+    await recipe.run_worker()
+    assert await recipe.flag_on() is True
+
+
+def _certificate(key: rsa.RSAPrivateKey) -> bytes:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+    )
