@@ -43,6 +43,12 @@ def load(name: str) -> dict[str, Any]:
         (Format.GITHUB, "github-workflow-run-failure.json", {
             "status": "firing", "alertId": "acme/shop/Deploy production/main", "title": "Deploy production"}),
         (Format.GITHUB, "github-workflow-run-success.json", {"status": "resolved"}),
+        (Format.NEW_RELIC, "newrelic-issue-activated.json", {
+            "status": "firing", "alertId": "8c4d3b8e-5c6a-4b1e-9e6f-2d1a0b9c8e7f", "severity": "critical",
+            "title": "Checkout Apdex below 0.8 for at least 5 minutes on 'checkout-api'"}),
+        (Format.OPSGENIE, "opsgenie-alert-create.json", {
+            "status": "firing", "alertId": "70413a06-38d6-4c85-92b8-5ebc900d42e2", "severity": "p1",
+            "title": "Checkout error rate above 5 %"}),
         (Format.CLOUDWATCH_SNS, "sns-cloudwatch-alarm.json", {
             "status": "firing", "alertId": "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:checkout-5xx-rate",
             "title": "checkout-5xx-rate"}),
@@ -89,6 +95,19 @@ def test_an_acknowledgement_is_neither_firing_nor_resolved() -> None:
     payload = load("pagerduty-incident-triggered.json")
     payload["event"]["event_type"] = "incident.acknowledged"
     assert "status" not in normalise(Format.PAGERDUTY, payload)
+    opsgenie = {**load("opsgenie-alert-create.json"), "action": "Acknowledge"}
+    assert "status" not in normalise(Format.OPSGENIE, opsgenie)
+
+
+def test_closing_resolves_new_relic_and_opsgenie() -> None:
+    closed = {**load("newrelic-issue-activated.json"), "state": "CLOSED"}
+    assert normalise(Format.NEW_RELIC, closed)["status"] == "resolved"
+    close = {**load("opsgenie-alert-create.json"), "action": "Close"}
+    assert normalise(Format.OPSGENIE, close)["status"] == "resolved"
+    assert (
+        normalise(Format.OPSGENIE, close)["alertId"]
+        == normalise(Format.OPSGENIE, load("opsgenie-alert-create.json"))["alertId"]
+    )
 
 
 @pytest.mark.parametrize(

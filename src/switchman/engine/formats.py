@@ -1,7 +1,7 @@
 """Sender formats: one normalised view of what any sender's payload says (pure; ADR 0021).
 
 A signal endpoint may name the format its sender posts (`alertmanager`, `grafana`, `datadog`,
-`pagerduty`, `sentry`, `github`, `cloudwatch-sns`, `generic`). The format reads the raw payload — which is
+`pagerduty`, `sentry`, `github`, `cloudwatch-sns`, `newrelic`, `opsgenie`, `generic`). The format reads the raw payload — which is
 stored unchanged — into the same five fields whatever the sender:
 
 - `status`: `firing` or `resolved` (absent when the payload says neither, e.g. a PagerDuty acknowledgement);
@@ -31,6 +31,8 @@ class Format(StrEnum):
     SENTRY = "sentry"
     GITHUB = "github"
     CLOUDWATCH_SNS = "cloudwatch-sns"
+    NEW_RELIC = "newrelic"
+    OPSGENIE = "opsgenie"
     GENERIC = "generic"
 
 
@@ -203,6 +205,34 @@ def _cloudwatch_sns(p: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+_NEW_RELIC_FIRING = ("activated", "created")
+
+
+def _newrelic(p: Mapping[str, Any]) -> dict[str, Any]:
+    """New Relic workflows' default webhook payload (`state` ACTIVATED / CREATED / CLOSED / …)."""
+    state = (_text(p.get("state")) or "").lower()
+    title = p.get("title")
+    if isinstance(title, list):  # `{{annotations.title}}` renders as a list in some templates
+        title = title[0] if title else None
+    return {
+        "status": FIRING if state in _NEW_RELIC_FIRING else RESOLVED if state == "closed" else None,
+        "alertId": _text(p.get("id")) or _text(p.get("issueId")),
+        "severity": (_text(p.get("priority")) or "").lower() or None,
+        "title": _text(title),
+    }
+
+
+def _opsgenie(p: Mapping[str, Any]) -> dict[str, Any]:
+    """Opsgenie's outgoing webhook: `action` Create / Close / Acknowledge / …, the alert in `alert`."""
+    action = (_text(p.get("action")) or "").lower()
+    return {
+        "status": FIRING if action == "create" else RESOLVED if action == "close" else None,
+        "alertId": _text(_get(p, "alert", "alertId")) or _text(_get(p, "alert", "alias")),
+        "severity": (_text(_get(p, "alert", "priority")) or "").lower() or None,
+        "title": _text(_get(p, "alert", "message")),
+    }
+
+
 _GENERIC_FIRING = (
     "firing",
     "alerting",
@@ -244,5 +274,7 @@ _READERS: dict[Format, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     Format.SENTRY: _sentry,
     Format.GITHUB: _github,
     Format.CLOUDWATCH_SNS: _cloudwatch_sns,
+    Format.NEW_RELIC: _newrelic,
+    Format.OPSGENIE: _opsgenie,
     Format.GENERIC: _generic,
 }

@@ -195,7 +195,16 @@ class SetSignalEndpointFormatSchema(InputModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
     format: Literal[
-        "alertmanager", "grafana", "datadog", "pagerduty", "sentry", "github", "cloudwatch-sns", "generic"
+        "alertmanager",
+        "grafana",
+        "datadog",
+        "pagerduty",
+        "sentry",
+        "github",
+        "cloudwatch-sns",
+        "newrelic",
+        "opsgenie",
+        "generic",
     ] = Field(description="The format the endpoint's sender posts; filters also see its normalised view.")
 
 
