@@ -66,6 +66,9 @@ class Settings(BaseSettings):
 
     # Ingestion.
     signal_max_bytes: int = Field(default=100 * 1024, ge=1)
+    # The body of a call to an endpoint that splits alert groups (ADR 0021): each alert's signal is still
+    # at most `signal_max_bytes`.
+    signal_max_group_bytes: int = Field(default=1024 * 1024, ge=1)
     signal_rate_limit_per_second: float = Field(default=1000.0, ge=0)
     signal_retention_days: int = Field(default=30, ge=0)
     # A repeated delivery id (Idempotency-Key, webhook-id, X-GitHub-Delivery) within this many seconds is

@@ -31,11 +31,11 @@ from switchman.db.engine import Database
 from switchman.flags.backend import FlagBackend
 from switchman.flags.factory import create_flag_backend
 from switchman.secret_box import SecretBox
+from switchman.signal_endpoints.endpoint_rules import EndpointRules
 from switchman.signal_endpoints.group_commit import GroupCommitter
 from switchman.signal_endpoints.rate_limit import RateLimiter
 from switchman.signal_endpoints.retention import run_retention
 from switchman.signal_endpoints.signal_writer import IngestCall, Outcome, SignalWriter, make_signal_writer
-from switchman.signal_endpoints.verifiers import Verifiers
 from switchman.tasks import cancel_and_wait
 from switchman.wakeup import Wakeup
 from switchman.worker.loop import WorkerHandle, start_worker
@@ -52,7 +52,7 @@ class Ingestion:
     writer: SignalWriter
     committer: GroupCommitter[IngestCall, Outcome]
     rate_limiter: RateLimiter | None  # None: SWITCHMAN_SIGNAL_RATE_LIMIT_PER_SECOND=0
-    verifiers: Verifiers  # endpoints' signature verification (ADR 0020)
+    endpoint_rules: EndpointRules  # signed calls (ADR 0020), split alert groups (ADR 0021)
 
 
 @dataclass
@@ -155,7 +155,9 @@ def _start_ingestion(runtime: Runtime) -> Ingestion:
         writer=writer,
         committer=committer,
         rate_limiter=RateLimiter(limit) if limit > 0 else None,
-        verifiers=Verifiers(runtime.db, runtime.secret_box, sns_host_pattern=settings.sns_host_pattern),
+        endpoint_rules=EndpointRules(
+            runtime.db, runtime.secret_box, sns_host_pattern=settings.sns_host_pattern
+        ),
     )
 
 
@@ -169,7 +171,7 @@ async def _close(runtime: Runtime) -> None:
     if runtime.ingestion is not None:
         await runtime.ingestion.committer.close()  # queued signals are written before the database closes
         await runtime.ingestion.writer.close()
-        await runtime.ingestion.verifiers.close()
+        await runtime.ingestion.endpoint_rules.close()
         runtime.ingestion = None
     await runtime.flag_backend.close()
     await runtime.wakeup.close()

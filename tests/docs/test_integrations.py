@@ -380,9 +380,9 @@ async def test_cloudwatch_through_sns(client: httpx.AsyncClient, app: FastAPI, w
     await recipe.create()
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     sns = FakeSns(_certificate(key))
-    verifiers = app.state.runtime.ingestion.verifiers
-    await verifiers.sns.close()
-    verifiers.sns = SnsVerifier(httpx.AsyncClient(transport=httpx.MockTransport(sns.handler)))
+    rules = app.state.runtime.ingestion.endpoint_rules
+    await rules.sns.close()
+    rules.sns = SnsVerifier(httpx.AsyncClient(transport=httpx.MockTransport(sns.handler)))
     sent = {"Content-Type": "text/plain; charset=UTF-8"}
 
     confirmation = await client.post(

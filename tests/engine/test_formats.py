@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from switchman.engine.formats import Format, normalise, normalised_keys
+from switchman.engine.formats import Format, normalise, normalised_keys, split_group
 from switchman.engine.matching import match_payload
 from tests.conftest import REPO_ROOT
 
@@ -145,3 +145,19 @@ def test_filters_read_the_view_under_reserved_keys_and_it_wins() -> None:
     firing = {"@switchman.status": {"operator": "IN", "values": ["firing"]}}
     assert match_payload(firing, payload, extra=extra).matched is True
     assert match_payload(firing, payload).matched is False  # without the format: the payload's own key
+
+
+def test_split_group_gives_each_alert_its_own_status_and_identity() -> None:
+    group = load("alertmanager-firing.json")
+    group["alerts"][0]["status"] = "resolved"
+    parts = split_group(group)
+    assert len(parts) == 2
+    assert [p["status"] for p in parts] == ["resolved", "firing"]
+    assert all(len(p["alerts"]) == 1 for p in parts)
+    assert all(p["groupKey"] == group["groupKey"] and p["receiver"] == "switchman" for p in parts)
+    views = [normalise(Format.ALERTMANAGER, p, split=True) for p in parts]
+    assert [v["alertId"] for v in views] == ["a1b2c3d4e5f60718", "0f1e2d3c4b5a6978"]
+    assert [v["severity"] for v in views] == ["warning", "critical"]
+    assert normalise(Format.ALERTMANAGER, parts[0])["alertId"] == group["groupKey"]  # unsplit: the group
+    assert split_group({"status": "firing"}) == [{"status": "firing"}]
+    assert split_group({"alerts": []}) == [{"alerts": []}]

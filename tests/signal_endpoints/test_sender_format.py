@@ -109,3 +109,52 @@ async def test_filters_on_the_normalised_view_end_to_end(
     while await worker.drain_once():
         pass
     assert await flag_on(client, flag) is True
+
+
+def _big_group(alerts: int) -> dict[str, object]:
+    group = json.loads((FIXTURES / "alertmanager-firing.json").read_text())
+    template = group["alerts"][1]
+    group["alerts"] = [
+        {**template, "fingerprint": f"{n:016x}", "labels": {**template["labels"], "instance": f"checkout-{n}:8080",
+                                                           "padding": "x" * 500}}
+        for n in range(alerts)
+    ]  # fmt: skip
+    return group
+
+
+async def test_a_split_group_is_one_signal_per_alert(client: httpx.AsyncClient, app: FastAPI) -> None:
+    endpoint, token = await endpoint_with_token(client)
+    path = f"{BASE}/{endpoint['id']}/format"
+    refused = await client.put(path, json={"format": "pagerduty", "splitAlerts": True})
+    assert_error(refused, 400, "BadDataError")
+    assert (await client.put(path, json={"format": "alertmanager", "splitAlerts": True})).json()[
+        "splitAlerts"
+    ]
+    rules = app.state.runtime.ingestion.endpoint_rules
+    rules._ttl = 0  # the new rule applies at once instead of within a second
+
+    group = _big_group(250)  # ≈ 190 KB: more than one signal may hold, less than a group may
+    body = json.dumps(group).encode()
+    assert len(body) > 100 * 1024
+    call = f"/api/signal-endpoint/{endpoint['name']}"
+    headers = {"Authorization": token, "Idempotency-Key": "group-1"}
+    stored = await client.post(call, content=body, headers=headers)
+    assert stored.status_code == 200, stored.text
+    signals = stored.json()["signals"]
+    assert len(signals) == 250
+    assert [s["payload"]["alerts"][0]["fingerprint"] for s in signals] == [f"{n:016x}" for n in range(250)]
+    assert all(s["payload"]["groupKey"] == group["groupKey"] for s in signals)
+    # A retry of the same delivery is every alert's first signal again; nothing new is stored.
+    again = await client.post(call, content=body, headers=headers)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert [s["id"] for s in again.json()["signals"]] == [s["id"] for s in signals]
+
+    # Each alert's own status: one resolved alert in a firing group is a resolved signal.
+    mixed = _big_group(2)
+    mixed["alerts"][0]["status"] = "resolved"
+    parts = (await client.post(call, json=mixed, headers={"Authorization": token})).json()["signals"]
+    assert [p["payload"]["status"] for p in parts] == ["resolved", "firing"]
+
+    # Without the split, the same group is over the per-signal cap.
+    await client.put(path, json={"format": "alertmanager"})
+    assert_error(await client.post(call, content=body, headers={"Authorization": token}), 413)

@@ -134,9 +134,9 @@ async def test_sns_end_to_end(
         assert (
             await client.put(f"{BASE}/{endpoint['id']}/format", json={"format": "cloudwatch-sns"})
         ).status_code == 200
-        verifiers = app.state.runtime.ingestion.verifiers
-        await verifiers.sns.close()
-        verifiers.sns = SnsVerifier(httpx.AsyncClient(transport=httpx.MockTransport(sns.handler)))
+        rules = app.state.runtime.ingestion.endpoint_rules
+        await rules.sns.close()
+        rules.sns = SnsVerifier(httpx.AsyncClient(transport=httpx.MockTransport(sns.handler)))
         call = f"/api/signal-endpoint/{endpoint['name']}"
         sent = {"Content-Type": "text/plain; charset=UTF-8", "x-amz-sns-message-type": "Notification"}
 

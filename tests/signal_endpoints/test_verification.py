@@ -232,7 +232,7 @@ async def test_a_signed_endpoint_end_to_end(db_url: str, db: Database) -> None:
         assert_error(unsigned, 401, "UnauthorizedError")  # a valid token does not replace the signature
         assert len(await signal_rows(db)) == stored
 
-        await _app.state.runtime.ingestion.verifiers.flush()
+        await _app.state.runtime.ingestion.endpoint_rules.flush()
         statistics = (await client.get(path)).json()
         assert statistics["failures"] == 2
         assert statistics["lastFailureReason"] == "The X-Hub-Signature-256 header is missing."
@@ -250,8 +250,8 @@ async def test_a_verification_change_applies_within_the_cache_time(db_url: str, 
             f"{BASE}/{endpoint['id']}/verification",
             json={"scheme": "standard-webhooks", "secret": WHSEC, "toleranceSeconds": 60},
         )
-        verifiers = app.state.runtime.ingestion.verifiers
-        verifiers._ttl = 0  # read the configuration again on the next call instead of within a second
+        rules = app.state.runtime.ingestion.endpoint_rules
+        rules._ttl = 0  # read the configuration again on the next call instead of within a second
         refused = await client.post(call, json={}, headers={"Authorization": token})
         assert_error(refused, 401, "UnauthorizedError")
         stamp = str(int(time.time())).encode()

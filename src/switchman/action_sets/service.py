@@ -225,11 +225,10 @@ async def explain(
         loaded = orjson.loads(text)
         payload = loaded if isinstance(loaded, dict) else {}
     assert payload is not None
-    fmt = await sender_format.format_of(conn, record.source_id)
-    normalised = normalise(fmt, payload) if fmt is not None else None
-    result = match_payload(
-        record.filters, payload, extra=normalised_keys(fmt, payload) if fmt is not None else None
-    )
+    sender = await sender_format.format_of(conn, record.source_id)
+    normalised = normalise(sender.format, payload, split=sender.split_alerts) if sender else None
+    extra = normalised_keys(sender.format, payload, split=sender.split_alerts) if sender else None
+    result = match_payload(record.filters, payload, extra=extra)
     found = await _record_warnings(conn, record, check_flags=check_flags)
     return {
         **found,
@@ -272,13 +271,13 @@ async def action_set_warnings(
         conn, endpoint_id=source_id, limit=RECENT_SIGNALS_FOR_KEYS
     )
     known_keys: set[str] | None = None
-    fmt = await sender_format.format_of(conn, source_id)
+    sender = await sender_format.format_of(conn, source_id)
     normalised: list[str] = []
     if payloads:
         known_keys = set().union(*(flatten_payload(payload) for payload in payloads))
-        if fmt is not None:  # the sender format's normalised keys are keys of these signals too
-            known_keys.update(*(normalised_keys(fmt, payload) for payload in payloads))
-            normalised = list(normalised_keys(fmt, payloads[0]))
+        if sender is not None:  # the sender format's normalised keys are keys of these signals too
+            known_keys.update(*(normalised_keys(sender.format, payload) for payload in payloads))
+            normalised = list(normalised_keys(sender.format, payloads[0]))
     warnings = filter_warnings(filters, known_keys=known_keys)
     if not await signal_endpoints_service.endpoint_exists(conn, source_id):
         warnings.insert(

@@ -317,6 +317,8 @@ signal_endpoint_format = sa.Table(
         primary_key=True,
     ),
     sa.Column("format", sa.String(50), nullable=False),
+    # Alertmanager and Grafana groups: one signal per alert instead of one per group.
+    sa.Column("split_alerts", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 

@@ -43,10 +43,13 @@ FIRING, RESOLVED = "firing", "resolved"
 _SEVERITY_ORDER = ("critical", "page", "high", "error", "major", "warning", "warn", "minor", "low", "info")
 
 
-def normalise(fmt: Format, payload: Mapping[str, Any]) -> dict[str, str]:
-    """The normalised fields `fmt` reads from `payload` (absent ones left out)."""
+def normalise(fmt: Format, payload: Mapping[str, Any], *, split: bool = False) -> dict[str, str]:
+    """The normalised fields `fmt` reads from `payload` (absent ones left out). `split`: the payload is
+    one alert of a group (`split_group`), identified by its own fingerprint rather than the group's key."""
     try:
         fields = _READERS[fmt](payload if isinstance(payload, Mapping) else {})
+        if split and fmt in (Format.ALERTMANAGER, Format.GRAFANA):
+            fields["alertId"] = _text(_get(payload, "alerts", 0, "fingerprint")) or fields.get("alertId")
     except Exception:  # a payload of another shape; JSON-derived input never reaches here otherwise
         fields = {}
     out = {key: str(value) for key, value in fields.items() if value not in (None, "")}
@@ -54,9 +57,24 @@ def normalise(fmt: Format, payload: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def normalised_keys(fmt: Format, payload: Mapping[str, Any]) -> dict[str, str]:
+def normalised_keys(fmt: Format, payload: Mapping[str, Any], *, split: bool = False) -> dict[str, str]:
     """`normalise` under the reserved filter keys (`@switchman.status`, …)."""
-    return {NORMALISED_PREFIX + key: value for key, value in normalise(fmt, payload).items()}
+    return {NORMALISED_PREFIX + key: value for key, value in normalise(fmt, payload, split=split).items()}
+
+
+def split_group(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """An Alertmanager-style group as one payload per alert: the group's fields, the alert's own `status`,
+    and `alerts` holding that alert alone (so the group's filters still apply). A payload without a
+    non-empty `alerts` list is returned whole."""
+    alerts = payload.get("alerts")
+    if not isinstance(alerts, list) or not alerts:
+        return [dict(payload)]
+    envelope = {key: value for key, value in payload.items() if key != "alerts"}
+    out: list[dict[str, Any]] = []
+    for alert in alerts:
+        status = alert.get("status") if isinstance(alert, Mapping) else None
+        out.append({**envelope, **({"status": status} if isinstance(status, str) else {}), "alerts": [alert]})
+    return out
 
 
 def _get(value: Any, *path: str | int) -> Any:

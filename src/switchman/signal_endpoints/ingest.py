@@ -24,8 +24,10 @@ repeat stores nothing and gets the first call's reply again, with `Idempotent-Re
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 import re
 import time
@@ -36,6 +38,7 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from switchman.auth.tokens import hash_secret
+from switchman.engine.formats import split_group
 from switchman.errors import (
     BadDataError,
     ContentTooLargeError,
@@ -48,12 +51,12 @@ from switchman.errors import (
 )
 from switchman.openapi import model_components, model_ref
 from switchman.runtime import runtime_of_scope
+from switchman.signal_endpoints.endpoint_rules import EndpointRules
 from switchman.signal_endpoints.schemas import ENDPOINT_NAME_PATTERN, NAME_MAX, SignalsSchema
 from switchman.signal_endpoints.signal_writer import IngestCall, StoredSignal
-from switchman.signal_endpoints.signals import signal_json, signals_response
+from switchman.signal_endpoints.signals import signal_json
 from switchman.signal_endpoints.sns import Checked, MessageType
 from switchman.signal_endpoints.verification import Scheme
-from switchman.signal_endpoints.verifiers import Verifiers
 from switchman.timeutil import utcnow
 
 PATH = "/api/signal-endpoint/{name}"
@@ -125,14 +128,15 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
         # where a value PostgreSQL cannot bind (a NUL character) would fail every call in the batch.
         await _send_error(send, NotFoundError(f"Could not find a signal endpoint named '{name}'."))
         return
-    verification = await ingestion.verifiers.of(name)
+    rules = await ingestion.endpoint_rules.of(name)
+    signed = rules is not None and rules.signed
     authorization: bytes | None = None
     content_length: bytes | None = None
     form = False
     delivery_ids: dict[bytes, bytes] = {}
     headers: dict[bytes, bytes] = {}
     for key, value in scope["headers"]:
-        if verification is not None:
+        if signed:
             headers.setdefault(key, value)
         if key == b"authorization":
             authorization = value
@@ -143,25 +147,25 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
         elif key in _DELIVERY_ID_HEADERS:
             delivery_ids.setdefault(key, value)
     secret = _credential(authorization) if authorization else ""
+    split = rules is not None and rules.split_alerts
+    cap = ctx.settings.signal_max_group_bytes if split else ctx.settings.signal_max_bytes
     try:
-        raw, body_error = await _read_body(receive, content_length, ctx.settings.signal_max_bytes)
+        raw, body_error = await _read_body(receive, content_length, cap)
     except _Disconnected:
         return  # nobody is listening; nothing was stored
     verified = False
-    if verification is not None and raw is not None:
-        verifier = verification.verifier
+    if rules is not None and rules.signed and raw is not None:
+        verifier = rules.verifier
         if verifier is not None and verifier.scheme == Scheme.SNS:
-            checked = await ingestion.verifiers.sns.check(raw)
+            checked = await ingestion.endpoint_rules.sns.check(raw)
             reason = checked.failure
             if reason is None and checked.message_type != MessageType.NOTIFICATION:
-                await _answer_sns_subscription(send, ingestion.verifiers, checked)
+                await _answer_sns_subscription(send, ingestion.endpoint_rules, checked)
                 return
         else:
-            reason = verification.unusable or (
-                verifier.failure(raw, headers, now=time.time()) if verifier else None
-            )
+            reason = rules.unusable or (verifier.failure(raw, headers, now=time.time()) if verifier else None)
         if reason is not None:
-            ingestion.verifiers.failed(verification.endpoint_id, reason)
+            ingestion.endpoint_rules.failed(rules.endpoint_id, reason)
             await _send_error(send, UnauthorizedError(f"The call's signature does not verify: {reason}"))
             return
         verified = True
@@ -173,41 +177,83 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
         delivery_key, key_error = _delivery_key(delivery_ids)
         if key_error is not None and body_error is None:
             payload, body_error = None, key_error  # the writers store a call only with a payload
+    parts: list[tuple[bytes | None, str | None]] = [(payload, delivery_key)]
+    if split and payload is not None:
+        parts, body_error = _split_alerts(payload, delivery_key, ctx.settings.signal_max_bytes)
+        if body_error is not None:
+            parts = [(None, None)]
+    received_at = utcnow()
+    token_hash = hash_secret(secret) if secret else None
+    calls = [
+        IngestCall(
+            name=name,
+            token_hash=token_hash,
+            payload=part,
+            body_error=body_error,
+            received_at=received_at,
+            delivery_key=key,
+            verified=verified,
+        )
+        for part, key in parts
+    ]
     committer = ingestion.committer
-    call = IngestCall(
-        name=name,
-        token_hash=hash_secret(secret) if secret else None,
-        payload=payload,
-        body_error=body_error,
-        received_at=utcnow(),
-        delivery_key=delivery_key,
-        verified=verified,
-    )
     try:
-        outcome = await committer.submit(call)
+        if len(calls) == 1:
+            outcomes = [await committer.submit(calls[0])]
+        else:  # submitted together, they are normally written in one group-committed batch
+            outcomes = list(await asyncio.gather(*(committer.submit(call) for call in calls)))
     except SwitchmanError as exc:
         await _send_error(send, exc)
         return
-    if not isinstance(outcome, StoredSignal):
-        await _send_error(send, outcome)
+    refused = next((outcome for outcome in outcomes if not isinstance(outcome, StoredSignal)), None)
+    if refused is not None:
+        await _send_error(send, refused)
         return
-    body = signals_response(
-        signal_json(
-            signal_id=outcome.signal_id,
-            source_id=outcome.source_id,
-            token_id=outcome.token_id,
-            created_at=outcome.created_at,
-            payload=outcome.payload,
+    stored = [outcome for outcome in outcomes if isinstance(outcome, StoredSignal)]
+    body = (
+        b'{"signals":['
+        + b",".join(
+            signal_json(
+                signal_id=outcome.signal_id,
+                source_id=outcome.source_id,
+                token_id=outcome.token_id,
+                created_at=outcome.created_at,
+                payload=outcome.payload,
+            )
+            for outcome in stored
         )
+        + b"]}"
     )
-    await _send(send, 200, body, _REPLAYED if outcome.replayed else None)
+    await _send(send, 200, body, _REPLAYED if all(outcome.replayed for outcome in stored) else None)
 
 
-async def _answer_sns_subscription(send: Send, verifiers: Verifiers, checked: Checked) -> None:
+def _split_alerts(
+    payload: bytes, delivery_key: str | None, cap: int
+) -> tuple[list[tuple[bytes | None, str | None]], SwitchmanError | None]:
+    """One payload and delivery key per alert of a group (ADR 0021), or why the group cannot be split
+    (an alert's payload over the per-signal cap). A repeated delivery key stays per alert (`<key>#<n>`), so
+    a retry after a partial failure stores only what is missing."""
+    parts: list[tuple[bytes | None, str | None]] = []
+    for index, part in enumerate(split_group(orjson.loads(payload))):
+        encoded = orjson.dumps(part)
+        if len(encoded) > cap:
+            return [], _too_large(cap)
+        parts.append((encoded, _part_key(delivery_key, index) if delivery_key is not None else None))
+    return parts, None
+
+
+def _part_key(key: str, index: int) -> str:
+    suffix = f"#{index}"
+    if len(key) + len(suffix) > _DELIVERY_KEY_MAX:
+        key = hashlib.sha256(key.encode()).hexdigest()
+    return key + suffix
+
+
+async def _answer_sns_subscription(send: Send, rules: EndpointRules, checked: Checked) -> None:
     """A verified SNS subscription message is not a signal: a subscription is confirmed (so that SNS starts
     delivering), an unsubscription acknowledged; nothing is stored."""
     if checked.message_type == MessageType.SUBSCRIPTION_CONFIRMATION:
-        problem = await verifiers.sns.confirm(checked.subscribe_url)
+        problem = await rules.sns.confirm(checked.subscribe_url)
         if problem is not None:  # SNS retries the confirmation message
             await _send_error(
                 send, ServiceUnavailableError(f"The SNS subscription is not confirmed: {problem}")

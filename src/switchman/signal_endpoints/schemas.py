@@ -206,11 +206,18 @@ class SetSignalEndpointFormatSchema(InputModel):
         "opsgenie",
         "generic",
     ] = Field(description="The format the endpoint's sender posts; filters also see its normalised view.")
+    split_alerts: StrictBool = Field(
+        default=False,
+        description="`alertmanager` and `grafana` only: store a group as one signal per alert (each with the "
+        "group's fields, its own `status`, and `alerts` holding that alert alone), so that each alert fires "
+        "and resolves on its own; `@switchman.alertId` is then the alert's fingerprint.",
+    )
 
 
 class SignalEndpointFormatSchema(WireModel):
     signal_endpoint_id: int
     format: str
+    split_alerts: bool
     normalised_keys: list[str] = Field(
         description="The reserved filter keys this format fills (`@switchman.status`, …), when the payload "
         "carries them."

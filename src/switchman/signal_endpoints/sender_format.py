@@ -3,6 +3,8 @@ the worker and by `explain` to add the normalised view (`switchman.engine.format
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -10,7 +12,7 @@ from switchman.audit.log import record_event
 from switchman.auth.principal import Principal
 from switchman.db import tables as t
 from switchman.engine.formats import FIELDS, NORMALISED_PREFIX, Format
-from switchman.errors import NotFoundError
+from switchman.errors import BadDataError, NotFoundError
 from switchman.signal_endpoints import repository
 from switchman.signal_endpoints.schemas import SetSignalEndpointFormatSchema, SignalEndpointFormatSchema
 from switchman.timeutil import iso, utcnow
@@ -18,6 +20,14 @@ from switchman.timeutil import iso, utcnow
 FORMAT_SET = "signal-endpoint-format-set"
 FORMAT_REMOVED = "signal-endpoint-format-removed"
 _table = t.signal_endpoint_format
+# The formats whose payload is a group of alerts that can be split into one signal per alert.
+SPLITTABLE = frozenset({Format.ALERTMANAGER, Format.GRAFANA})
+
+
+@dataclass(frozen=True)
+class SenderFormat:
+    format: Format
+    split_alerts: bool = False
 
 
 async def _require_endpoint(conn: AsyncConnection, endpoint_id: int) -> None:
@@ -25,19 +35,39 @@ async def _require_endpoint(conn: AsyncConnection, endpoint_id: int) -> None:
         raise NotFoundError(f"Could not find signal endpoint with id {endpoint_id}.")
 
 
-def _schema(endpoint_id: int, fmt: str, updated_at: object) -> SignalEndpointFormatSchema:
+def _schema(endpoint_id: int, fmt: str, split: bool, updated_at: object) -> SignalEndpointFormatSchema:
     return SignalEndpointFormatSchema(
         signal_endpoint_id=endpoint_id,
         format=fmt,
+        split_alerts=split,
         normalised_keys=[NORMALISED_PREFIX + field for field in FIELDS],
         updated_at=iso(updated_at),  # type: ignore[arg-type]
     )
 
 
-async def format_of(conn: AsyncConnection, endpoint_id: int) -> Format | None:
+async def format_of(conn: AsyncConnection, endpoint_id: int) -> SenderFormat | None:
     """The endpoint's sender format; None when it has none (or names one this version does not know)."""
-    found = await conn.scalar(sa.select(_table.c.format).where(_table.c.signal_endpoint_id == endpoint_id))
-    return Format(found) if isinstance(found, str) and found in set(Format) else None
+    row = (
+        await conn.execute(
+            sa.select(_table.c.format, _table.c.split_alerts).where(
+                _table.c.signal_endpoint_id == endpoint_id
+            )
+        )
+    ).first()
+    if row is None or row.format not in set(Format):
+        return None
+    return SenderFormat(Format(row.format), bool(row.split_alerts))
+
+
+async def splits_alerts(conn: AsyncConnection, *, name: str) -> int | None:
+    """The id of the enabled endpoint `name` when it splits alert groups; None otherwise."""
+    endpoint = t.signal_endpoint
+    found = await conn.scalar(
+        sa.select(endpoint.c.id)
+        .join(_table, _table.c.signal_endpoint_id == endpoint.c.id)
+        .where(endpoint.c.name == name, endpoint.c.enabled.is_(True), _table.c.split_alerts.is_(True))
+    )
+    return int(found) if found is not None else None
 
 
 async def get_format(conn: AsyncConnection, endpoint_id: int) -> SignalEndpointFormatSchema:
@@ -45,35 +75,32 @@ async def get_format(conn: AsyncConnection, endpoint_id: int) -> SignalEndpointF
     row = (await conn.execute(sa.select(_table).where(_table.c.signal_endpoint_id == endpoint_id))).first()
     if row is None:
         raise NotFoundError(f"Signal endpoint {endpoint_id} has no sender format.")
-    return _schema(endpoint_id, row.format, row.updated_at)
+    return _schema(endpoint_id, row.format, bool(row.split_alerts), row.updated_at)
 
 
 async def set_format(
     conn: AsyncConnection, *, endpoint_id: int, payload: SetSignalEndpointFormatSchema, actor: Principal
 ) -> SignalEndpointFormatSchema:
     await _require_endpoint(conn, endpoint_id)
+    if payload.split_alerts and Format(payload.format) not in SPLITTABLE:
+        raise BadDataError(
+            f"splitAlerts applies to {', '.join(sorted(SPLITTABLE))} groups only.",
+            details=[{"path": "/splitAlerts", "message": "only for alertmanager and grafana"}],
+        )
     before = await format_of(conn, endpoint_id)
     now = utcnow()
-    if before is None:
-        await conn.execute(_table.delete().where(_table.c.signal_endpoint_id == endpoint_id))
-        await conn.execute(
-            _table.insert().values(signal_endpoint_id=endpoint_id, format=payload.format, updated_at=now)
-        )
-    else:
-        await conn.execute(
-            _table.update()
-            .where(_table.c.signal_endpoint_id == endpoint_id)
-            .values(format=payload.format, updated_at=now)
-        )
+    values = {"format": payload.format, "split_alerts": payload.split_alerts, "updated_at": now}
+    await conn.execute(_table.delete().where(_table.c.signal_endpoint_id == endpoint_id))
+    await conn.execute(_table.insert().values(signal_endpoint_id=endpoint_id, **values))
     await record_event(
         conn,
         type=FORMAT_SET,
         actor=actor,
         visible_to_clients=False,
-        data={"signalEndpointId": endpoint_id, "format": payload.format},
-        pre_data={"format": str(before)} if before is not None else None,
+        data={"signalEndpointId": endpoint_id, "format": payload.format, "splitAlerts": payload.split_alerts},
+        pre_data={"format": str(before.format), "splitAlerts": before.split_alerts} if before else None,
     )
-    return _schema(endpoint_id, payload.format, now)
+    return _schema(endpoint_id, payload.format, payload.split_alerts, now)
 
 
 async def delete_format(conn: AsyncConnection, *, endpoint_id: int, actor: Principal) -> None:
@@ -87,5 +114,5 @@ async def delete_format(conn: AsyncConnection, *, endpoint_id: int, actor: Princ
         type=FORMAT_REMOVED,
         actor=actor,
         visible_to_clients=False,
-        pre_data={"signalEndpointId": endpoint_id, "format": str(before) if before else None},
+        pre_data={"signalEndpointId": endpoint_id, "format": str(before.format) if before else None},
     )

@@ -63,11 +63,6 @@ def signal_json(
     return _with_payload(head, payload)
 
 
-def signals_response(signal: bytes) -> bytes:
-    """The `signalsSchema` body of a successful call: `{"signals":[<signal>]}`."""
-    return b'{"signals":[' + signal + b"]}"
-
-
 def endpoint_signals_body(rows: Iterable[Any]) -> bytes:
     """`signalEndpointSignalsSchema` from rows of `repository.endpoint_signals`."""
     items = [_listed_signal(row, {}) for row in rows]

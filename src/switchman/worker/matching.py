@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from switchman.action_sets.service import ActionSetRecord, matching_candidates
 from switchman.auth.principal import Principal
 from switchman.db.engine import Database
-from switchman.engine.formats import Format, normalised_keys
+from switchman.engine.formats import normalised_keys
 from switchman.engine.matching import CompiledFilters, compile_filters
 from switchman.engine.payload import flatten_payload
 from switchman.service_accounts.service import get_actor
 from switchman.signal_endpoints.queue import ClaimedSignal
-from switchman.signal_endpoints.sender_format import format_of
+from switchman.signal_endpoints.sender_format import SenderFormat, format_of
 from switchman.worker.runs import PlannedRun
 
 
@@ -33,7 +33,7 @@ class BatchLookups:
         self._conn = conn
         self._candidates: dict[tuple[str, int], list[tuple[ActionSetRecord, CompiledFilters]]] = {}
         self._actors: dict[int, Principal | None] = {}
-        self._formats: dict[int, Format | None] = {}
+        self._formats: dict[int, SenderFormat | None] = {}
 
     async def planned_runs(self, signal: ClaimedSignal) -> list[PlannedRun]:
         """The runs `signal` asks for, ascending action set id. The payload is parsed and flattened once
@@ -43,9 +43,9 @@ class BatchLookups:
             return []
         payload = signal.payload()
         flat = flatten_payload(payload)
-        fmt = await self._format_of(signal.source_id)
-        if fmt is not None:
-            flat.update(normalised_keys(fmt, payload))
+        sender = await self._format_of(signal.source_id)
+        if sender is not None:
+            flat.update(normalised_keys(sender.format, payload, split=sender.split_alerts))
         matched = [action_set for action_set, compiled in candidates if compiled.matches(flat)]
         if not matched:
             return []
@@ -64,7 +64,7 @@ class BatchLookups:
             self._candidates[key] = [(action_set, compile_filters(action_set.filters)) for action_set in sets]
         return self._candidates[key]
 
-    async def _format_of(self, source_id: int) -> Format | None:
+    async def _format_of(self, source_id: int) -> SenderFormat | None:
         if source_id not in self._formats:
             async with self._reading() as conn:
                 self._formats[source_id] = await format_of(conn, source_id)

@@ -25,6 +25,7 @@ def upgrade() -> None:
         "signal_endpoint_format",
         sa.Column("signal_endpoint_id", sa.Integer(), nullable=False),
         sa.Column("format", sa.String(length=50), nullable=False),
+        sa.Column("split_alerts", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("updated_at", switchman.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["signal_endpoint_id"],

@@ -1,9 +1,10 @@
-"""The ingestion side of signature verification: each endpoint's verifier, cached; failures counted.
+"""What ingestion must do with an endpoint's calls beyond Unleash's rules, cached: verify their signature
+(ADR 0020) and split Alertmanager groups into one signal per alert (ADR 0021); failed verifications counted.
 
-A verifier is read at most once per `ttl` seconds per endpoint name (one read per second per endpoint
-under load, whatever the call rate), so a change to an endpoint's verification applies on every replica
-within `ttl`. Unknown and unsigned endpoints are cached too (as "no verifier"), in a bounded map, so
-calls to made-up names cost no read each. Failed verifications are counted in memory and added to the
+An endpoint's rules are read at most once per `ttl` seconds per endpoint name (one read per second per
+endpoint under load, whatever the call rate), so a change applies on every replica within `ttl`. Unknown
+and plain endpoints are cached too (as "no rules"), in a bounded map, so calls to made-up names cost no
+read each. Failed verifications are counted in memory and added to the
 endpoint's `failures` at most once per `flush_seconds`, in one short transaction: a flood of forged calls
 cannot turn into a flood of writes.
 """
@@ -19,7 +20,7 @@ import httpx
 
 from switchman.db.engine import Database
 from switchman.secret_box import SecretBox, SecretBoxError
-from switchman.signal_endpoints import verifications
+from switchman.signal_endpoints import sender_format, verifications
 from switchman.signal_endpoints.sns import DEFAULT_HOST_PATTERN, SnsVerifier
 from switchman.signal_endpoints.verification import SecretError, Verifier
 from switchman.tasks import cancel_and_wait
@@ -31,16 +32,19 @@ _MAX_CACHED_NAMES = 10_000
 
 
 @dataclass(frozen=True)
-class Verification:
-    """What a call to an endpoint must pass: its id and verifier, or `unusable` when the endpoint has a
-    verification that this server cannot use (its secret does not open), and every call is refused."""
+class Rules:
+    """An endpoint's ingestion rules. `signed`: calls must pass `verifier`, or are all refused with
+    `unusable` when this server cannot use the endpoint's verification (its secret does not open).
+    `split_alerts`: an Alertmanager-style group is stored as one signal per alert."""
 
     endpoint_id: int
-    verifier: Verifier | None
+    signed: bool = False
+    verifier: Verifier | None = None
     unusable: str | None = None
+    split_alerts: bool = False
 
 
-class Verifiers:
+class EndpointRules:
     def __init__(
         self,
         db: Database,
@@ -56,13 +60,13 @@ class Verifiers:
         self._box = box
         self._ttl = ttl
         self._flush_seconds = flush_seconds
-        self._cache: dict[str, tuple[float, Verification | None]] = {}
-        self._loading: dict[str, asyncio.Future[Verification | None]] = {}
+        self._cache: dict[str, tuple[float, Rules | None]] = {}
+        self._loading: dict[str, asyncio.Future[Rules | None]] = {}
         self._pending: dict[int, tuple[int, str]] = {}
         self._flusher: asyncio.Task[None] | None = None
 
-    async def of(self, name: str) -> Verification | None:
-        """The verification calls to endpoint `name` must pass; None when they need none."""
+    async def of(self, name: str) -> Rules | None:
+        """The rules of endpoint `name`'s calls; None when it has none (or is unknown or disabled)."""
         cached = self._cache.get(name)
         now = time.monotonic()
         if cached is not None and now - cached[0] < self._ttl:
@@ -70,7 +74,7 @@ class Verifiers:
         loading = self._loading.get(name)
         if loading is not None:
             return await asyncio.shield(loading)
-        future: asyncio.Future[Verification | None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Rules | None] = asyncio.get_running_loop().create_future()
         self._loading[name] = future
         try:
             found = await self._load(name)
@@ -86,19 +90,21 @@ class Verifiers:
         self._cache[name] = (time.monotonic(), found)
         return found
 
-    async def _load(self, name: str) -> Verification | None:
+    async def _load(self, name: str) -> Rules | None:
         async with self._db.read() as conn:
+            split = await sender_format.splits_alerts(conn, name=name)
             try:
                 found = await verifications.verifier_of(conn, name=name, box=self._box)
             except (SecretBoxError, SecretError, UnicodeDecodeError) as exc:
                 endpoint_id = await verifications.endpoint_id_of(conn, name=name)
                 log.warning("signal endpoint %r: its signing secret cannot be used (%s)", name, exc)
-                return Verification(
-                    endpoint_id or 0, None, "this server cannot open the endpoint's signing secret"
-                )
-        if found is None:
-            return None
-        return Verification(found[0], found[1])
+                unusable = "this server cannot open the endpoint's signing secret"
+                return Rules(endpoint_id or 0, signed=True, unusable=unusable, split_alerts=split is not None)
+        if found is not None:
+            return Rules(found[0], signed=True, verifier=found[1], split_alerts=split is not None)
+        if split is not None:
+            return Rules(split, split_alerts=True)
+        return None
 
     def failed(self, endpoint_id: int, reason: str) -> None:
         count, _ = self._pending.get(endpoint_id, (0, ""))
