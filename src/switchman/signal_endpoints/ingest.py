@@ -20,6 +20,11 @@ the headers is ever added to it, and neither headers nor bodies are logged. The 
 A delivery id in `Idempotency-Key`, `webhook-id` (Standard Webhooks) or `X-GitHub-Delivery` (first found,
 in that order) makes the call idempotent per endpoint for `SWITCHMAN_SIGNAL_DELIVERY_WINDOW_SECONDS`: a
 repeat stores nothing and gets the first call's reply again, with `Idempotent-Replayed: true` (ADR 0019).
+
+Endpoint rules (`endpoint_rules.py`, read at most once a second per name): a signed endpoint's calls are
+verified on the raw body as soon as it is read, before the write (401 on failure, nothing stored, counted;
+a verified call needs no token; ADR 0020); an endpoint that splits alert groups stores one signal per
+alert, reading bodies up to `SWITCHMAN_SIGNAL_MAX_GROUP_BYTES` (ADR 0021).
 """
 
 from __future__ import annotations
