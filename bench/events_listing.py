@@ -76,6 +76,9 @@ PROJECT = "default"
 LIMIT = 50
 DEFAULT_OFFSETS = (0, 900_000)
 UNLEASH_EVENTS = "/api/admin/events"
+# Unleash's `GET /api/admin/events` answers its newest 100 events; switchman's page is `LIMIT` events. The
+# two are compared in requests/s and in events/s (events delivered per second), since the pages differ.
+UNLEASH_PAGE_EVENTS = 100
 BATCH = 20_000
 
 
@@ -643,21 +646,24 @@ def render_section(
             f"Unleash OSS `GET /api/admin/events` ({peer.events:,} events stored): sequential p50 "
             f"{peer.latency.p50_ms:.2f} ms, p99 {peer.latency.p99_ms:.2f} ms; {args.connections} connections "
             f"**{peer.rps:,.0f} req/s** (rounds: {' / '.join(f'{t.rps or 0:,.0f}' for t in peer.rounds)}), "
-            f"p99 under load {statistics.median(t.p99_ms for t in peer.rounds):.0f} ms.",
+            f"p99 under load {statistics.median(t.p99_ms for t in peer.rounds):.0f} ms; "
+            f"**{peer.rps * _unleash_page(peer):,.0f} events/s** ({_unleash_page(peer)} events a page).",
             "",
         ]
     lines += [
-        "| database | offset | p50 ms | p99 ms | p99 ms, cache off | req/s | req/s, cache off | x Unleash | p99 ms under load |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| database | offset | p50 ms | p99 ms | p99 ms, cache off | req/s | req/s, cache off | x Unleash (req/s) "
+        f"| events/s ({LIMIT} a page) | x Unleash (events/s) | p99 ms under load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results:
         for offset in offsets:
             r = result.http[offset]
             times = f"**{r.rps / peer.rps:.1f}x**" if peer is not None and peer.rps else "n/a"
+            event_times = f"**{_events_ratio(r.rps, peer):.1f}x**" if peer is not None and peer.rps else "n/a"
             lines.append(
                 f"| {result.database} | {offset:,} | {r.latency.p50_ms:.2f} | {r.latency.p99_ms:.2f} | "
                 f"{r.latency_uncached.p99_ms:.2f} | {r.rps:,.0f} | {r.uncached.rps or 0:,.0f} | {times} | "
-                f"{statistics.median(t.p99_ms for t in r.rounds):.2f} |"
+                f"{r.rps * LIMIT:,.0f} | {event_times} | {statistics.median(t.p99_ms for t in r.rounds):.2f} |"
             )
     lines += [
         "",
@@ -686,6 +692,16 @@ def render_section(
     )
     lines.append("")
     return "\n".join(lines)
+
+
+def _unleash_page(peer: PeerResult) -> int:
+    """Events in one answer of Unleash's listing: its newest 100, or all it has."""
+    return min(UNLEASH_PAGE_EVENTS, peer.events) or 1
+
+
+def _events_ratio(rps: float, peer: PeerResult) -> float:
+    """switchman's events/s over Unleash's events/s."""
+    return rps * LIMIT / (peer.rps * _unleash_page(peer))
 
 
 def result_rows(results: list[BackendResult], peer: PeerResult | None) -> list[ResultRow]:
@@ -717,6 +733,17 @@ def result_rows(results: list[BackendResult], peer: PeerResult | None) -> list[R
                         "x",
                         "≥ 10x",
                         ratio >= 10,
+                    )
+                )
+                events_ratio = _events_ratio(r.rps, peer)
+                rows.append(
+                    ResultRow(
+                        C3_LISTING_UNLEASH,
+                        f"{name} / Unleash events, in events/s",
+                        round(events_ratio, 2),
+                        "x",
+                        "≥ 10x",
+                        events_ratio >= 10,
                     )
                 )
             rows.append(
