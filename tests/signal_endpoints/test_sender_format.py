@@ -110,6 +110,15 @@ async def test_filters_on_the_normalised_view_end_to_end(
         pass
     assert await flag_on(client, flag) is True
 
+    listing = await client.get(f"{BASE}/{endpoint['id']}/normalised-signals", params={"limit": "10"})
+    assert listing.status_code == 200, listing.text
+    answer = listing.json()
+    assert answer["format"] == "pagerduty" and answer["splitAlerts"] is False
+    assert [s["normalised"]["status"] for s in answer["signals"]] == ["resolved", "firing"]  # newest first
+    assert {s["normalised"]["alertId"] for s in answer["signals"]} == {"PGR0VU2"}
+    await client.delete(f"{BASE}/{endpoint['id']}/format")
+    assert_error(await client.get(f"{BASE}/{endpoint['id']}/normalised-signals"), 404, "NotFoundError")
+
 
 def _big_group(alerts: int) -> dict[str, object]:
     group = json.loads((FIXTURES / "alertmanager-firing.json").read_text())

@@ -21,6 +21,7 @@ from switchman.signal_endpoints import sender_format, service, verifications
 from switchman.signal_endpoints.schemas import (
     CreateSignalEndpointSchema,
     CreateSignalEndpointTokenSchema,
+    NormalisedSignalsSchema,
     SetSignalEndpointFormatSchema,
     SetSignalEndpointVerificationSchema,
     SignalEndpointFormatSchema,
@@ -385,6 +386,31 @@ async def delete_signal_endpoint_format(
             conn, endpoint_id=parse_path_id(endpoint_id, ENDPOINT), actor=principal
         )
     return Response(status_code=200)
+
+
+@router.get(
+    f"{BASE}/{{id}}/normalised-signals",
+    operation_id="get-signal-endpoint-normalised-signals",
+    summary="Get a signal endpoint's signals as its sender format reads them (newest first)",
+    description="switchman's addition (ADR 0021): each signal's normalised view (`status`, `alertId`, "
+    "`severity`, `title`, `source`), the values filters read as `@switchman.<field>`. 404 when the endpoint "
+    "has no sender format. The signals themselves: `GET …/{id}/signals`.",
+    response_model=NormalisedSignalsSchema,
+)
+async def get_signal_endpoint_normalised_signals(
+    request: Request,
+    endpoint_id: EndpointId,
+    _principal: AdminPrincipal,
+    limit: Limit = None,
+    offset: Offset = None,
+) -> NormalisedSignalsSchema:
+    async with runtime_of(request).db.read() as conn:
+        return await sender_format.normalised_signals(
+            conn,
+            endpoint_id=parse_path_id(endpoint_id, ENDPOINT),
+            limit=normalize_limit(limit),
+            offset=normalize_offset(offset),
+        )
 
 
 # --- signals --------------------------------------------------------------------------------------------

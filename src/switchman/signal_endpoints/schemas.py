@@ -223,3 +223,18 @@ class SignalEndpointFormatSchema(WireModel):
         "carries them."
     )
     updated_at: str
+
+
+class NormalisedSignalSchema(WireModel):
+    id: int
+    created_at: str
+    normalised: dict[str, str] = Field(
+        description="What the endpoint's sender format reads from the signal's payload (`status`, `alertId`, "
+        "`severity`, `title`, `source`); filters read it as `@switchman.<field>`."
+    )
+
+
+class NormalisedSignalsSchema(WireModel):
+    format: str
+    split_alerts: bool
+    signals: list[NormalisedSignalSchema]

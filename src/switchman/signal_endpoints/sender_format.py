@@ -5,16 +5,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.audit.log import record_event
 from switchman.auth.principal import Principal
 from switchman.db import tables as t
-from switchman.engine.formats import FIELDS, NORMALISED_PREFIX, Format
+from switchman.engine.formats import FIELDS, NORMALISED_PREFIX, Format, normalise
 from switchman.errors import BadDataError, NotFoundError
 from switchman.signal_endpoints import repository
-from switchman.signal_endpoints.schemas import SetSignalEndpointFormatSchema, SignalEndpointFormatSchema
+from switchman.signal_endpoints.schemas import (
+    NormalisedSignalSchema,
+    NormalisedSignalsSchema,
+    SetSignalEndpointFormatSchema,
+    SignalEndpointFormatSchema,
+)
 from switchman.timeutil import iso, utcnow
 
 FORMAT_SET = "signal-endpoint-format-set"
@@ -115,4 +121,28 @@ async def delete_format(conn: AsyncConnection, *, endpoint_id: int, actor: Princ
         actor=actor,
         visible_to_clients=False,
         pre_data={"signalEndpointId": endpoint_id, "format": str(before.format) if before else None},
+    )
+
+
+async def normalised_signals(
+    conn: AsyncConnection, *, endpoint_id: int, limit: int, offset: int
+) -> NormalisedSignalsSchema:
+    """The endpoint's signals, newest first, each with the normalised view its sender format reads."""
+    await _require_endpoint(conn, endpoint_id)
+    sender = await format_of(conn, endpoint_id)
+    if sender is None:
+        raise NotFoundError(f"Signal endpoint {endpoint_id} has no sender format.")
+    signals = []
+    for row in await repository.endpoint_signals(conn, endpoint_id, limit=limit, offset=offset):
+        loaded = orjson.loads(row.payload)
+        payload = loaded if isinstance(loaded, dict) else {}
+        signals.append(
+            NormalisedSignalSchema(
+                id=row.id,
+                created_at=iso(row.created_at),
+                normalised=normalise(sender.format, payload, split=sender.split_alerts),
+            )
+        )
+    return NormalisedSignalsSchema(
+        format=str(sender.format), split_alerts=sender.split_alerts, signals=signals
     )
