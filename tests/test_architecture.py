@@ -152,7 +152,8 @@ OWNERS = {
     },
     "audit": {"event", "flag_store_revision"},
     "signal_endpoints": {"signal_endpoint", "signal_endpoint_token", "signal", "signal_delivery",
-                         "signal_endpoint_verification", "signal_endpoint_format"},
+                         "signal_endpoint_verification", "signal_endpoint_format",
+                         "signal_endpoint_query_token"},
     "action_sets": {"action_set", "action", "action_set_event"},
 }  # fmt: skip
 # Readers by design, each for one reason (docs/architecture.md, "Who owns what"):

@@ -574,3 +574,27 @@ async def test_the_admin_api_says_when_json_is_nested_too_deep(client: httpx.Asy
     )
     error = assert_error(response, 400, "BadDataError")
     assert error["message"] == "The request body is valid JSON nested too deeply to read."
+
+
+async def test_the_token_as_a_query_parameter_only_where_the_endpoint_accepts_it(
+    client: httpx.AsyncClient, app: FastAPI, db: Database
+) -> None:
+    endpoint, secret = await endpoint_with_token(client)
+    app.state.runtime.ingestion.endpoint_rules._ttl = 0  # a change applies at once instead of within 1 s
+    call = call_path(endpoint["name"])
+    setting = f"{BASE}/{endpoint['id']}/query-token"
+    assert (await client.get(setting)).json() == {"signalEndpointId": endpoint["id"], "accepted": False}
+    async with caller(app) as sender:  # no Authorization header at all, as such senders call
+        refused = await sender.post(call, json={}, params={"token": secret})
+        assert_error(refused, 401, "AuthenticationRequired")  # not accepted: as if no token came
+        assert (await client.put(setting, json={"accepted": True})).json()["accepted"] is True
+        accepted = await sender.post(call, json={"n": 1}, params={"token": secret, "other": "x"})
+        assert accepted.status_code == 200, accepted.text
+        wrong = await sender.post(call, json={}, params={"token": "not-the-token"})
+        assert_error(wrong, 401, "UnauthorizedError")
+        assert (await client.put(setting, json={"accepted": False})).json()["accepted"] is False
+        again = await sender.post(call, json={}, params={"token": secret})
+        assert_error(again, 401, "AuthenticationRequired")
+    assert len(await signal_rows(db)) == 1
+    assert_error(await client.put(setting, json={"accepted": "yes"}), 400, "BadDataError")
+    assert_error(await client.get(f"{BASE}/999999/query-token"), 404, "NotFoundError")

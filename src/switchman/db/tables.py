@@ -322,6 +322,20 @@ signal_endpoint_format = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+# Endpoints that accept their token as a `token` query parameter, for senders that can set neither a header
+# nor URL credentials (opt-in: URLs end up in proxies' logs; ADR 0020). A row means "accepted".
+signal_endpoint_query_token = sa.Table(
+    "signal_endpoint_query_token",
+    metadata,
+    sa.Column(
+        "signal_endpoint_id",
+        sa.Integer,
+        sa.ForeignKey("signal_endpoint.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    _created_at(),
+)
+
 # A delivery id a sender put on a call (`Idempotency-Key`, `webhook-id`, `X-GitHub-Delivery`): the key is
 # the uniqueness that makes a repeated delivery answer with the first one's signal, also across replicas
 # (ADR 0019). `created_at` is when the key was first stored; after the window the key is new again.

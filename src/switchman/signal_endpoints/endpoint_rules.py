@@ -20,7 +20,7 @@ import httpx
 
 from switchman.db.engine import Database
 from switchman.secret_box import SecretBox, SecretBoxError
-from switchman.signal_endpoints import sender_format, verifications
+from switchman.signal_endpoints import query_token, sender_format, verifications
 from switchman.signal_endpoints.sns import DEFAULT_HOST_PATTERN, SnsVerifier
 from switchman.signal_endpoints.verification import SecretError, Verifier
 from switchman.tasks import cancel_and_wait
@@ -35,13 +35,15 @@ _MAX_CACHED_NAMES = 10_000
 class Rules:
     """An endpoint's ingestion rules. `signed`: calls must pass `verifier`, or are all refused with
     `unusable` when this server cannot use the endpoint's verification (its secret does not open).
-    `split_alerts`: an Alertmanager-style group is stored as one signal per alert."""
+    `split_alerts`: an Alertmanager-style group is stored as one signal per alert. `query_token`: the
+    token may come as a `token` query parameter."""
 
     endpoint_id: int
     signed: bool = False
     verifier: Verifier | None = None
     unusable: str | None = None
     split_alerts: bool = False
+    query_token: bool = False
 
 
 class EndpointRules:
@@ -92,19 +94,20 @@ class EndpointRules:
 
     async def _load(self, name: str) -> Rules | None:
         async with self._db.read() as conn:
-            split = await sender_format.splits_alerts(conn, name=name)
+            split_in = await sender_format.splits_alerts(conn, name=name)
+            query_in = await query_token.accepts_query_token(conn, name=name)
+            split, in_query = split_in is not None, query_in is not None
             try:
                 found = await verifications.verifier_of(conn, name=name, box=self._box)
             except (SecretBoxError, SecretError, UnicodeDecodeError) as exc:
                 endpoint_id = await verifications.endpoint_id_of(conn, name=name)
                 log.warning("signal endpoint %r: its signing secret cannot be used (%s)", name, exc)
                 unusable = "this server cannot open the endpoint's signing secret"
-                return Rules(endpoint_id or 0, signed=True, unusable=unusable, split_alerts=split is not None)
+                return Rules(endpoint_id or 0, True, None, unusable, split, in_query)
         if found is not None:
-            return Rules(found[0], signed=True, verifier=found[1], split_alerts=split is not None)
-        if split is not None:
-            return Rules(split, split_alerts=True)
-        return None
+            return Rules(found[0], True, found[1], None, split, in_query)
+        endpoint_id = split_in if split_in is not None else query_in
+        return Rules(endpoint_id, False, None, None, split, in_query) if endpoint_id is not None else None
 
     def failed(self, endpoint_id: int, reason: str) -> None:
         count, _ = self._pending.get(endpoint_id, (0, ""))

@@ -152,6 +152,8 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
         elif key in _DELIVERY_ID_HEADERS:
             delivery_ids.setdefault(key, value)
     secret = _credential(authorization) if authorization else ""
+    if not secret and rules is not None and rules.query_token:
+        secret = _query_token(scope.get("query_string", b""))
     split = rules is not None and rules.split_alerts
     cap = ctx.settings.signal_max_group_bytes if split else ctx.settings.signal_max_bytes
     try:
@@ -230,6 +232,14 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
         + b"]}"
     )
     await _send(send, 200, body, _REPLAYED if all(outcome.replayed for outcome in stored) else None)
+
+
+def _query_token(query_string: bytes) -> str:
+    """The `token` query parameter (endpoints that accept it only); "" when absent."""
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if name == "token":
+            return value.strip()
+    return ""
 
 
 def _split_alerts(

@@ -17,14 +17,16 @@ from switchman.errors import NotFoundError
 from switchman.http import RawJSONResponse, normalize_limit, normalize_offset, parse_path_id
 from switchman.openapi import error_responses
 from switchman.runtime import runtime_of
-from switchman.signal_endpoints import sender_format, service, verifications
+from switchman.signal_endpoints import query_token, sender_format, service, verifications
 from switchman.signal_endpoints.schemas import (
     CreateSignalEndpointSchema,
     CreateSignalEndpointTokenSchema,
     NormalisedSignalsSchema,
     SetSignalEndpointFormatSchema,
+    SetSignalEndpointQueryTokenSchema,
     SetSignalEndpointVerificationSchema,
     SignalEndpointFormatSchema,
+    SignalEndpointQueryTokenSchema,
     SignalEndpointSchema,
     SignalEndpointSignalsSchema,
     SignalEndpointsSchema,
@@ -410,6 +412,43 @@ async def get_signal_endpoint_normalised_signals(
             endpoint_id=parse_path_id(endpoint_id, ENDPOINT),
             limit=normalize_limit(limit),
             offset=normalize_offset(offset),
+        )
+
+
+# --- token as a query parameter (switchman's, ADR 0020) ----------------------------------------------------
+
+
+@router.get(
+    f"{BASE}/{{id}}/query-token",
+    operation_id="get-signal-endpoint-query-token",
+    summary="Whether a signal endpoint accepts its token as a query parameter",
+    response_model=SignalEndpointQueryTokenSchema,
+)
+async def get_signal_endpoint_query_token(
+    request: Request, endpoint_id: EndpointId, _principal: AdminPrincipal
+) -> SignalEndpointQueryTokenSchema:
+    async with runtime_of(request).db.read() as conn:
+        return await query_token.get_query_token(conn, parse_path_id(endpoint_id, ENDPOINT))
+
+
+@router.put(
+    f"{BASE}/{{id}}/query-token",
+    operation_id="set-signal-endpoint-query-token",
+    summary="Let a signal endpoint accept its token as a query parameter, or stop it",
+    description="switchman's addition, for senders that can set neither an Authorization header nor URL "
+    "credentials: `POST /api/signal-endpoint/{name}?token=<token>`. Off by default (URLs end up in proxies' "
+    "logs); switchman's request log never writes query strings. Applies within a second.",
+    response_model=SignalEndpointQueryTokenSchema,
+)
+async def set_signal_endpoint_query_token(
+    request: Request,
+    endpoint_id: EndpointId,
+    payload: SetSignalEndpointQueryTokenSchema,
+    principal: AdminPrincipal,
+) -> SignalEndpointQueryTokenSchema:
+    async with runtime_of(request).db.transaction() as conn:
+        return await query_token.set_query_token(
+            conn, endpoint_id=parse_path_id(endpoint_id, ENDPOINT), accepted=payload.accepted, actor=principal
         )
 
 

@@ -238,3 +238,17 @@ class NormalisedSignalsSchema(WireModel):
     format: str
     split_alerts: bool
     signals: list[NormalisedSignalSchema]
+
+
+class SetSignalEndpointQueryTokenSchema(InputModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    accepted: StrictBool = Field(
+        description="Whether calls may carry the endpoint token as a `token` query parameter (off by default: "
+        "URLs end up in proxies' logs)."
+    )
+
+
+class SignalEndpointQueryTokenSchema(WireModel):
+    signal_endpoint_id: int
+    accepted: bool
