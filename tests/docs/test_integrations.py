@@ -63,6 +63,8 @@ def test_every_page_is_listed_and_every_fixture_has_a_source() -> None:
         "datadog.md",
         "github.md",
         "grafana.md",
+        "newrelic.md",
+        "opsgenie.md",
         "pagerduty.md",
         "sentry.md",
     ]
@@ -419,3 +421,38 @@ def _certificate(key: rsa.RSAPrivateKey) -> bytes:
         .sign(key, hashes.SHA256())
         .public_bytes(serialization.Encoding.PEM)
     )
+
+
+async def test_newrelic(client: httpx.AsyncClient, worker: SignalWorker) -> None:
+    recipe = Recipe(client, worker, "newrelic.md")
+    template = recipe.blocks["sender"]
+    issue = json.loads(fixture("newrelic-issue-activated.json"))
+    assert all(f'"{field}"' in template for field in issue)  # the fixture is the template, rendered
+    await recipe.create()
+    headers = {"Authorization": f"Bearer {recipe.token}", "Content-Type": "application/json"}
+    await recipe.post(json.dumps(issue).encode(), headers)
+    await recipe.run_worker()
+    assert await recipe.flag_on() is False
+    await recipe.post(json.dumps({**issue, "state": "CLOSED"}).encode(), headers)
+    await recipe.run_worker()
+    assert await recipe.flag_on() is True
+
+
+async def test_opsgenie(client: httpx.AsyncClient, worker: SignalWorker) -> None:
+    recipe = Recipe(client, worker, "opsgenie.md")
+    settings = yaml.safe_load(recipe.blocks["sender"])
+    assert settings["webhook_url"].endswith("/api/signal-endpoint/opsgenie")
+    assert settings["custom_headers"]["Authorization"].startswith("Bearer ")
+    await recipe.create()
+    headers = {"Authorization": f"Bearer {recipe.token}", "Content-Type": "application/json"}
+    created = json.loads(fixture("opsgenie-alert-create.json"))
+    await recipe.post(json.dumps(created).encode(), headers)
+    await recipe.run_worker()
+    assert await recipe.flag_on() is False
+    before = await recipe.events()
+    await recipe.post(json.dumps({**created, "action": "Acknowledge"}).encode(), headers)
+    await recipe.run_worker()
+    assert await recipe.events() == before
+    await recipe.post(json.dumps({**created, "action": "Close"}).encode(), headers)
+    await recipe.run_worker()
+    assert await recipe.flag_on() is True
