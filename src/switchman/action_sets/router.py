@@ -19,6 +19,8 @@ from switchman.action_sets.schemas import (
     ActionSetWarningsSchema,
     ActionsListSchema,
     ActionsSchema,
+    BacktestActionsResultSchema,
+    BacktestActionsSchema,
     CreateActionsSchema,
     ExplainActionsResultSchema,
     ExplainActionsSchema,
@@ -27,6 +29,7 @@ from switchman.action_sets.schemas import (
     GetActionsEventsRequestUnauthorizedError,
 )
 from switchman.auth.dependencies import AdminPrincipal
+from switchman.errors import VALIDATION_MESSAGE, BadDataError
 from switchman.flags.backend import FlagCatalog
 from switchman.http import RawJSONResponse, normalize_limit, normalize_offset, parse_path_id
 from switchman.openapi import error_responses
@@ -284,6 +287,67 @@ async def explain_actions(
             payload=payload.payload,
             signal_id=payload.signal_id,
             check_flags=_embedded(request),
+        )
+
+
+_BACKTEST_DOC = (
+    "Replays the newest `limit` stored signals of the set's signal endpoint (between `from` and `to` when "
+    "given), oldest first, through the set's filters — with the endpoint's sender format, as the worker "
+    "matches — and says which signals would have matched (the others: the first filter that failed, "
+    "counted), which runs would have happened, and the flag states they would have left. Read-only: "
+    "nothing is recorded or changed."
+)
+
+
+@router.post(
+    "/{projectId}/actions/{id}/backtest",
+    operation_id="backtest-actions",
+    summary="What an action set would have done over stored signals (switchman extension).",
+    description=_BACKTEST_DOC,
+    response_model=BacktestActionsResultSchema,
+)
+async def backtest_actions(
+    request: Request,
+    project_id: ProjectId,
+    action_set_id: ActionSetId,
+    payload: BacktestActionsSchema,
+    _principal: AdminPrincipal,
+) -> dict[str, Any]:
+    async with runtime_of(request).db.read() as conn:
+        return await service.backtest(
+            conn,
+            project=project_id,
+            action_set_id=parse_path_id(action_set_id, "action set"),
+            draft=payload.action_set,
+            limit=payload.limit,
+            since=payload.from_,
+            until=payload.to,
+        )
+
+
+@router.post(
+    "/{projectId}/actions/backtest",
+    operation_id="backtest-draft-actions",
+    summary="What a draft action set would have done over stored signals (switchman extension).",
+    description=_BACKTEST_DOC + " The draft is `actionSet`, a create body; nothing is stored.",
+    response_model=BacktestActionsResultSchema,
+)
+async def backtest_draft_actions(
+    request: Request, project_id: ProjectId, payload: BacktestActionsSchema, _principal: AdminPrincipal
+) -> dict[str, Any]:
+    if payload.action_set is None:
+        raise BadDataError(
+            VALIDATION_MESSAGE, details=[{"path": "/actionSet", "message": "a draft action set is required"}]
+        )
+    async with runtime_of(request).db.read() as conn:
+        return await service.backtest(
+            conn,
+            project=project_id,
+            action_set_id=None,
+            draft=payload.action_set,
+            limit=payload.limit,
+            since=payload.from_,
+            until=payload.to,
         )
 
 

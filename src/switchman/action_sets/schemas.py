@@ -10,6 +10,7 @@ itself serves stored JSON documents (see `event_docs.py`) and never instantiates
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -247,6 +248,64 @@ class ExplainActionsResultSchema(_StrictWire):
         description="When the set's signal endpoint has a sender format (ADR 0021): the normalised view of "
         "the payload (`status`, `alertId`, `severity`, `title`, `source`), which filters read as "
         "`@switchman.<field>`.",
+    )
+
+
+# --- backtest (switchman extension, issue 14) ----------------------------------------------------------------
+
+
+class BacktestActionsSchema(RequestModel):
+    """Which stored signals of the set's endpoint to replay: the newest `limit` (in `from`/`to` when given)."""
+
+    __qualname__ = "backtestActionsSchema"
+
+    limit: StrictInt = Field(default=1000, ge=1, le=10_000, description="At most this many signals, newest.")
+    from_: datetime | None = Field(
+        default=None, alias="from", description="Only signals created at or after."
+    )
+    to: datetime | None = Field(default=None, description="Only signals created before.")
+    action_set: CreateActionsSchema | None = Field(
+        default=None,
+        description="A draft (unsaved) action set to backtest instead: a create body. Only with "
+        "`POST …/actions/backtest`.",
+    )
+
+
+class BacktestRunSchema(_StrictWire):
+    __qualname__ = "backtestRunSchema"
+
+    signal_id: int
+    created_at: str
+    actions: list[dict[str, Any]] = Field(description="The actions the run would have executed, in order.")
+
+
+class BacktestFlagSchema(_StrictWire):
+    __qualname__ = "backtestFlagSchema"
+
+    target: str = Field(description="A flag name, or `tag <type>:<value>` for a by-tag action.")
+    environment: str
+    changes: int = Field(description="Actions that would have changed its state (the first always counts).")
+    final_state: Literal["on", "off"] | None
+
+
+class BacktestNotMatchedSchema(_StrictWire):
+    __qualname__ = "backtestNotMatchedSchema"
+
+    parameter: str = Field(description="The first filter that failed.")
+    signals: int
+
+
+class BacktestActionsResultSchema(_StrictWire):
+    __qualname__ = "backtestActionsResultSchema"
+
+    signals: int = Field(description="Stored signals replayed (oldest first).")
+    matched: int
+    runs: list[BacktestRunSchema]
+    flags: list[BacktestFlagSchema] = Field(
+        description="The resulting flag states, per target and environment."
+    )
+    not_matched: list[BacktestNotMatchedSchema] = Field(
+        description="Why the others did not match, by filter."
     )
 
 

@@ -12,6 +12,7 @@ Then the name must be free in the project (409 `NameExistsError`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -32,10 +33,12 @@ from switchman.engine.actions import (
     definitions_config,
     validate_action,
 )
+from switchman.engine.backtest import BacktestSignal, PlannedAction
+from switchman.engine.backtest import backtest as run_backtest
 from switchman.engine.constraints import normalize_filters, validate_filters
 from switchman.engine.filter_warnings import filter_warnings
 from switchman.engine.formats import normalise, normalised_keys
-from switchman.engine.matching import match_payload
+from switchman.engine.matching import compile_filters, match_payload
 from switchman.engine.payload import flatten_payload
 from switchman.engine.problems import ActionSetWarning, Problem, pointer
 from switchman.errors import (
@@ -56,7 +59,7 @@ from switchman.service_accounts.service import service_account_exists
 from switchman.signal_endpoints import sender_format
 from switchman.signal_endpoints import service as signal_endpoints_service
 from switchman.signal_endpoints.schemas import SIGNAL_SOURCE
-from switchman.timeutil import utcnow
+from switchman.timeutil import iso, utcnow
 
 ACTIONS_CREATED = "actions-created"
 ACTIONS_UPDATED = "actions-updated"
@@ -246,6 +249,99 @@ async def explain(
             for item in result.filters
         ],
     }
+
+
+# --- backtest (issue 14) -------------------------------------------------------------------------------------
+
+
+async def backtest(
+    conn: AsyncConnection,
+    *,
+    project: str,
+    action_set_id: int | None,
+    draft: CreateActionsSchema | None,
+    limit: int,
+    since: datetime | None,
+    until: datetime | None,
+) -> dict[str, Any]:
+    """What a saved action set (`action_set_id`) or a draft one would have done over the newest `limit`
+    stored signals of its endpoint (in [since, until)). Read-only: nothing is recorded or changed."""
+    await require_project(conn, project)
+    if (action_set_id is None) == (draft is None):
+        raise BadDataError(
+            VALIDATION_MESSAGE,
+            details=[{"path": "/actionSet", "message": "send a draft action set only to …/actions/backtest"}],
+        )
+    if draft is not None:
+        problems = validate_filters(draft.match.payload, max_filters=None, max_values=None)
+        if problems:
+            raise BadDataError(
+                VALIDATION_MESSAGE,
+                details=[{"path": "/actionSet" + p.path, "message": p.message} for p in problems],
+            )
+        filters: Mapping[str, Any] = normalize_filters(draft.match.payload)
+        source_id = int(draft.match.source_id)
+        actions = [
+            PlannedAction(a.action, a.sort_order, a.execution_params)
+            for a in sorted(draft.actions, key=lambda a: a.sort_order)
+        ]
+    else:
+        assert action_set_id is not None
+        record = await _require_action_set(conn, project=project, action_set_id=action_set_id)
+        filters, source_id = record.filters, record.source_id
+        actions = [PlannedAction(a.action, a.sort_order, a.execution_params) for a in record.actions]
+    if not await signal_endpoints_service.endpoint_exists(conn, source_id):
+        raise NotFoundError(f"Could not find signal endpoint with id {source_id}.")
+    sender = await sender_format.format_of(conn, source_id)
+    replay = await signal_endpoints_service.signals_for_replay(
+        conn, endpoint_id=source_id, limit=limit, since=_aware(since), until=_aware(until)
+    )
+    signals = []
+    for signal_id, created_at, payload in replay:
+        flat = flatten_payload(payload)
+        if sender is not None:
+            flat.update(normalised_keys(sender.format, payload, split=sender.split_alerts))
+        signals.append(BacktestSignal(signal_id, iso(created_at), flat))
+    result = run_backtest(compile_filters(filters), actions, signals)
+    return {
+        "signals": result.considered,
+        "matched": len(result.runs),
+        "runs": [
+            {
+                "signalId": signal.id,
+                "createdAt": signal.created_at,
+                "actions": [
+                    {
+                        "action": a.action,
+                        "sortOrder": a.sort_order,
+                        "executionParams": dict(a.execution_params),
+                    }
+                    for a in planned
+                ],
+            }
+            for signal, planned in result.runs
+        ],
+        "flags": [
+            {
+                "target": f.target,
+                "environment": f.environment,
+                "changes": f.changes,
+                "finalState": f.final_state,
+            }
+            for f in result.flags.values()
+        ],
+        "notMatched": [
+            {"parameter": parameter, "signals": count}
+            for parameter, count in result.not_matched.most_common()
+        ],
+    }
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A request's date-time in UTC (one without an offset is read as UTC)."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 # --- warnings (ADR 0015) -----------------------------------------------------------------------------

@@ -210,6 +210,26 @@ async def endpoint_signals(
     return (await conn.execute(query)).all()
 
 
+async def signals_in_range(
+    conn: AsyncConnection,
+    endpoint_id: int,
+    *,
+    limit: int,
+    since: datetime | None,
+    until: datetime | None,
+) -> Sequence[DbRow]:
+    """The endpoint's newest `limit` signals created in [since, until), newest first (id, created_at,
+    payload)."""
+    query = sa.select(sig.c.id, sig.c.created_at, sig.c.payload).where(
+        sig.c.source == SIGNAL_SOURCE, sig.c.source_id == endpoint_id
+    )
+    if since is not None:
+        query = query.where(sig.c.created_at >= since)
+    if until is not None:
+        query = query.where(sig.c.created_at < until)
+    return (await conn.execute(query.order_by(sig.c.id.desc()).limit(limit))).all()
+
+
 async def recent_payloads(conn: AsyncConnection, endpoint_id: int, *, limit: int) -> list[str]:
     """The stored JSON payloads of the endpoint's newest `limit` signals, newest first."""
     query = (

@@ -326,6 +326,19 @@ async def endpoint_signals_json(conn: AsyncConnection, *, endpoint_id: int, limi
     return signals.endpoint_signals_body(rows)
 
 
+async def signals_for_replay(
+    conn: AsyncConnection, *, endpoint_id: int, limit: int, since: datetime | None, until: datetime | None
+) -> list[tuple[int, datetime, dict[str, Any]]]:
+    """The endpoint's newest `limit` signals in [since, until), oldest first, with their payloads (what a
+    backtest replays)."""
+    rows = await repository.signals_in_range(conn, endpoint_id, limit=limit, since=since, until=until)
+    replay = []
+    for row in reversed(rows):
+        loaded = orjson.loads(row.payload)
+        replay.append((int(row.id), row.created_at, loaded if isinstance(loaded, dict) else {}))
+    return replay
+
+
 async def recent_signal_payloads(
     conn: AsyncConnection, *, endpoint_id: int, limit: int
 ) -> list[dict[str, Any]]:

@@ -1,0 +1,101 @@
+"""Backtest: what an action set would have done over stored signals (pure; issue 14, part 3).
+
+Given the set's filters and actions and the signals (oldest first, each with its flattened keys), it says
+which signals would have matched — and for the others, the first filter that failed — which runs would
+have happened, and which flag states would have resulted. Nothing is changed; without policies (cooldowns,
+windows), every matching signal is a run.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from switchman.engine.actions import (
+    TOGGLE_FEATURE_OFF,
+    TOGGLE_FEATURE_ON,
+    TOGGLE_FEATURES_OFF_BY_TAG,
+    TOGGLE_FEATURES_ON_BY_TAG,
+)
+from switchman.engine.constraints import evaluate_filter
+from switchman.engine.matching import CompiledFilters
+
+_TARGET_STATES = {
+    TOGGLE_FEATURE_ON: "on",
+    TOGGLE_FEATURE_OFF: "off",
+    TOGGLE_FEATURES_ON_BY_TAG: "on",
+    TOGGLE_FEATURES_OFF_BY_TAG: "off",
+}
+
+
+@dataclass(frozen=True)
+class BacktestSignal:
+    id: int
+    created_at: str
+    flat: Mapping[str, object]  # the payload's flattened keys, and the sender format's normalised ones
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    action: str
+    sort_order: int
+    execution_params: Mapping[str, Any]
+
+
+@dataclass
+class FlagOutcome:
+    """The simulated state of one target (a flag, or the flags of a tag) in one environment."""
+
+    target: str
+    environment: str
+    changes: int = 0  # actions that set a state different from the one before (the first always counts)
+    final_state: str | None = None
+
+
+@dataclass
+class BacktestResult:
+    considered: int = 0
+    runs: list[tuple[BacktestSignal, Sequence[PlannedAction]]] = field(default_factory=list)
+    not_matched: Counter[str] = field(default_factory=Counter)  # first failing filter → signals
+    flags: dict[tuple[str, str], FlagOutcome] = field(default_factory=dict)
+
+
+def backtest(
+    compiled: CompiledFilters, actions: Sequence[PlannedAction], signals: Sequence[BacktestSignal]
+) -> BacktestResult:
+    """Run the set's matching and its actions' effect over `signals`, oldest first."""
+    result = BacktestResult(considered=len(signals))
+    for signal in signals:
+        failed = _first_failure(compiled, signal.flat)
+        if failed is not None:
+            result.not_matched[failed] += 1
+            continue
+        result.runs.append((signal, actions))
+        for action in actions:
+            _apply(result.flags, action)
+    return result
+
+
+def _first_failure(compiled: CompiledFilters, flat: Mapping[str, object]) -> str | None:
+    if compiled.filters is None:
+        return "(the filters are not an object)"
+    for item in compiled.filters:
+        if not evaluate_filter(item, flat).passed:
+            return item.parameter
+    return None
+
+
+def _apply(flags: dict[tuple[str, str], FlagOutcome], action: PlannedAction) -> None:
+    state = _TARGET_STATES.get(action.action)
+    params = action.execution_params
+    if state is None:
+        return
+    tag = params.get("tag")
+    target = f"tag {tag}" if tag is not None else str(params.get("featureName"))
+    environment = str(params.get("environment"))
+    outcome = flags.setdefault((target, environment), FlagOutcome(target, environment))
+    if outcome.final_state != state:
+        outcome.changes += 1
+    outcome.final_state = state
