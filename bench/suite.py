@@ -66,6 +66,7 @@ MODULES = (
     Module("default_config", 240, accepts_no_write=True),
     Module("events_listing", 330, args=("--databases", "postgresql"), accepts_no_write=True),
     Module("latency", 240, accepts_no_write=True),
+    Module("backtest", 120, accepts_no_write=True),
     Module("scaleout", 450, accepts_no_write=True),
     Module("sdk_propagation", 150, quick_args=("--toggles", "5"), optional=True, accepts_no_write=True),
     Module("memory", 480, accepts_no_write=True),
