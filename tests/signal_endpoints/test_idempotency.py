@@ -205,3 +205,15 @@ def test_the_window_may_not_outlast_signal_retention() -> None:
     with pytest.raises(ValidationError, match="SWITCHMAN_SIGNAL_DELIVERY_WINDOW_SECONDS"):
         make_settings("sqlite:///unused.db", signal_retention_days=1, signal_delivery_window_seconds=86_401)
     assert make_settings("sqlite:///unused.db", signal_retention_days=0, signal_delivery_window_seconds=10**7)
+
+
+async def test_a_repeat_whose_first_signal_is_gone_is_409_not_a_second_signal(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    endpoint, secret = await endpoint_with_token(client)
+    await post(client, endpoint["name"], secret, {}, **{"Idempotency-Key": "gone"})
+    async with db.transaction() as conn:  # a manual deletion: retention never prunes inside the window
+        await conn.execute(t.signal.delete())
+    repeat = await post(client, endpoint["name"], secret, {}, **{"Idempotency-Key": "gone"})
+    assert "no longer exists" in assert_error(repeat, 409, "ConflictError")["message"]
+    assert await signal_rows(db) == []

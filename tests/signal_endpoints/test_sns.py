@@ -172,3 +172,27 @@ async def test_sns_end_to_end(
             await client.post(call, json={"Type": "Notification"}, headers=sent), 401, "UnauthorizedError"
         )
         assert len(await signal_rows(db)) == 2
+
+
+async def test_unsubscribe_and_failed_confirmations(
+    db_url: str, db: Database, signing_key: tuple[rsa.RSAPrivateKey, bytes]
+) -> None:
+    key, pem = signing_key
+    sns = FakeSns(pem)
+    async with app_client(db_url) as (app, client):
+        endpoint = await make_endpoint(client)
+        await client.put(f"{BASE}/{endpoint['id']}/verification", json={"scheme": "sns"})
+        rules = app.state.runtime.ingestion.endpoint_rules
+        await rules.sns.close()
+        rules.sns = SnsVerifier(httpx.AsyncClient(transport=httpx.MockTransport(sns.handler)))
+        call = f"/api/signal-endpoint/{endpoint['name']}"
+        unsubscribed = await client.post(
+            call, content=json.dumps(signed(key, {**subscription(), "Type": "UnsubscribeConfirmation"}))
+        )
+        assert unsubscribed.json() == {"signals": []}
+        assert SUBSCRIBE_URL not in sns.fetched  # acknowledged, not confirmed
+        elsewhere = {**subscription(), "SubscribeURL": "https://attacker.example/?Action=ConfirmSubscription"}
+        refused = await client.post(call, content=json.dumps(signed(key, elsewhere)))
+        assert "not confirmed" in assert_error(refused, 503, "ServiceUnavailableError")["message"]
+        assert all("attacker" not in url for url in sns.fetched)
+        assert await signal_rows(db) == []
