@@ -13,18 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from switchman.audit.log import record_event
 from switchman.auth.principal import Principal
 from switchman.db import tables as t
-from switchman.errors import NotFoundError
-from switchman.signal_endpoints import repository
 from switchman.signal_endpoints.schemas import SignalEndpointQueryTokenSchema
+from switchman.signal_endpoints.service import require_endpoint
 from switchman.timeutil import utcnow
 
 QUERY_TOKEN_SET = "signal-endpoint-query-token-set"
 _table = t.signal_endpoint_query_token
-
-
-async def _require_endpoint(conn: AsyncConnection, endpoint_id: int) -> None:
-    if await repository.get_endpoint(conn, endpoint_id) is None:
-        raise NotFoundError(f"Could not find signal endpoint with id {endpoint_id}.")
 
 
 async def _accepted(conn: AsyncConnection, endpoint_id: int) -> bool:
@@ -35,7 +29,7 @@ async def _accepted(conn: AsyncConnection, endpoint_id: int) -> bool:
 
 
 async def get_query_token(conn: AsyncConnection, endpoint_id: int) -> SignalEndpointQueryTokenSchema:
-    await _require_endpoint(conn, endpoint_id)
+    await require_endpoint(conn, endpoint_id)
     return SignalEndpointQueryTokenSchema(
         signal_endpoint_id=endpoint_id, accepted=await _accepted(conn, endpoint_id)
     )
@@ -44,7 +38,7 @@ async def get_query_token(conn: AsyncConnection, endpoint_id: int) -> SignalEndp
 async def set_query_token(
     conn: AsyncConnection, *, endpoint_id: int, accepted: bool, actor: Principal
 ) -> SignalEndpointQueryTokenSchema:
-    await _require_endpoint(conn, endpoint_id)
+    await require_endpoint(conn, endpoint_id)
     before = await _accepted(conn, endpoint_id)
     if accepted and not before:
         await conn.execute(_table.insert().values(signal_endpoint_id=endpoint_id, created_at=utcnow()))

@@ -21,6 +21,7 @@ from switchman.signal_endpoints.schemas import (
     SetSignalEndpointFormatSchema,
     SignalEndpointFormatSchema,
 )
+from switchman.signal_endpoints.service import require_endpoint
 from switchman.timeutil import iso, utcnow
 
 FORMAT_SET = "signal-endpoint-format-set"
@@ -34,11 +35,6 @@ SPLITTABLE = frozenset({Format.ALERTMANAGER, Format.GRAFANA})
 class SenderFormat:
     format: Format
     split_alerts: bool = False
-
-
-async def _require_endpoint(conn: AsyncConnection, endpoint_id: int) -> None:
-    if await repository.get_endpoint(conn, endpoint_id) is None:
-        raise NotFoundError(f"Could not find signal endpoint with id {endpoint_id}.")
 
 
 def _schema(endpoint_id: int, fmt: str, split: bool, updated_at: object) -> SignalEndpointFormatSchema:
@@ -77,7 +73,7 @@ async def splits_alerts(conn: AsyncConnection, *, name: str) -> int | None:
 
 
 async def get_format(conn: AsyncConnection, endpoint_id: int) -> SignalEndpointFormatSchema:
-    await _require_endpoint(conn, endpoint_id)
+    await require_endpoint(conn, endpoint_id)
     row = (await conn.execute(sa.select(_table).where(_table.c.signal_endpoint_id == endpoint_id))).first()
     if row is None:
         raise NotFoundError(f"Signal endpoint {endpoint_id} has no sender format.")
@@ -87,7 +83,7 @@ async def get_format(conn: AsyncConnection, endpoint_id: int) -> SignalEndpointF
 async def set_format(
     conn: AsyncConnection, *, endpoint_id: int, payload: SetSignalEndpointFormatSchema, actor: Principal
 ) -> SignalEndpointFormatSchema:
-    await _require_endpoint(conn, endpoint_id)
+    await require_endpoint(conn, endpoint_id)
     if payload.split_alerts and Format(payload.format) not in SPLITTABLE:
         raise BadDataError(
             f"splitAlerts applies to {', '.join(sorted(SPLITTABLE))} groups only.",
@@ -110,7 +106,7 @@ async def set_format(
 
 
 async def delete_format(conn: AsyncConnection, *, endpoint_id: int, actor: Principal) -> None:
-    await _require_endpoint(conn, endpoint_id)
+    await require_endpoint(conn, endpoint_id)
     before = await format_of(conn, endpoint_id)
     deleted = await conn.execute(_table.delete().where(_table.c.signal_endpoint_id == endpoint_id))
     if not deleted.rowcount:
@@ -128,7 +124,7 @@ async def normalised_signals(
     conn: AsyncConnection, *, endpoint_id: int, limit: int, offset: int
 ) -> NormalisedSignalsSchema:
     """The endpoint's signals, newest first, each with the normalised view its sender format reads."""
-    await _require_endpoint(conn, endpoint_id)
+    await require_endpoint(conn, endpoint_id)
     sender = await format_of(conn, endpoint_id)
     if sender is None:
         raise NotFoundError(f"Signal endpoint {endpoint_id} has no sender format.")

@@ -105,7 +105,8 @@ def _token_event_data(row: DbRow) -> dict[str, Any]:
     return _event_data(row, signalEndpointId=row.signal_endpoint_id)
 
 
-async def _require_endpoint(conn: AsyncConnection, endpoint_id: int, *, for_update: bool = False) -> DbRow:
+async def require_endpoint(conn: AsyncConnection, endpoint_id: int, *, for_update: bool = False) -> DbRow:
+    """The endpoint's row; NotFoundError (404) when there is none."""
     row = await repository.get_endpoint(conn, endpoint_id, for_update=for_update)
     if row is None:
         raise NotFoundError(f"Could not find signal endpoint with id {endpoint_id}.")
@@ -193,7 +194,7 @@ async def update_signal_endpoint(
     base_url: str,
 ) -> SignalEndpointSchema:
     """Full update; `enabled` keeps its value when absent. A name used by another endpoint → 409."""
-    before = await _require_endpoint(conn, endpoint_id, for_update=True)
+    before = await require_endpoint(conn, endpoint_id, for_update=True)
     if await repository.name_taken(conn, payload.name, except_id=endpoint_id):
         raise _name_exists(payload.name)
     values: dict[str, Any] = {"name": payload.name, "description": payload.description}
@@ -210,7 +211,7 @@ async def set_signal_endpoint_enabled(
     conn: AsyncConnection, *, endpoint_id: int, enabled: bool, actor: Principal, base_url: str
 ) -> SignalEndpointSchema:
     """On/off. Idempotent; an event is recorded only when the state changes."""
-    before = await _require_endpoint(conn, endpoint_id, for_update=True)
+    before = await require_endpoint(conn, endpoint_id, for_update=True)
     row = before
     if bool(before.enabled) != enabled:
         updated = await repository.update_endpoint(conn, endpoint_id, enabled=enabled)
@@ -234,7 +235,7 @@ async def delete_signal_endpoint(
     to it: deleting it would silently stop them). The row is locked first, so a set created concurrently
     (which key-share-locks the endpoint) is either seen here or waits and then finds the endpoint gone.
     """
-    before = await _require_endpoint(conn, endpoint_id, for_update=True)
+    before = await require_endpoint(conn, endpoint_id, for_update=True)
     using = await users(conn, endpoint_id)
     if using:
         raise in_use_conflict(f'Signal endpoint "{before.name}"', using, _LISTENED_TO)
@@ -261,7 +262,7 @@ async def create_signal_endpoint_token(
     limit: int,
 ) -> SignalEndpointTokenSchema:
     """A new token; the returned schema carries the secret (`token`), the only time it is ever shown."""
-    await _require_endpoint(conn, endpoint_id, for_update=True)
+    await require_endpoint(conn, endpoint_id, for_update=True)
     if await repository.count_tokens(conn, endpoint_id) >= limit:
         raise ExceedsLimitError("signal endpoint token", limit)
     secret = tokens.new_signal_token_secret()
@@ -321,7 +322,7 @@ def _token_not_found(endpoint_id: int, token_id: int) -> NotFoundError:
 
 async def endpoint_signals_json(conn: AsyncConnection, *, endpoint_id: int, limit: int, offset: int) -> bytes:
     """`signalEndpointSignalsSchema` bytes, newest first; 404 for an unknown endpoint."""
-    await _require_endpoint(conn, endpoint_id)
+    await require_endpoint(conn, endpoint_id)
     rows = await repository.endpoint_signals(conn, endpoint_id, limit=limit, offset=offset)
     return signals.endpoint_signals_body(rows)
 

@@ -16,11 +16,11 @@ from switchman.auth.principal import Principal
 from switchman.db import tables as t
 from switchman.errors import BadDataError, ConflictError, NotFoundError
 from switchman.secret_box import SecretBox, SecretBoxError
-from switchman.signal_endpoints import repository
 from switchman.signal_endpoints.schemas import (
     SetSignalEndpointVerificationSchema,
     SignalEndpointVerificationSchema,
 )
+from switchman.signal_endpoints.service import require_endpoint
 from switchman.signal_endpoints.verification import (
     DEFAULT_HMAC_HEADER,
     DEFAULT_TOLERANCE_SECONDS,
@@ -54,18 +54,13 @@ def _schema(row: sa.Row[tuple[object, ...]]) -> SignalEndpointVerificationSchema
     )
 
 
-async def _require_endpoint(conn: AsyncConnection, endpoint_id: int) -> None:
-    if await repository.get_endpoint(conn, endpoint_id) is None:
-        raise NotFoundError(f"Could not find signal endpoint with id {endpoint_id}.")
-
-
 async def _row(conn: AsyncConnection, endpoint_id: int) -> sa.Row[tuple[object, ...]] | None:
     result = await conn.execute(sa.select(_table).where(_table.c.signal_endpoint_id == endpoint_id))
     return result.first()
 
 
 async def get_verification(conn: AsyncConnection, endpoint_id: int) -> SignalEndpointVerificationSchema:
-    await _require_endpoint(conn, endpoint_id)
+    await require_endpoint(conn, endpoint_id)
     row = await _row(conn, endpoint_id)
     if row is None:
         raise NotFoundError(f"Signal endpoint {endpoint_id} has no signature verification.")
@@ -81,7 +76,7 @@ async def set_verification(
     box: SecretBox | None,
 ) -> SignalEndpointVerificationSchema:
     """Create or replace the endpoint's verification; the failure count starts again."""
-    await _require_endpoint(conn, endpoint_id)
+    await require_endpoint(conn, endpoint_id)
     scheme = Scheme(payload.scheme)
     if scheme == Scheme.SNS:
         if payload.secret is not None:
@@ -157,7 +152,7 @@ async def set_verification(
 
 
 async def delete_verification(conn: AsyncConnection, *, endpoint_id: int, actor: Principal) -> None:
-    await _require_endpoint(conn, endpoint_id)
+    await require_endpoint(conn, endpoint_id)
     before = await _row(conn, endpoint_id)
     if before is None:
         raise NotFoundError(f"Signal endpoint {endpoint_id} has no signature verification.")
