@@ -28,6 +28,16 @@ def _created_at() -> sa.Column[object]:
     return sa.Column("created_at", UTCDateTime(), nullable=False)
 
 
+def _endpoint_key() -> sa.Column[object]:
+    """The key of a table holding one thing per signal endpoint (or part of its key); goes with it."""
+    return sa.Column(
+        "signal_endpoint_id",
+        sa.Integer,
+        sa.ForeignKey("signal_endpoint.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+
+
 # --- auth -------------------------------------------------------------------------------------------
 
 api_token = sa.Table(
@@ -287,12 +297,7 @@ signal = sa.Table(
 signal_endpoint_verification = sa.Table(
     "signal_endpoint_verification",
     metadata,
-    sa.Column(
-        "signal_endpoint_id",
-        sa.Integer,
-        sa.ForeignKey("signal_endpoint.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _endpoint_key(),
     sa.Column("scheme", sa.String(50), nullable=False),
     sa.Column("sealed_secret", sa.Text, nullable=False),
     sa.Column("header", sa.String(255), nullable=True),
@@ -310,12 +315,7 @@ signal_endpoint_verification = sa.Table(
 signal_endpoint_format = sa.Table(
     "signal_endpoint_format",
     metadata,
-    sa.Column(
-        "signal_endpoint_id",
-        sa.Integer,
-        sa.ForeignKey("signal_endpoint.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _endpoint_key(),
     sa.Column("format", sa.String(50), nullable=False),
     # Alertmanager and Grafana groups: one signal per alert instead of one per group.
     sa.Column("split_alerts", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -327,12 +327,7 @@ signal_endpoint_format = sa.Table(
 signal_endpoint_query_token = sa.Table(
     "signal_endpoint_query_token",
     metadata,
-    sa.Column(
-        "signal_endpoint_id",
-        sa.Integer,
-        sa.ForeignKey("signal_endpoint.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _endpoint_key(),
     _created_at(),
 )
 
@@ -343,12 +338,7 @@ signal_endpoint_query_token = sa.Table(
 signal_delivery = sa.Table(
     "signal_delivery",
     metadata,
-    sa.Column(
-        "signal_endpoint_id",
-        sa.Integer,
-        sa.ForeignKey("signal_endpoint.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    _endpoint_key(),
     sa.Column("delivery_key", sa.String(255), primary_key=True),
     sa.Column("signal_id", BigId, nullable=False),
     _created_at(),
