@@ -296,12 +296,10 @@ async def backtest(
     replay = await signal_endpoints_service.signals_for_replay(
         conn, endpoint_id=source_id, limit=limit, since=_aware(since), until=_aware(until)
     )
-    signals = []
-    for signal_id, created_at, payload in replay:
-        flat = flatten_payload(payload)
-        if sender is not None:
-            flat.update(normalised_keys(sender.format, payload, split=sender.split_alerts))
-        signals.append(BacktestSignal(signal_id, iso(created_at), flat))
+    signals = [
+        BacktestSignal(signal_id, iso(created_at), sender_format.filter_view(sender, payload))
+        for signal_id, created_at, payload in replay
+    ]
     result = run_backtest(compile_filters(filters), actions, signals)
     return {
         "signals": result.considered,

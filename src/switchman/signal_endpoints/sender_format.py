@@ -3,7 +3,9 @@ the worker and by `explain` to add the normalised view (`switchman.engine.format
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -12,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from switchman.audit.log import record_event
 from switchman.auth.principal import Principal
 from switchman.db import tables as t
-from switchman.engine.formats import FIELDS, NORMALISED_PREFIX, Format, normalise
+from switchman.engine.formats import FIELDS, NORMALISED_PREFIX, Format, normalise, normalised_keys
+from switchman.engine.payload import flatten_payload
 from switchman.errors import BadDataError, NotFoundError
 from switchman.signal_endpoints import repository
 from switchman.signal_endpoints.schemas import (
@@ -35,6 +38,15 @@ SPLITTABLE = frozenset({Format.ALERTMANAGER, Format.GRAFANA})
 class SenderFormat:
     format: Format
     split_alerts: bool = False
+
+
+def filter_view(sender: SenderFormat | None, payload: Mapping[str, Any]) -> dict[str, object]:
+    """What filters read for a payload of an endpoint whose format is `sender` (None: it has none): the
+    payload's flattened keys and the format's normalised view, which wins over a payload key of its name."""
+    flat = flatten_payload(payload)
+    if sender is not None:
+        flat.update(normalised_keys(sender.format, payload, split=sender.split_alerts))
+    return flat
 
 
 def _schema(endpoint_id: int, fmt: str, split: bool, updated_at: object) -> SignalEndpointFormatSchema:

@@ -15,12 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from switchman.action_sets.service import ActionSetRecord, matching_candidates
 from switchman.auth.principal import Principal
 from switchman.db.engine import Database
-from switchman.engine.formats import normalised_keys
 from switchman.engine.matching import CompiledFilters, compile_filters
-from switchman.engine.payload import flatten_payload
 from switchman.service_accounts.service import get_actor
 from switchman.signal_endpoints.queue import ClaimedSignal
-from switchman.signal_endpoints.sender_format import SenderFormat, format_of
+from switchman.signal_endpoints.sender_format import SenderFormat, filter_view, format_of
 from switchman.worker.runs import PlannedRun
 
 
@@ -41,11 +39,7 @@ class BatchLookups:
         candidates = await self._candidates_of(signal.source, signal.source_id)
         if not candidates:
             return []
-        payload = signal.payload()
-        flat = flatten_payload(payload)
-        sender = await self._format_of(signal.source_id)
-        if sender is not None:
-            flat.update(normalised_keys(sender.format, payload, split=sender.split_alerts))
+        flat = filter_view(await self._format_of(signal.source_id), signal.payload())
         matched = [action_set for action_set, compiled in candidates if compiled.matches(flat)]
         if not matched:
             return []
