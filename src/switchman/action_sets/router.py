@@ -29,7 +29,6 @@ from switchman.action_sets.schemas import (
     GetActionsEventsRequestUnauthorizedError,
 )
 from switchman.auth.dependencies import AdminPrincipal
-from switchman.errors import VALIDATION_MESSAGE, BadDataError
 from switchman.flags.backend import FlagCatalog
 from switchman.http import RawJSONResponse, normalize_limit, normalize_offset, parse_path_id
 from switchman.openapi import error_responses
@@ -313,16 +312,7 @@ async def backtest_actions(
     payload: BacktestActionsSchema,
     _principal: AdminPrincipal,
 ) -> dict[str, Any]:
-    async with runtime_of(request).db.read() as conn:
-        return await service.backtest(
-            conn,
-            project=project_id,
-            action_set_id=parse_path_id(action_set_id, "action set"),
-            draft=payload.action_set,
-            limit=payload.limit,
-            since=payload.from_,
-            until=payload.to,
-        )
+    return await _backtest(request, project_id, parse_path_id(action_set_id, "action set"), payload)
 
 
 @router.post(
@@ -335,15 +325,17 @@ async def backtest_actions(
 async def backtest_draft_actions(
     request: Request, project_id: ProjectId, payload: BacktestActionsSchema, _principal: AdminPrincipal
 ) -> dict[str, Any]:
-    if payload.action_set is None:
-        raise BadDataError(
-            VALIDATION_MESSAGE, details=[{"path": "/actionSet", "message": "a draft action set is required"}]
-        )
+    return await _backtest(request, project_id, None, payload)
+
+
+async def _backtest(
+    request: Request, project_id: str, action_set_id: int | None, payload: BacktestActionsSchema
+) -> dict[str, Any]:
     async with runtime_of(request).db.read() as conn:
         return await service.backtest(
             conn,
             project=project_id,
-            action_set_id=None,
+            action_set_id=action_set_id,
             draft=payload.action_set,
             limit=payload.limit,
             since=payload.from_,

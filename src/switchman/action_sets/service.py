@@ -268,10 +268,12 @@ async def backtest(
     stored signals of its endpoint (in [since, until)). Read-only: nothing is recorded or changed."""
     await require_project(conn, project)
     if (action_set_id is None) == (draft is None):
-        raise BadDataError(
-            VALIDATION_MESSAGE,
-            details=[{"path": "/actionSet", "message": "send a draft action set only to …/actions/backtest"}],
+        message = (
+            "a draft action set is required"
+            if draft is None
+            else "send a draft action set only to …/actions/backtest"
         )
+        raise BadDataError(VALIDATION_MESSAGE, details=[{"path": "/actionSet", "message": message}])
     if draft is not None:
         problems = validate_filters(draft.match.payload, max_filters=None, max_values=None)
         if problems:
