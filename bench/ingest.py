@@ -160,44 +160,30 @@ def measure(args: argparse.Namespace, body: bytes, database: str, database_url: 
             seed(unleash, flags=UNLEASH_FLAGS)
         secret = _create_endpoint(base, admin)
         signed_headers = _create_signed_endpoint(base, admin, body)
+        plain_headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
+        durable_url = f"{base}/api/signal-endpoint/{ENDPOINT_NAME}"
+
+        def load(url: str, headers: dict[str, str], numbered_header: str | None = None) -> LoadResult:
+            """One measured load with this run's body and settings."""
+            return run_load(
+                url,
+                body=body,
+                headers=headers,
+                connections=args.connections,
+                duration=args.duration,
+                warmup=args.warmup,
+                tool=args.tool,
+                numbered_header=numbered_header,
+            )
+
         for round_number in range(1, args.rounds + 1):
-            ceiling = run_load(
-                f"http://127.0.0.1:{trivial_port}{TRIVIAL_PATH}",
-                body=body,
-                headers={"Content-Type": "application/json"},
-                connections=args.connections,
-                duration=args.duration,
-                warmup=args.warmup,
-                tool=args.tool,
+            ceiling = load(
+                f"http://127.0.0.1:{trivial_port}{TRIVIAL_PATH}", {"Content-Type": "application/json"}
             )
-            durable = run_load(
-                f"{base}/api/signal-endpoint/{ENDPOINT_NAME}",
-                body=body,
-                headers={"Content-Type": "application/json", "Authorization": f"Bearer {secret}"},
-                connections=args.connections,
-                duration=args.duration,
-                warmup=args.warmup,
-                tool=args.tool,
-            )
-            idempotent = run_load(
-                f"{base}/api/signal-endpoint/{ENDPOINT_NAME}",
-                body=body,
-                headers={"Content-Type": "application/json", "Authorization": f"Bearer {secret}"},
-                connections=args.connections,
-                duration=args.duration,
-                warmup=args.warmup,
-                tool=args.tool,
-                numbered_header="Idempotency-Key",
-            )
-            signed_run = run_load(
-                f"{base}/api/signal-endpoint/{SIGNED_ENDPOINT_NAME}",
-                body=body,
-                headers=signed_headers,
-                connections=args.connections,
-                duration=args.duration,
-                warmup=args.warmup,
-                tool=args.tool,
-                numbered_header="Idempotency-Key",
+            durable = load(durable_url, plain_headers)
+            idempotent = load(durable_url, plain_headers, "Idempotency-Key")
+            signed_run = load(
+                f"{base}/api/signal-endpoint/{SIGNED_ENDPOINT_NAME}", signed_headers, "Idempotency-Key"
             )
             ceilings.append(ceiling)
             durables.append(durable)
