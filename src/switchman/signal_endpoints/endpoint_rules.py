@@ -20,7 +20,7 @@ import httpx
 
 from switchman.db.engine import Database
 from switchman.secret_box import SecretBox, SecretBoxError
-from switchman.signal_endpoints import query_token, sender_format, verifications
+from switchman.signal_endpoints import repository, verifications
 from switchman.signal_endpoints.sns import DEFAULT_HOST_PATTERN, SnsVerifier
 from switchman.signal_endpoints.verification import SecretError, Verifier
 from switchman.tasks import cancel_and_wait
@@ -94,20 +94,26 @@ class EndpointRules:
 
     async def _load(self, name: str) -> Rules | None:
         async with self._db.read() as conn:
-            split_in = await sender_format.splits_alerts(conn, name=name)
-            query_in = await query_token.accepts_query_token(conn, name=name)
-            split, in_query = split_in is not None, query_in is not None
-            try:
-                found = await verifications.verifier_of(conn, name=name, box=self._box)
-            except (SecretBoxError, SecretError, UnicodeDecodeError) as exc:
-                endpoint_id = await verifications.endpoint_id_of(conn, name=name)
-                log.warning("signal endpoint %r: its signing secret cannot be used (%s)", name, exc)
-                unusable = "this server cannot open the endpoint's signing secret"
-                return Rules(endpoint_id or 0, True, None, unusable, split, in_query)
-        if found is not None:
-            return Rules(found[0], True, found[1], None, split, in_query)
-        endpoint_id = split_in if split_in is not None else query_in
-        return Rules(endpoint_id, False, None, None, split, in_query) if endpoint_id is not None else None
+            row = await repository.ingest_rules(conn, name)
+        if row is None:
+            return None
+        split, in_query = bool(row.split_alerts), bool(row.query_token)
+        if row.scheme is None:
+            return Rules(row.id, split_alerts=split, query_token=in_query) if split or in_query else None
+        try:
+            verifier = verifications.verifier_from(
+                scheme=row.scheme,
+                sealed=row.sealed_secret,
+                header=row.header,
+                tolerance=row.tolerance_seconds,
+                timestamp_header=row.timestamp_header,
+                box=self._box,
+            )
+        except (SecretBoxError, SecretError, UnicodeDecodeError) as exc:
+            log.warning("signal endpoint %r: its signing secret cannot be used (%s)", name, exc)
+            unusable = "this server cannot open the endpoint's signing secret"
+            return Rules(row.id, signed=True, unusable=unusable, split_alerts=split, query_token=in_query)
+        return Rules(row.id, signed=True, verifier=verifier, split_alerts=split, query_token=in_query)
 
     def failed(self, endpoint_id: int, reason: str) -> None:
         count, _ = self._pending.get(endpoint_id, (0, ""))

@@ -54,14 +54,3 @@ async def set_query_token(
             pre_data={"accepted": before},
         )
     return SignalEndpointQueryTokenSchema(signal_endpoint_id=endpoint_id, accepted=accepted)
-
-
-async def accepts_query_token(conn: AsyncConnection, *, name: str) -> int | None:
-    """The id of the enabled endpoint `name` when it accepts a query-string token; None otherwise."""
-    endpoint = t.signal_endpoint
-    found = await conn.scalar(
-        sa.select(endpoint.c.id)
-        .join(_table, _table.c.signal_endpoint_id == endpoint.c.id)
-        .where(endpoint.c.name == name, endpoint.c.enabled.is_(True))
-    )
-    return int(found) if found is not None else None

@@ -230,6 +230,35 @@ async def signals_in_range(
     return (await conn.execute(query.order_by(sig.c.id.desc()).limit(limit))).all()
 
 
+async def ingest_rules(conn: AsyncConnection, name: str) -> DbRow | None:
+    """The enabled endpoint `name`'s id with its verification columns, `split_alerts` and `query_token`
+    (each null/false when not set), in one read; None when it is unknown or disabled."""
+    endpoint = t.signal_endpoint
+    verification = t.signal_endpoint_verification
+    fmt = t.signal_endpoint_format
+    query = t.signal_endpoint_query_token
+    joined = (
+        endpoint.outerjoin(verification, verification.c.signal_endpoint_id == endpoint.c.id)
+        .outerjoin(fmt, fmt.c.signal_endpoint_id == endpoint.c.id)
+        .outerjoin(query, query.c.signal_endpoint_id == endpoint.c.id)
+    )
+    statement = (
+        sa.select(
+            endpoint.c.id,
+            verification.c.scheme,
+            verification.c.sealed_secret,
+            verification.c.header,
+            verification.c.tolerance_seconds,
+            verification.c.timestamp_header,
+            sa.func.coalesce(fmt.c.split_alerts, sa.false()).label("split_alerts"),
+            query.c.signal_endpoint_id.is_not(None).label("query_token"),
+        )
+        .select_from(joined)
+        .where(endpoint.c.name == name, endpoint.c.enabled.is_(True))
+    )
+    return (await conn.execute(statement)).first()
+
+
 async def recent_payloads(conn: AsyncConnection, endpoint_id: int, *, limit: int) -> list[str]:
     """The stored JSON payloads of the endpoint's newest `limit` signals, newest first."""
     query = (

@@ -73,17 +73,6 @@ async def format_of(conn: AsyncConnection, endpoint_id: int) -> SenderFormat | N
     return SenderFormat(Format(row.format), bool(row.split_alerts))
 
 
-async def splits_alerts(conn: AsyncConnection, *, name: str) -> int | None:
-    """The id of the enabled endpoint `name` when it splits alert groups; None otherwise."""
-    endpoint = t.signal_endpoint
-    found = await conn.scalar(
-        sa.select(endpoint.c.id)
-        .join(_table, _table.c.signal_endpoint_id == endpoint.c.id)
-        .where(endpoint.c.name == name, endpoint.c.enabled.is_(True), _table.c.split_alerts.is_(True))
-    )
-    return int(found) if found is not None else None
-
-
 async def get_format(conn: AsyncConnection, endpoint_id: int) -> SignalEndpointFormatSchema:
     await require_endpoint(conn, endpoint_id)
     row = (await conn.execute(sa.select(_table).where(_table.c.signal_endpoint_id == endpoint_id))).first()

@@ -166,37 +166,23 @@ async def delete_verification(conn: AsyncConnection, *, endpoint_id: int, actor:
     )
 
 
-async def verifier_of(
-    conn: AsyncConnection, *, name: str, box: SecretBox | None
-) -> tuple[int, Verifier] | None:
-    """The enabled endpoint `name`'s id and verifier, or None when it has none (or is unknown, disabled,
-    or its secret cannot be opened — then calls are refused by the caller, see `Verifiers`)."""
-    endpoint = t.signal_endpoint
-    row = (
-        await conn.execute(
-            sa.select(
-                endpoint.c.id,
-                _table.c.scheme,
-                _table.c.sealed_secret,
-                _table.c.header,
-                _table.c.tolerance_seconds,
-                _table.c.timestamp_header,
-            )
-            .join(_table, _table.c.signal_endpoint_id == endpoint.c.id)
-            .where(endpoint.c.name == name, endpoint.c.enabled.is_(True))
-        )
-    ).first()
-    if row is None:
-        return None
-    endpoint_id, scheme, sealed, header, tolerance, timestamp_header = row
+def verifier_from(
+    *,
+    scheme: str,
+    sealed: str,
+    header: str | None,
+    tolerance: int,
+    timestamp_header: str | None,
+    box: SecretBox | None,
+) -> Verifier:
+    """A stored verification's verifier. Raises SecretBoxError or SecretError when its secret cannot be
+    opened or used (the caller then refuses every call, see `EndpointRules`)."""
     if scheme == Scheme.SNS:
-        return endpoint_id, Verifier(Scheme.SNS, b"")
+        return Verifier(Scheme.SNS, b"")
     if box is None:
         raise SecretBoxError("no SWITCHMAN_SECRET_KEY is configured to open the signing secret")
     key = secret_key(Scheme(scheme), box.open(sealed).decode())
-    return endpoint_id, Verifier(
-        Scheme(scheme), key, header or DEFAULT_HMAC_HEADER, tolerance, timestamp_header
-    )
+    return Verifier(Scheme(scheme), key, header or DEFAULT_HMAC_HEADER, tolerance, timestamp_header)
 
 
 async def reseal_all(conn: AsyncConnection, box: SecretBox) -> int:
@@ -213,12 +199,6 @@ async def reseal_all(conn: AsyncConnection, box: SecretBox) -> int:
         )
         changed += 1
     return changed
-
-
-async def endpoint_id_of(conn: AsyncConnection, *, name: str) -> int | None:
-    endpoint = t.signal_endpoint
-    found = await conn.scalar(sa.select(endpoint.c.id).where(endpoint.c.name == name))
-    return int(found) if found is not None else None
 
 
 async def record_failures(
