@@ -402,6 +402,7 @@ async def test_cloudwatch_through_sns(client: httpx.AsyncClient, app: FastAPI, w
         "Message": message["Message"].replace('"NewStateValue": "ALARM"', '"NewStateValue": "OK"'),
     }
     ok["Subject"] = 'OK: "checkout-5xx-rate" in EU (Ireland)'
+    ok["MessageId"] = "5e7c1f0a-8d2b-5a41-b3c6-7f9e0d2a1b34"  # each notification has its own id
     await recipe.post(json.dumps(signed(key, ok, "2")).encode(), sent)
     await recipe.run_worker()
     assert await recipe.flag_on() is True

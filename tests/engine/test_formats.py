@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from switchman.engine.formats import Format, normalise, normalised_keys, split_group
+from switchman.engine.formats import (
+    DELIVERY_ID_HEADERS,
+    Format,
+    delivery_id,
+    normalise,
+    normalised_keys,
+    split_group,
+)
 from switchman.engine.matching import match_payload
 from tests.conftest import REPO_ROOT
 
@@ -161,3 +168,15 @@ def test_split_group_gives_each_alert_its_own_status_and_identity() -> None:
     assert normalise(Format.ALERTMANAGER, parts[0])["alertId"] == group["groupKey"]  # unsplit: the group
     assert split_group({"status": "firing"}) == [{"status": "firing"}]
     assert split_group({"alerts": []}) == [{"alerts": []}]
+
+
+def test_delivery_ids_by_format() -> None:
+    assert delivery_id(Format.PAGERDUTY, {"event": {"id": "01DEN4"}}) == "01DEN4"
+    assert delivery_id(Format.DATADOG, {"id": 7451329863123829174}) == "7451329863123829174"
+    assert delivery_id(Format.DATADOG, {"id": "$ID"}) is None  # the template variable was not expanded
+    assert delivery_id(Format.CLOUDWATCH_SNS, {"MessageId": "b9b0"}) == "b9b0"
+    assert delivery_id(Format.PAGERDUTY, {"event": {"id": True}}) is None
+    assert delivery_id(Format.PAGERDUTY, {"event": "x"}) is None
+    assert delivery_id(Format.ALERTMANAGER, {"groupKey": "g"}) is None  # groups repeat on purpose
+    assert delivery_id(Format.NEW_RELIC, {"id": "issue-1"}) is None  # names the issue, not the delivery
+    assert DELIVERY_ID_HEADERS == {Format.SENTRY: b"request-id"}

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from switchman.db import tables as t
 from switchman.db.engine import Database
 from switchman.signal_endpoints.retention import prune_deliveries
 from switchman.timeutil import utcnow
-from tests.conftest import assert_error, make_settings
+from tests.conftest import REPO_ROOT, assert_error, make_settings
 from tests.factories import endpoint_with_token
 from tests.signal_endpoints.helpers import app_client, caller, signal_rows
 
@@ -217,3 +218,74 @@ async def test_a_repeat_whose_first_signal_is_gone_is_409_not_a_second_signal(
     repeat = await post(client, endpoint["name"], secret, {}, **{"Idempotency-Key": "gone"})
     assert "no longer exists" in assert_error(repeat, 409, "ConflictError")["message"]
     assert await signal_rows(db) == []
+
+
+SENDERS = REPO_ROOT / "tests" / "fixtures" / "senders"
+
+
+def sender_fixture(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((SENDERS / name).read_text())
+    return loaded
+
+
+@pytest.mark.parametrize(
+    ("fmt", "fixture", "changed"),
+    [
+        ("pagerduty", "pagerduty-incident-triggered.json", ("event", "id")),
+        ("datadog", "datadog-triggered.json", ("id",)),
+        ("cloudwatch-sns", "sns-cloudwatch-alarm.json", ("MessageId",)),
+    ],
+)
+async def test_a_sender_formats_body_delivery_id_makes_its_retries_one_signal(
+    client: httpx.AsyncClient, db: Database, fmt: str, fixture: str, changed: tuple[str, ...]
+) -> None:
+    endpoint, secret = await endpoint_with_token(client)
+    await client.put(f"/api/admin/signal-endpoints/{endpoint['id']}/format", json={"format": fmt})
+    body = sender_fixture(fixture)
+    first = await post(client, endpoint["name"], secret, body)
+    retry = await post(client, endpoint["name"], secret, body)
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json() == first.json()
+    # Another delivery (another id, same alert) is a new signal.
+    holder = body
+    for step in changed[:-1]:
+        holder = holder[step]
+    holder[changed[-1]] = "another-delivery-7"
+    other = await post(client, endpoint["name"], secret, body)
+    assert "Idempotent-Replayed" not in other.headers
+    # An explicit Idempotency-Key still wins over the body's id.
+    keyed = await post(client, endpoint["name"], secret, body, **{"Idempotency-Key": "explicit-1"})
+    assert "Idempotent-Replayed" not in keyed.headers
+    assert len(await signal_rows(db)) == 3
+
+
+async def test_sentrys_request_id_header_is_a_delivery_id_for_sentry_endpoints_only(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    sentry, sentry_secret = await endpoint_with_token(client)
+    await client.put(f"/api/admin/signal-endpoints/{sentry['id']}/format", json={"format": "sentry"})
+    plain, plain_secret = await endpoint_with_token(client)
+    body = sender_fixture("sentry-issue-created.json")
+    request_id = {"Request-ID": "9f1c2a0e-5f43-4a7b-b7b1-0c6d2c1e8a11"}
+    first = await post(client, sentry["name"], sentry_secret, body, **request_id)
+    retry = await post(client, sentry["name"], sentry_secret, body, **request_id)
+    assert retry.json() == first.json()
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    for _ in range(2):  # an endpoint without the sentry format ignores the header
+        assert (
+            "Idempotent-Replayed"
+            not in (await post(client, plain["name"], plain_secret, body, **request_id)).headers
+        )
+    assert len(await signal_rows(db)) == 3
+
+
+async def test_formats_without_a_delivery_id_store_each_repeat(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    # Alertmanager re-sends a group on purpose (repeat_interval): each one is a signal.
+    endpoint, secret = await endpoint_with_token(client)
+    await client.put(f"/api/admin/signal-endpoints/{endpoint['id']}/format", json={"format": "alertmanager"})
+    body = sender_fixture("alertmanager-firing.json")
+    for _ in range(2):
+        assert "Idempotent-Replayed" not in (await post(client, endpoint["name"], secret, body)).headers
+    assert len(await signal_rows(db)) == 2

@@ -147,7 +147,8 @@ async def test_sns_end_to_end(
         assert await signal_rows(db) == []
 
         for version in ("1", "2"):
-            message = signed(key, notification(), version)
+            each = {**notification(), "MessageId": f"b9b0d5f3-3c33-5bd4-9a5c-2a8c4a3d4f1{version}"}
+            message = signed(key, each, version)
             stored = await client.post(call, content=json.dumps(message), headers=sent)
             assert stored.status_code == 200, stored.text
             assert stored.json()["signals"][0]["payload"] == message  # stored as posted

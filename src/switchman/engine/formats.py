@@ -13,6 +13,11 @@ stored unchanged — into the same five fields whatever the sender:
 Filters read them under the reserved keys `@switchman.status`, `@switchman.alertId`, … (`NORMALISED_PREFIX`),
 next to the payload's own flattened keys. A field the payload does not carry is absent (as a missing key).
 Never raises: a payload of another shape yields only `source`.
+
+Some formats also name a delivery id (`delivery_id`): what stays the same when the sender retries one
+delivery and differs between deliveries — PagerDuty's `event.id`, Datadog's `id` (`$ID`), SNS's
+`MessageId` — and Sentry's `Request-ID` header (`DELIVERY_ID_HEADERS`). Ingestion uses it when the call
+carries no delivery-id header of its own (ADR 0019).
 """
 
 from __future__ import annotations
@@ -296,3 +301,43 @@ _READERS: dict[Format, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     Format.OPSGENIE: _opsgenie,
     Format.GENERIC: _generic,
 }
+
+
+def _pagerduty_delivery(p: Mapping[str, Any]) -> Any:
+    return _get(p, "event", "id")
+
+
+def _datadog_delivery(p: Mapping[str, Any]) -> Any:
+    found = p.get("id")
+    return None if isinstance(found, str) and found.startswith("$") else found  # `$ID` not expanded
+
+
+def _sns_delivery(p: Mapping[str, Any]) -> Any:
+    return p.get("MessageId")
+
+
+# Formats whose payload carries its delivery's id; the others either put it in a header or have none
+# (Alertmanager and Grafana repeat a group on purpose; New Relic's and Opsgenie's ids name the issue or
+# alert, which recurs across deliveries, so taking them would drop a real later delivery).
+_DELIVERY_READERS: dict[Format, Callable[[Mapping[str, Any]], Any]] = {
+    Format.PAGERDUTY: _pagerduty_delivery,
+    Format.DATADOG: _datadog_delivery,
+    Format.CLOUDWATCH_SNS: _sns_delivery,
+}
+# Formats whose sender names each delivery in a header of its own (lower-case names).
+DELIVERY_ID_HEADERS: dict[Format, bytes] = {Format.SENTRY: b"request-id"}
+
+
+def has_body_delivery_id(fmt: Format) -> bool:
+    return fmt in _DELIVERY_READERS
+
+
+def delivery_id(fmt: Format, payload: Mapping[str, Any]) -> str | None:
+    """The id of the delivery `payload` came in, as the sender `fmt` writes it; None when it has none."""
+    reader = _DELIVERY_READERS.get(fmt)
+    if reader is None or not isinstance(payload, Mapping):
+        return None
+    found = reader(payload)
+    if isinstance(found, bool) or not isinstance(found, str | int):
+        return None
+    return str(found) or None

@@ -1,5 +1,6 @@
 """What ingestion must do with an endpoint's calls beyond Unleash's rules, cached: verify their signature
-(ADR 0020) and split Alertmanager groups into one signal per alert (ADR 0021); failed verifications counted.
+(ADR 0020), split Alertmanager groups into one signal per alert (ADR 0021), read the delivery id its
+sender format names (ADR 0019); failed verifications counted.
 
 An endpoint's rules are read at most once per `ttl` seconds per endpoint name (one read per second per
 endpoint under load, whatever the call rate), so a change applies on every replica within `ttl`. Unknown
@@ -14,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 
 from switchman.db.engine import Database
+from switchman.engine.formats import DELIVERY_ID_HEADERS, Format, has_body_delivery_id
 from switchman.secret_box import SecretBox, SecretBoxError
 from switchman.signal_endpoints import repository, verifications
 from switchman.signal_endpoints.sns import DEFAULT_HOST_PATTERN, SnsVerifier
@@ -36,7 +38,8 @@ class Rules:
     """An endpoint's ingestion rules. `signed`: calls must pass `verifier`, or are all refused with
     `unusable` when this server cannot use the endpoint's verification (its secret does not open).
     `split_alerts`: an Alertmanager-style group is stored as one signal per alert. `query_token`: the
-    token may come as a `token` query parameter."""
+    token may come as a `token` query parameter. `delivery_format`: the endpoint's sender format, when that
+    format names its deliveries (`formats.delivery_id`, `formats.DELIVERY_ID_HEADERS`)."""
 
     endpoint_id: int
     signed: bool = False
@@ -44,6 +47,17 @@ class Rules:
     unusable: str | None = None
     split_alerts: bool = False
     query_token: bool = False
+    delivery_format: Format | None = None
+
+
+_FORMATS = frozenset(fmt.value for fmt in Format)
+
+
+def _delivery_format(stored: str | None) -> Format | None:
+    if stored not in _FORMATS:
+        return None
+    fmt = Format(stored)
+    return fmt if has_body_delivery_id(fmt) or fmt in DELIVERY_ID_HEADERS else None
 
 
 class EndpointRules:
@@ -98,8 +112,10 @@ class EndpointRules:
         if row is None:
             return None
         split, in_query = bool(row.split_alerts), bool(row.query_token)
+        delivery_format = _delivery_format(row.format)
+        plain = Rules(row.id, split_alerts=split, query_token=in_query, delivery_format=delivery_format)
         if row.scheme is None:
-            return Rules(row.id, split_alerts=split, query_token=in_query) if split or in_query else None
+            return plain if split or in_query or delivery_format is not None else None
         try:
             verifier = verifications.verifier_from(
                 scheme=row.scheme,
@@ -112,8 +128,8 @@ class EndpointRules:
         except (SecretBoxError, SecretError, UnicodeDecodeError) as exc:
             log.warning("signal endpoint %r: its signing secret cannot be used (%s)", name, exc)
             unusable = "this server cannot open the endpoint's signing secret"
-            return Rules(row.id, signed=True, unusable=unusable, split_alerts=split, query_token=in_query)
-        return Rules(row.id, signed=True, verifier=verifier, split_alerts=split, query_token=in_query)
+            return replace(plain, signed=True, unusable=unusable)
+        return replace(plain, signed=True, verifier=verifier)
 
     def failed(self, endpoint_id: int, reason: str) -> None:
         count, _ = self._pending.get(endpoint_id, (0, ""))

@@ -20,6 +20,8 @@ the headers is ever added to it, and neither headers nor bodies are logged. The 
 A delivery id in `Idempotency-Key`, `webhook-id` (Standard Webhooks) or `X-GitHub-Delivery` (first found,
 in that order) makes the call idempotent per endpoint for `SWITCHMAN_SIGNAL_DELIVERY_WINDOW_SECONDS`: a
 repeat stores nothing and gets the first call's reply again, with `Idempotent-Replayed: true` (ADR 0019).
+Without such a header, the delivery id the endpoint's sender format names is used (PagerDuty's `event.id`,
+Datadog's `id`, SNS's `MessageId`, Sentry's `Request-ID` header).
 
 Endpoint rules (`endpoint_rules.py`, read at most once a second per name): a signed endpoint's calls are
 verified on the raw body as soon as it is read, before the write (401 on failure, nothing stored, counted;
@@ -43,7 +45,13 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from switchman.auth.tokens import hash_secret
-from switchman.engine.formats import split_group
+from switchman.engine.formats import (
+    DELIVERY_ID_HEADERS,
+    Format,
+    delivery_id,
+    has_body_delivery_id,
+    split_group,
+)
 from switchman.errors import (
     BadDataError,
     ContentTooLargeError,
@@ -139,6 +147,8 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
     content_length: bytes | None = None
     form = False
     delivery_ids: dict[bytes, bytes] = {}
+    delivery_format = rules.delivery_format if rules is not None else None
+    format_header = DELIVERY_ID_HEADERS.get(delivery_format) if delivery_format is not None else None
     headers: dict[bytes, bytes] = {}
     for key, value in scope["headers"]:
         if signed:
@@ -149,7 +159,7 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
             content_length = value
         elif key == b"content-type":
             form = value.split(b";", 1)[0].strip().lower() == _FORM_TYPE
-        elif key in _DELIVERY_ID_HEADERS:
+        elif key in _DELIVERY_ID_HEADERS or key == format_header:
             delivery_ids.setdefault(key, value)
     secret = _credential(authorization) if authorization else ""
     if not secret and rules is not None and rules.query_token:
@@ -180,10 +190,13 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
     if raw is not None:
         payload, body_error = parse_payload(raw, form=form)
     delivery_key: str | None = None
-    if delivery_ids and ctx.settings.signal_delivery_window_seconds:
-        delivery_key, key_error = _delivery_key(delivery_ids)
-        if key_error is not None and body_error is None:
-            payload, body_error = None, key_error  # the writers store a call only with a payload
+    if ctx.settings.signal_delivery_window_seconds:
+        if delivery_ids:
+            delivery_key, key_error = _delivery_key(delivery_ids, format_header)
+            if key_error is not None and body_error is None:
+                payload, body_error = None, key_error  # the writers store a call only with a payload
+        if delivery_key is None and delivery_format is not None and payload is not None:
+            delivery_key = _format_delivery_key(delivery_format, payload)
     parts: list[tuple[bytes | None, str | None]] = [(payload, delivery_key)]
     if split and payload is not None:
         parts, body_error = _split_alerts(payload, delivery_key, ctx.settings.signal_max_bytes)
@@ -306,9 +319,14 @@ _DELIVERY_KEY = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
 _REPLAYED = {"Idempotent-Replayed": "true"}
 
 
-def _delivery_key(found: dict[bytes, bytes]) -> tuple[str | None, SwitchmanError | None]:
-    """The delivery key from the first present delivery-id header, or the reason it cannot be one."""
-    header = next(name for name in _DELIVERY_ID_HEADERS if name in found)
+def _delivery_key(
+    found: dict[bytes, bytes], format_header: bytes | None
+) -> tuple[str | None, SwitchmanError | None]:
+    """The delivery key from the first present delivery-id header (the sender format's own header last),
+    or the reason it cannot be one."""
+    header = next((name for name in _DELIVERY_ID_HEADERS if name in found), format_header)
+    if header is None or header not in found:
+        return None, None
     text = found[header].decode("latin-1").strip()
     if not text:  # an empty template variable on the sender's side: no delivery id
         return None, None
@@ -320,6 +338,19 @@ def _delivery_key(found: dict[bytes, bytes]) -> tuple[str | None, SwitchmanError
         )
     # The header names one key space: an Idempotency-Key and a webhook-id with equal text are one delivery.
     return text, None
+
+
+def _format_delivery_key(fmt: Format, payload: bytes) -> str | None:
+    """The delivery id the sender format reads from the payload; one that is not a usable key as it is
+    (too long, not printable ASCII) is used by its SHA-256."""
+    if not has_body_delivery_id(fmt):
+        return None
+    found = delivery_id(fmt, orjson.loads(payload))
+    if found is None:
+        return None
+    if len(found) > _DELIVERY_KEY_MAX or not _DELIVERY_KEY.fullmatch(found):
+        return hashlib.sha256(found.encode()).hexdigest()
+    return found
 
 
 class _Disconnected(Exception):
@@ -532,7 +563,9 @@ openapi_paths: dict[str, Any] = {
                         "description": (
                             "A delivery id (the first of Idempotency-Key, webhook-id, X-GitHub-Delivery "
                             "present): a repeat within SWITCHMAN_SIGNAL_DELIVERY_WINDOW_SECONDS stores "
-                            "nothing and is answered with the first delivery's signal."
+                            "nothing and is answered with the first delivery's signal. Without one, the "
+                            "delivery id of the endpoint's sender format, if it names one (PagerDuty's "
+                            "event.id, Datadog's id, SNS's MessageId, Sentry's Request-ID header)."
                         ),
                     }
                     for header in ("Idempotency-Key", "webhook-id", "X-GitHub-Delivery")

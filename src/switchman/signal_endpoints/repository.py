@@ -231,8 +231,8 @@ async def signals_in_range(
 
 
 async def ingest_rules(conn: AsyncConnection, name: str) -> DbRow | None:
-    """The enabled endpoint `name`'s id with its verification columns, `split_alerts` and `query_token`
-    (each null/false when not set), in one read; None when it is unknown or disabled."""
+    """The enabled endpoint `name`'s id with its verification columns, its `format`, `split_alerts` and
+    `query_token` (each null/false when not set), in one read; None when it is unknown or disabled."""
     endpoint = t.signal_endpoint
     verification = t.signal_endpoint_verification
     fmt = t.signal_endpoint_format
@@ -250,6 +250,7 @@ async def ingest_rules(conn: AsyncConnection, name: str) -> DbRow | None:
             verification.c.header,
             verification.c.tolerance_seconds,
             verification.c.timestamp_header,
+            fmt.c.format,
             sa.func.coalesce(fmt.c.split_alerts, sa.false()).label("split_alerts"),
             query.c.signal_endpoint_id.is_not(None).label("query_token"),
         )
