@@ -53,6 +53,7 @@ class Drain:
     signals: int
     seconds: float
     checks: dict[str, int]
+    trace: bool = True  # the decision trace (ADR 0022) on
 
     @property
     def rate(self) -> float:
@@ -183,10 +184,17 @@ async def verify(url: str, *, signals: int) -> dict[str, int]:
     return checks
 
 
-def drain(url: str, *, workers: int, backlog: int, endpoint_id: int, timeout: float) -> Drain:
+def drain(
+    url: str, *, workers: int, backlog: int, endpoint_id: int, timeout: float, trace: bool = True
+) -> Drain:
     asyncio.run(clear_signals(url))
     asyncio.run(seed_backlog(url, endpoint_id=endpoint_id, count=backlog))
-    env = {**os.environ, **_env(url), "SWITCHMAN_MIGRATE_ON_START": "false"}
+    env = {
+        **os.environ,
+        **_env(url),
+        "SWITCHMAN_MIGRATE_ON_START": "false",
+        "SWITCHMAN_DECISION_TRACE": "true" if trace else "false",
+    }
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "switchman", "worker"],
@@ -219,7 +227,20 @@ def drain(url: str, *, workers: int, backlog: int, endpoint_id: int, timeout: fl
         for proc in procs:
             stop(proc)
     checks = asyncio.run(verify(url, signals=backlog))
-    return Drain(workers=workers, signals=drained, seconds=seconds, checks=checks)
+    decisions = asyncio.run(_count(url, "SELECT count(*) FROM signal_decision"))
+    # Each signal meets both sets of its source: one decision each with the trace on, none with it off.
+    if decisions != (2 * backlog if trace else 0):
+        raise RuntimeError(f"trace check failed: {decisions} decisions for {backlog} signals (trace {trace})")
+    checks["decisions"] = decisions
+    return Drain(workers=workers, signals=drained, seconds=seconds, checks=checks, trace=trace)
+
+
+async def _count(url: str, query: str) -> int:
+    conn = await _connect(url)
+    try:
+        return int(await conn.fetchval(query))
+    finally:
+        await conn.close()
 
 
 def ingest(bases: list[str], *, token: str, endpoint: str, seconds: float, tool: str) -> LoadResult:
@@ -308,17 +329,19 @@ def run(args: argparse.Namespace) -> tuple[list[tuple[int, LoadResult]], list[Dr
                 f"p99 {loaded.p99_ms:.1f} ms, {loaded.errors} errors",
                 flush=True,
             )
-        for workers in (1, 2):
+        # The trace's cost (ADR 0022): one worker with it off, between the two runs with it on.
+        for workers, trace in ((1, True), (1, False), (2, True)):
             result = drain(
                 url,
                 workers=workers,
                 backlog=args.backlog,
                 endpoint_id=scenario.endpoint_id,
                 timeout=args.timeout,
+                trace=trace,
             )
             print(
-                f"drain, {workers} worker(s): {result.rate:,.0f} signals/s "
-                f"({result.signals} in {result.seconds:.1f} s); exactly-once checks passed",
+                f"drain, {workers} worker(s), trace {'on' if trace else 'off'}: {result.rate:,.0f} "
+                f"signals/s ({result.signals} in {result.seconds:.1f} s); exactly-once checks passed",
                 flush=True,
             )
             drains.append(result)
@@ -331,6 +354,7 @@ def render(
     args: argparse.Namespace, ingests: list[tuple[int, LoadResult]], drains: list[Drain], notes: list[str]
 ) -> str:
     one_api, one_worker = ingests[0][1].rps, drains[0].rate
+    traced = [d for d in drains if d.workers == 1]
     lines = [
         HEADING,
         "",
@@ -351,7 +375,8 @@ def render(
         )
     for drained in drains:
         lines.append(
-            f"| drain a backlog of {args.backlog:,} (`switchman worker`) | {drained.workers} | "
+            f"| drain a backlog of {args.backlog:,} (`switchman worker`, decision trace "
+            f"{'on' if drained.trace else 'off'}) | {drained.workers} | "
             f"{drained.signals:,} signals in {drained.seconds:.1f} s | {drained.rate:,.0f} signals/s | "
             f"{drained.rate / one_worker:.2f} |"
         )
@@ -359,7 +384,9 @@ def render(
         "",
         "After each drain, SQL checked: every signal processed, exactly one event per signal and for "
         "the matching set only, no duplicate (signal, action set), every event `success`, each set's "
-        "`seq` dense 1…`last_event_seq`.",
+        "`seq` dense 1…`last_event_seq`, and two decisions per signal with the trace on (none off).",
+        "",
+        _trace_sentence(traced),
         "",
         "Why two workers are not twice one here: every batch of this scenario touches the same two action "
         "sets and the same flag, whose rows a batch locks from its sequence advance and flag read until "
@@ -372,6 +399,24 @@ def render(
         "",
     ]
     return "\n".join(lines)
+
+
+def _trace_ratio(drains: list[Drain]) -> float | None:
+    """One worker's drain rate with the decision trace on / off (the issue 14 goal: ≥ 80 %)."""
+    on = [d.rate for d in drains if d.workers == 1 and d.trace]
+    off = [d.rate for d in drains if d.workers == 1 and not d.trace]
+    return on[0] / off[0] if on and off and off[0] > 0 else None
+
+
+def _trace_sentence(drains: list[Drain]) -> str:
+    ratio = _trace_ratio(drains)
+    if ratio is None:
+        return "The decision trace's cost was not measured in this run."
+    verdict = "met" if ratio >= 0.8 else "not met"
+    return (
+        f"Decision trace (ADR 0022): one worker drains at {ratio:.0%} of its rate with the trace off "
+        f"(goal ≥ 80 %: {verdict})."
+    )
 
 
 def result_rows(ingests: list[tuple[int, LoadResult]], drains: list[Drain]) -> list[ResultRow]:
@@ -390,13 +435,31 @@ def result_rows(ingests: list[tuple[int, LoadResult]], drains: list[Drain]) -> l
             )
         )
     for drained in drains:
+        trace = "" if drained.trace else ", decision trace off"
         out.append(
             ResultRow(
-                C5_SCALEOUT, f"drain, {drained.workers} worker process(es)", round(drained.rate), "signals/s"
+                C5_SCALEOUT,
+                f"drain, {drained.workers} worker process(es){trace}",
+                round(drained.rate),
+                "signals/s",
             )
         )
-    if len(drains) == 2:
-        speedup = drains[1].rate / drains[0].rate
+    ratio = _trace_ratio(drains)
+    if ratio is not None:
+        out.append(
+            ResultRow(
+                C5_SCALEOUT,
+                "drain with the decision trace on / off (1 worker)",
+                round(ratio, 2),
+                "x",
+                "≥ 0.8 (issue 14)",
+                ratio >= 0.8,
+            )
+        )
+    one = [d for d in drains if d.workers == 1 and d.trace]
+    two = [d for d in drains if d.workers == 2 and d.trace]
+    if one and two:
+        speedup = two[0].rate / one[0].rate
         out.append(
             ResultRow(
                 C5_SCALEOUT,

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from switchman import __version__
 from switchman.action_sets.listing_fast_path import EventsListingFastPath
 from switchman.action_sets.router import router as action_sets_router
+from switchman.action_sets.router import signals_router
 from switchman.api_tokens.router import router as api_tokens_router
 from switchman.client_api.router import openapi_components as client_api_components
 from switchman.client_api.router import router as client_api_router
@@ -72,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(service_accounts_router)
     app.include_router(signal_endpoints_router)
     app.include_router(action_sets_router)
+    app.include_router(signals_router)
     app.include_router(client_api_router)
 
     @app.get("/health", tags=["Operational"], operation_id="getHealth", responses=error_responses(503))

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     group_commit_max_batch: int = Field(default=256, ge=1)
 
     # Worker.
+    # Record every (signal, action set) decision with its reasons (ADR 0022); off only to measure its cost.
+    decision_trace: bool = True
     worker_batch_size: int = Field(default=10, ge=1)
     # While a backlog lasts (each claim comes back full), the next claim doubles, up to this (ADR 0012).
     worker_max_batch_size: int = Field(default=500, ge=1)

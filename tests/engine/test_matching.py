@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from switchman.engine.decisions import reasons_of
 from switchman.engine.matching import MatchResult, compile_filters, match_payload
+from switchman.engine.payload import flatten_payload
 
 PAYLOAD = {"alert": {"status": "Firing", "errorRate": 7.5, "tags": ["prod", "eu"]}, "ok": False}
 
@@ -60,3 +62,37 @@ def test_compiled_filters_read_once_and_match_flattened_payloads() -> None:
     assert compile_filters({**passing, "ok": {"operator": "IN", "values": ["true"]}}).matches(flat) is False
     assert compile_filters({}).matches(flat) is True
     assert compile_filters("garbage").matches(flat) is False  # type: ignore[arg-type]
+
+
+def test_decide_stops_at_the_first_failing_filter_in_parameter_order() -> None:
+    compiled = compile_filters(
+        {
+            "b": {"operator": "IN", "values": ["x"]},
+            "a": {"operator": "IN", "values": ["1"]},
+            "c": {"operator": "IN", "values": ["never"]},
+        }
+    )
+    decided = compiled.decide(flatten_payload({"a": 1, "b": "y", "c": "z"}))
+    assert decided.matched is False
+    assert [(r.parameter, r.passed, r.seen) for r in decided.filters] == [("a", True, "1"), ("b", False, "y")]
+    assert reasons_of(decided.filters, matched=False) == [
+        {
+            "parameter": "b",
+            "operator": "IN",
+            "passed": False,
+            "seen": "y",
+            "reason": decided.filters[1].reason,
+        }
+    ]
+    passed = compiled.decide(flatten_payload({"a": 1, "b": "x", "c": "never"}))
+    assert passed.matched is True and [r.parameter for r in passed.filters] == ["a", "b", "c"]
+    assert [r["seen"] for r in reasons_of(passed.filters, matched=True)] == ["1", "x", "never"]
+    # The same verdict as the explanation and as the hot path.
+    for payload in ({"a": 1, "b": "x", "c": "never"}, {"a": 2}, {}):
+        flat = flatten_payload(payload)
+        assert compiled.decide(flat).matched == compiled.matches(flat)
+        assert compiled.decide(flat).matched == match_payload(
+            {"a": {"operator": "IN", "values": ["1"]}, "b": {"operator": "IN", "values": ["x"]},
+             "c": {"operator": "IN", "values": ["never"]}}, payload).matched  # fmt: skip
+    assert compile_filters({}).decide({}) == MatchResult(True, ())
+    assert compile_filters([]).decide({}) == MatchResult(False, ())  # type: ignore[arg-type]

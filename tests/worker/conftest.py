@@ -51,6 +51,11 @@ class Scenario:
 
 @pytest.fixture
 async def scenario(client: httpx.AsyncClient) -> Scenario:
+    return await build_scenario(client)
+
+
+async def build_scenario(client: httpx.AsyncClient) -> Scenario:
+    """Two flags, an endpoint with a token, an Admin and a Viewer service account, through the API."""
     feature = await make_flag(client, name=unique("checkout"))
     other = await make_flag(client, name=unique("legacy"))
     endpoint, token = await endpoint_with_token(client, name=unique("apm"))

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from switchman.action_sets import event_store, service
+from switchman.action_sets import event_store, service, trace
 from switchman.action_sets.schemas import (
     ActionDefinitionsConfigSchema,
     ActionSetEventsSchema,
@@ -22,11 +22,13 @@ from switchman.action_sets.schemas import (
     BacktestActionsResultSchema,
     BacktestActionsSchema,
     CreateActionsSchema,
+    DecisionsSchema,
     ExplainActionsResultSchema,
     ExplainActionsSchema,
     GetActionsEventsRequestForbiddenError,
     GetActionsEventsRequestNotFoundError,
     GetActionsEventsRequestUnauthorizedError,
+    SignalTraceSchema,
 )
 from switchman.auth.dependencies import AdminPrincipal
 from switchman.flags.backend import FlagCatalog
@@ -35,6 +37,7 @@ from switchman.openapi import error_responses
 from switchman.runtime import runtime_of
 
 router = APIRouter(prefix="/api/admin/projects", tags=["Projects"])
+signals_router = APIRouter(prefix="/api/admin/signals", tags=["Signals"])
 
 ProjectId = Annotated[str, Path(alias="projectId", description="The project id, e.g. `default`.")]
 ActionSetId = Annotated[str, Path(alias="id", description="The action set id.")]
@@ -258,6 +261,64 @@ async def get_actions_events(
             cache=ctx.event_page_cache,
         )
     return RawJSONResponse(body)
+
+
+_DECISION_BEFORE_DESCRIPTION = (
+    "A decision id: the page starts just below (older than) it — O(limit) at any depth, stable while new "
+    "decisions arrive. `offset` then counts from there."
+)
+
+
+@router.get(
+    "/{projectId}/actions/{id}/decisions",
+    operation_id="get-actions-decisions",
+    summary="An action set's decisions, newest first (switchman extension).",
+    description=(
+        "The decision trace of the set (ADR 0022): for each signal of its source processed while the set "
+        "was enabled, whether it matched (with the values its filters saw) and ran, or which filter "
+        "failed and why. Paged like the events listing (`limit`, `offset`), plus a `before` cursor."
+    ),
+    response_model=DecisionsSchema,
+)
+async def get_actions_decisions(
+    request: Request,
+    project_id: ProjectId,
+    action_set_id: ActionSetId,
+    _principal: AdminPrincipal,
+    limit: Annotated[str | None, Query(description=_LIMIT_DESCRIPTION)] = None,
+    offset: Annotated[str | None, Query(description=_OFFSET_DESCRIPTION)] = None,
+    before: Annotated[str | None, Query(description=_DECISION_BEFORE_DESCRIPTION)] = None,
+) -> dict[str, Any]:
+    async with runtime_of(request).db.read() as conn:
+        return await trace.action_set_decisions(
+            conn,
+            project=project_id,
+            action_set_id=parse_path_id(action_set_id, "action set"),
+            limit=normalize_limit(limit),
+            offset=normalize_offset(offset),
+            before=normalize_offset(before) or None,
+        )
+
+
+@signals_router.get(
+    "/{id}/trace",
+    operation_id="get-signal-trace",
+    summary="Why each action set did or did not run for a signal (switchman extension).",
+    description=(
+        "The signal's decision trace (ADR 0022): for each enabled action set of its source, `matched` "
+        "(with the values seen and the run's event), `failed`, or `not-matched` (the failing filter, the "
+        "value it saw, and why); the sender format's normalised view when its endpoint has one. 404 when "
+        "there is no such signal (or it was pruned by retention)."
+    ),
+    response_model=SignalTraceSchema,
+)
+async def get_signal_trace(
+    request: Request,
+    signal_id: Annotated[str, Path(alias="id", description="The signal id.")],
+    _principal: AdminPrincipal,
+) -> dict[str, Any]:
+    async with runtime_of(request).db.read() as conn:
+        return await trace.signal_trace(conn, parse_path_id(signal_id, "signal"))
 
 
 @router.post(

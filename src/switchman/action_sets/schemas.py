@@ -251,6 +251,53 @@ class ExplainActionsResultSchema(_StrictWire):
     )
 
 
+# --- decision trace (switchman extension, ADR 0022) -------------------------------------------------------
+
+
+class DecisionSchema(_StrictWire):
+    """What one action set decided for one signal, and why."""
+
+    __qualname__ = "decisionSchema"
+
+    id: int = Field(description="Ascending in the order decisions were recorded; a `before` cursor.")
+    signal_id: int
+    action_set_id: int
+    project: str
+    outcome: Literal["matched", "failed", "not-matched"] = Field(
+        description="`matched`: every filter passed and the run succeeded; `failed`: every filter passed "
+        "and the run failed (its event says which action); `not-matched`: a filter failed."
+    )
+    event_id: int | None = Field(description="The run's action set event; null when nothing ran.")
+    reasons: list[FilterExplanationSchema] = Field(
+        description="For a match, every filter with the value it saw; otherwise the filter that failed."
+    )
+    created_at: DateTimeText
+
+
+class DecisionsSchema(_StrictWire):
+    __qualname__ = "decisionsSchema"
+
+    decisions: list[DecisionSchema]
+
+
+class SignalTraceSchema(_StrictWire):
+    """A signal and the decision of each enabled action set of its source when it was processed."""
+
+    __qualname__ = "signalTraceSchema"
+
+    signal_id: int
+    source: str
+    source_id: int
+    created_at: DateTimeText
+    state: Literal["pending", "processed"] = Field(
+        description="`pending`: the worker has not processed it yet, so there are no decisions yet."
+    )
+    normalised: dict[str, str] | None = Field(
+        description="The sender format's normalised view of the payload (ADR 0021); null without a format."
+    )
+    decisions: list[DecisionSchema] = Field(description="By action set id.")
+
+
 # --- backtest (switchman extension, issue 14) ----------------------------------------------------------------
 
 

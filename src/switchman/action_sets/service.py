@@ -86,7 +86,7 @@ async def require_project(conn: AsyncConnection, project: str, *, lock: bool = F
         await flag_projects.lock_for_dependents(conn, project)
 
 
-async def _require_action_set(
+async def require_action_set(
     conn: AsyncConnection, *, project: str, action_set_id: int, lock: bool = False
 ) -> ActionSetRecord:
     await require_project(conn, project, lock=lock)
@@ -139,7 +139,7 @@ async def update_action_set(
 
     An omitted `enabled` keeps the current value.
     """
-    before = await _require_action_set(conn, project=project, action_set_id=action_set_id, lock=True)
+    before = await require_action_set(conn, project=project, action_set_id=action_set_id, lock=True)
     values = await _validated(
         conn, project=project, payload=payload, settings=settings, enabled=before.enabled
     )
@@ -158,7 +158,7 @@ async def delete_action_set(
     conn: AsyncConnection, *, project: str, action_set_id: int, principal: Principal
 ) -> None:
     """Delete an action set and its actions; its events stay stored but are no longer listed."""
-    before = await _require_action_set(conn, project=project, action_set_id=action_set_id)
+    before = await require_action_set(conn, project=project, action_set_id=action_set_id)
     await repo.delete_action_set(conn, action_set_id=action_set_id)
     await _audit(conn, ACTIONS_DELETED, principal, project=project, pre_data=before.wire)
 
@@ -167,7 +167,7 @@ async def set_action_set_enabled(
     conn: AsyncConnection, *, project: str, action_set_id: int, enabled: bool, principal: Principal
 ) -> dict[str, Any]:
     """Enable or disable an action set (idempotent); returns its `actionsSchema`."""
-    before = await _require_action_set(conn, project=project, action_set_id=action_set_id)
+    before = await require_action_set(conn, project=project, action_set_id=action_set_id)
     await repo.set_enabled(conn, action_set_id=action_set_id, enabled=enabled)
     after = await repo.get_action_set(conn, project=project, action_set_id=action_set_id)
     assert after is not None
@@ -215,7 +215,7 @@ async def explain(
     Nothing is recorded or executed. Exactly one of `payload` and `signal_id` must be given. The answer
     carries the set's warnings too (`action_set_warnings`).
     """
-    record = await _require_action_set(conn, project=project, action_set_id=action_set_id)
+    record = await require_action_set(conn, project=project, action_set_id=action_set_id)
     if (payload is None) == (signal_id is None):
         raise BadDataError(
             VALIDATION_MESSAGE,
@@ -289,7 +289,7 @@ async def backtest(
         ]
     else:
         assert action_set_id is not None
-        record = await _require_action_set(conn, project=project, action_set_id=action_set_id)
+        record = await require_action_set(conn, project=project, action_set_id=action_set_id)
         filters, source_id = record.filters, record.source_id
         actions = [PlannedAction(a.action, a.sort_order, a.execution_params) for a in record.actions]
     if not await signal_endpoints_service.endpoint_exists(conn, source_id):
@@ -438,7 +438,7 @@ async def warnings_of(
     conn: AsyncConnection, *, project: str, action_set_id: int, check_flags: bool
 ) -> dict[str, Any]:
     """`actionSetWarningsSchema` of a stored action set."""
-    record = await _require_action_set(conn, project=project, action_set_id=action_set_id)
+    record = await require_action_set(conn, project=project, action_set_id=action_set_id)
     return await _record_warnings(conn, record, check_flags=check_flags)
 
 

@@ -390,6 +390,26 @@ action = sa.Table(
 
 # One execution of one action set for one signal. No foreign keys: the event is a self-contained
 # snapshot that outlives edits and deletions of its action set and the pruning of its signal.
+# The trace: for each processed signal and each enabled action set of its source, what was decided and why
+# (ADR 0022). One row per (signal, action set); pruned with the signals (by `created_at`, oldest ids first).
+signal_decision = sa.Table(
+    "signal_decision",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("signal_id", sa.BigInteger, nullable=False),
+    sa.Column("action_set_id", sa.Integer, nullable=False),
+    sa.Column("project", sa.String(100), nullable=False),
+    # matched | failed | not-matched (later: suppressed, shadow)
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("event_id", sa.BigInteger, nullable=True),
+    # The filters' results as compact JSON: every filter for a match, the first failing one otherwise.
+    sa.Column("reasons", sa.Text, nullable=False),
+    _created_at(),
+    sa.UniqueConstraint("signal_id", "action_set_id"),
+    sa.Index("ix_signal_decision_action_set_id_id", "action_set_id", "id"),
+    sqlite_autoincrement=True,
+)
+
 action_set_event = sa.Table(
     "action_set_event",
     metadata,

@@ -42,7 +42,7 @@ class CompiledFilters:
 
     `matches(flatten_payload(p))` equals `match_payload(filters, p).matched`; the payload is flattened
     once by the caller for all the sets it is matched against, and evaluation stops at the first
-    failed filter (results are not kept, so the order does not matter).
+    failed filter (in parameter order).
     """
 
     filters: tuple[Filter, ...] | None  # None: the filters are not a mapping, nothing matches
@@ -52,8 +52,24 @@ class CompiledFilters:
             return False
         return all(evaluate_filter(item, flat).passed for item in self.filters)
 
+    def decide(self, flat: Mapping[str, object]) -> MatchResult:
+        """As `matches`, with the results that decided it (for the trace, ADR 0022): every filter's when
+        all passed, those up to and including the first that failed otherwise."""
+        if self.filters is None:
+            return MatchResult(False, ())
+        results: list[FilterResult] = []
+        for item in self.filters:
+            result = evaluate_filter(item, flat)
+            results.append(result)
+            if not result.passed:
+                return MatchResult(False, tuple(results))
+        return MatchResult(True, tuple(results))
+
 
 def compile_filters(filters: Mapping[str, object]) -> CompiledFilters:
     if not isinstance(filters, Mapping):
         return CompiledFilters(None)
-    return CompiledFilters(tuple(Filter.from_wire(js_string(key), raw) for key, raw in filters.items()))
+    # Sorted by parameter, as `match_payload` reports them: the first failing filter is the same whatever
+    # order the database returned the filters in (PostgreSQL's JSONB reorders keys).
+    readable = sorted(((js_string(key), raw) for key, raw in filters.items()), key=lambda item: item[0])
+    return CompiledFilters(tuple(Filter.from_wire(parameter, raw) for parameter, raw in readable))

@@ -336,6 +336,15 @@ async def delete_expired_deliveries(conn: AsyncConnection, *, claimed_before: da
     return int(result.rowcount)
 
 
+async def signal_summary(conn: AsyncConnection, signal_id: int) -> DbRow | None:
+    """A signal's source, source id, payload text, creation and processing times; None when unknown."""
+    if not 0 < signal_id <= MAX_ID:
+        return None
+    s = t.signal
+    query = sa.select(s.c.id, s.c.source, s.c.source_id, s.c.payload, s.c.created_at, s.c.processed_at)
+    return (await conn.execute(query.where(s.c.id == signal_id))).first()
+
+
 async def signal_payload(conn: AsyncConnection, signal_id: int) -> str | None:
     """The stored JSON text of a signal's payload."""
     if not 0 < signal_id <= MAX_ID:

@@ -1,5 +1,5 @@
-"""Retention: prune signals older than `SWITCHMAN_SIGNAL_RETENTION_DAYS` in the background, and the
-delivery-id claims older than `SWITCHMAN_SIGNAL_DELIVERY_WINDOW_SECONDS` (a claim past its window no longer
+"""Retention: prune signals older than `SWITCHMAN_SIGNAL_RETENTION_DAYS` in the background — and their
+decision trace with them (ADR 0022) — and the delivery-id claims older than `SWITCHMAN_SIGNAL_DELIVERY_WINDOW_SECONDS` (a claim past its window no longer
 stops a repeat, ADR 0019).
 
 Only processed signals are pruned: a pending signal is work the worker has not done yet. Action set
@@ -14,6 +14,7 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 
+from switchman.action_sets.decision_store import delete_decisions
 from switchman.db.engine import Database
 from switchman.signal_endpoints import repository
 from switchman.timeutil import utcnow
@@ -36,6 +37,18 @@ async def prune_signals(db: Database, *, older_than: datetime, batch_size: int =
         if deleted < batch_size:
             return total
         await asyncio.sleep(0)  # let waiting writers in between batches
+
+
+async def prune_decisions(db: Database, *, older_than: datetime, batch_size: int = BATCH_SIZE) -> int:
+    """Delete trace decisions recorded before `older_than`, `batch_size` per transaction; the count."""
+    total = 0
+    while True:
+        async with db.transaction() as conn:
+            deleted = await delete_decisions(conn, older_than=older_than, limit=batch_size)
+        total += deleted
+        if deleted < batch_size:
+            return total
+        await asyncio.sleep(0)
 
 
 async def prune_deliveries(db: Database, *, claimed_before: datetime, batch_size: int = BATCH_SIZE) -> int:
@@ -64,9 +77,11 @@ async def run_retention(
     await asyncio.sleep(first_delay)
     while True:
         try:
-            deleted = await prune_signals(db, older_than=utcnow() - timedelta(days=retention_days))
+            cutoff = utcnow() - timedelta(days=retention_days)
+            deleted = await prune_signals(db, older_than=cutoff)
             if deleted:
                 log.info("pruned %d signals older than %d days", deleted, retention_days)
+            await prune_decisions(db, older_than=cutoff)
             await prune_deliveries(db, claimed_before=utcnow() - delivery_window)
         except Exception as exc:
             log.warning("signal retention pass failed: %s", type(exc).__name__)

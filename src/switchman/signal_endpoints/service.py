@@ -383,6 +383,12 @@ async def query_signals_json(
     return signals.signal_query_body(rows, total)
 
 
+async def signal_summary(conn: AsyncConnection, signal_id: int) -> DbRow | None:
+    """The signal's `source`, `source_id`, `payload` (JSON text), `created_at`, `processed_at`; None when
+    there is no such signal."""
+    return await repository.signal_summary(conn, signal_id)
+
+
 async def signal_payload(conn: AsyncConnection, signal_id: int) -> str | None:
     """The stored JSON text of a signal's payload, None when there is no such signal."""
     return await repository.signal_payload(conn, signal_id)

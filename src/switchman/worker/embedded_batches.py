@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman.action_sets.decision_store import record_decisions
 from switchman.action_sets.event_store import EventRecord, finish_events, start_events
 from switchman.config import Settings
 from switchman.db.engine import Database
@@ -82,6 +83,7 @@ class EmbeddedBatches:
         self._backend = backend
         self._worker_id = worker_id
         self._lease = timedelta(seconds=settings.worker_lease_seconds)
+        self._trace = settings.decision_trace
         self.sizer = ClaimSizer(
             base=settings.worker_batch_size,
             maximum=settings.worker_max_batch_size,
@@ -109,11 +111,13 @@ class EmbeddedBatches:
             )
             if not batch:
                 return 0
-            lookups = BatchLookups(self._db, conn)
+            lookups = BatchLookups(self._db, conn, trace=self._trace)
             runs = [run for signal in batch for run in await lookups.planned_runs(signal)]
             if runs:
                 outcomes = await self._run_all(conn, runs)
-            await mark_processed(conn, signal_ids=[signal.id for signal in batch], now=utcnow())
+            now = utcnow()
+            await record_decisions(conn, lookups.decisions, now=now)
+            await mark_processed(conn, signal_ids=[signal.id for signal in batch], now=now)
         for outcome in outcomes:  # committed: only now are these runs facts
             log_outcome(outcome)
         return len(batch)
@@ -127,7 +131,7 @@ class EmbeddedBatches:
         outcomes: list[RunOutcome] = []
         finished: list[tuple[EventRecord, str, Sequence[ActionStep]]] = []
         for run, event in zip(runs, events, strict=True):
-            if event is None:
+            if event is None:  # ended in an earlier batch, which recorded its decision
                 continue
             steps, remaining = resumable(event)
 
@@ -142,6 +146,7 @@ class EmbeddedBatches:
                 await run_actions(remaining, perform, nothing_to_save) if remaining else EventState.SUCCESS
             )
             finished.append((event, state, steps))
+            run.settle(event_id=event.id, state=state)
             outcomes.append(RunOutcome(run.action_set, run.signal_id, state, steps))
         await flags.flush()
         await finish_events(conn, finished, now=utcnow())

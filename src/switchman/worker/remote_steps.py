@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman.action_sets.decision_store import record_decisions
 from switchman.action_sets.event_store import EventRecord, find_event, save_event, start_event
 from switchman.config import Settings
 from switchman.db.engine import Database
@@ -67,7 +68,7 @@ class RemoteSteps:
             )
         if not batch:
             return 0
-        lookups = BatchLookups(self._db)
+        lookups = BatchLookups(self._db, trace=self._settings.decision_trace)
         done: list[int] = []
         heartbeat = asyncio.create_task(self._keep_claims([signal.id for signal in batch]))
         try:
@@ -82,8 +83,12 @@ class RemoteSteps:
             # One commit for the batch: a crash before it only makes the signals be retaken, and a
             # retaken signal finds its events final and runs nothing again.
             if done:
+                finished = set(done)
+                decisions = [d for d in lookups.decisions if d.signal_id in finished]
                 async with self._db.transaction() as conn:
-                    await mark_processed(conn, signal_ids=done, now=utcnow())
+                    now = utcnow()
+                    await record_decisions(conn, decisions, now=now)
+                    await mark_processed(conn, signal_ids=done, now=now)
         return len(batch)
 
     async def _keep_claims(self, signal_ids: list[int]) -> None:
@@ -104,7 +109,9 @@ class RemoteSteps:
             event = await start_event(conn, action_set=run.action_set, signal=run.signal, now=utcnow())
             if event is None:
                 event = await _interrupted(conn, run)
-        if event is None:
+        if event is None or event.state != EventState.STARTED:
+            if event is not None:
+                run.settle(event_id=event.id, state=event.state)
             return None
         steps, remaining = resumable(event)
 
@@ -128,6 +135,7 @@ class RemoteSteps:
 
         state = await run_actions(remaining, perform, save_progress) if remaining else EventState.SUCCESS
         await self._save(event, state, steps)
+        run.settle(event_id=event.id, state=state)
         log_outcome(RunOutcome(run.action_set, run.signal_id, state, steps))
         return state
 
@@ -137,11 +145,11 @@ class RemoteSteps:
 
 
 async def _interrupted(conn: AsyncConnection, run: PlannedRun) -> EventRecord | None:
-    """The run's existing event if it is still `started` (its worker died): resumed; None when it ended."""
+    """The run's existing event: one still `started` (its worker died) is resumed; one that ended is
+    only linked from the run's decision."""
     existing = await find_event(conn, signal_id=run.signal_id, action_set_id=run.action_set.id)
-    if existing is None or existing.state != EventState.STARTED:
-        return None
-    log.info("resuming interrupted action set event %s", existing.id)
+    if existing is not None and existing.state == EventState.STARTED:
+        log.info("resuming interrupted action set event %s", existing.id)
     return existing
 
 

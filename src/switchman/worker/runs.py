@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from switchman.action_sets.decision_store import Decision
 from switchman.action_sets.event_store import EventRecord
 from switchman.action_sets.service import ActionSetRecord
 from switchman.auth.principal import Principal
 from switchman.engine.actions import InvalidAction, ToggleCommand, command_for
+from switchman.engine.decisions import Outcome
 from switchman.engine.executor import ActionFailed, ActionState, ActionStep, EventState
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,14 @@ class PlannedRun:
     action_set: ActionSetRecord
     signal: dict[str, Any]  # the signal as the event stores it (`ClaimedSignal.wire()`)
     actor: Principal | None
+    decision: Decision | None = None  # its trace record, settled by how the run ends (None: trace off)
+
+    def settle(self, *, event_id: int | None, state: str) -> None:
+        """Record how the run ended in its decision: the event, and `failed` when the run failed."""
+        if self.decision is not None:
+            self.decision.event_id = event_id
+            if state == EventState.FAILED:
+                self.decision.outcome = Outcome.FAILED
 
     @property
     def signal_id(self) -> int:

@@ -1,0 +1,105 @@
+"""The decision trace (ADR 0022): one row per (signal, enabled action set of its source) — the outcome, the
+filter results that decided it and the run's event — written by the worker in the transaction that marks
+the signal processed, read per signal and per action set, pruned with the signals.
+
+Writing is idempotent per (signal, action set) (`ON CONFLICT DO NOTHING`): a signal retaken after a
+crash keeps the first record. The reasons are stored as compact JSON text and returned as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from switchman.db import tables as t
+from switchman.engine.decisions import Outcome
+from switchman.timeutil import iso
+
+_d = t.signal_decision
+
+
+@dataclass
+class Decision:
+    """One decision of the trace, before it is written (`outcome` and `event_id` are settled by the run)."""
+
+    signal_id: int
+    action_set_id: int
+    project: str
+    outcome: Outcome
+    reasons: list[dict[str, Any]]
+    event_id: int | None = None
+
+
+async def record_decisions(conn: AsyncConnection, decisions: Sequence[Decision], *, now: datetime) -> None:
+    """Write `decisions` in one statement; one already recorded for the same (signal, set) is kept."""
+    if not decisions:
+        return
+    insert = postgresql.insert(_d) if conn.dialect.name == "postgresql" else sqlite.insert(_d)
+    await conn.execute(
+        insert.on_conflict_do_nothing(index_elements=["signal_id", "action_set_id"]),
+        [
+            {
+                "signal_id": decision.signal_id,
+                "action_set_id": decision.action_set_id,
+                "project": decision.project,
+                "outcome": str(decision.outcome),
+                "event_id": decision.event_id,
+                "reasons": orjson.dumps(decision.reasons).decode(),
+                "created_at": now,
+            }
+            for decision in decisions
+        ],
+    )
+
+
+_COLUMNS = (_d.c.id, _d.c.signal_id, _d.c.action_set_id, _d.c.project, _d.c.outcome, _d.c.event_id,
+            _d.c.reasons, _d.c.created_at)  # fmt: skip
+
+
+def _wire(row: Any) -> dict[str, Any]:
+    """A `decisionSchema` object."""
+    return {
+        "id": int(row.id),
+        "signalId": int(row.signal_id),
+        "actionSetId": int(row.action_set_id),
+        "project": row.project,
+        "outcome": row.outcome,
+        "eventId": int(row.event_id) if row.event_id is not None else None,
+        "reasons": orjson.loads(row.reasons),
+        "createdAt": iso(row.created_at),
+    }
+
+
+async def decisions_of_signal(conn: AsyncConnection, signal_id: int) -> list[dict[str, Any]]:
+    """The signal's decisions, by action set id."""
+    rows = await conn.execute(
+        sa.select(*_COLUMNS).where(_d.c.signal_id == signal_id).order_by(_d.c.action_set_id)
+    )
+    return [_wire(row) for row in rows]
+
+
+async def decisions_of_action_set(
+    conn: AsyncConnection, *, action_set_id: int, limit: int, offset: int, before: int | None
+) -> list[dict[str, Any]]:
+    """The set's decisions, newest first: `limit` of them after skipping `offset`, below decision id
+    `before` when given (a cursor: the index (action_set_id, id) makes a page O(limit) at any depth)."""
+    query = sa.select(*_COLUMNS).where(_d.c.action_set_id == action_set_id)
+    if before is not None:
+        query = query.where(_d.c.id < before)
+    rows = await conn.execute(query.order_by(_d.c.id.desc()).offset(offset).limit(limit))
+    return [_wire(row) for row in rows]
+
+
+async def delete_decisions(conn: AsyncConnection, *, older_than: datetime, limit: int) -> int:
+    """Delete at most `limit` decisions recorded before `older_than`, oldest first; the count. Ids grow
+    with time, so the scan along the primary key stops at the first young row's neighbourhood."""
+    oldest = sa.select(_d.c.id).where(_d.c.created_at < older_than).order_by(_d.c.id).limit(limit)
+    result = await conn.execute(sa.delete(_d).where(_d.c.id.in_(oldest.scalar_subquery())))
+    return int(result.rowcount or 0)
