@@ -118,6 +118,7 @@ async def clear_signals(url: str) -> None:
     conn = await _connect(url)
     try:
         await conn.execute("DELETE FROM action_set_event")
+        await conn.execute("DELETE FROM signal_decision")
         await conn.execute("DELETE FROM signal")
         await conn.execute("UPDATE action_set SET last_event_seq = 0")
     finally:

@@ -90,7 +90,14 @@ PUBLIC = {
         "ingest",
         "sender_format",  # the format an endpoint's sender posts: read by the worker and by explain (ADR 0021)
     },
-    "action_sets": {"event_store", "page_cache", "listing_fast_path", "decision_store"},
+    "action_sets": {
+        "event_store",
+        "page_cache",
+        "listing_fast_path",
+        "decision_store",
+        "policy_store",
+        "policy",
+    },
     "client_api": set(),
     "api_tokens": {"configured"},  # the SDK token scope format (`*` = every project)
     "service_accounts": set(),
@@ -154,7 +161,8 @@ OWNERS = {
     "signal_endpoints": {"signal_endpoint", "signal_endpoint_token", "signal", "signal_delivery",
                          "signal_endpoint_verification", "signal_endpoint_format",
                          "signal_endpoint_query_token"},
-    "action_sets": {"action_set", "action", "action_set_event", "signal_decision"},
+    "action_sets": {"action_set", "action", "action_set_event", "signal_decision", "action_set_policy",
+                    "action_set_policy_state"},
 }  # fmt: skip
 # Readers by design, each for one reason (docs/architecture.md, "Who owns what"):
 READERS = {

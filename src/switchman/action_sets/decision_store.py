@@ -35,6 +35,9 @@ class Decision:
     outcome: Outcome
     reasons: list[dict[str, Any]]
     event_id: int | None = None
+    alert_id: str | None = None  # what a per-alert policy counted by
+    policy_reason: str | None = None  # why the set's policy let it run, held it back, or shadowed it
+    recorded: bool = False  # already written (a policy decision on the remote path)
 
 
 async def record_decisions(conn: AsyncConnection, decisions: Sequence[Decision], *, now: datetime) -> None:
@@ -51,6 +54,8 @@ async def record_decisions(conn: AsyncConnection, decisions: Sequence[Decision],
                 "project": decision.project,
                 "outcome": str(decision.outcome),
                 "event_id": decision.event_id,
+                "alert_id": decision.alert_id,
+                "policy_reason": decision.policy_reason,
                 "reasons": orjson.dumps(decision.reasons).decode(),
                 "created_at": now,
             }
@@ -59,8 +64,26 @@ async def record_decisions(conn: AsyncConnection, decisions: Sequence[Decision],
     )
 
 
+async def find_decision(conn: AsyncConnection, *, signal_id: int, action_set_id: int) -> Any:
+    """The recorded decision of (signal, set): its `outcome` and `policy_reason`; None when none."""
+    query = sa.select(_d.c.outcome, _d.c.policy_reason).where(
+        _d.c.signal_id == signal_id, _d.c.action_set_id == action_set_id
+    )
+    return (await conn.execute(query)).first()
+
+
+async def settle_decisions(conn: AsyncConnection, decisions: Sequence[Decision]) -> None:
+    """Write how the runs of decisions recorded before them ended (their event and outcome)."""
+    for decision in decisions:
+        await conn.execute(
+            sa.update(_d)
+            .where(_d.c.signal_id == decision.signal_id, _d.c.action_set_id == decision.action_set_id)
+            .values(outcome=str(decision.outcome), event_id=decision.event_id)
+        )
+
+
 _COLUMNS = (_d.c.id, _d.c.signal_id, _d.c.action_set_id, _d.c.project, _d.c.outcome, _d.c.event_id,
-            _d.c.reasons, _d.c.created_at)  # fmt: skip
+            _d.c.alert_id, _d.c.policy_reason, _d.c.reasons, _d.c.created_at)  # fmt: skip
 
 
 def _wire(row: Any) -> dict[str, Any]:
@@ -72,6 +95,8 @@ def _wire(row: Any) -> dict[str, Any]:
         "project": row.project,
         "outcome": row.outcome,
         "eventId": int(row.event_id) if row.event_id is not None else None,
+        "alertId": row.alert_id,
+        "policy": row.policy_reason,
         "reasons": orjson.loads(row.reasons),
         "createdAt": iso(row.created_at),
     }

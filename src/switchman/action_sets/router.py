@@ -12,10 +12,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from switchman.action_sets import event_store, service, trace
+from switchman.action_sets import event_store, policy, service, trace
 from switchman.action_sets.schemas import (
     ActionDefinitionsConfigSchema,
     ActionSetEventsSchema,
+    ActionSetPolicyResultSchema,
+    ActionSetPolicySchema,
     ActionSetWarningsSchema,
     ActionsListSchema,
     ActionsSchema,
@@ -261,6 +263,77 @@ async def get_actions_events(
             cache=ctx.event_page_cache,
         )
     return RawJSONResponse(body)
+
+
+_POLICY_DOC = (
+    "switchman's addition (ADR 0023): what may run the set once its filters passed. `cooldownSeconds`: at "
+    "most one run within the period (a flap guard); `windowCount`/`windowSeconds`: run only once that many "
+    "matching signals arrived within the period; `perAlert`: count those per alert identity (the sender "
+    "format's `@switchman.alertId`, or the payload key `alertKey`); `shadow`: decide and trace, never "
+    "change a flag. Held-back signals are traced as `suppressed`, shadow runs as `shadow`. A set without a "
+    "policy runs on every match, as Unleash's."
+)
+
+
+@router.get(
+    "/{projectId}/actions/{id}/policy",
+    operation_id="get-actions-policy",
+    summary="An action set's policy (switchman extension).",
+    description=_POLICY_DOC + " 404 when the set has none.",
+    response_model=ActionSetPolicyResultSchema,
+)
+async def get_actions_policy(
+    request: Request, project_id: ProjectId, action_set_id: ActionSetId, _principal: AdminPrincipal
+) -> dict[str, Any]:
+    async with runtime_of(request).db.read() as conn:
+        return await policy.get_policy(
+            conn, project=project_id, action_set_id=parse_path_id(action_set_id, "action set")
+        )
+
+
+@router.put(
+    "/{projectId}/actions/{id}/policy",
+    operation_id="put-actions-policy",
+    summary="Set an action set's policy (switchman extension).",
+    description=_POLICY_DOC + " Changing the policy starts its counting afresh.",
+    response_model=ActionSetPolicyResultSchema,
+)
+async def put_actions_policy(
+    request: Request,
+    project_id: ProjectId,
+    action_set_id: ActionSetId,
+    payload: ActionSetPolicySchema,
+    principal: AdminPrincipal,
+) -> dict[str, Any]:
+    async with runtime_of(request).db.transaction() as conn:
+        return await policy.put_policy(
+            conn,
+            project=project_id,
+            action_set_id=parse_path_id(action_set_id, "action set"),
+            body=payload,
+            principal=principal,
+        )
+
+
+@router.delete(
+    "/{projectId}/actions/{id}/policy",
+    operation_id="delete-actions-policy",
+    summary="Remove an action set's policy (switchman extension).",
+    description="The set runs on every match again, as Unleash's. 404 when it has none.",
+    status_code=200,
+    response_class=Response,
+)
+async def delete_actions_policy(
+    request: Request, project_id: ProjectId, action_set_id: ActionSetId, principal: AdminPrincipal
+) -> Response:
+    async with runtime_of(request).db.transaction() as conn:
+        await policy.delete_policy(
+            conn,
+            project=project_id,
+            action_set_id=parse_path_id(action_set_id, "action set"),
+            principal=principal,
+        )
+    return Response(status_code=200)
 
 
 _DECISION_BEFORE_DESCRIPTION = (

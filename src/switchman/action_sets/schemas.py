@@ -24,6 +24,7 @@ from pydantic import (
     StrictStr,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from switchman.engine.operators import OPERATOR_REFERENCE
@@ -249,6 +250,11 @@ class ExplainActionsResultSchema(_StrictWire):
         "the payload (`status`, `alertId`, `severity`, `title`, `source`), which filters read as "
         "`@switchman.<field>`.",
     )
+    policy: PolicyVerdictSchema | None = Field(
+        default=None,
+        description="When the set matched and has a policy (ADR 0023): whether it would run now for this "
+        "signal (at the stored signal's arrival time, or now for a payload), or why not.",
+    )
 
 
 # --- decision trace (switchman extension, ADR 0022) -------------------------------------------------------
@@ -263,11 +269,15 @@ class DecisionSchema(_StrictWire):
     signal_id: int
     action_set_id: int
     project: str
-    outcome: Literal["matched", "failed", "not-matched"] = Field(
+    outcome: Literal["matched", "failed", "not-matched", "suppressed", "shadow"] = Field(
         description="`matched`: every filter passed and the run succeeded; `failed`: every filter passed "
-        "and the run failed (its event says which action); `not-matched`: a filter failed."
+        "and the run failed (its event says which action); `not-matched`: a filter failed; `suppressed`: "
+        "the set's policy held the run back (`policy` says why); `shadow`: the set is in shadow mode and "
+        "would have run."
     )
     event_id: int | None = Field(description="The run's action set event; null when nothing ran.")
+    alert_id: str | None = Field(description="The alert identity a per-alert policy counted by.")
+    policy: str | None = Field(description="The set's policy's reason, when it has a policy (ADR 0023).")
     reasons: list[FilterExplanationSchema] = Field(
         description="For a match, every filter with the value it saw; otherwise the filter that failed."
     )
@@ -492,3 +502,68 @@ class GetActionsEventsRequestForbiddenError(_ErrorBody):
 
 class GetActionsEventsRequestNotFoundError(_ErrorBody):
     pass
+
+
+# --- policy (switchman extension, ADR 0023) ----------------------------------------------------------------
+
+_COOLDOWN_MAX = 31 * 86_400
+_WINDOW_SECONDS_MAX = 7 * 86_400
+
+
+class ActionSetPolicySchema(RequestModel):
+    """What may run an action set whose filters passed, beyond Unleash's "every match runs"."""
+
+    __qualname__ = "actionSetPolicySchema"
+
+    shadow: StrictBool = Field(
+        default=False, description="Decide and trace only: never change a flag (try a set on real traffic)."
+    )
+    cooldown_seconds: StrictInt | None = Field(
+        default=None, ge=1, le=_COOLDOWN_MAX, description="At most one run within this period (a flap guard)."
+    )
+    window_count: StrictInt | None = Field(
+        default=None, ge=2, le=10_000, description="Run only once this many matching signals arrived ..."
+    )
+    window_seconds: StrictInt | None = Field(
+        default=None, ge=1, le=_WINDOW_SECONDS_MAX, description="... within this period (this one included)."
+    )
+    per_alert: StrictBool = Field(
+        default=False,
+        description="Count the cooldown and the window per alert identity: the sender format's "
+        "`@switchman.alertId`, or the payload key `alertKey`.",
+    )
+    alert_key: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="A flattened payload key (as filters name them) identifying the alert; needs `perAlert`.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ActionSetPolicySchema:
+        if (self.window_count is None) != (self.window_seconds is None):
+            raise ValueError("windowCount and windowSeconds go together")
+        if self.alert_key is not None and not self.per_alert:
+            raise ValueError("alertKey needs perAlert: true")
+        return self
+
+
+class ActionSetPolicyResultSchema(_StrictWire):
+    __qualname__ = "actionSetPolicyResultSchema"
+
+    action_set_id: int
+    shadow: bool
+    cooldown_seconds: int | None
+    window_count: int | None
+    window_seconds: int | None
+    per_alert: bool
+    alert_key: str | None
+    updated_at: DateTimeText
+
+
+class PolicyVerdictSchema(_StrictWire):
+    __qualname__ = "policyVerdictSchema"
+
+    verdict: Literal["run", "suppressed", "shadow"]
+    reason: str
+    alert_id: str | None = Field(description="The alert identity the policy counted by (`perAlert`).")

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman.action_sets import policy_store
 from switchman.action_sets import repository as repo
 from switchman.action_sets.repository import ActionSetRecord as ActionSetRecord  # the worker reads these
 from switchman.action_sets.repository import NewActionSet
@@ -40,6 +41,8 @@ from switchman.engine.filter_warnings import filter_warnings
 from switchman.engine.formats import normalise, normalised_keys
 from switchman.engine.matching import compile_filters, match_payload
 from switchman.engine.payload import flatten_payload
+from switchman.engine.policy import alert_identity
+from switchman.engine.policy import decide as decide_policy
 from switchman.engine.problems import ActionSetWarning, Problem, pointer
 from switchman.errors import (
     VALIDATION_MESSAGE,
@@ -221,21 +224,29 @@ async def explain(
             VALIDATION_MESSAGE,
             details=[{"path": "/", "message": "send exactly one of `payload` and `signalId`"}],
         )
+    arrived = utcnow()
     if signal_id is not None:
-        text = await signal_endpoints_service.signal_payload(conn, signal_id)
-        if text is None:
+        stored = await signal_endpoints_service.signal_summary(conn, signal_id)
+        if stored is None:
             raise NotFoundError(f"Could not find signal with id {signal_id}")
-        loaded = orjson.loads(text)
+        loaded = orjson.loads(stored.payload)
         payload = loaded if isinstance(loaded, dict) else {}
+        arrived = stored.created_at
     assert payload is not None
     sender = await sender_format.format_of(conn, record.source_id)
     normalised = normalise(sender.format, payload, split=sender.split_alerts) if sender else None
     extra = normalised_keys(sender.format, payload, split=sender.split_alerts) if sender else None
     result = match_payload(record.filters, payload, extra=extra)
     found = await _record_warnings(conn, record, check_flags=check_flags)
+    verdict = (
+        await _policy_verdict(conn, action_set_id, {**flatten_payload(payload), **(extra or {})}, arrived)
+        if result.matched
+        else None
+    )
     return {
         **found,
         **({"normalised": normalised} if normalised is not None else {}),
+        **({"policy": verdict} if verdict is not None else {}),
         "matched": result.matched,
         "enabled": record.enabled,
         "filters": [
@@ -249,6 +260,19 @@ async def explain(
             for item in result.filters
         ],
     }
+
+
+async def _policy_verdict(
+    conn: AsyncConnection, action_set_id: int, flat: Mapping[str, object], at: datetime
+) -> dict[str, Any] | None:
+    """What the set's policy would decide for a matching signal that arrived `at`, from the state its
+    decisions left (nothing is written); None when the set has no policy (ADR 0023)."""
+    policy = (await policy_store.policies_of(conn, [action_set_id])).get(action_set_id)
+    if policy is None:
+        return None
+    alert = alert_identity(policy, flat)
+    decided = decide_policy(policy, await policy_store.load_state(conn, action_set_id, alert), at)
+    return {"verdict": str(decided.verdict), "reason": decided.reason, "alertId": alert or None}
 
 
 # --- backtest (issue 14) -------------------------------------------------------------------------------------

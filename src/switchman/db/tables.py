@@ -390,6 +390,36 @@ action = sa.Table(
 
 # One execution of one action set for one signal. No foreign keys: the event is a self-contained
 # snapshot that outlives edits and deletions of its action set and the pruning of its signal.
+# An action set's policy (ADR 0023): switchman's own rules on top of "every match runs". No row: none.
+action_set_policy = sa.Table(
+    "action_set_policy",
+    metadata,
+    sa.Column(
+        "action_set_id", sa.Integer, sa.ForeignKey("action_set.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("shadow", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("cooldown_seconds", sa.Integer, nullable=True),
+    sa.Column("window_count", sa.Integer, nullable=True),
+    sa.Column("window_seconds", sa.Integer, nullable=True),
+    sa.Column("per_alert", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("alert_key", sa.String(255), nullable=True),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# What a policy's decisions left, per action set and alert identity ("" = the whole set): the arrival time
+# of the last run and of the latest matching signals (a JSON list, at most window_count - 1).
+action_set_policy_state = sa.Table(
+    "action_set_policy_state",
+    metadata,
+    sa.Column(
+        "action_set_id", sa.Integer, sa.ForeignKey("action_set.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("alert_id", sa.String(255), primary_key=True),
+    sa.Column("last_run_at", UTCDateTime(), nullable=True),
+    sa.Column("matches", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
 # The trace: for each processed signal and each enabled action set of its source, what was decided and why
 # (ADR 0022). One row per (signal, action set); pruned with the signals (by `created_at`, oldest ids first).
 signal_decision = sa.Table(
@@ -399,9 +429,12 @@ signal_decision = sa.Table(
     sa.Column("signal_id", sa.BigInteger, nullable=False),
     sa.Column("action_set_id", sa.Integer, nullable=False),
     sa.Column("project", sa.String(100), nullable=False),
-    # matched | failed | not-matched (later: suppressed, shadow)
+    # matched | failed | not-matched | suppressed | shadow
     sa.Column("outcome", sa.String(20), nullable=False),
     sa.Column("event_id", sa.BigInteger, nullable=True),
+    # The alert identity a per-alert policy counted by, and the policy's reason (ADR 0023).
+    sa.Column("alert_id", sa.String(255), nullable=True),
+    sa.Column("policy_reason", sa.Text, nullable=True),
     # The filters' results as compact JSON: every filter for a match, the first failing one otherwise.
     sa.Column("reasons", sa.Text, nullable=False),
     _created_at(),

@@ -4,7 +4,9 @@ An outcome per enabled action set of the signal's source:
 
 - `matched`: every filter passed and the run succeeded (its event is linked);
 - `failed`: every filter passed, the run failed (an action failed; the event says which);
-- `not-matched`: a filter failed — the first failing one is recorded with the value it saw.
+- `not-matched`: a filter failed — the first failing one is recorded with the value it saw;
+- `suppressed`: every filter passed, the set's policy held the run back (cooldown, window; ADR 0023);
+- `shadow`: every filter passed and the policy would have run it, but the set is in shadow mode.
 
 The reasons are the filter results that decided (`CompiledFilters.decide`): for a match, every filter with
 the value it saw; otherwise the filters evaluated up to the failing one, which is last.
@@ -22,6 +24,8 @@ class Outcome(StrEnum):
     MATCHED = "matched"
     FAILED = "failed"
     NOT_MATCHED = "not-matched"
+    SUPPRESSED = "suppressed"
+    SHADOW = "shadow"
 
 
 def reasons_of(results: tuple[FilterResult, ...], *, matched: bool) -> list[dict[str, Any]]:

@@ -112,10 +112,12 @@ class EmbeddedBatches:
             if not batch:
                 return 0
             lookups = BatchLookups(self._db, conn, trace=self._trace)
+            await lookups.prepare(batch)
             runs = [run for signal in batch for run in await lookups.planned_runs(signal)]
             if runs:
                 outcomes = await self._run_all(conn, runs)
             now = utcnow()
+            await lookups.save_policy_states()
             await record_decisions(conn, lookups.decisions, now=now)
             await mark_processed(conn, signal_ids=[signal.id for signal in batch], now=now)
         for outcome in outcomes:  # committed: only now are these runs facts

@@ -5,32 +5,39 @@ batch: a change to any of them takes effect from the next batch (≤ the batch s
 keeps the per-signal cost to the matching itself.
 
 With the decision trace on (ADR 0022), every candidate set's verdict becomes a `Decision` in `decisions`
-(the runs' ones are settled by the runs), for the caller to write with the batch.
+(the runs' ones are settled by the runs), for the caller to write with the batch. A matching set with a
+policy (ADR 0023) runs only if its policy allows it: on the embedded store the policy's state is read and
+written in the batch's transaction, under the sets' row locks taken by `prepare`; on the remote path each
+such decision is a short transaction of its own under the set's lock, recorded at once.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from switchman.action_sets.decision_store import Decision
+from switchman.action_sets import policy_store
+from switchman.action_sets.decision_store import Decision, find_decision, record_decisions
 from switchman.action_sets.service import ActionSetRecord, matching_candidates
 from switchman.auth.principal import Principal
 from switchman.db.engine import Database
 from switchman.engine.decisions import Outcome, reasons_of
 from switchman.engine.matching import CompiledFilters, compile_filters
+from switchman.engine.policy import Policy, PolicyState, Verdict, alert_identity, decide
 from switchman.service_accounts.service import get_actor
 from switchman.signal_endpoints.queue import ClaimedSignal
 from switchman.signal_endpoints.sender_format import SenderFormat, filter_view, format_of
+from switchman.timeutil import utcnow
 from switchman.worker.runs import PlannedRun
 
 
 class BatchLookups:
-    """Candidates and actors for one claimed batch, read through `conn` when the batch has a transaction
-    of its own (embedded store) or through short reads otherwise."""
+    """Candidates, policies and actors for one claimed batch, read through `conn` when the batch has a
+    transaction of its own (embedded store) or through short transactions otherwise (remote backend)."""
 
     def __init__(self, db: Database, conn: AsyncConnection | None = None, *, trace: bool = True) -> None:
         self._db = db
@@ -38,8 +45,20 @@ class BatchLookups:
         self._trace = trace
         self.decisions: list[Decision] = []
         self._candidates: dict[tuple[str, int], list[tuple[ActionSetRecord, CompiledFilters]]] = {}
+        self._policies: dict[int, Policy] = {}
+        self._states: dict[tuple[int, str], PolicyState] = {}
+        self._changed: set[tuple[int, str]] = set()
         self._actors: dict[int, Principal | None] = {}
         self._formats: dict[int, SenderFormat | None] = {}
+
+    async def prepare(self, signals: Sequence[ClaimedSignal]) -> None:
+        """Embedded store: read the batch's candidate sets and lock those with a policy, in ascending id
+        order and before anything else of the batch is locked (ADR 0023), so that policy decisions are
+        taken one worker after another."""
+        for source, source_id in sorted({(signal.source, signal.source_id) for signal in signals}):
+            await self._candidates_of(source, source_id)
+        if self._conn is not None and self._policies:
+            await policy_store.lock_sets(self._conn, self._policies)
 
     async def planned_runs(self, signal: ClaimedSignal) -> list[PlannedRun]:
         """The runs `signal` asks for, ascending action set id. The payload is parsed and flattened once
@@ -48,7 +67,7 @@ class BatchLookups:
         if not candidates:
             return []
         flat = filter_view(await self._format_of(signal.source_id), signal.payload())
-        if not self._trace:
+        if not self._trace and not self._policies:
             matched = [action_set for action_set, compiled in candidates if compiled.matches(flat)]
             if not matched:
                 return []
@@ -67,12 +86,75 @@ class BatchLookups:
                 outcome=Outcome.MATCHED if result.matched else Outcome.NOT_MATCHED,
                 reasons=reasons_of(result.filters, matched=result.matched),
             )
-            self.decisions.append(decision)
-            if result.matched:
+            if result.matched and action_set.id in self._policies:
+                await self._apply_policy(self._policies[action_set.id], decision, flat, signal)
+            if self._trace and not decision.recorded:
+                self.decisions.append(decision)
+            if decision.outcome == Outcome.MATCHED:
                 wire_signal = wire_signal or signal.wire()
                 actor = await self._actor(action_set.actor_id)
-                runs.append(PlannedRun(action_set, wire_signal, actor, decision))
+                traced = self._trace or decision.recorded
+                runs.append(PlannedRun(action_set, wire_signal, actor, decision if traced else None))
         return runs
+
+    async def _apply_policy(
+        self, policy: Policy, decision: Decision, flat: Mapping[str, object], signal: ClaimedSignal
+    ) -> None:
+        """Settle a matching `decision` by the set's policy: it stays `matched` (run), or becomes
+        `suppressed` or `shadow` with the policy's reason."""
+        alert = alert_identity(policy, flat)
+        decision.alert_id = alert or None
+        if self._conn is not None:
+            await self._policy_verdict(self._conn, policy, decision, signal.created_at)
+        else:
+            # Remote backend: decided in a transaction of its own under the set's lock, and recorded
+            # with it, so that a signal retaken after a crash finds its verdict instead of deciding again.
+            async with self._db.transaction() as conn:
+                await policy_store.lock_sets(conn, [decision.action_set_id])
+                found = await find_decision(
+                    conn, signal_id=decision.signal_id, action_set_id=decision.action_set_id
+                )
+                if found is not None:  # decided before a crash: the same verdict (a run resumes)
+                    ran = found.outcome in (Outcome.MATCHED, Outcome.FAILED)
+                    decision.outcome = Outcome.MATCHED if ran else Outcome(found.outcome)
+                    decision.policy_reason = found.policy_reason
+                    decision.recorded = True
+                    return
+                # Another worker may have decided for this set since: the state is read afresh.
+                self._states.pop((decision.action_set_id, alert), None)
+                await self._policy_verdict(conn, policy, decision, signal.created_at)
+                now = utcnow()
+                await policy_store.save_states(conn, self._take_changed(), now=now)
+                await record_decisions(conn, [decision], now=now)
+                decision.recorded = True
+
+    async def _policy_verdict(
+        self, conn: AsyncConnection, policy: Policy, decision: Decision, at: datetime
+    ) -> Verdict:
+        key = (decision.action_set_id, decision.alert_id or "")
+        state = self._states.get(key)
+        if state is None:
+            state = await policy_store.load_state(conn, *key)
+        decided = decide(policy, state, at)
+        self._states[key] = decided.state
+        self._changed.add(key)
+        if decided.verdict != Verdict.RUN or policy.stateful or policy.shadow:
+            decision.policy_reason = decided.reason
+        if decided.verdict == Verdict.SUPPRESSED:
+            decision.outcome = Outcome.SUPPRESSED
+        elif decided.verdict == Verdict.SHADOW:
+            decision.outcome = Outcome.SHADOW
+        return decided.verdict
+
+    async def save_policy_states(self) -> None:
+        """Embedded store: write the policy states this batch changed (in its transaction)."""
+        if self._conn is not None and self._changed:
+            await policy_store.save_states(self._conn, self._take_changed(), now=utcnow())
+
+    def _take_changed(self) -> dict[tuple[int, str], PolicyState]:
+        changed = {key: self._states[key] for key in self._changed}
+        self._changed.clear()
+        return changed
 
     async def _candidates_of(
         self, source: str, source_id: int
@@ -81,6 +163,7 @@ class BatchLookups:
         if key not in self._candidates:
             async with self._reading() as conn:
                 sets = await matching_candidates(conn, source=source, source_id=source_id)
+                self._policies.update(await policy_store.policies_of(conn, [item.id for item in sets]))
             self._candidates[key] = [(action_set, compile_filters(action_set.filters)) for action_set in sets]
         return self._candidates[key]
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from switchman.action_sets.decision_store import record_decisions
+from switchman.action_sets.decision_store import Decision, record_decisions, settle_decisions
 from switchman.action_sets.event_store import EventRecord, find_event, save_event, start_event
 from switchman.config import Settings
 from switchman.db.engine import Database
@@ -70,6 +70,7 @@ class RemoteSteps:
             return 0
         lookups = BatchLookups(self._db, trace=self._settings.decision_trace)
         done: list[int] = []
+        recorded_runs: list[Decision] = []  # decisions written when their policy decided (to settle)
         heartbeat = asyncio.create_task(self._keep_claims([signal.id for signal in batch]))
         try:
             for signal in batch:
@@ -77,6 +78,8 @@ class RemoteSteps:
                     break
                 for run in await lookups.planned_runs(signal):
                     await self._run(run)
+                    if run.decision is not None and run.decision.recorded:
+                        recorded_runs.append(run.decision)
                 done.append(signal.id)
         finally:
             await cancel_and_wait(heartbeat)
@@ -88,6 +91,7 @@ class RemoteSteps:
                 async with self._db.transaction() as conn:
                     now = utcnow()
                     await record_decisions(conn, decisions, now=now)
+                    await settle_decisions(conn, [d for d in recorded_runs if d.signal_id in finished])
                     await mark_processed(conn, signal_ids=done, now=now)
         return len(batch)
 

@@ -35,6 +35,8 @@ def upgrade() -> None:
         sa.Column("project", sa.String(length=100), nullable=False),
         sa.Column("outcome", sa.String(length=20), nullable=False),
         sa.Column("event_id", sa.BigInteger(), nullable=True),
+        sa.Column("alert_id", sa.String(length=255), nullable=True),
+        sa.Column("policy_reason", sa.Text(), nullable=True),
         sa.Column("reasons", sa.Text(), nullable=False),
         sa.Column("created_at", switchman.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_signal_decision")),

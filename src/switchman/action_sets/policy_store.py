@@ -1,0 +1,131 @@
+"""Action set policies (ADR 0023): the policy of a set, and the state its decisions leave, per set or per
+set and alert identity.
+
+Decisions are taken under the action set's row lock (`lock_sets`, ascending ids, before any other lock of
+the batch), so that workers and replicas decide one after another from the same state: a cooldown
+lets one run through however many workers there are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from switchman.db import tables as t
+from switchman.engine.policy import Policy, PolicyState
+
+_p = t.action_set_policy
+_s = t.action_set_policy_state
+
+
+def policy_of_row(row: Any) -> Policy:
+    return Policy(
+        shadow=bool(row.shadow),
+        cooldown_seconds=row.cooldown_seconds,
+        window_count=row.window_count,
+        window_seconds=row.window_seconds,
+        per_alert=bool(row.per_alert),
+        alert_key=row.alert_key,
+    )
+
+
+async def policies_of(conn: AsyncConnection, action_set_ids: Iterable[int]) -> dict[int, Policy]:
+    ids = sorted(set(action_set_ids))
+    if not ids:
+        return {}
+    rows = await conn.execute(sa.select(_p).where(_p.c.action_set_id.in_(ids)))
+    return {int(row.action_set_id): policy_of_row(row) for row in rows}
+
+
+async def get_policy_row(conn: AsyncConnection, action_set_id: int) -> Any:
+    return (await conn.execute(sa.select(_p).where(_p.c.action_set_id == action_set_id))).first()
+
+
+async def put_policy(conn: AsyncConnection, action_set_id: int, policy: Policy, *, now: datetime) -> None:
+    values = {
+        "shadow": policy.shadow,
+        "cooldown_seconds": policy.cooldown_seconds,
+        "window_count": policy.window_count,
+        "window_seconds": policy.window_seconds,
+        "per_alert": policy.per_alert,
+        "alert_key": policy.alert_key,
+        "updated_at": now,
+    }
+    insert = postgresql.insert(_p) if conn.dialect.name == "postgresql" else sqlite.insert(_p)
+    await conn.execute(
+        insert.values(action_set_id=action_set_id, **values).on_conflict_do_update(
+            index_elements=["action_set_id"], set_=values
+        )
+    )
+
+
+async def delete_policy(conn: AsyncConnection, action_set_id: int) -> bool:
+    deleted = await conn.execute(sa.delete(_p).where(_p.c.action_set_id == action_set_id))
+    await clear_states(conn, action_set_id)
+    return bool(deleted.rowcount)
+
+
+async def clear_states(conn: AsyncConnection, action_set_id: int) -> None:
+    await conn.execute(sa.delete(_s).where(_s.c.action_set_id == action_set_id))
+
+
+async def lock_sets(conn: AsyncConnection, action_set_ids: Iterable[int]) -> None:
+    """Lock the sets' rows until the transaction ends (PostgreSQL; SQLite's write lock already
+    serialises), in ascending id order so that two batches never wait for each other in a cycle."""
+    ids = sorted(set(action_set_ids))
+    if ids and conn.dialect.name == "postgresql":
+        await conn.execute(
+            sa.select(t.action_set.c.id)
+            .where(t.action_set.c.id.in_(ids))
+            .order_by(t.action_set.c.id)
+            .with_for_update()
+        )
+
+
+async def load_state(conn: AsyncConnection, action_set_id: int, alert_id: str) -> PolicyState:
+    row = (
+        await conn.execute(
+            sa.select(_s.c.last_run_at, _s.c.matches).where(
+                _s.c.action_set_id == action_set_id, _s.c.alert_id == alert_id
+            )
+        )
+    ).first()
+    if row is None:
+        return PolicyState()
+    return PolicyState(
+        last_run_at=row.last_run_at,
+        matches=tuple(datetime.fromisoformat(text) for text in orjson.loads(row.matches)),
+    )
+
+
+async def save_states(
+    conn: AsyncConnection, states: Mapping[tuple[int, str], PolicyState], *, now: datetime
+) -> None:
+    if not states:
+        return
+    insert = postgresql.insert(_s) if conn.dialect.name == "postgresql" else sqlite.insert(_s)
+    rows = [
+        {
+            "action_set_id": action_set_id,
+            "alert_id": alert_id,
+            "last_run_at": state.last_run_at,
+            "matches": orjson.dumps([at.astimezone(UTC).isoformat() for at in state.matches]).decode(),
+            "updated_at": now,
+        }
+        for (action_set_id, alert_id), state in sorted(states.items())
+    ]
+    statement = insert.on_conflict_do_update(
+        index_elements=["action_set_id", "alert_id"],
+        set_={
+            "last_run_at": insert.excluded.last_run_at,
+            "matches": insert.excluded.matches,
+            "updated_at": insert.excluded.updated_at,
+        },
+    )
+    await conn.execute(statement, rows)

@@ -1,0 +1,114 @@
+"""An action set's policy: may a signal that passed the filters run the set now? (pure; ADR 0023)
+
+A policy is switchman's own addition to an action set (a set without one runs on every match, exactly as
+Unleash's does):
+
+- `shadow`: the set decides and is traced, but never changes a flag (for trying a set on real traffic);
+- `cooldown_seconds`: at most one run within this period — a flap guard;
+- `window_count` / `window_seconds`: run only once at least this many matching signals arrived within the
+  period (this one included);
+- `per_alert`: the cooldown and the window count per alert identity (the sender format's `alertId`, or
+  the payload key `alert_key`) instead of per set.
+
+Time is the signals' own arrival time, not the worker's clock, so a backlog processed late is decided as
+it would have been on time, and a backtest over stored signals decides the same way.
+
+The state a decision reads (`PolicyState`) is what earlier decisions of the set (or of the set and alert)
+left: the arrival time of the last run (a shadow run counts for a shadow set) and the arrival times of
+the latest matching signals, at most `window_count - 1` of them. `decide` returns the verdict and the
+state to store after this signal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class Policy:
+    shadow: bool = False
+    cooldown_seconds: int | None = None
+    window_count: int | None = None
+    window_seconds: int | None = None
+    per_alert: bool = False
+    alert_key: str | None = None  # a flattened payload key; None: the sender format's `alertId`
+
+    @property
+    def stateful(self) -> bool:
+        """Whether decisions depend on earlier ones (a cooldown or a window)."""
+        return bool(self.cooldown_seconds) or (self.window_count is not None and self.window_count > 1)
+
+
+@dataclass(frozen=True)
+class PolicyState:
+    last_run_at: datetime | None = None
+    matches: tuple[datetime, ...] = field(default_factory=tuple)  # newest last, bounded
+
+
+class Verdict(StrEnum):
+    RUN = "run"
+    SUPPRESSED = "suppressed"
+    SHADOW = "shadow"
+
+
+@dataclass(frozen=True)
+class PolicyDecision:
+    verdict: Verdict
+    reason: str  # one human sentence, recorded in the trace
+    state: PolicyState  # to store after this signal
+
+
+def decide(policy: Policy, state: PolicyState, at: datetime) -> PolicyDecision:
+    """The verdict for a signal that arrived `at` and passed the set's filters, given `state`.
+
+    The window is checked first (a signal that does not complete it is suppressed, whatever the
+    cooldown), then the cooldown — which holds back signals that arrived within the period on either side
+    of the last run, since concurrent workers may decide an earlier arrival later; a shadow set's would-be
+    run is `shadow`. Every matching signal counts towards the window, suppressed ones included."""
+    matches = state.matches
+    if policy.window_count is not None and policy.window_count > 1 and policy.window_seconds:
+        since = at - timedelta(seconds=policy.window_seconds)
+        matches = (*tuple(t for t in matches if since < t <= at), at)[-(policy.window_count - 1) :]
+        seen = len([t for t in state.matches if since < t <= at]) + 1
+        if seen < policy.window_count:
+            return PolicyDecision(
+                Verdict.SUPPRESSED,
+                f"window: {seen} of {policy.window_count} matching signals within {policy.window_seconds} s",
+                replace(state, matches=matches),
+            )
+    else:
+        matches = ()
+    if policy.cooldown_seconds and state.last_run_at is not None:
+        cooldown = timedelta(seconds=policy.cooldown_seconds)
+        until = state.last_run_at + cooldown
+        # Either side of the last run: workers decide batches concurrently, so a signal that arrived
+        # just before the run may be decided after it; it must not make a second run in the period.
+        if abs(at - state.last_run_at) < cooldown:
+            return PolicyDecision(
+                Verdict.SUPPRESSED,
+                f"cooldown: the set ran for a signal of {_iso(state.last_run_at)}; it may run again for "
+                f"signals from {_iso(until)}",
+                replace(state, matches=matches),
+            )
+    last = state.last_run_at
+    ran = PolicyState(last_run_at=at if last is None else max(last, at), matches=matches)
+    if policy.shadow:
+        return PolicyDecision(Verdict.SHADOW, "shadow mode: the set would have run; no flag was changed", ran)
+    return PolicyDecision(Verdict.RUN, "the policy allows the run", ran)
+
+
+def alert_identity(policy: Policy, flat: Mapping[str, object]) -> str:
+    """The alert a per-alert policy counts by: the value of `alert_key` (or of the sender format's
+    `@switchman.alertId`) in the flattened payload; "" when not per alert or when the signal names none
+    (such signals share one count)."""
+    if not policy.per_alert:
+        return ""
+    value = flat.get(policy.alert_key or "@switchman.alertId")
+    return str(value)[:255] if value is not None else ""
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
