@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -9,6 +10,7 @@ import httpx
 from switchman.engine.backtest import BacktestSignal, PlannedAction, backtest
 from switchman.engine.matching import compile_filters
 from switchman.engine.payload import flatten_payload
+from switchman.engine.policy import Policy, Verdict
 from tests.conftest import assert_error
 from tests.factories import endpoint_with_token, make_flag, make_service_account, send_signal
 
@@ -97,3 +99,65 @@ async def test_backtest_a_saved_and_a_draft_set(client: httpx.AsyncClient) -> No
     assert_error(await client.post(f"{ACTIONS}/backtest", json={}), 400, "BadDataError")
     assert_error(await client.post(f"{ACTIONS}/999999/backtest", json={}), 404, "NotFoundError")
     assert_error(await client.post(f"{ACTIONS}/{created['id']}/backtest", json={"limit": 0}), 400)
+
+
+def test_the_pure_replay_follows_a_policy_from_an_empty_state() -> None:
+    compiled = compile_filters({"status": {"operator": "IN", "values": ["firing"]}})
+    start = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    signals = [
+        BacktestSignal(n, f"t{n}", flatten_payload({"status": "firing", "alert": alert}),
+                       start + timedelta(seconds=seconds))
+        for n, (alert, seconds) in enumerate([("a", 0), ("a", 30), ("b", 40), ("a", 700)])
+    ]  # fmt: skip
+    off = PlannedAction("TOGGLE_FEATURE_OFF", 1, {"featureName": "f", "environment": "production"})
+    per_alert = Policy(cooldown_seconds=600, per_alert=True, alert_key="alert")
+    result = backtest(compiled, [off], signals, per_alert)
+    assert result.matched == 4
+    assert [signal.id for signal, _ in result.runs] == [0, 2, 3]
+    [(held, verdict, reason, alert)] = result.held_back
+    assert (held.id, verdict, alert) == (1, Verdict.SUPPRESSED, "a")
+    assert reason.startswith("cooldown")
+    shadow = backtest(compiled, [off], signals, Policy(shadow=True))
+    assert shadow.runs == [] and shadow.flags == {}
+    assert [v for _, v, _, _ in shadow.held_back] == [Verdict.SHADOW] * 4
+
+
+async def test_backtest_replays_the_saved_policy_or_the_one_sent(client: httpx.AsyncClient) -> None:
+    endpoint, token = await endpoint_with_token(client)
+    flag = await make_flag(client)
+    actor = await make_service_account(client, role=1)
+    for _ in range(3):
+        await send_signal(client, endpoint["name"], token, {"status": "firing"})
+    body = {
+        "name": "off while firing",
+        "actorId": actor["id"],
+        "match": {
+            "source": "signal-endpoint",
+            "sourceId": endpoint["id"],
+            "payload": {"status": {"operator": "IN", "values": ["firing"]}},
+        },
+        "actions": [_action("TOGGLE_FEATURE_OFF", flag, 1)],
+    }
+    created = (await client.post(ACTIONS, json=body)).json()
+    await client.put(f"{ACTIONS}/{created['id']}/policy", json={"cooldownSeconds": 3600})
+    saved = (await client.post(f"{ACTIONS}/{created['id']}/backtest", json={})).json()
+    assert saved["matched"] == 3 and len(saved["runs"]) == 1
+    assert [h["verdict"] for h in saved["heldBack"]] == ["suppressed", "suppressed"]
+    assert saved["heldBack"][0]["reason"].startswith("cooldown")
+    tried = (
+        await client.post(
+            f"{ACTIONS}/{created['id']}/backtest", json={"policy": {"windowCount": 3, "windowSeconds": 60}}
+        )
+    ).json()
+    assert [r["signalId"] for r in tried["runs"]] == [saved["heldBack"][1]["signalId"]]  # the third
+    draft = (
+        await client.post(f"{ACTIONS}/backtest", json={"actionSet": body, "policy": {"shadow": True}})
+    ).json()
+    assert draft["runs"] == [] and [h["verdict"] for h in draft["heldBack"]] == ["shadow"] * 3
+    unpoliced = (await client.post(f"{ACTIONS}/backtest", json={"actionSet": body})).json()
+    assert len(unpoliced["runs"]) == 3 and unpoliced["heldBack"] == []
+    assert_error(
+        await client.post(f"{ACTIONS}/backtest", json={"actionSet": body, "policy": {"windowCount": 3}}),
+        400,
+        "BadDataError",
+    )

@@ -34,7 +34,7 @@ from tests.unleash_oss import UnleashServer, create_flag, free_port
 
 README = REPO_ROOT / "README.md"
 SCRIPT_LANGUAGES = {"bash", "sh", "shell", "console", "python"}
-MARKERS = {"synopsis", "first-session", "sdk-server", "sdk-client", "unleash-backend"}
+MARKERS = {"synopsis", "first-session", "flapping-alert", "sdk-server", "sdk-client", "unleash-backend"}
 DEFAULT_ADDRESS = "127.0.0.1:4242"
 ADMIN = "*:*.my-local-admin-secret"  # the README's own admin token
 START_SECONDS = 180.0  # a bound on a broken start, not a timing assertion
@@ -215,6 +215,29 @@ def test_the_first_session_turns_the_flag_off_when_the_alert_fires(
     assert [(a["action"], a["state"]) for a in event["actionSet"]["actions"]] == [
         ("TOGGLE_FEATURE_OFF", "success")
     ]
+
+
+def test_the_flapping_alert_is_held_back_and_every_step_traced(
+    fresh_database: Database, tmp_path: Path
+) -> None:
+    script = block("first-session") + "\n" + block("flapping-alert")  # it continues the first session
+    with run_block(script, fresh_database.url, tmp_path) as shell:
+        assert shell.wait() == 0, shell.text()[-3000:]
+        text = shell.text()
+    states = re.findall(r"checkout-v2 in production: (on|off)", text)
+    assert states == ["on", "off", "on", "off", "off"], text[-3000:]
+    policy = _last_json(text, '{"actionSetId"')
+    assert (policy["cooldownSeconds"], policy["perAlert"]) == (600, True)
+    trace = _last_json(text, '{\n    "signalId"')
+    assert trace["state"] == "processed"
+    assert isinstance(trace["normalised"], dict) and trace["normalised"]["status"] == "resolved"
+    decisions = trace["decisions"]
+    assert isinstance(decisions, list)
+    by_outcome = {d["outcome"]: d for d in decisions}
+    assert sorted(by_outcome) == ["not-matched", "suppressed"]
+    assert by_outcome["not-matched"]["reasons"][0]["seen"] == "resolved"
+    assert str(by_outcome["suppressed"]["policy"]).startswith("cooldown: the set ran for a signal of ")
+    assert by_outcome["suppressed"]["alertId"] == '{}:{alertname="CheckoutErrors"}'
 
 
 def test_the_sdk_section_serves_unleash_sdks(fresh_database: Database, tmp_path: Path) -> None:

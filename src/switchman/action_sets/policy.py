@@ -12,10 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.action_sets import policy_store
 from switchman.action_sets.schemas import ActionSetPolicySchema
-from switchman.action_sets.service import require_action_set
+from switchman.action_sets.service import policy_from_schema, require_action_set
 from switchman.audit.log import record_event
 from switchman.auth.principal import Principal
-from switchman.engine.policy import Policy
 from switchman.errors import NotFoundError
 from switchman.timeutil import iso, utcnow
 
@@ -58,14 +57,7 @@ async def put_policy(
     """Set the policy (audited). Changing it starts its counting afresh (the stored cooldown and window
     state go)."""
     await require_action_set(conn, project=project, action_set_id=action_set_id, lock=True)
-    policy = Policy(
-        shadow=body.shadow,
-        cooldown_seconds=body.cooldown_seconds,
-        window_count=body.window_count,
-        window_seconds=body.window_seconds,
-        per_alert=body.per_alert,
-        alert_key=body.alert_key,
-    )
+    policy = policy_from_schema(body)
     previous = await policy_store.get_policy_row(conn, action_set_id)
     if previous is not None and policy_store.policy_of_row(previous) != policy:
         await policy_store.clear_states(conn, action_set_id)

@@ -471,6 +471,7 @@ async def _backtest(
             project=project_id,
             action_set_id=action_set_id,
             draft=payload.action_set,
+            policy=payload.policy,
             limit=payload.limit,
             since=payload.from_,
             until=payload.to,

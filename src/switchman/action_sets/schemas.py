@@ -257,6 +257,71 @@ class ExplainActionsResultSchema(_StrictWire):
     )
 
 
+# --- policy (switchman extension, ADR 0023) ----------------------------------------------------------------
+
+_COOLDOWN_MAX = 31 * 86_400
+_WINDOW_SECONDS_MAX = 7 * 86_400
+
+
+class ActionSetPolicySchema(RequestModel):
+    """What may run an action set whose filters passed, beyond Unleash's "every match runs"."""
+
+    __qualname__ = "actionSetPolicySchema"
+
+    shadow: StrictBool = Field(
+        default=False, description="Decide and trace only: never change a flag (try a set on real traffic)."
+    )
+    cooldown_seconds: StrictInt | None = Field(
+        default=None, ge=1, le=_COOLDOWN_MAX, description="At most one run within this period (a flap guard)."
+    )
+    window_count: StrictInt | None = Field(
+        default=None, ge=2, le=10_000, description="Run only once this many matching signals arrived ..."
+    )
+    window_seconds: StrictInt | None = Field(
+        default=None, ge=1, le=_WINDOW_SECONDS_MAX, description="... within this period (this one included)."
+    )
+    per_alert: StrictBool = Field(
+        default=False,
+        description="Count the cooldown and the window per alert identity: the sender format's "
+        "`@switchman.alertId`, or the payload key `alertKey`.",
+    )
+    alert_key: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="A flattened payload key (as filters name them) identifying the alert; needs `perAlert`.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ActionSetPolicySchema:
+        if (self.window_count is None) != (self.window_seconds is None):
+            raise ValueError("windowCount and windowSeconds go together")
+        if self.alert_key is not None and not self.per_alert:
+            raise ValueError("alertKey needs perAlert: true")
+        return self
+
+
+class ActionSetPolicyResultSchema(_StrictWire):
+    __qualname__ = "actionSetPolicyResultSchema"
+
+    action_set_id: int
+    shadow: bool
+    cooldown_seconds: int | None
+    window_count: int | None
+    window_seconds: int | None
+    per_alert: bool
+    alert_key: str | None
+    updated_at: DateTimeText
+
+
+class PolicyVerdictSchema(_StrictWire):
+    __qualname__ = "policyVerdictSchema"
+
+    verdict: Literal["run", "suppressed", "shadow"]
+    reason: str
+    alert_id: str | None = Field(description="The alert identity the policy counted by (`perAlert`).")
+
+
 # --- decision trace (switchman extension, ADR 0022) -------------------------------------------------------
 
 
@@ -326,6 +391,11 @@ class BacktestActionsSchema(RequestModel):
         description="A draft (unsaved) action set to backtest instead: a create body. Only with "
         "`POST …/actions/backtest`.",
     )
+    policy: ActionSetPolicySchema | None = Field(
+        default=None,
+        description="The policy to replay with (ADR 0023): by default a saved set's own, none for a draft. "
+        "Its decisions are replayed from an empty state.",
+    )
 
 
 class BacktestRunSchema(_StrictWire):
@@ -352,17 +422,31 @@ class BacktestNotMatchedSchema(_StrictWire):
     signals: int
 
 
+class BacktestHeldBackSchema(_StrictWire):
+    __qualname__ = "backtestHeldBackSchema"
+
+    signal_id: int
+    created_at: str
+    verdict: Literal["suppressed", "shadow"]
+    reason: str
+    alert_id: str | None
+
+
 class BacktestActionsResultSchema(_StrictWire):
     __qualname__ = "backtestActionsResultSchema"
 
     signals: int = Field(description="Stored signals replayed (oldest first).")
-    matched: int
+    matched: int = Field(description="Signals whose filters passed (runs, and those a policy held back).")
     runs: list[BacktestRunSchema]
     flags: list[BacktestFlagSchema] = Field(
         description="The resulting flag states, per target and environment."
     )
     not_matched: list[BacktestNotMatchedSchema] = Field(
         description="Why the others did not match, by filter."
+    )
+    held_back: list[BacktestHeldBackSchema] = Field(
+        default_factory=list,
+        description="Matching signals the policy would have suppressed or run in shadow mode (ADR 0023).",
     )
 
 
@@ -502,68 +586,3 @@ class GetActionsEventsRequestForbiddenError(_ErrorBody):
 
 class GetActionsEventsRequestNotFoundError(_ErrorBody):
     pass
-
-
-# --- policy (switchman extension, ADR 0023) ----------------------------------------------------------------
-
-_COOLDOWN_MAX = 31 * 86_400
-_WINDOW_SECONDS_MAX = 7 * 86_400
-
-
-class ActionSetPolicySchema(RequestModel):
-    """What may run an action set whose filters passed, beyond Unleash's "every match runs"."""
-
-    __qualname__ = "actionSetPolicySchema"
-
-    shadow: StrictBool = Field(
-        default=False, description="Decide and trace only: never change a flag (try a set on real traffic)."
-    )
-    cooldown_seconds: StrictInt | None = Field(
-        default=None, ge=1, le=_COOLDOWN_MAX, description="At most one run within this period (a flap guard)."
-    )
-    window_count: StrictInt | None = Field(
-        default=None, ge=2, le=10_000, description="Run only once this many matching signals arrived ..."
-    )
-    window_seconds: StrictInt | None = Field(
-        default=None, ge=1, le=_WINDOW_SECONDS_MAX, description="... within this period (this one included)."
-    )
-    per_alert: StrictBool = Field(
-        default=False,
-        description="Count the cooldown and the window per alert identity: the sender format's "
-        "`@switchman.alertId`, or the payload key `alertKey`.",
-    )
-    alert_key: StrictStr | None = Field(
-        default=None,
-        min_length=1,
-        max_length=255,
-        description="A flattened payload key (as filters name them) identifying the alert; needs `perAlert`.",
-    )
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ActionSetPolicySchema:
-        if (self.window_count is None) != (self.window_seconds is None):
-            raise ValueError("windowCount and windowSeconds go together")
-        if self.alert_key is not None and not self.per_alert:
-            raise ValueError("alertKey needs perAlert: true")
-        return self
-
-
-class ActionSetPolicyResultSchema(_StrictWire):
-    __qualname__ = "actionSetPolicyResultSchema"
-
-    action_set_id: int
-    shadow: bool
-    cooldown_seconds: int | None
-    window_count: int | None
-    window_seconds: int | None
-    per_alert: bool
-    alert_key: str | None
-    updated_at: DateTimeText
-
-
-class PolicyVerdictSchema(_StrictWire):
-    __qualname__ = "policyVerdictSchema"
-
-    verdict: Literal["run", "suppressed", "shadow"]
-    reason: str
-    alert_id: str | None = Field(description="The alert identity the policy counted by (`perAlert`).")

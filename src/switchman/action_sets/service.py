@@ -22,7 +22,7 @@ from switchman.action_sets import policy_store
 from switchman.action_sets import repository as repo
 from switchman.action_sets.repository import ActionSetRecord as ActionSetRecord  # the worker reads these
 from switchman.action_sets.repository import NewActionSet
-from switchman.action_sets.schemas import CreateActionsSchema
+from switchman.action_sets.schemas import ActionSetPolicySchema, CreateActionsSchema
 from switchman.audit.log import record_event
 from switchman.auth.principal import Principal
 from switchman.config import Settings
@@ -41,7 +41,7 @@ from switchman.engine.filter_warnings import filter_warnings
 from switchman.engine.formats import normalise, normalised_keys
 from switchman.engine.matching import compile_filters, match_payload
 from switchman.engine.payload import flatten_payload
-from switchman.engine.policy import alert_identity
+from switchman.engine.policy import Policy, alert_identity
 from switchman.engine.policy import decide as decide_policy
 from switchman.engine.problems import ActionSetWarning, Problem, pointer
 from switchman.errors import (
@@ -287,9 +287,11 @@ async def backtest(
     limit: int,
     since: datetime | None,
     until: datetime | None,
+    policy: ActionSetPolicySchema | None = None,
 ) -> dict[str, Any]:
     """What a saved action set (`action_set_id`) or a draft one would have done over the newest `limit`
-    stored signals of its endpoint (in [since, until)). Read-only: nothing is recorded or changed."""
+    stored signals of its endpoint (in [since, until)), with `policy` (by default a saved set's own).
+    Read-only: nothing is recorded or changed."""
     await require_project(conn, project)
     if (action_set_id is None) == (draft is None):
         message = (
@@ -316,6 +318,13 @@ async def backtest(
         record = await require_action_set(conn, project=project, action_set_id=action_set_id)
         filters, source_id = record.filters, record.source_id
         actions = [PlannedAction(a.action, a.sort_order, a.execution_params) for a in record.actions]
+    replayed_policy = (
+        policy_from_schema(policy)
+        if policy is not None
+        else (await policy_store.policies_of(conn, [action_set_id])).get(action_set_id)
+        if action_set_id is not None
+        else None
+    )
     if not await signal_endpoints_service.endpoint_exists(conn, source_id):
         raise NotFoundError(f"Could not find signal endpoint with id {source_id}.")
     sender = await sender_format.format_of(conn, source_id)
@@ -323,13 +332,13 @@ async def backtest(
         conn, endpoint_id=source_id, limit=limit, since=_aware(since), until=_aware(until)
     )
     signals = [
-        BacktestSignal(signal_id, iso(created_at), sender_format.filter_view(sender, payload))
+        BacktestSignal(signal_id, iso(created_at), sender_format.filter_view(sender, payload), created_at)
         for signal_id, created_at, payload in replay
     ]
-    result = run_backtest(compile_filters(filters), actions, signals)
+    result = run_backtest(compile_filters(filters), actions, signals, replayed_policy)
     return {
         "signals": result.considered,
-        "matched": len(result.runs),
+        "matched": result.matched,
         "runs": [
             {
                 "signalId": signal.id,
@@ -358,7 +367,28 @@ async def backtest(
             {"parameter": parameter, "signals": count}
             for parameter, count in result.not_matched.most_common()
         ],
+        "heldBack": [
+            {
+                "signalId": signal.id,
+                "createdAt": signal.created_at,
+                "verdict": str(verdict),
+                "reason": reason,
+                "alertId": alert or None,
+            }
+            for signal, verdict, reason, alert in result.held_back
+        ],
     }
+
+
+def policy_from_schema(body: ActionSetPolicySchema) -> Policy:
+    return Policy(
+        shadow=body.shadow,
+        cooldown_seconds=body.cooldown_seconds,
+        window_count=body.window_count,
+        window_seconds=body.window_seconds,
+        per_alert=body.per_alert,
+        alert_key=body.alert_key,
+    )
 
 
 def _aware(moment: datetime | None) -> datetime | None:

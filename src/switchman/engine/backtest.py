@@ -2,8 +2,9 @@
 
 Given the set's filters and actions and the signals (oldest first, each with its flattened keys), it says
 which signals would have matched — and for the others, the first filter that failed — which runs would
-have happened, and which flag states would have resulted. Nothing is changed; without policies (cooldowns,
-windows), every matching signal is a run.
+have happened, and which flag states would have resulted. Nothing is changed. Without a policy every
+matching signal is a run; with one (ADR 0023), its decisions are replayed from an empty state, so the
+answer also says which matches it would have held back, and why.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from switchman.engine.actions import (
@@ -21,6 +23,7 @@ from switchman.engine.actions import (
 )
 from switchman.engine.constraints import evaluate_filter
 from switchman.engine.matching import CompiledFilters
+from switchman.engine.policy import Policy, PolicyState, Verdict, alert_identity, decide
 
 _TARGET_STATES = {
     TOGGLE_FEATURE_ON: "on",
@@ -35,6 +38,7 @@ class BacktestSignal:
     id: int
     created_at: str
     flat: Mapping[str, object]  # the payload's flattened keys, and the sender format's normalised ones
+    arrived: datetime | None = None  # when it was stored: the time a policy decides by
 
 
 @dataclass(frozen=True)
@@ -60,18 +64,34 @@ class BacktestResult:
     runs: list[tuple[BacktestSignal, Sequence[PlannedAction]]] = field(default_factory=list)
     not_matched: Counter[str] = field(default_factory=Counter)  # first failing filter → signals
     flags: dict[tuple[str, str], FlagOutcome] = field(default_factory=dict)
+    matched: int = 0  # signals whose filters passed (runs, held back and shadow runs)
+    held_back: list[tuple[BacktestSignal, Verdict, str, str]] = field(
+        default_factory=list
+    )  # verdict, why, alert
 
 
 def backtest(
-    compiled: CompiledFilters, actions: Sequence[PlannedAction], signals: Sequence[BacktestSignal]
+    compiled: CompiledFilters,
+    actions: Sequence[PlannedAction],
+    signals: Sequence[BacktestSignal],
+    policy: Policy | None = None,
 ) -> BacktestResult:
-    """Run the set's matching and its actions' effect over `signals`, oldest first."""
+    """Run the set's matching, its policy and its actions' effect over `signals`, oldest first."""
     result = BacktestResult(considered=len(signals))
+    states: dict[str, PolicyState] = {}
     for signal in signals:
         failed = _first_failure(compiled, signal.flat)
         if failed is not None:
             result.not_matched[failed] += 1
             continue
+        result.matched += 1
+        if policy is not None and signal.arrived is not None:
+            alert = alert_identity(policy, signal.flat)
+            decided = decide(policy, states.get(alert, PolicyState()), signal.arrived)
+            states[alert] = decided.state
+            if decided.verdict != Verdict.RUN:
+                result.held_back.append((signal, decided.verdict, decided.reason, alert))
+                continue
         result.runs.append((signal, actions))
         for action in actions:
             _apply(result.flags, action)
