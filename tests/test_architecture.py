@@ -97,6 +97,7 @@ PUBLIC = {
         "decision_store",
         "policy_store",
         "policy",
+        "event_changes",
     },
     "client_api": set(),
     "api_tokens": {"configured"},  # the SDK token scope format (`*` = every project)
@@ -162,7 +163,7 @@ OWNERS = {
                          "signal_endpoint_verification", "signal_endpoint_format",
                          "signal_endpoint_query_token"},
     "action_sets": {"action_set", "action", "action_set_event", "signal_decision", "action_set_policy",
-                    "action_set_policy_state"},
+                    "action_set_policy_state", "action_set_event_change", "action_set_event_undo"},
 }  # fmt: skip
 # Readers by design, each for one reason (docs/architecture.md, "Who owns what"):
 READERS = {

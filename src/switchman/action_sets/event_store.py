@@ -332,6 +332,18 @@ async def find_event(conn: AsyncConnection, *, signal_id: int, action_set_id: in
     return _record_from_doc(row) if row is not None else None
 
 
+async def event_by_id(conn: AsyncConnection, *, event_id: int, action_set_id: int) -> EventRecord | None:
+    """Event `event_id` of action set `action_set_id`; None when there is none (or it is another set's)."""
+    row = (
+        await conn.execute(
+            sa.select(t.action_set_event).where(
+                t.action_set_event.c.id == event_id, t.action_set_event.c.action_set_id == action_set_id
+            )
+        )
+    ).first()
+    return _record_from_doc(row) if row is not None else None
+
+
 async def save_event(
     conn: AsyncConnection,
     event: EventRecord,

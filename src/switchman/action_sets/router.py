@@ -12,7 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from switchman.action_sets import event_store, policy, service, trace
+from switchman.action_sets import event_store, policy, service, trace, undo
 from switchman.action_sets.schemas import (
     ActionDefinitionsConfigSchema,
     ActionSetEventsSchema,
@@ -31,6 +31,7 @@ from switchman.action_sets.schemas import (
     GetActionsEventsRequestNotFoundError,
     GetActionsEventsRequestUnauthorizedError,
     SignalTraceSchema,
+    UndoActionSetEventResultSchema,
 )
 from switchman.auth.dependencies import AdminPrincipal
 from switchman.flags.backend import FlagCatalog
@@ -334,6 +335,38 @@ async def delete_actions_policy(
             principal=principal,
         )
     return Response(status_code=200)
+
+
+@router.post(
+    "/{projectId}/actions/{id}/events/{eventId}/undo",
+    operation_id="undo-actions-event",
+    summary="Undo an action set event: put back the flag states its run changed (switchman extension).",
+    description=(
+        "ADR 0024. Each flag state the run changed is set back to the one before the run — as the caller, "
+        "so the flag audit log names who undid it — unless the flag was changed since (then it is skipped, "
+        "with who changed it and when) or is gone. At most once per event (409 after), not while the event "
+        "is running (409), and only on switchman's own flag store (409 with a remote Unleash, which does "
+        "not tell which flags a run changed). The undo is an audit event (`action-set-event-undone`)."
+    ),
+    response_model=UndoActionSetEventResultSchema,
+    responses=error_responses(409),
+)
+async def undo_actions_event(
+    request: Request,
+    project_id: ProjectId,
+    action_set_id: ActionSetId,
+    event_id: Annotated[str, Path(alias="eventId", description="The action set event id.")],
+    principal: AdminPrincipal,
+) -> dict[str, Any]:
+    async with runtime_of(request).db.transaction() as conn:
+        return await undo.undo_event(
+            conn,
+            project=project_id,
+            action_set_id=parse_path_id(action_set_id, "action set"),
+            event_id=parse_path_id(event_id, "event"),
+            principal=principal,
+            embedded=_embedded(request),
+        )
 
 
 _DECISION_BEFORE_DESCRIPTION = (

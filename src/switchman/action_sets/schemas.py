@@ -322,6 +322,36 @@ class PolicyVerdictSchema(_StrictWire):
     alert_id: str | None = Field(description="The alert identity the policy counted by (`perAlert`).")
 
 
+# --- undo (switchman extension, ADR 0024) -----------------------------------------------------------------
+
+
+class UndoRestoredSchema(_StrictWire):
+    __qualname__ = "undoRestoredSchema"
+
+    feature_name: str
+    environment: str
+    enabled: bool = Field(description="The state put back: the one before the run.")
+
+
+class UndoSkippedSchema(_StrictWire):
+    __qualname__ = "undoSkippedSchema"
+
+    feature_name: str
+    environment: str
+    reason: str = Field(description="Why it was left as it is, e.g. who changed it since, and when.")
+
+
+class UndoActionSetEventResultSchema(_StrictWire):
+    __qualname__ = "undoActionSetEventResultSchema"
+
+    event_id: int
+    action_set_id: int
+    restored: list[UndoRestoredSchema]
+    skipped: list[UndoSkippedSchema]
+    undone_at: DateTimeText
+    undone_by: str
+
+
 # --- decision trace (switchman extension, ADR 0022) -------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ transaction commits. The argument is required, so no caller can forget to decide
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -116,6 +117,26 @@ async def record_events(
         await conn.execute(t.event.insert(), rows)
         if visible_to_clients:
             revision.mark_changed(conn)
+
+
+async def last_toggle_since(
+    conn: AsyncConnection, *, feature_name: str, environment: str, since: datetime
+) -> Any:
+    """The newest on/off of the flag in the environment recorded after `since` (`type`, `created_by`,
+    `created_at`), or None: "was it changed since?" for undo and restore (ADR 0024)."""
+    e = t.event
+    query = (
+        sa.select(e.c.type, e.c.created_by, e.c.created_at)
+        .where(
+            e.c.feature_name == feature_name,
+            e.c.environment == environment,
+            e.c.type.in_((FEATURE_ENVIRONMENT_ENABLED, FEATURE_ENVIRONMENT_DISABLED)),
+            e.c.created_at > since,
+        )
+        .order_by(e.c.id.desc())
+        .limit(1)
+    )
+    return (await conn.execute(query)).first()
 
 
 def event_to_wire(row: Any) -> dict[str, Any]:

@@ -390,6 +390,29 @@ action = sa.Table(
 
 # One execution of one action set for one signal. No foreign keys: the event is a self-contained
 # snapshot that outlives edits and deletions of its action set and the pruning of its signal.
+# The flag states a run of the embedded store changed (ADR 0024): what undo, restore on resolve and time
+# boxes put back. One row per (event, flag, environment): the state before the run and the one it left.
+action_set_event_change = sa.Table(
+    "action_set_event_change",
+    metadata,
+    sa.Column("event_id", sa.BigInteger, primary_key=True),
+    sa.Column("feature_name", sa.String(255), primary_key=True),
+    sa.Column("environment", sa.String(100), primary_key=True),
+    sa.Column("enabled_before", sa.Boolean, nullable=False),
+    sa.Column("enabled_after", sa.Boolean, nullable=False),
+    sa.Column("changed_at", UTCDateTime(), nullable=False),
+)
+
+# An undone action set event (ADR 0024): at most once, by whom, and what it restored or skipped.
+action_set_event_undo = sa.Table(
+    "action_set_event_undo",
+    metadata,
+    sa.Column("event_id", sa.BigInteger, primary_key=True),
+    sa.Column("undone_by", sa.String(255), nullable=False),
+    sa.Column("result", sa.Text, nullable=False),
+    _created_at(),
+)
+
 # An action set's policy (ADR 0023): switchman's own rules on top of "every match runs". No row: none.
 action_set_policy = sa.Table(
     "action_set_policy",

@@ -29,9 +29,12 @@ class FlagActionError(Exception):
 
 @dataclass(frozen=True)
 class ToggleReport:
-    """What a toggle did: the flags whose state was set (changed or already right)."""
+    """What a toggle did: the flags whose state was set (changed or already right), and of those the ones
+    whose state it changed — None when the backend cannot tell (a remote Unleash answers the same
+    either way)."""
 
     features: tuple[str, ...]
+    changed: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,22 +92,28 @@ class TransactionalFlagBackend(FlagBackend, Protocol):
 
 
 async def toggle_each(
-    names: Sequence[str], command: ToggleCommand, toggle_one: Callable[[str], Awaitable[None]]
+    names: Sequence[str], command: ToggleCommand, toggle_one: Callable[[str], Awaitable[bool | None]]
 ) -> ToggleReport:
-    """A by-tag toggle flag by flag: every flag is attempted; the report names those that were set, or
-    `tag_failure` lists each failed flag with its reason (the others stay applied)."""
+    """A by-tag toggle flag by flag: every flag is attempted; the report names those that were set (and
+    changed, when `toggle_one` tells: True / False; None: it cannot), or `tag_failure` lists each failed
+    flag with its reason (the others stay applied)."""
     done: list[str] = []
+    changed: list[str] | None = []
     failed: list[tuple[str, str]] = []
     for name in names:
         try:
-            await toggle_one(name)
+            did_change = await toggle_one(name)
         except FlagActionError as exc:
             failed.append((name, str(exc)))
         else:
             done.append(name)
+            if did_change is None:
+                changed = None
+            elif did_change and changed is not None:
+                changed.append(name)
     if failed:
         raise tag_failure(failed, attempted=len(names), command=command)
-    return ToggleReport(features=tuple(done))
+    return ToggleReport(features=tuple(done), changed=tuple(changed) if changed is not None else None)
 
 
 def tag_failure(failed: list[tuple[str, str]], *, attempted: int, command: ToggleCommand) -> FlagActionError:

@@ -90,8 +90,9 @@ class EmbeddedFlagBatch:
 
     async def toggle(self, actor: Principal, command: ToggleCommand) -> ToggleReport:
         if command.feature_name is not None:
-            await self._set_enabled(actor, command, command.feature_name)
-            return ToggleReport(features=(command.feature_name,))
+            changed = await self._set_enabled(actor, command, command.feature_name)
+            name = command.feature_name
+            return ToggleReport(features=(name,), changed=(name,) if changed else ())
         try:
             check_permission(actor, UPDATE_FEATURE_ENVIRONMENT)  # refused even with no tagged flag
             if command.project not in self._projects:
@@ -113,9 +114,10 @@ class EmbeddedFlagBatch:
             project=command.project, tag_type=tag_type, tag_value=tag_value
         )
 
-    async def _set_enabled(self, actor: Principal, command: ToggleCommand, feature_name: str) -> None:
+    async def _set_enabled(self, actor: Principal, command: ToggleCommand, feature_name: str) -> bool:
+        """Plan the change; whether it changes the flag's state."""
         try:
-            await self._toggles.set_enabled(
+            return await self._toggles.set_enabled(
                 actor=actor,
                 project=command.project,
                 feature_name=feature_name,

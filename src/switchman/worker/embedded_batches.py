@@ -22,6 +22,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.action_sets.decision_store import record_decisions
+from switchman.action_sets.event_changes import RunChanges, record_changes
 from switchman.action_sets.event_store import EventRecord, finish_events, start_events
 from switchman.config import Settings
 from switchman.db.engine import Database
@@ -132,17 +133,19 @@ class EmbeddedBatches:
         await flags.prepare(_commands_to_run(runs, events))
         outcomes: list[RunOutcome] = []
         finished: list[tuple[EventRecord, str, Sequence[ActionStep]]] = []
+        changes = RunChanges()
         for run, event in zip(runs, events, strict=True):
             if event is None:  # ended in an earlier batch, which recorded its decision
                 continue
             steps, remaining = resumable(event)
 
-            async def perform(step: ActionStep, run: PlannedRun = run) -> None:
+            async def perform(step: ActionStep, run: PlannedRun = run, event_id: int = event.id) -> None:
                 actor, command = run.command(step)
                 try:
-                    await flags.toggle(actor, command)
+                    report = await flags.toggle(actor, command)
                 except FlagActionError as exc:
                     raise ActionFailed(str(exc)) from exc
+                changes.note(event_id, report, command, at=utcnow())
 
             state = (
                 await run_actions(remaining, perform, nothing_to_save) if remaining else EventState.SUCCESS
@@ -152,6 +155,7 @@ class EmbeddedBatches:
             outcomes.append(RunOutcome(run.action_set, run.signal_id, state, steps))
         await flags.flush()
         await finish_events(conn, finished, now=utcnow())
+        await record_changes(conn, changes)
         return outcomes
 
 

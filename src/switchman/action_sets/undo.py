@@ -1,0 +1,104 @@
+"""Undo an action set event (ADR 0024): put back each flag state its run changed, unless changed since.
+
+For each change the run recorded (`event_changes`): if the flag's state is still the one the run left and
+no on/off of it was recorded after the run's change, it is set back — as the caller, so the flag audit log
+names who undid it; otherwise the change is skipped with the reason (who changed it since, and when; or
+that the flag is gone). All in one transaction, at most once per event (a second undo is a 409), and the
+undo itself is an audit event linked to the event (`action-set-event-undone`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from switchman.action_sets import event_changes, event_store
+from switchman.action_sets.service import require_action_set
+from switchman.audit.log import last_toggle_since, record_event
+from switchman.auth.access import check_permission
+from switchman.auth.permissions import UPDATE_FEATURE_ENVIRONMENT
+from switchman.auth.principal import Principal
+from switchman.engine.executor import EventState
+from switchman.errors import ConflictError, NotFoundError, SwitchmanError
+from switchman.flags.toggles import ToggleBatch
+from switchman.timeutil import iso, utcnow
+
+EVENT_UNDONE = "action-set-event-undone"
+
+
+async def undo_event(
+    conn: AsyncConnection,
+    *,
+    project: str,
+    action_set_id: int,
+    event_id: int,
+    principal: Principal,
+    embedded: bool,
+) -> dict[str, Any]:
+    """`undoActionSetEventResultSchema`: what was put back and what was skipped, and why."""
+    await require_action_set(conn, project=project, action_set_id=action_set_id, lock=True)
+    event = await event_store.event_by_id(conn, event_id=event_id, action_set_id=action_set_id)
+    if event is None:
+        raise NotFoundError(f"Could not find event {event_id} of action set {action_set_id}.")
+    if not embedded:
+        raise ConflictError(
+            "Undo needs switchman's own flag store: a remote Unleash does not tell which flags a run changed."
+        )
+    if event.state == EventState.STARTED:
+        raise ConflictError(f"Event {event_id} is still running; undo it once it has ended.")
+    done = await event_changes.undo_of(conn, event_id)
+    if done is not None:
+        raise ConflictError(
+            f"Event {event_id} was already undone by {done.undone_by} at {iso(done.created_at)}."
+        )
+    check_permission(principal, UPDATE_FEATURE_ENVIRONMENT)
+    batch = ToggleBatch(conn)
+    restored: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
+    for change in await event_changes.changes_of(conn, event_id):
+        where = {"featureName": change.feature_name, "environment": change.environment}
+        reason = await _why_not(conn, batch, project, change)
+        if reason is None:
+            try:
+                await batch.set_enabled(
+                    actor=principal,
+                    project=project,
+                    feature_name=change.feature_name,
+                    environment=change.environment,
+                    enabled=change.enabled_before,
+                )
+            except SwitchmanError as exc:
+                reason = exc.message
+        if reason is None:
+            restored.append({**where, "enabled": change.enabled_before})
+        else:
+            skipped.append({**where, "reason": reason})
+    await batch.flush()
+    result = {"eventId": event_id, "actionSetId": action_set_id, "restored": restored, "skipped": skipped}
+    now = utcnow()
+    await event_changes.record_undo(conn, event_id, by=principal.username, result=result, now=now)
+    await record_event(
+        conn, type=EVENT_UNDONE, actor=principal, visible_to_clients=False, project=project, data=result
+    )
+    return {**result, "undoneAt": iso(now), "undoneBy": principal.username}
+
+
+async def _why_not(
+    conn: AsyncConnection, batch: ToggleBatch, project: str, change: event_changes.FlagChange
+) -> str | None:
+    """Why the change cannot be put back (None: it can)."""
+    state = await batch.state_of(
+        project=project, feature_name=change.feature_name, environment=change.environment
+    )
+    if state is None:
+        return f"the flag {change.feature_name} no longer exists in project {project} (or is archived)"
+    later = await last_toggle_since(
+        conn, feature_name=change.feature_name, environment=change.environment, since=change.changed_at
+    )
+    if later is not None:
+        turned = "on" if later.type.endswith("enabled") else "off"
+        return f"changed since: turned {turned} by {later.created_by} at {iso(later.created_at)}"
+    if state != change.enabled_after:
+        return "its state is no longer the one the run left"
+    return None

@@ -1,0 +1,48 @@
+"""action set event changes and undo
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-03
+
+The flag states each run of the embedded store changed, and undone events (ADR 0024).
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import switchman.db.types
+
+revision: str = "0010"
+down_revision: str | None = "0009"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "action_set_event_change",
+        sa.Column("event_id", sa.BigInteger(), nullable=False),
+        sa.Column("feature_name", sa.String(length=255), nullable=False),
+        sa.Column("environment", sa.String(length=100), nullable=False),
+        sa.Column("enabled_before", sa.Boolean(), nullable=False),
+        sa.Column("enabled_after", sa.Boolean(), nullable=False),
+        sa.Column("changed_at", switchman.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "event_id", "feature_name", "environment", name=op.f("pk_action_set_event_change")
+        ),
+    )
+    op.create_table(
+        "action_set_event_undo",
+        sa.Column("event_id", sa.BigInteger(), nullable=False),
+        sa.Column("undone_by", sa.String(length=255), nullable=False),
+        sa.Column("result", sa.Text(), nullable=False),
+        sa.Column("created_at", switchman.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("event_id", name=op.f("pk_action_set_event_undo")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("action_set_event_undo")
+    op.drop_table("action_set_event_change")
