@@ -98,6 +98,7 @@ PUBLIC = {
         "policy_store",
         "policy",
         "event_changes",
+        "undo",
     },
     "client_api": set(),
     "api_tokens": {"configured"},  # the SDK token scope format (`*` = every project)

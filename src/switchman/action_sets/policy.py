@@ -32,6 +32,7 @@ def _wire(action_set_id: int, row: Any) -> dict[str, Any]:
         "windowSeconds": row.window_seconds,
         "perAlert": bool(row.per_alert),
         "alertKey": row.alert_key,
+        "restoreOnResolve": bool(row.restore_on_resolve),
         "updatedAt": iso(row.updated_at),
     }
 

@@ -32,6 +32,7 @@ def policy_of_row(row: Any) -> Policy:
         window_seconds=row.window_seconds,
         per_alert=bool(row.per_alert),
         alert_key=row.alert_key,
+        restore_on_resolve=bool(row.restore_on_resolve),
     )
 
 
@@ -55,6 +56,7 @@ async def put_policy(conn: AsyncConnection, action_set_id: int, policy: Policy, 
         "window_seconds": policy.window_seconds,
         "per_alert": policy.per_alert,
         "alert_key": policy.alert_key,
+        "restore_on_resolve": policy.restore_on_resolve,
         "updated_at": now,
     }
     insert = postgresql.insert(_p) if conn.dialect.name == "postgresql" else sqlite.insert(_p)
@@ -91,7 +93,7 @@ async def lock_sets(conn: AsyncConnection, action_set_ids: Iterable[int]) -> Non
 async def load_state(conn: AsyncConnection, action_set_id: int, alert_id: str) -> PolicyState:
     row = (
         await conn.execute(
-            sa.select(_s.c.last_run_at, _s.c.matches).where(
+            sa.select(_s.c.last_run_at, _s.c.matches, _s.c.open_event_id).where(
                 _s.c.action_set_id == action_set_id, _s.c.alert_id == alert_id
             )
         )
@@ -101,6 +103,7 @@ async def load_state(conn: AsyncConnection, action_set_id: int, alert_id: str) -
     return PolicyState(
         last_run_at=row.last_run_at,
         matches=tuple(datetime.fromisoformat(text) for text in orjson.loads(row.matches)),
+        open_event=row.open_event_id,
     )
 
 
@@ -116,6 +119,7 @@ async def save_states(
             "alert_id": alert_id,
             "last_run_at": state.last_run_at,
             "matches": orjson.dumps([at.astimezone(UTC).isoformat() for at in state.matches]).decode(),
+            "open_event_id": state.open_event,
             "updated_at": now,
         }
         for (action_set_id, alert_id), state in sorted(states.items())
@@ -125,6 +129,7 @@ async def save_states(
         set_={
             "last_run_at": insert.excluded.last_run_at,
             "matches": insert.excluded.matches,
+            "open_event_id": insert.excluded.open_event_id,
             "updated_at": insert.excluded.updated_at,
         },
     )

@@ -292,12 +292,23 @@ class ActionSetPolicySchema(RequestModel):
         description="A flattened payload key (as filters name them) identifying the alert; needs `perAlert`.",
     )
 
+    restore_on_resolve: StrictBool = Field(
+        default=False,
+        description="When the alert resolves (the sender format's `@switchman.status` is `resolved`), put "
+        "back the flag states the set's last run for that alert changed — unless changed since. Needs "
+        "`perAlert` (runs and resolutions are paired by alert identity) and switchman's own flag store.",
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> ActionSetPolicySchema:
         if (self.window_count is None) != (self.window_seconds is None):
             raise ValueError("windowCount and windowSeconds go together")
         if self.alert_key is not None and not self.per_alert:
             raise ValueError("alertKey needs perAlert: true")
+        if self.restore_on_resolve and not self.per_alert:
+            raise ValueError(
+                "restoreOnResolve needs perAlert: true (a resolution is paired by alert identity)"
+            )
         return self
 
 
@@ -311,6 +322,7 @@ class ActionSetPolicyResultSchema(_StrictWire):
     window_seconds: int | None
     per_alert: bool
     alert_key: str | None
+    restore_on_resolve: bool
     updated_at: DateTimeText
 
 
@@ -364,11 +376,12 @@ class DecisionSchema(_StrictWire):
     signal_id: int
     action_set_id: int
     project: str
-    outcome: Literal["matched", "failed", "not-matched", "suppressed", "shadow"] = Field(
+    outcome: Literal["matched", "failed", "not-matched", "suppressed", "shadow", "restored"] = Field(
         description="`matched`: every filter passed and the run succeeded; `failed`: every filter passed "
         "and the run failed (its event says which action); `not-matched`: a filter failed; `suppressed`: "
         "the set's policy held the run back (`policy` says why); `shadow`: the set is in shadow mode and "
-        "would have run."
+        "would have run; `restored`: the signal resolved an alert and the set's last run for it was put "
+        "back (`policy` lists what was restored and what was skipped, and why)."
     )
     event_id: int | None = Field(description="The run's action set event; null when nothing ran.")
     alert_id: str | None = Field(description="The alert identity a per-alert policy counted by.")

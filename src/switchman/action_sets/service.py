@@ -388,6 +388,7 @@ def policy_from_schema(body: ActionSetPolicySchema) -> Policy:
         window_seconds=body.window_seconds,
         per_alert=body.per_alert,
         alert_key=body.alert_key,
+        restore_on_resolve=body.restore_on_resolve,
     )
 
 

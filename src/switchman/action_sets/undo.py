@@ -25,6 +25,7 @@ from switchman.flags.toggles import ToggleBatch
 from switchman.timeutil import iso, utcnow
 
 EVENT_UNDONE = "action-set-event-undone"
+EVENT_RESTORED = "action-set-event-restored"
 
 
 async def undo_event(
@@ -53,6 +54,22 @@ async def undo_event(
             f"Event {event_id} was already undone by {done.undone_by} at {iso(done.created_at)}."
         )
     check_permission(principal, UPDATE_FEATURE_ENVIRONMENT)
+    result = await put_back(
+        conn, project=project, action_set_id=action_set_id, event_id=event_id, actor=principal
+    )
+    now = utcnow()
+    await event_changes.record_undo(conn, event_id, by=principal.username, result=result, now=now)
+    await record_event(
+        conn, type=EVENT_UNDONE, actor=principal, visible_to_clients=False, project=project, data=result
+    )
+    return {**result, "undoneAt": iso(now), "undoneBy": principal.username}
+
+
+async def put_back(
+    conn: AsyncConnection, *, project: str, action_set_id: int, event_id: int, actor: Principal
+) -> dict[str, Any]:
+    """Set each flag state the event's run changed back, as `actor`, unless changed since: `{eventId,
+    actionSetId, restored, skipped}`. Written with the transaction; the caller records why it was done."""
     batch = ToggleBatch(conn)
     restored: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
@@ -62,7 +79,7 @@ async def undo_event(
         if reason is None:
             try:
                 await batch.set_enabled(
-                    actor=principal,
+                    actor=actor,
                     project=project,
                     feature_name=change.feature_name,
                     environment=change.environment,
@@ -75,13 +92,52 @@ async def undo_event(
         else:
             skipped.append({**where, "reason": reason})
     await batch.flush()
-    result = {"eventId": event_id, "actionSetId": action_set_id, "restored": restored, "skipped": skipped}
-    now = utcnow()
-    await event_changes.record_undo(conn, event_id, by=principal.username, result=result, now=now)
-    await record_event(
-        conn, type=EVENT_UNDONE, actor=principal, visible_to_clients=False, project=project, data=result
+    return {"eventId": event_id, "actionSetId": action_set_id, "restored": restored, "skipped": skipped}
+
+
+async def restore_on_resolve(
+    conn: AsyncConnection, *, project: str, action_set_id: int, event_id: int, actor: Principal, alert: str
+) -> dict[str, Any]:
+    """The worker's restore of a resolved alert's run (ADR 0024): `put_back` as the set's own service
+    account, recorded as the event's undo (so it is done once) and audited; a run undone already by
+    someone is left alone (`skipped` says so)."""
+    done = await event_changes.undo_of(conn, event_id)
+    if done is not None:
+        return {
+            "eventId": event_id,
+            "actionSetId": action_set_id,
+            "restored": [],
+            "skipped": [{"featureName": "*", "environment": "*",
+                         "reason": f"event {event_id} was already undone by {done.undone_by}"}],
+        }  # fmt: skip
+    result = await put_back(
+        conn, project=project, action_set_id=action_set_id, event_id=event_id, actor=actor
     )
-    return {**result, "undoneAt": iso(now), "undoneBy": principal.username}
+    now = utcnow()
+    await event_changes.record_undo(
+        conn, event_id, by=f"{actor.username} (restore on resolve)", result=result, now=now
+    )
+    await record_event(
+        conn, type=EVENT_RESTORED, actor=actor, visible_to_clients=False, project=project,
+        data={**result, "alertId": alert},
+    )  # fmt: skip
+    return result
+
+
+def restore_summary(result: dict[str, Any]) -> str:
+    """One line for the trace: what a restore put back and what it left, and why."""
+
+    def flag(item: dict[str, Any]) -> str:
+        return f"{item['featureName']} in {item['environment']}"
+
+    parts = [f"restored event {result['eventId']}:"]
+    parts.append(
+        ", ".join(f"{flag(r)} back {'on' if r['enabled'] else 'off'}" for r in result["restored"])
+        or "nothing"
+    )
+    if result["skipped"]:
+        parts.append("; skipped: " + ", ".join(f"{flag(s)} ({s['reason']})" for s in result["skipped"]))
+    return " ".join(parts[:2]) + ("" if len(parts) < 3 else parts[2])
 
 
 async def _why_not(

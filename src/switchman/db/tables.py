@@ -426,11 +426,13 @@ action_set_policy = sa.Table(
     sa.Column("window_seconds", sa.Integer, nullable=True),
     sa.Column("per_alert", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("alert_key", sa.String(255), nullable=True),
+    sa.Column("restore_on_resolve", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 # What a policy's decisions left, per action set and alert identity ("" = the whole set): the arrival time
-# of the last run and of the latest matching signals (a JSON list, at most window_count - 1).
+# of the last run and of the latest matching signals (a JSON list, at most window_count - 1), and the run to
+# put back when the alert resolves.
 action_set_policy_state = sa.Table(
     "action_set_policy_state",
     metadata,
@@ -440,6 +442,8 @@ action_set_policy_state = sa.Table(
     sa.Column("alert_id", sa.String(255), primary_key=True),
     sa.Column("last_run_at", UTCDateTime(), nullable=True),
     sa.Column("matches", sa.Text, nullable=False),
+    # Restore on resolve: the alert's last run whose changes are not put back yet (ADR 0024).
+    sa.Column("open_event_id", sa.BigInteger, nullable=True),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 

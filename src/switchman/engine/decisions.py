@@ -6,7 +6,8 @@ An outcome per enabled action set of the signal's source:
 - `failed`: every filter passed, the run failed (an action failed; the event says which);
 - `not-matched`: a filter failed — the first failing one is recorded with the value it saw;
 - `suppressed`: every filter passed, the set's policy held the run back (cooldown, window; ADR 0023);
-- `shadow`: every filter passed and the policy would have run it, but the set is in shadow mode.
+- `shadow`: every filter passed and the policy would have run it, but the set is in shadow mode;
+- `restored`: the signal resolved an alert, and the set's last run for it was put back (ADR 0024).
 
 The reasons are the filter results that decided (`CompiledFilters.decide`): for a match, every filter with
 the value it saw; otherwise the filters evaluated up to the failing one, which is last.
@@ -26,6 +27,7 @@ class Outcome(StrEnum):
     NOT_MATCHED = "not-matched"
     SUPPRESSED = "suppressed"
     SHADOW = "shadow"
+    RESTORED = "restored"
 
 
 def reasons_of(results: tuple[FilterResult, ...], *, matched: bool) -> list[dict[str, Any]]:

@@ -8,7 +8,9 @@ Unleash's does):
 - `window_count` / `window_seconds`: run only once at least this many matching signals arrived within the
   period (this one included);
 - `per_alert`: the cooldown and the window count per alert identity (the sender format's `alertId`, or
-  the payload key `alert_key`) instead of per set.
+  the payload key `alert_key`) instead of per set;
+- `restore_on_resolve` (with `per_alert`): when the alert resolves (the sender format's status is
+  `resolved`), the flag states the set's last run for that alert changed are put back (ADR 0024).
 
 Time is the signals' own arrival time, not the worker's clock, so a backlog processed late is decided as
 it would have been on time, and a backtest over stored signals decides the same way.
@@ -35,6 +37,7 @@ class Policy:
     window_seconds: int | None = None
     per_alert: bool = False
     alert_key: str | None = None  # a flattened payload key; None: the sender format's `alertId`
+    restore_on_resolve: bool = False
 
     @property
     def stateful(self) -> bool:
@@ -46,6 +49,7 @@ class Policy:
 class PolicyState:
     last_run_at: datetime | None = None
     matches: tuple[datetime, ...] = field(default_factory=tuple)  # newest last, bounded
+    open_event: int | None = None  # restore on resolve: the alert's last run, not yet put back
 
 
 class Verdict(StrEnum):
@@ -94,10 +98,18 @@ def decide(policy: Policy, state: PolicyState, at: datetime) -> PolicyDecision:
                 replace(state, matches=matches),
             )
     last = state.last_run_at
-    ran = PolicyState(last_run_at=at if last is None else max(last, at), matches=matches)
+    ran = replace(state, last_run_at=at if last is None else max(last, at), matches=matches)
     if policy.shadow:
         return PolicyDecision(Verdict.SHADOW, "shadow mode: the set would have run; no flag was changed", ran)
     return PolicyDecision(Verdict.RUN, "the policy allows the run", ran)
+
+
+RESOLVED_KEY = "@switchman.status"
+
+
+def resolves(flat: Mapping[str, object]) -> bool:
+    """Whether the signal says its alert resolved (the sender format's normalised status)."""
+    return flat.get(RESOLVED_KEY) == "resolved"
 
 
 def alert_identity(policy: Policy, flat: Mapping[str, object]) -> str:

@@ -24,15 +24,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from switchman.action_sets.decision_store import record_decisions
 from switchman.action_sets.event_changes import RunChanges, record_changes
 from switchman.action_sets.event_store import EventRecord, finish_events, start_events
+from switchman.action_sets.undo import restore_on_resolve, restore_summary
 from switchman.config import Settings
 from switchman.db.engine import Database
 from switchman.engine.actions import ToggleCommand
+from switchman.engine.decisions import Outcome
 from switchman.engine.executor import ActionFailed, ActionStep, EventState, run_actions
 from switchman.flags.backend import FlagActionError, TransactionalFlagBackend
 from switchman.signal_endpoints.queue import claim_signals, mark_processed
 from switchman.timeutil import utcnow
 from switchman.wakeup import Wakeup
-from switchman.worker.matching import BatchLookups
+from switchman.worker.matching import BatchLookups, Resolution
 from switchman.worker.runs import PlannedRun, RunOutcome, log_outcome, nothing_to_save, resumable
 
 # On SQLite, a batch waits until ingestion has committed nothing for this long (or for the batch target):
@@ -116,7 +118,9 @@ class EmbeddedBatches:
             await lookups.prepare(batch)
             runs = [run for signal in batch for run in await lookups.planned_runs(signal)]
             if runs:
-                outcomes = await self._run_all(conn, runs)
+                outcomes = await self._run_all(conn, runs, lookups)
+            for resolution in lookups.restores:
+                await _restore(conn, lookups, resolution)
             now = utcnow()
             await lookups.save_policy_states()
             await record_decisions(conn, lookups.decisions, now=now)
@@ -125,7 +129,9 @@ class EmbeddedBatches:
             log_outcome(outcome)
         return len(batch)
 
-    async def _run_all(self, conn: AsyncConnection, runs: Sequence[PlannedRun]) -> list[RunOutcome]:
+    async def _run_all(
+        self, conn: AsyncConnection, runs: Sequence[PlannedRun], lookups: BatchLookups
+    ) -> list[RunOutcome]:
         """Run `runs` in order inside `conn`'s transaction; the outcome of each run that ended here (runs
         that had already ended are left out)."""
         events = await start_events(conn, [(run.action_set, run.signal) for run in runs], now=utcnow())
@@ -152,11 +158,32 @@ class EmbeddedBatches:
             )
             finished.append((event, state, steps))
             run.settle(event_id=event.id, state=state)
+            lookups.opened(run, event.id)
             outcomes.append(RunOutcome(run.action_set, run.signal_id, state, steps))
         await flags.flush()
         await finish_events(conn, finished, now=utcnow())
         await record_changes(conn, changes)
         return outcomes
+
+
+async def _restore(conn: AsyncConnection, lookups: BatchLookups, resolution: Resolution) -> None:
+    """Put back the resolved alert's open run (after the batch's runs, whose changes are written by now)
+    and settle the resolving signal's decision (ADR 0024)."""
+    decision, action_set = resolution.decision, resolution.action_set
+    event_id = await lookups.take_open_event(resolution)
+    if event_id is None:
+        decision.policy_reason = f"alert {resolution.alert} resolved; no run of this set for it to restore"
+        return
+    actor = await lookups.actor_of(action_set)
+    if actor is None:
+        decision.policy_reason = f"the service account {action_set.actor_id} this set runs as does not exist"
+        return
+    result = await restore_on_resolve(
+        conn, project=action_set.project, action_set_id=action_set.id, event_id=event_id, actor=actor,
+        alert=resolution.alert,
+    )  # fmt: skip
+    decision.outcome, decision.event_id = Outcome.RESTORED, event_id
+    decision.policy_reason = restore_summary(result)
 
 
 def _commands_to_run(runs: Sequence[PlannedRun], events: Sequence[EventRecord | None]) -> list[ToggleCommand]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -27,12 +28,22 @@ from switchman.auth.principal import Principal
 from switchman.db.engine import Database
 from switchman.engine.decisions import Outcome, reasons_of
 from switchman.engine.matching import CompiledFilters, compile_filters
-from switchman.engine.policy import Policy, PolicyState, Verdict, alert_identity, decide
+from switchman.engine.policy import Policy, PolicyState, Verdict, alert_identity, decide, resolves
 from switchman.service_accounts.service import get_actor
 from switchman.signal_endpoints.queue import ClaimedSignal
 from switchman.signal_endpoints.sender_format import SenderFormat, filter_view, format_of
 from switchman.timeutil import utcnow
 from switchman.worker.runs import PlannedRun
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A signal that resolved `alert` for a set that restores on resolve; its `decision` is settled by the
+    restore."""
+
+    action_set: ActionSetRecord
+    alert: str
+    decision: Decision
 
 
 class BatchLookups:
@@ -44,6 +55,7 @@ class BatchLookups:
         self._conn = conn
         self._trace = trace
         self.decisions: list[Decision] = []
+        self.restores: list[Resolution] = []  # resolved alerts to put back, in signal order
         self._candidates: dict[tuple[str, int], list[tuple[ActionSetRecord, CompiledFilters]]] = {}
         self._policies: dict[int, Policy] = {}
         self._states: dict[tuple[int, str], PolicyState] = {}
@@ -86,16 +98,59 @@ class BatchLookups:
                 outcome=Outcome.MATCHED if result.matched else Outcome.NOT_MATCHED,
                 reasons=reasons_of(result.filters, matched=result.matched),
             )
-            if result.matched and action_set.id in self._policies:
-                await self._apply_policy(self._policies[action_set.id], decision, flat, signal)
+            policy = self._policies.get(action_set.id)
+            if result.matched and policy is not None:
+                await self._apply_policy(policy, decision, flat, signal)
+            elif policy is not None and policy.restore_on_resolve and resolves(flat):
+                self._resolution(action_set, policy, decision, flat)
             if self._trace and not decision.recorded:
                 self.decisions.append(decision)
             if decision.outcome == Outcome.MATCHED:
                 wire_signal = wire_signal or signal.wire()
                 actor = await self._actor(action_set.actor_id)
-                traced = self._trace or decision.recorded
+                traced = self._trace or decision.recorded or policy is not None
                 runs.append(PlannedRun(action_set, wire_signal, actor, decision if traced else None))
         return runs
+
+    def _resolution(
+        self, action_set: ActionSetRecord, policy: Policy, decision: Decision, flat: Mapping[str, object]
+    ) -> None:
+        """A resolved alert for a set that restores on resolve: queued for `restores` (embedded store)."""
+        alert = alert_identity(policy, flat)
+        decision.alert_id = alert or None
+        if self._conn is None:
+            decision.policy_reason = "restore on resolve needs switchman's own flag store; nothing restored"
+        elif not alert:
+            decision.policy_reason = "the resolved signal names no alert identity; nothing restored"
+        else:
+            self.restores.append(Resolution(action_set, alert, decision))
+
+    def opened(self, run: PlannedRun, event_id: int) -> None:
+        """A run of a set that restores on resolve: the alert's run to put back when it resolves — the
+        first since the alert last resolved (a repeated firing finds the flags already changed, and what
+        must come back is the state before the first)."""
+        policy = self._policies.get(run.action_set.id)
+        if policy is None or not policy.restore_on_resolve or run.decision is None:
+            return
+        key = (run.action_set.id, run.decision.alert_id or "")
+        state = self._states.get(key, PolicyState())
+        if state.open_event is None:
+            self._states[key] = replace(state, open_event=event_id)
+            self._changed.add(key)
+
+    async def take_open_event(self, resolution: Resolution) -> int | None:
+        """The alert's open run (and forget it: it is put back once)."""
+        assert self._conn is not None
+        key = (resolution.action_set.id, resolution.alert)
+        state = self._states.get(key)
+        if state is None:
+            state = await policy_store.load_state(self._conn, *key)
+        self._states[key] = replace(state, open_event=None)
+        self._changed.add(key)
+        return state.open_event
+
+    async def actor_of(self, action_set: ActionSetRecord) -> Principal | None:
+        return await self._actor(action_set.actor_id)
 
     async def _apply_policy(
         self, policy: Policy, decision: Decision, flat: Mapping[str, object], signal: ClaimedSignal
