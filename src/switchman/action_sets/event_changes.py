@@ -71,6 +71,17 @@ async def record_changes(conn: AsyncConnection, changes: RunChanges) -> None:
         await conn.execute(_c.insert(), rows)
 
 
+async def changes_since(conn: AsyncConnection, *, action_set_id: int, since: datetime) -> int:
+    """How many flag states the set's runs changed after `since` (its change budget's use)."""
+    e = t.action_set_event
+    query = (
+        sa.select(sa.func.count())
+        .select_from(_c.join(e, e.c.id == _c.c.event_id))
+        .where(e.c.action_set_id == action_set_id, _c.c.changed_at > since)
+    )
+    return int((await conn.execute(query)).scalar_one())
+
+
 async def changes_of(conn: AsyncConnection, event_id: int) -> list[FlagChange]:
     """The changes event `event_id`'s run made, by flag and environment."""
     rows = await conn.execute(

@@ -15,7 +15,7 @@ from switchman.action_sets.schemas import ActionSetPolicySchema
 from switchman.action_sets.service import policy_from_schema, require_action_set
 from switchman.audit.log import record_event
 from switchman.auth.principal import Principal
-from switchman.errors import NotFoundError
+from switchman.errors import VALIDATION_MESSAGE, BadDataError, NotFoundError
 from switchman.timeutil import iso, utcnow
 
 # Audit log event types (switchman's own; Unleash has no action set policies).
@@ -33,6 +33,7 @@ def _wire(action_set_id: int, row: Any) -> dict[str, Any]:
         "perAlert": bool(row.per_alert),
         "alertKey": row.alert_key,
         "restoreOnResolve": bool(row.restore_on_resolve),
+        "maxChangesPerHour": row.max_changes_per_hour,
         "updatedAt": iso(row.updated_at),
     }
 
@@ -54,10 +55,23 @@ async def put_policy(
     action_set_id: int,
     body: ActionSetPolicySchema,
     principal: Principal,
+    embedded: bool = True,
 ) -> dict[str, Any]:
     """Set the policy (audited). Changing it starts its counting afresh (the stored cooldown and window
-    state go)."""
+    state go). Restore on resolve and change budgets need the flag changes only switchman's own store
+    reports (`embedded`)."""
     await require_action_set(conn, project=project, action_set_id=action_set_id, lock=True)
+    if not embedded and (body.restore_on_resolve or body.max_changes_per_hour is not None):
+        raise BadDataError(
+            VALIDATION_MESSAGE,
+            details=[
+                {
+                    "path": "/restoreOnResolve" if body.restore_on_resolve else "/maxChangesPerHour",
+                    "message": "needs switchman's own flag store: a remote Unleash does not tell which flags "
+                    "a run changed",
+                }
+            ],
+        )
     policy = policy_from_schema(body)
     previous = await policy_store.get_policy_row(conn, action_set_id)
     if previous is not None and policy_store.policy_of_row(previous) != policy:

@@ -33,6 +33,7 @@ def policy_of_row(row: Any) -> Policy:
         per_alert=bool(row.per_alert),
         alert_key=row.alert_key,
         restore_on_resolve=bool(row.restore_on_resolve),
+        max_changes_per_hour=row.max_changes_per_hour,
     )
 
 
@@ -57,6 +58,7 @@ async def put_policy(conn: AsyncConnection, action_set_id: int, policy: Policy, 
         "per_alert": policy.per_alert,
         "alert_key": policy.alert_key,
         "restore_on_resolve": policy.restore_on_resolve,
+        "max_changes_per_hour": policy.max_changes_per_hour,
         "updated_at": now,
     }
     insert = postgresql.insert(_p) if conn.dialect.name == "postgresql" else sqlite.insert(_p)

@@ -313,6 +313,7 @@ async def put_actions_policy(
             action_set_id=parse_path_id(action_set_id, "action set"),
             body=payload,
             principal=principal,
+            embedded=_embedded(request),
         )
 
 

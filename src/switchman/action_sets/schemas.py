@@ -299,6 +299,14 @@ class ActionSetPolicySchema(RequestModel):
         "`perAlert` (runs and resolutions are paired by alert identity) and switchman's own flag store.",
     )
 
+    max_changes_per_hour: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="A change budget: an action that would take the flag states this set changed in the "
+        "last hour beyond this fails, saying so (the run fails there). Switchman's own flag store only.",
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> ActionSetPolicySchema:
         if (self.window_count is None) != (self.window_seconds is None):
@@ -323,6 +331,7 @@ class ActionSetPolicyResultSchema(_StrictWire):
     per_alert: bool
     alert_key: str | None
     restore_on_resolve: bool
+    max_changes_per_hour: int | None
     updated_at: DateTimeText
 
 
@@ -332,6 +341,9 @@ class PolicyVerdictSchema(_StrictWire):
     verdict: Literal["run", "suppressed", "shadow"]
     reason: str
     alert_id: str | None = Field(description="The alert identity the policy counted by (`perAlert`).")
+    budget: str | None = Field(
+        default=None, description="The change budget's use in the last hour, when the policy has one."
+    )
 
 
 # --- undo (switchman extension, ADR 0024) -----------------------------------------------------------------

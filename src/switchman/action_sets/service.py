@@ -12,13 +12,13 @@ Then the name must be free in the project (409 `NameExistsError`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from switchman.action_sets import policy_store
+from switchman.action_sets import event_changes, policy_store
 from switchman.action_sets import repository as repo
 from switchman.action_sets.repository import ActionSetRecord as ActionSetRecord  # the worker reads these
 from switchman.action_sets.repository import NewActionSet
@@ -262,6 +262,9 @@ async def explain(
     }
 
 
+_HOUR = timedelta(hours=1)
+
+
 async def _policy_verdict(
     conn: AsyncConnection, action_set_id: int, flat: Mapping[str, object], at: datetime
 ) -> dict[str, Any] | None:
@@ -272,7 +275,18 @@ async def _policy_verdict(
         return None
     alert = alert_identity(policy, flat)
     decided = decide_policy(policy, await policy_store.load_state(conn, action_set_id, alert), at)
-    return {"verdict": str(decided.verdict), "reason": decided.reason, "alertId": alert or None}
+    budget = None
+    if policy.max_changes_per_hour is not None:
+        used = await event_changes.changes_since(conn, action_set_id=action_set_id, since=utcnow() - _HOUR)
+        budget = f"{used} of {policy.max_changes_per_hour} flag changes used in the last hour" + (
+            ": an action that changes a flag would fail" if used >= policy.max_changes_per_hour else ""
+        )
+    return {
+        "verdict": str(decided.verdict),
+        "reason": decided.reason,
+        "alertId": alert or None,
+        "budget": budget,
+    }
 
 
 # --- backtest (issue 14) -------------------------------------------------------------------------------------
@@ -389,6 +403,7 @@ def policy_from_schema(body: ActionSetPolicySchema) -> Policy:
         per_alert=body.per_alert,
         alert_key=body.alert_key,
         restore_on_resolve=body.restore_on_resolve,
+        max_changes_per_hour=body.max_changes_per_hour,
     )
 
 

@@ -427,6 +427,7 @@ action_set_policy = sa.Table(
     sa.Column("per_alert", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("alert_key", sa.String(255), nullable=True),
     sa.Column("restore_on_resolve", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("max_changes_per_hour", sa.Integer, nullable=True),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 

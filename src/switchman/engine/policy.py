@@ -10,7 +10,9 @@ Unleash's does):
 - `per_alert`: the cooldown and the window count per alert identity (the sender format's `alertId`, or
   the payload key `alert_key`) instead of per set;
 - `restore_on_resolve` (with `per_alert`): when the alert resolves (the sender format's status is
-  `resolved`), the flag states the set's last run for that alert changed are put back (ADR 0024).
+  `resolved`), the flag states the set's last run for that alert changed are put back (ADR 0024);
+- `max_changes_per_hour`: a change budget — an action that would take the set's flag changes of the last
+  hour beyond it fails, saying so (`budget_failure`; ADR 0024).
 
 Time is the signals' own arrival time, not the worker's clock, so a backlog processed late is decided as
 it would have been on time, and a backtest over stored signals decides the same way.
@@ -38,6 +40,7 @@ class Policy:
     per_alert: bool = False
     alert_key: str | None = None  # a flattened payload key; None: the sender format's `alertId`
     restore_on_resolve: bool = False
+    max_changes_per_hour: int | None = None  # a change budget: a run that would exceed it fails
 
     @property
     def stateful(self) -> bool:
@@ -102,6 +105,17 @@ def decide(policy: Policy, state: PolicyState, at: datetime) -> PolicyDecision:
     if policy.shadow:
         return PolicyDecision(Verdict.SHADOW, "shadow mode: the set would have run; no flag was changed", ran)
     return PolicyDecision(Verdict.RUN, "the policy allows the run", ran)
+
+
+def budget_failure(policy: Policy, *, used: int, would_change: int) -> str | None:
+    """Why an action may not run under the set's change budget (None: it may)."""
+    budget = policy.max_changes_per_hour
+    if budget is None or would_change == 0 or used + would_change <= budget:
+        return None
+    return (
+        f"change budget exhausted: this action set changed {used} flag state(s) in the last hour and its "
+        f"policy allows {budget}; this action would change {would_change} more"
+    )
 
 
 RESOLVED_KEY = "@switchman.status"

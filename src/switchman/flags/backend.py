@@ -68,6 +68,10 @@ class FlagBatch(Protocol):
 
     async def toggle(self, actor: Principal, command: ToggleCommand) -> ToggleReport: ...
 
+    async def would_change(self, command: ToggleCommand) -> int:
+        """How many flag states `command` would change now (0 when it would fail: `toggle` says why)."""
+        ...
+
     async def flush(self) -> None: ...
 
 

@@ -104,6 +104,22 @@ class EmbeddedFlagBatch:
         await self._toggles.prepare(names, [command.project])
         return await toggle_each(names, command, lambda name: self._set_enabled(actor, command, name))
 
+    async def would_change(self, command: ToggleCommand) -> int:
+        if command.feature_name is not None:
+            names = [command.feature_name]
+        else:
+            try:
+                names = await self._tagged(command)
+            except SwitchmanError:
+                return 0
+        count = 0
+        for name in names:
+            state = await self._toggles.state_of(
+                project=command.project, feature_name=name, environment=command.environment
+            )
+            count += state is not None and state != command.enabled
+        return count
+
     async def flush(self) -> None:
         await self._toggles.flush()
 

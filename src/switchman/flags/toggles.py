@@ -275,15 +275,18 @@ class ToggleBatch:
         return self._tagged[key]
 
     async def state_of(self, *, project: str, feature_name: str, environment: str) -> bool | None:
-        """The flag's planned state in the environment (its stored one until this batch changes it); None
-        when the flag does not exist in the project, is archived, or has no row there."""
+        """The flag's planned state in the environment (its stored one until this batch changes it; off when
+        it was never set there); None when the flag does not exist in the project or is archived, or the
+        project does not have the environment."""
         if feature_name not in self._flags or project not in self._linked:
             await self.prepare([feature_name], [project])
         row = self._flags[feature_name]
         if row is None or row.project_id != project or row.archived_at is not None:
             return None
+        if environment not in self._linked[project]:
+            return None
         toggle = self._toggles.get((feature_name, environment))
-        return toggle.enabled if toggle is not None and toggle.row_exists else None
+        return toggle.enabled if toggle is not None and toggle.row_exists else False
 
     async def set_enabled(
         self, *, actor: Principal, project: str, feature_name: str, environment: str, enabled: bool

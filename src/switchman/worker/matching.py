@@ -149,6 +149,9 @@ class BatchLookups:
         self._changed.add(key)
         return state.open_event
 
+    def policy_of(self, action_set_id: int) -> Policy | None:
+        return self._policies.get(action_set_id)
+
     async def actor_of(self, action_set: ActionSetRecord) -> Principal | None:
         return await self._actor(action_set.actor_id)
 

@@ -4,7 +4,7 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-03
 
-An action set's policy (shadow, cooldown, window, per alert, restore on resolve) and the state its decisions leave (ADR 0023).
+An action set's policy (shadow, cooldown, window, per alert) and the state its decisions leave (ADR 0023).
 """
 
 from collections.abc import Sequence
@@ -30,7 +30,6 @@ def upgrade() -> None:
         sa.Column("window_seconds", sa.Integer(), nullable=True),
         sa.Column("per_alert", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("alert_key", sa.String(length=255), nullable=True),
-        sa.Column("restore_on_resolve", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("updated_at", switchman.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["action_set_id"],
@@ -46,7 +45,6 @@ def upgrade() -> None:
         sa.Column("alert_id", sa.String(length=255), nullable=False),
         sa.Column("last_run_at", switchman.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("matches", sa.Text(), nullable=False),
-        sa.Column("open_event_id", sa.BigInteger(), nullable=True),
         sa.Column("updated_at", switchman.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["action_set_id"],

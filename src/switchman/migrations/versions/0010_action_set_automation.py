@@ -1,10 +1,11 @@
-"""action set event changes and undo
+"""action set event changes, undo, restore on resolve and change budgets
 
 Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-03
 
-The flag states each run of the embedded store changed, and undone events (ADR 0024).
+The flag states each run of the embedded store changed, undone events, and the policy fields that build on
+them: restore on resolve (with the alert's open run) and the change budget (ADR 0024).
 """
 
 from collections.abc import Sequence
@@ -21,6 +22,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("action_set_policy") as policy:
+        policy.add_column(
+            sa.Column("restore_on_resolve", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+        policy.add_column(sa.Column("max_changes_per_hour", sa.Integer(), nullable=True))
+    with op.batch_alter_table("action_set_policy_state") as state:
+        state.add_column(sa.Column("open_event_id", sa.BigInteger(), nullable=True))
     op.create_table(
         "action_set_event_change",
         sa.Column("event_id", sa.BigInteger(), nullable=False),
@@ -46,3 +54,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("action_set_event_undo")
     op.drop_table("action_set_event_change")
+    with op.batch_alter_table("action_set_policy_state") as state:
+        state.drop_column("open_event_id")
+    with op.batch_alter_table("action_set_policy") as policy:
+        policy.drop_column("max_changes_per_hour")
+        policy.drop_column("restore_on_resolve")
