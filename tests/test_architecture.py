@@ -99,6 +99,7 @@ PUBLIC = {
         "policy",
         "event_changes",
         "undo",
+        "time_boxes",  # the worker sweeps the time boxes that ended (ADR 0025)
     },
     "client_api": set(),
     "api_tokens": {"configured"},  # the SDK token scope format (`*` = every project)

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from switchman.engine.policy import Policy, PolicyState, Verdict, decide
+from switchman.engine.policy import (
+    Policy,
+    PolicyState,
+    Verdict,
+    decide,
+    renew_time_box,
+    time_box_due,
+    time_box_reason,
+)
 
 T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
@@ -74,3 +83,27 @@ def test_the_cooldown_holds_either_side_of_the_last_run() -> None:
     earlier = decide(policy, PolicyState(last_run_at=at(100)), at(30))
     assert earlier.verdict == Verdict.RUN
     assert earlier.state.last_run_at == at(100)  # the latest run still bounds what follows
+
+
+BOXED = Policy(revert_after_seconds=600)
+
+
+def test_a_run_opens_a_time_box_that_matching_signals_renew() -> None:
+    opened = renew_time_box(BOXED, PolicyState(), at=at(0), signal_id=1, running=True)
+    assert (opened.revert_due, opened.renewed_by) == (at(600), 1)
+    opened = replace(opened, open_event=41)  # the worker records the run's event
+    renewed = renew_time_box(BOXED, opened, at=at(300), signal_id=2, running=False)  # held back, still renews
+    assert (renewed.revert_due, renewed.renewed_by, renewed.open_event) == (at(900), 2, 41)
+    assert not time_box_due(renewed, at(899)) and time_box_due(renewed, at(900))
+    assert "after signal 2" in time_box_reason(BOXED, renewed)
+
+
+def test_a_time_box_never_moves_back_and_needs_an_open_run() -> None:
+    opened = PolicyState(open_event=41, revert_due=at(900), renewed_by=2)
+    late = renew_time_box(BOXED, opened, at=at(100), signal_id=3, running=False)  # decided out of order
+    assert late == opened
+    nothing_open = renew_time_box(BOXED, PolicyState(), at=at(0), signal_id=1, running=False)
+    assert nothing_open == PolicyState()  # a held-back signal opens no box
+    assert renew_time_box(Policy(), PolicyState(), at=at(0), signal_id=1, running=True) == PolicyState()
+    assert not time_box_due(PolicyState(revert_due=at(0)), at(10))  # no open run: nothing to put back
+    assert BOXED.keeps_open_run and not Policy(cooldown_seconds=5).keeps_open_run

@@ -112,7 +112,10 @@ async def test_explain_without_a_budget_says_nothing_of_one(
     assert explained["policy"]["budget"] is None
 
 
-@pytest.mark.parametrize("field", [{"maxChangesPerHour": 5}, {"perAlert": True, "restoreOnResolve": True}])
+@pytest.mark.parametrize(
+    "field",
+    [{"maxChangesPerHour": 5}, {"perAlert": True, "restoreOnResolve": True}, {"revertAfterSeconds": 60}],
+)
 async def test_a_remote_backend_refuses_what_needs_the_flag_changes(
     client: httpx.AsyncClient, scenario: Scenario, db: Database, field: dict[str, Any]
 ) -> None:

@@ -40,13 +40,39 @@ class Decision:
     recorded: bool = False  # already written (a policy decision on the remote path)
 
 
+# The one decision per (signal, set): every row but a time box's revert (ADR 0025), which is recorded
+# besides the decision of the signal that last renewed the box.
+_DECISION = _d.c.outcome != str(Outcome.REVERTED)
+_DECISION_INDEX_WHERE = sa.text("outcome <> 'reverted'")  # the unique index's own predicate, as written
+
+
+async def record_revert(conn: AsyncConnection, decision: Decision, *, now: datetime) -> None:
+    """Write a time box's revert (outcome `reverted`) for the signal that last renewed the box."""
+    assert decision.outcome == Outcome.REVERTED
+    await conn.execute(
+        sa.insert(_d).values(
+            signal_id=decision.signal_id,
+            action_set_id=decision.action_set_id,
+            project=decision.project,
+            outcome=str(decision.outcome),
+            event_id=decision.event_id,
+            alert_id=decision.alert_id,
+            policy_reason=decision.policy_reason,
+            reasons=orjson.dumps(decision.reasons).decode(),
+            created_at=now,
+        )
+    )
+
+
 async def record_decisions(conn: AsyncConnection, decisions: Sequence[Decision], *, now: datetime) -> None:
     """Write `decisions` in one statement; one already recorded for the same (signal, set) is kept."""
     if not decisions:
         return
     insert = postgresql.insert(_d) if conn.dialect.name == "postgresql" else sqlite.insert(_d)
     await conn.execute(
-        insert.on_conflict_do_nothing(index_elements=["signal_id", "action_set_id"]),
+        insert.on_conflict_do_nothing(
+            index_elements=["signal_id", "action_set_id"], index_where=_DECISION_INDEX_WHERE
+        ),
         [
             {
                 "signal_id": decision.signal_id,
@@ -67,7 +93,7 @@ async def record_decisions(conn: AsyncConnection, decisions: Sequence[Decision],
 async def find_decision(conn: AsyncConnection, *, signal_id: int, action_set_id: int) -> Any:
     """The recorded decision of (signal, set): its `outcome` and `policy_reason`; None when none."""
     query = sa.select(_d.c.outcome, _d.c.policy_reason).where(
-        _d.c.signal_id == signal_id, _d.c.action_set_id == action_set_id
+        _d.c.signal_id == signal_id, _d.c.action_set_id == action_set_id, _DECISION
     )
     return (await conn.execute(query)).first()
 
@@ -77,7 +103,9 @@ async def settle_decisions(conn: AsyncConnection, decisions: Sequence[Decision])
     for decision in decisions:
         await conn.execute(
             sa.update(_d)
-            .where(_d.c.signal_id == decision.signal_id, _d.c.action_set_id == decision.action_set_id)
+            .where(
+                _d.c.signal_id == decision.signal_id, _d.c.action_set_id == decision.action_set_id, _DECISION
+            )
             .values(outcome=str(decision.outcome), event_id=decision.event_id)
         )
 
@@ -103,9 +131,9 @@ def _wire(row: Any) -> dict[str, Any]:
 
 
 async def decisions_of_signal(conn: AsyncConnection, signal_id: int) -> list[dict[str, Any]]:
-    """The signal's decisions, by action set id."""
+    """The signal's decisions, by action set id (a set's revert after its decision)."""
     rows = await conn.execute(
-        sa.select(*_COLUMNS).where(_d.c.signal_id == signal_id).order_by(_d.c.action_set_id)
+        sa.select(*_COLUMNS).where(_d.c.signal_id == signal_id).order_by(_d.c.action_set_id, _d.c.id)
     )
     return [_wire(row) for row in rows]
 

@@ -34,6 +34,7 @@ def _wire(action_set_id: int, row: Any) -> dict[str, Any]:
         "alertKey": row.alert_key,
         "restoreOnResolve": bool(row.restore_on_resolve),
         "maxChangesPerHour": row.max_changes_per_hour,
+        "revertAfterSeconds": row.revert_after_seconds,
         "updatedAt": iso(row.updated_at),
     }
 
@@ -58,24 +59,26 @@ async def put_policy(
     embedded: bool = True,
 ) -> dict[str, Any]:
     """Set the policy (audited). Changing it starts its counting afresh (the stored cooldown and window
-    state go). Restore on resolve and change budgets need the flag changes only switchman's own store
-    reports (`embedded`)."""
+    state go; runs still to be put back stay, `restart_counting`). Restore on resolve, change budgets and
+    time boxes need the flag changes only switchman's own store reports (`embedded`)."""
     await require_action_set(conn, project=project, action_set_id=action_set_id, lock=True)
-    if not embedded and (body.restore_on_resolve or body.max_changes_per_hour is not None):
-        raise BadDataError(
-            VALIDATION_MESSAGE,
-            details=[
-                {
-                    "path": "/restoreOnResolve" if body.restore_on_resolve else "/maxChangesPerHour",
-                    "message": "needs switchman's own flag store: a remote Unleash does not tell which flags "
-                    "a run changed",
-                }
-            ],
-        )
+    if not embedded:
+        needs_changes = {
+            "/restoreOnResolve": body.restore_on_resolve,
+            "/maxChangesPerHour": body.max_changes_per_hour is not None,
+            "/revertAfterSeconds": body.revert_after_seconds is not None,
+        }
+        details = [
+            {"path": path, "message": "needs switchman's own flag store: a remote Unleash does not tell which "
+             "flags a run changed"}
+            for path, used in needs_changes.items() if used
+        ]  # fmt: skip
+        if details:
+            raise BadDataError(VALIDATION_MESSAGE, details=details)
     policy = policy_from_schema(body)
     previous = await policy_store.get_policy_row(conn, action_set_id)
     if previous is not None and policy_store.policy_of_row(previous) != policy:
-        await policy_store.clear_states(conn, action_set_id)
+        await policy_store.restart_counting(conn, action_set_id, policy)
     await policy_store.put_policy(conn, action_set_id, policy, now=utcnow())
     after = _wire(action_set_id, await policy_store.get_policy_row(conn, action_set_id))
     before = _wire(action_set_id, previous) if previous is not None else None

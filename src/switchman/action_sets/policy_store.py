@@ -34,6 +34,7 @@ def policy_of_row(row: Any) -> Policy:
         alert_key=row.alert_key,
         restore_on_resolve=bool(row.restore_on_resolve),
         max_changes_per_hour=row.max_changes_per_hour,
+        revert_after_seconds=row.revert_after_seconds,
     )
 
 
@@ -59,6 +60,7 @@ async def put_policy(conn: AsyncConnection, action_set_id: int, policy: Policy, 
         "alert_key": policy.alert_key,
         "restore_on_resolve": policy.restore_on_resolve,
         "max_changes_per_hour": policy.max_changes_per_hour,
+        "revert_after_seconds": policy.revert_after_seconds,
         "updated_at": now,
     }
     insert = postgresql.insert(_p) if conn.dialect.name == "postgresql" else sqlite.insert(_p)
@@ -79,6 +81,34 @@ async def clear_states(conn: AsyncConnection, action_set_id: int) -> None:
     await conn.execute(sa.delete(_s).where(_s.c.action_set_id == action_set_id))
 
 
+async def restart_counting(conn: AsyncConnection, action_set_id: int, policy: Policy) -> None:
+    """A changed policy counts afresh (no cooldown, no window so far), but runs not yet put back stay open
+    when the new policy still puts them back — editing a cooldown must not strand a flag a time box or a
+    resolution was going to restore."""
+    await conn.execute(
+        sa.update(_s)
+        .where(_s.c.action_set_id == action_set_id)
+        .values(
+            last_run_at=None,
+            matches="[]",
+            open_event_id=_s.c.open_event_id if policy.keeps_open_run else None,
+            revert_due_at=_s.c.revert_due_at if policy.revert_after_seconds is not None else None,
+        )
+    )
+    await conn.execute(sa.delete(_s).where(_s.c.action_set_id == action_set_id, _s.c.open_event_id.is_(None)))
+
+
+async def due_time_boxes(conn: AsyncConnection, *, now: datetime, limit: int) -> list[tuple[int, str]]:
+    """(set, alert) pairs whose time box ended by `now`, earliest first (an index range scan)."""
+    rows = await conn.execute(
+        sa.select(_s.c.action_set_id, _s.c.alert_id)
+        .where(_s.c.revert_due_at <= now, _s.c.open_event_id.is_not(None))
+        .order_by(_s.c.revert_due_at)
+        .limit(limit)
+    )
+    return [(int(row.action_set_id), str(row.alert_id)) for row in rows]
+
+
 async def lock_sets(conn: AsyncConnection, action_set_ids: Iterable[int]) -> None:
     """Lock the sets' rows until the transaction ends (PostgreSQL; SQLite's write lock already
     serialises), in ascending id order so that two batches never wait for each other in a cycle."""
@@ -95,9 +125,13 @@ async def lock_sets(conn: AsyncConnection, action_set_ids: Iterable[int]) -> Non
 async def load_state(conn: AsyncConnection, action_set_id: int, alert_id: str) -> PolicyState:
     row = (
         await conn.execute(
-            sa.select(_s.c.last_run_at, _s.c.matches, _s.c.open_event_id).where(
-                _s.c.action_set_id == action_set_id, _s.c.alert_id == alert_id
-            )
+            sa.select(
+                _s.c.last_run_at,
+                _s.c.matches,
+                _s.c.open_event_id,
+                _s.c.revert_due_at,
+                _s.c.renewed_by_signal_id,
+            ).where(_s.c.action_set_id == action_set_id, _s.c.alert_id == alert_id)
         )
     ).first()
     if row is None:
@@ -106,6 +140,8 @@ async def load_state(conn: AsyncConnection, action_set_id: int, alert_id: str) -
         last_run_at=row.last_run_at,
         matches=tuple(datetime.fromisoformat(text) for text in orjson.loads(row.matches)),
         open_event=row.open_event_id,
+        revert_due=row.revert_due_at,
+        renewed_by=row.renewed_by_signal_id,
     )
 
 
@@ -122,6 +158,8 @@ async def save_states(
             "last_run_at": state.last_run_at,
             "matches": orjson.dumps([at.astimezone(UTC).isoformat() for at in state.matches]).decode(),
             "open_event_id": state.open_event,
+            "revert_due_at": state.revert_due,
+            "renewed_by_signal_id": state.renewed_by,
             "updated_at": now,
         }
         for (action_set_id, alert_id), state in sorted(states.items())
@@ -132,6 +170,8 @@ async def save_states(
             "last_run_at": insert.excluded.last_run_at,
             "matches": insert.excluded.matches,
             "open_event_id": insert.excluded.open_event_id,
+            "revert_due_at": insert.excluded.revert_due_at,
+            "renewed_by_signal_id": insert.excluded.renewed_by_signal_id,
             "updated_at": insert.excluded.updated_at,
         },
     )

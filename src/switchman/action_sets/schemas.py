@@ -307,6 +307,15 @@ class ActionSetPolicySchema(RequestModel):
         "last hour beyond this fails, saying so (the run fails there). Switchman's own flag store only.",
     )
 
+    revert_after_seconds: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        le=7 * 24 * 3600,
+        description="A time box: the flag states the set's first run (per alert with `perAlert`) changed are "
+        "put back this long after the last matching signal, unless a new one renews them; the revert is "
+        "traced as `reverted`, done once across workers and restarts. Switchman's own flag store only.",
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> ActionSetPolicySchema:
         if (self.window_count is None) != (self.window_seconds is None):
@@ -332,6 +341,7 @@ class ActionSetPolicyResultSchema(_StrictWire):
     alert_key: str | None
     restore_on_resolve: bool
     max_changes_per_hour: int | None
+    revert_after_seconds: int | None
     updated_at: DateTimeText
 
 
@@ -343,6 +353,10 @@ class PolicyVerdictSchema(_StrictWire):
     alert_id: str | None = Field(description="The alert identity the policy counted by (`perAlert`).")
     budget: str | None = Field(
         default=None, description="The change budget's use in the last hour, when the policy has one."
+    )
+    time_box: str | None = Field(
+        default=None,
+        description="With a time box: the open run it puts back and when, or that none is open.",
     )
 
 
@@ -388,12 +402,16 @@ class DecisionSchema(_StrictWire):
     signal_id: int
     action_set_id: int
     project: str
-    outcome: Literal["matched", "failed", "not-matched", "suppressed", "shadow", "restored"] = Field(
-        description="`matched`: every filter passed and the run succeeded; `failed`: every filter passed "
-        "and the run failed (its event says which action); `not-matched`: a filter failed; `suppressed`: "
-        "the set's policy held the run back (`policy` says why); `shadow`: the set is in shadow mode and "
-        "would have run; `restored`: the signal resolved an alert and the set's last run for it was put "
-        "back (`policy` lists what was restored and what was skipped, and why)."
+    outcome: Literal["matched", "failed", "not-matched", "suppressed", "shadow", "restored", "reverted"] = (
+        Field(
+            description="`matched`: every filter passed and the run succeeded; `failed`: every filter passed "
+            "and the run failed (its event says which action); `not-matched`: a filter failed; `suppressed`: "
+            "the set's policy held the run back (`policy` says why); `shadow`: the set is in shadow mode and "
+            "would have run; `restored`: the signal resolved an alert and the set's last run for it was put "
+            "back (`policy` lists what was restored and what was skipped, and why); `reverted`: the time box this "
+            "signal last renewed ended and the set's open run (`eventId`) was put back — a second entry for the "
+            "signal, recorded when the box ended (ADR 0025)."
+        )
     )
     event_id: int | None = Field(description="The run's action set event; null when nothing ran.")
     alert_id: str | None = Field(description="The alert identity a per-alert policy counted by.")

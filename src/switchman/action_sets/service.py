@@ -41,7 +41,7 @@ from switchman.engine.filter_warnings import filter_warnings
 from switchman.engine.formats import normalise, normalised_keys
 from switchman.engine.matching import compile_filters, match_payload
 from switchman.engine.payload import flatten_payload
-from switchman.engine.policy import Policy, alert_identity
+from switchman.engine.policy import Policy, PolicyState, alert_identity
 from switchman.engine.policy import decide as decide_policy
 from switchman.engine.problems import ActionSetWarning, Problem, pointer
 from switchman.errors import (
@@ -274,7 +274,8 @@ async def _policy_verdict(
     if policy is None:
         return None
     alert = alert_identity(policy, flat)
-    decided = decide_policy(policy, await policy_store.load_state(conn, action_set_id, alert), at)
+    state = await policy_store.load_state(conn, action_set_id, alert)
+    decided = decide_policy(policy, state, at)
     budget = None
     if policy.max_changes_per_hour is not None:
         used = await event_changes.changes_since(conn, action_set_id=action_set_id, since=utcnow() - _HOUR)
@@ -286,7 +287,21 @@ async def _policy_verdict(
         "reason": decided.reason,
         "alertId": alert or None,
         "budget": budget,
+        "timeBox": _time_box_text(policy, state),
     }
+
+
+def _time_box_text(policy: Policy, state: PolicyState) -> str | None:
+    if policy.revert_after_seconds is None:
+        return None
+    if state.open_event is None or state.revert_due is None:
+        return (
+            f"no run open: a run is put back {policy.revert_after_seconds} s after the last matching signal"
+        )
+    return (
+        f"event {state.open_event} is put back at {iso(state.revert_due)} unless a matching signal renews it "
+        f"(last renewed by signal {state.renewed_by})"
+    )
 
 
 # --- backtest (issue 14) -------------------------------------------------------------------------------------
@@ -404,6 +419,7 @@ def policy_from_schema(body: ActionSetPolicySchema) -> Policy:
         alert_key=body.alert_key,
         restore_on_resolve=body.restore_on_resolve,
         max_changes_per_hour=body.max_changes_per_hour,
+        revert_after_seconds=body.revert_after_seconds,
     )
 
 

@@ -9,6 +9,7 @@ undo itself is an audit event linked to the event (`action-set-event-undone`).
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,6 +27,17 @@ from switchman.timeutil import iso, utcnow
 
 EVENT_UNDONE = "action-set-event-undone"
 EVENT_RESTORED = "action-set-event-restored"
+EVENT_REVERTED = "action-set-event-reverted"
+
+
+class Cause(Enum):
+    """Why the worker puts a run back (named in the undo record and the audit log)."""
+
+    RESOLVED = "restore on resolve"
+    TIME_BOX = "time box"
+
+
+_AUDIT_TYPES = {Cause.RESOLVED: EVENT_RESTORED, Cause.TIME_BOX: EVENT_REVERTED}
 
 
 async def undo_event(
@@ -95,12 +107,19 @@ async def put_back(
     return {"eventId": event_id, "actionSetId": action_set_id, "restored": restored, "skipped": skipped}
 
 
-async def restore_on_resolve(
-    conn: AsyncConnection, *, project: str, action_set_id: int, event_id: int, actor: Principal, alert: str
+async def restore_automatically(
+    conn: AsyncConnection,
+    *,
+    project: str,
+    action_set_id: int,
+    event_id: int,
+    actor: Principal,
+    alert: str,
+    cause: Cause,
 ) -> dict[str, Any]:
-    """The worker's restore of a resolved alert's run (ADR 0024): `put_back` as the set's own service
-    account, recorded as the event's undo (so it is done once) and audited; a run undone already by
-    someone is left alone (`skipped` says so)."""
+    """The worker's put-back of an alert's open run, on its resolution or at the end of its time box (ADR
+    0024, 0025): `put_back` as the set's own service account, recorded as the event's undo (so it is done
+    once) and audited; a run undone already by someone is left alone (`skipped` says so)."""
     done = await event_changes.undo_of(conn, event_id)
     if done is not None:
         return {
@@ -115,10 +134,10 @@ async def restore_on_resolve(
     )
     now = utcnow()
     await event_changes.record_undo(
-        conn, event_id, by=f"{actor.username} (restore on resolve)", result=result, now=now
+        conn, event_id, by=f"{actor.username} ({cause.value})", result=result, now=now
     )
     await record_event(
-        conn, type=EVENT_RESTORED, actor=actor, visible_to_clients=False, project=project,
+        conn, type=_AUDIT_TYPES[cause], actor=actor, visible_to_clients=False, project=project,
         data={**result, "alertId": alert},
     )  # fmt: skip
     return result

@@ -428,6 +428,7 @@ action_set_policy = sa.Table(
     sa.Column("alert_key", sa.String(255), nullable=True),
     sa.Column("restore_on_resolve", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("max_changes_per_hour", sa.Integer, nullable=True),
+    sa.Column("revert_after_seconds", sa.Integer, nullable=True),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
@@ -443,9 +444,13 @@ action_set_policy_state = sa.Table(
     sa.Column("alert_id", sa.String(255), primary_key=True),
     sa.Column("last_run_at", UTCDateTime(), nullable=True),
     sa.Column("matches", sa.Text, nullable=False),
-    # Restore on resolve: the alert's last run whose changes are not put back yet (ADR 0024).
+    # Restore on resolve and time boxes: the alert's first run whose changes are not put back yet (ADR
+    # 0024), when a time box puts them back unless renewed, and the signal that last renewed it (ADR 0025).
     sa.Column("open_event_id", sa.BigInteger, nullable=True),
+    sa.Column("revert_due_at", UTCDateTime(), nullable=True),
+    sa.Column("renewed_by_signal_id", sa.BigInteger, nullable=True),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "revert_due_at"),
 )
 
 # The trace: for each processed signal and each enabled action set of its source, what was decided and why
@@ -457,7 +462,7 @@ signal_decision = sa.Table(
     sa.Column("signal_id", sa.BigInteger, nullable=False),
     sa.Column("action_set_id", sa.Integer, nullable=False),
     sa.Column("project", sa.String(100), nullable=False),
-    # matched | failed | not-matched | suppressed | shadow
+    # matched | failed | not-matched | suppressed | shadow | restored | reverted
     sa.Column("outcome", sa.String(20), nullable=False),
     sa.Column("event_id", sa.BigInteger, nullable=True),
     # The alert identity a per-alert policy counted by, and the policy's reason (ADR 0023).
@@ -466,7 +471,16 @@ signal_decision = sa.Table(
     # The filters' results as compact JSON: every filter for a match, the first failing one otherwise.
     sa.Column("reasons", sa.Text, nullable=False),
     _created_at(),
-    sa.UniqueConstraint("signal_id", "action_set_id"),
+    # One decision per (signal, set); a time box's revert (ADR 0025) is recorded besides the decision of the
+    # signal that last renewed it.
+    sa.Index(
+        "uq_signal_decision_signal_id_action_set_id",
+        "signal_id",
+        "action_set_id",
+        unique=True,
+        sqlite_where=sa.text("outcome <> 'reverted'"),
+        postgresql_where=sa.text("outcome <> 'reverted'"),
+    ),
     sa.Index("ix_signal_decision_action_set_id_id", "action_set_id", "id"),
     sqlite_autoincrement=True,
 )

@@ -7,7 +7,9 @@ An outcome per enabled action set of the signal's source:
 - `not-matched`: a filter failed — the first failing one is recorded with the value it saw;
 - `suppressed`: every filter passed, the set's policy held the run back (cooldown, window; ADR 0023);
 - `shadow`: every filter passed and the policy would have run it, but the set is in shadow mode;
-- `restored`: the signal resolved an alert, and the set's last run for it was put back (ADR 0024).
+- `restored`: the signal resolved an alert, and the set's last run for it was put back (ADR 0024);
+- `reverted`: the time box this signal last renewed ended, and the set's open run was put back (ADR 0025);
+  recorded when it happens, besides the signal's own decision for the set.
 
 The reasons are the filter results that decided (`CompiledFilters.decide`): for a match, every filter with
 the value it saw; otherwise the filters evaluated up to the failing one, which is last.
@@ -28,6 +30,7 @@ class Outcome(StrEnum):
     SUPPRESSED = "suppressed"
     SHADOW = "shadow"
     RESTORED = "restored"
+    REVERTED = "reverted"
 
 
 def reasons_of(results: tuple[FilterResult, ...], *, matched: bool) -> list[dict[str, Any]]:

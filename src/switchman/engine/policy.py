@@ -12,7 +12,9 @@ Unleash's does):
 - `restore_on_resolve` (with `per_alert`): when the alert resolves (the sender format's status is
   `resolved`), the flag states the set's last run for that alert changed are put back (ADR 0024);
 - `max_changes_per_hour`: a change budget — an action that would take the set's flag changes of the last
-  hour beyond it fails, saying so (`budget_failure`; ADR 0024).
+  hour beyond it fails, saying so (`budget_failure`; ADR 0024);
+- `revert_after_seconds`: a time box — the set's first run (per alert) is put back that long after the last
+  matching signal, unless another one renews it (`renew_time_box`; ADR 0025).
 
 Time is the signals' own arrival time, not the worker's clock, so a backlog processed late is decided as
 it would have been on time, and a backtest over stored signals decides the same way.
@@ -41,18 +43,26 @@ class Policy:
     alert_key: str | None = None  # a flattened payload key; None: the sender format's `alertId`
     restore_on_resolve: bool = False
     max_changes_per_hour: int | None = None  # a change budget: a run that would exceed it fails
+    revert_after_seconds: int | None = None  # a time box: the run is put back unless renewed in time
 
     @property
     def stateful(self) -> bool:
         """Whether decisions depend on earlier ones (a cooldown or a window)."""
         return bool(self.cooldown_seconds) or (self.window_count is not None and self.window_count > 1)
 
+    @property
+    def keeps_open_run(self) -> bool:
+        """Whether the set's first run (per alert) is remembered to be put back later."""
+        return self.restore_on_resolve or self.revert_after_seconds is not None
+
 
 @dataclass(frozen=True)
 class PolicyState:
     last_run_at: datetime | None = None
     matches: tuple[datetime, ...] = field(default_factory=tuple)  # newest last, bounded
-    open_event: int | None = None  # restore on resolve: the alert's last run, not yet put back
+    open_event: int | None = None  # the alert's first run not yet put back (restore on resolve, time box)
+    revert_due: datetime | None = None  # time box: when the open run is put back unless renewed
+    renewed_by: int | None = None  # time box: the signal that last set `revert_due`
 
 
 class Verdict(StrEnum):
@@ -115,6 +125,35 @@ def budget_failure(policy: Policy, *, used: int, would_change: int) -> str | Non
     return (
         f"change budget exhausted: this action set changed {used} flag state(s) in the last hour and its "
         f"policy allows {budget}; this action would change {would_change} more"
+    )
+
+
+def renew_time_box(
+    policy: Policy, state: PolicyState, *, at: datetime, signal_id: int, running: bool
+) -> PolicyState:
+    """The state after a signal that arrived `at` and passed the set's filters: a set with a time box puts
+    its open run back `revert_after_seconds` after the latest such signal, so a run (`running`) starts the
+    box and any matching signal while it is open — run or held back — renews it. A shadow decision is not
+    `running` and opens nothing. The due time never moves back (signals may be decided out of order)."""
+    if policy.revert_after_seconds is None or not (running or state.open_event is not None):
+        return state
+    due = at + timedelta(seconds=policy.revert_after_seconds)
+    if state.revert_due is not None and state.revert_due >= due:
+        return state
+    return replace(state, revert_due=due, renewed_by=signal_id)
+
+
+def time_box_due(state: PolicyState, now: datetime) -> bool:
+    """Whether the open run must be put back now."""
+    return state.open_event is not None and state.revert_due is not None and state.revert_due <= now
+
+
+def time_box_reason(policy: Policy, state: PolicyState) -> str:
+    """The trace's words for a revert: which signal last renewed the box, and the box's length."""
+    assert state.revert_due is not None and policy.revert_after_seconds is not None
+    return (
+        f"time box: no matching signal for {policy.revert_after_seconds} s after signal {state.renewed_by}; "
+        f"due at {_iso(state.revert_due)}"
     )
 
 

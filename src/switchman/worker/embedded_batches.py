@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from switchman.action_sets.decision_store import record_decisions
 from switchman.action_sets.event_changes import RunChanges, changes_since, record_changes
 from switchman.action_sets.event_store import EventRecord, finish_events, start_events
-from switchman.action_sets.undo import restore_on_resolve, restore_summary
+from switchman.action_sets.undo import Cause, restore_automatically, restore_summary
 from switchman.config import Settings
 from switchman.db.engine import Database
 from switchman.engine.actions import ToggleCommand
@@ -208,9 +208,9 @@ async def _restore(conn: AsyncConnection, lookups: BatchLookups, resolution: Res
     if actor is None:
         decision.policy_reason = f"the service account {action_set.actor_id} this set runs as does not exist"
         return
-    result = await restore_on_resolve(
+    result = await restore_automatically(
         conn, project=action_set.project, action_set_id=action_set.id, event_id=event_id, actor=actor,
-        alert=resolution.alert,
+        alert=resolution.alert, cause=Cause.RESOLVED,
     )  # fmt: skip
     decision.outcome, decision.event_id = Outcome.RESTORED, event_id
     decision.policy_reason = restore_summary(result)

@@ -3,6 +3,9 @@
 The strategy is chosen once, from the flag backend the settings select (ADR 0012):
 - the embedded flag store → `EmbeddedBatches` (a claimed batch is one transaction);
 - a remote Unleash → `RemoteSteps` (claims with a lease and a heartbeat, each run commits its progress).
+
+On the embedded store the loop also sweeps the time boxes that ended (ADR 0025), at most once per poll
+interval, between batches.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from switchman.flags.backend import FlagBackend, TransactionalFlagBackend
 from switchman.wakeup import Wakeup
 from switchman.worker.embedded_batches import EmbeddedBatches
 from switchman.worker.remote_steps import RemoteSteps
+from switchman.worker.time_boxes import TimeBoxSweep
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +44,12 @@ class SignalWorker:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._stopping = asyncio.Event()
         self.strategy: DrainStrategy
+        self.time_boxes: TimeBoxSweep | None = None
         if isinstance(backend, TransactionalFlagBackend):
             self.strategy = EmbeddedBatches(
                 settings=settings, db=db, backend=backend, worker_id=self.worker_id, wakeup=wakeup
             )
+            self.time_boxes = TimeBoxSweep(db, interval_seconds=settings.worker_poll_interval_seconds)
         else:
             self.strategy = RemoteSteps(
                 settings=settings, db=db, backend=backend, worker_id=self.worker_id, stopping=self._stopping
@@ -56,6 +62,8 @@ class SignalWorker:
             while not self._stopping.is_set():
                 try:
                     handled = await self.drain_once()
+                    if self.time_boxes is not None:
+                        await self.time_boxes.sweep_if_time()
                 except Exception:
                     log.exception("worker batch failed; retrying after the poll interval")
                     handled = 0

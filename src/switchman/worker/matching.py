@@ -28,7 +28,15 @@ from switchman.auth.principal import Principal
 from switchman.db.engine import Database
 from switchman.engine.decisions import Outcome, reasons_of
 from switchman.engine.matching import CompiledFilters, compile_filters
-from switchman.engine.policy import Policy, PolicyState, Verdict, alert_identity, decide, resolves
+from switchman.engine.policy import (
+    Policy,
+    PolicyState,
+    Verdict,
+    alert_identity,
+    decide,
+    renew_time_box,
+    resolves,
+)
 from switchman.service_accounts.service import get_actor
 from switchman.signal_endpoints.queue import ClaimedSignal
 from switchman.signal_endpoints.sender_format import SenderFormat, filter_view, format_of
@@ -126,11 +134,11 @@ class BatchLookups:
             self.restores.append(Resolution(action_set, alert, decision))
 
     def opened(self, run: PlannedRun, event_id: int) -> None:
-        """A run of a set that restores on resolve: the alert's run to put back when it resolves — the
-        first since the alert last resolved (a repeated firing finds the flags already changed, and what
-        must come back is the state before the first)."""
+        """A run of a set that restores on resolve or has a time box: the alert's run to put back — the
+        first since the alert's last one was put back (a repeated firing finds the flags already changed,
+        and what must come back is the state before the first)."""
         policy = self._policies.get(run.action_set.id)
-        if policy is None or not policy.restore_on_resolve or run.decision is None:
+        if policy is None or not policy.keeps_open_run or run.decision is None:
             return
         key = (run.action_set.id, run.decision.alert_id or "")
         state = self._states.get(key, PolicyState())
@@ -145,7 +153,7 @@ class BatchLookups:
         state = self._states.get(key)
         if state is None:
             state = await policy_store.load_state(self._conn, *key)
-        self._states[key] = replace(state, open_event=None)
+        self._states[key] = replace(state, open_event=None, revert_due=None, renewed_by=None)
         self._changed.add(key)
         return state.open_event
 
@@ -194,7 +202,9 @@ class BatchLookups:
         if state is None:
             state = await policy_store.load_state(conn, *key)
         decided = decide(policy, state, at)
-        self._states[key] = decided.state
+        self._states[key] = renew_time_box(
+            policy, decided.state, at=at, signal_id=decision.signal_id, running=decided.verdict == Verdict.RUN
+        )
         self._changed.add(key)
         if decided.verdict != Verdict.RUN or policy.stateful or policy.shadow:
             decision.policy_reason = decided.reason

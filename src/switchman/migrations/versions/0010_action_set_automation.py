@@ -1,11 +1,12 @@
-"""action set event changes, undo, restore on resolve and change budgets
+"""action set event changes, undo, restore on resolve, change budgets and time boxes
 
 Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-03
 
 The flag states each run of the embedded store changed, undone events, and the policy fields that build on
-them: restore on resolve (with the alert's open run) and the change budget (ADR 0024).
+them: restore on resolve (with the alert's open run) and the change budget (ADR 0024), and time boxes, whose
+reverts are traced besides the decision of the signal that last renewed them (ADR 0025).
 """
 
 from collections.abc import Sequence
@@ -27,8 +28,24 @@ def upgrade() -> None:
             sa.Column("restore_on_resolve", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
         policy.add_column(sa.Column("max_changes_per_hour", sa.Integer(), nullable=True))
+        policy.add_column(sa.Column("revert_after_seconds", sa.Integer(), nullable=True))
     with op.batch_alter_table("action_set_policy_state") as state:
         state.add_column(sa.Column("open_event_id", sa.BigInteger(), nullable=True))
+        state.add_column(
+            sa.Column("revert_due_at", switchman.db.types.UTCDateTime(timezone=True), nullable=True)
+        )
+        state.add_column(sa.Column("renewed_by_signal_id", sa.BigInteger(), nullable=True))
+        state.create_index("ix_action_set_policy_state_revert_due_at", ["revert_due_at"])
+    with op.batch_alter_table("signal_decision") as decision:
+        decision.drop_constraint("uq_signal_decision_signal_id_action_set_id", type_="unique")
+    op.create_index(
+        "uq_signal_decision_signal_id_action_set_id",
+        "signal_decision",
+        ["signal_id", "action_set_id"],
+        unique=True,
+        sqlite_where=sa.text("outcome <> 'reverted'"),
+        postgresql_where=sa.text("outcome <> 'reverted'"),
+    )
     op.create_table(
         "action_set_event_change",
         sa.Column("event_id", sa.BigInteger(), nullable=False),
@@ -54,8 +71,18 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("action_set_event_undo")
     op.drop_table("action_set_event_change")
+    op.execute("DELETE FROM signal_decision WHERE outcome = 'reverted'")
+    op.drop_index("uq_signal_decision_signal_id_action_set_id", table_name="signal_decision")
+    with op.batch_alter_table("signal_decision") as decision:
+        decision.create_unique_constraint(
+            "uq_signal_decision_signal_id_action_set_id", ["signal_id", "action_set_id"]
+        )
     with op.batch_alter_table("action_set_policy_state") as state:
+        state.drop_index("ix_action_set_policy_state_revert_due_at")
+        state.drop_column("renewed_by_signal_id")
+        state.drop_column("revert_due_at")
         state.drop_column("open_event_id")
     with op.batch_alter_table("action_set_policy") as policy:
+        policy.drop_column("revert_after_seconds")
         policy.drop_column("max_changes_per_hour")
         policy.drop_column("restore_on_resolve")
