@@ -165,7 +165,8 @@ OWNERS = {
                          "signal_endpoint_verification", "signal_endpoint_format",
                          "signal_endpoint_query_token"},
     "action_sets": {"action_set", "action", "action_set_event", "signal_decision", "action_set_policy",
-                    "action_set_policy_state", "action_set_event_change", "action_set_event_undo"},
+                    "action_set_policy_state", "action_set_event_change", "action_set_event_undo",
+                    "project_action_budget"},
 }  # fmt: skip
 # Readers by design, each for one reason (docs/architecture.md, "Who owns what"):
 READERS = {

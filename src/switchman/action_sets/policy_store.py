@@ -8,6 +8,7 @@ lets one run through however many workers there are.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -176,3 +177,32 @@ async def save_states(
         },
     )
     await conn.execute(statement, rows)
+
+
+# --- project change budgets (ADR 0024) ---------------------------------------------------------------------
+
+_pb = t.project_action_budget
+# The first key of the budgets' advisory locks (the second is the project's CRC-32): "swbudget".
+_LOCK_NAMESPACE = 0x7377_6264
+
+
+async def project_budgets_of(conn: AsyncConnection, projects: Iterable[str]) -> dict[str, int]:
+    """The budgets of those of `projects` that have one."""
+    names = sorted(set(projects))
+    if not names:
+        return {}
+    rows = await conn.execute(
+        sa.select(_pb.c.project_id, _pb.c.max_changes_per_hour).where(_pb.c.project_id.in_(names))
+    )
+    return {str(row.project_id): int(row.max_changes_per_hour) for row in rows}
+
+
+async def lock_project_budgets(conn: AsyncConnection, projects: Iterable[str]) -> None:
+    """Hold the projects' budgets until the transaction ends (PostgreSQL; SQLite's write lock already
+    serialises), in name order and before any set lock of the batch, so that batches never wait for each
+    other in a cycle."""
+    if conn.dialect.name != "postgresql":
+        return
+    for project in sorted(set(projects)):
+        key = zlib.crc32(project.encode()) - 2**31  # a signed 32-bit int
+        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_LOCK_NAMESPACE, key)))

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from switchman.action_sets import event_store, policy, service, trace, undo
+from switchman.action_sets import event_store, policy, project_budget, service, trace, undo
 from switchman.action_sets.schemas import (
     ActionDefinitionsConfigSchema,
     ActionSetEventsSchema,
@@ -30,6 +30,8 @@ from switchman.action_sets.schemas import (
     GetActionsEventsRequestForbiddenError,
     GetActionsEventsRequestNotFoundError,
     GetActionsEventsRequestUnauthorizedError,
+    ProjectActionBudgetResultSchema,
+    ProjectActionBudgetSchema,
     SignalTraceSchema,
     UndoActionSetEventResultSchema,
 )
@@ -271,9 +273,65 @@ _POLICY_DOC = (
     "most one run within the period (a flap guard); `windowCount`/`windowSeconds`: run only once that many "
     "matching signals arrived within the period; `perAlert`: count those per alert identity (the sender "
     "format's `@switchman.alertId`, or the payload key `alertKey`); `shadow`: decide and trace, never "
-    "change a flag. Held-back signals are traced as `suppressed`, shadow runs as `shadow`. A set without a "
-    "policy runs on every match, as Unleash's."
+    "change a flag; `restoreOnResolve` (with `perAlert`): the alert's resolution puts back what the set's "
+    "run for it changed (ADR 0024); `maxChangesPerHour`: a change budget — an action beyond it fails, "
+    "saying so (ADR 0024); `revertAfterSeconds`: a time box — the run is put back once no matching signal "
+    "renewed it for that long (ADR 0025). Held-back signals are traced as `suppressed`, shadow runs as "
+    "`shadow`, put-backs as `restored` / `reverted`. A set without a policy runs on every match, as "
+    "Unleash's."
 )
+
+_BUDGET_DOC = (
+    "switchman's addition (ADR 0024): at most `maxChangesPerHour` flag changes per hour by all of the "
+    "project's action sets together, beside each set's own budget; an action beyond it fails, saying so. "
+    "Switchman's own flag store only (400 with a remote Unleash)."
+)
+
+
+@router.get(
+    "/{projectId}/action-budget",
+    operation_id="get-project-action-budget",
+    summary="A project's change budget for its action sets (switchman extension).",
+    description=_BUDGET_DOC + " 404 when the project has none.",
+    response_model=ProjectActionBudgetResultSchema,
+)
+async def get_project_action_budget(
+    request: Request, project_id: ProjectId, _principal: AdminPrincipal
+) -> dict[str, Any]:
+    async with runtime_of(request).db.read() as conn:
+        return await project_budget.get_budget(conn, project=project_id)
+
+
+@router.put(
+    "/{projectId}/action-budget",
+    operation_id="put-project-action-budget",
+    summary="Set a project's change budget for its action sets (switchman extension).",
+    description=_BUDGET_DOC,
+    response_model=ProjectActionBudgetResultSchema,
+)
+async def put_project_action_budget(
+    request: Request, project_id: ProjectId, payload: ProjectActionBudgetSchema, principal: AdminPrincipal
+) -> dict[str, Any]:
+    async with runtime_of(request).db.transaction() as conn:
+        return await project_budget.put_budget(
+            conn, project=project_id, body=payload, principal=principal, embedded=_embedded(request)
+        )
+
+
+@router.delete(
+    "/{projectId}/action-budget",
+    operation_id="delete-project-action-budget",
+    summary="Remove a project's change budget (switchman extension).",
+    description="404 when the project has none.",
+    status_code=200,
+    response_class=Response,
+)
+async def delete_project_action_budget(
+    request: Request, project_id: ProjectId, principal: AdminPrincipal
+) -> Response:
+    async with runtime_of(request).db.transaction() as conn:
+        await project_budget.delete_budget(conn, project=project_id, principal=principal)
+    return Response(status_code=200)
 
 
 @router.get(

@@ -329,6 +329,27 @@ class ActionSetPolicySchema(RequestModel):
         return self
 
 
+class ProjectActionBudgetSchema(RequestModel):
+    """A project's change budget for its action sets (switchman extension, ADR 0024)."""
+
+    __qualname__ = "projectActionBudgetSchema"
+
+    max_changes_per_hour: StrictInt = Field(
+        ge=1,
+        le=1_000_000,
+        description="At most this many flag changes per hour by all of the project's action sets together; an "
+        "action beyond it fails, saying so. Switchman's own flag store only.",
+    )
+
+
+class ProjectActionBudgetResultSchema(_StrictWire):
+    __qualname__ = "projectActionBudgetResultSchema"
+
+    project: str
+    max_changes_per_hour: int
+    updated_at: DateTimeText
+
+
 class ActionSetPolicyResultSchema(_StrictWire):
     __qualname__ = "actionSetPolicyResultSchema"
 

@@ -239,7 +239,7 @@ async def explain(
     result = match_payload(record.filters, payload, extra=extra)
     found = await _record_warnings(conn, record, check_flags=check_flags)
     verdict = (
-        await _policy_verdict(conn, action_set_id, {**flatten_payload(payload), **(extra or {})}, arrived)
+        await _policy_verdict(conn, record, {**flatten_payload(payload), **(extra or {})}, arrived)
         if result.matched
         else None
     )
@@ -266,29 +266,39 @@ _HOUR = timedelta(hours=1)
 
 
 async def _policy_verdict(
-    conn: AsyncConnection, action_set_id: int, flat: Mapping[str, object], at: datetime
+    conn: AsyncConnection, record: ActionSetRecord, flat: Mapping[str, object], at: datetime
 ) -> dict[str, Any] | None:
     """What the set's policy would decide for a matching signal that arrived `at`, from the state its
-    decisions left (nothing is written); None when the set has no policy (ADR 0023)."""
-    policy = (await policy_store.policies_of(conn, [action_set_id])).get(action_set_id)
-    if policy is None:
+    decisions left, and the change budgets' use (nothing is written); None when the set has no policy and
+    its project no budget (ADR 0023, 0024)."""
+    policy = (await policy_store.policies_of(conn, [record.id])).get(record.id)
+    project_budget = (await policy_store.project_budgets_of(conn, [record.project])).get(record.project)
+    if policy is None and project_budget is None:
         return None
+    policy = policy or Policy()
     alert = alert_identity(policy, flat)
-    state = await policy_store.load_state(conn, action_set_id, alert)
+    state = await policy_store.load_state(conn, record.id, alert)
     decided = decide_policy(policy, state, at)
-    budget = None
+    since = utcnow() - _HOUR
+    budgets = []
     if policy.max_changes_per_hour is not None:
-        used = await event_changes.changes_since(conn, action_set_id=action_set_id, since=utcnow() - _HOUR)
-        budget = f"{used} of {policy.max_changes_per_hour} flag changes used in the last hour" + (
-            ": an action that changes a flag would fail" if used >= policy.max_changes_per_hour else ""
-        )
+        used = await event_changes.changes_since(conn, action_set_id=record.id, since=since)
+        budgets.append(_budget_text("", used, policy.max_changes_per_hour))
+    if project_budget is not None:
+        used = await event_changes.changes_since(conn, project=record.project, since=since)
+        budgets.append(_budget_text(f"project {record.project}: ", used, project_budget))
     return {
         "verdict": str(decided.verdict),
         "reason": decided.reason,
         "alertId": alert or None,
-        "budget": budget,
+        "budget": "; ".join(budgets) or None,
         "timeBox": _time_box_text(policy, state),
     }
+
+
+def _budget_text(whose: str, used: int, budget: int) -> str:
+    full = ": an action that changes a flag would fail" if used >= budget else ""
+    return f"{whose}{used} of {budget} flag changes used in the last hour{full}"
 
 
 def _time_box_text(policy: Policy, state: PolicyState) -> str | None:

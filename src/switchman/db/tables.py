@@ -401,6 +401,23 @@ action_set_event_change = sa.Table(
     sa.Column("enabled_before", sa.Boolean, nullable=False),
     sa.Column("enabled_after", sa.Boolean, nullable=False),
     sa.Column("changed_at", UTCDateTime(), nullable=False),
+    # The run's set and project, so that change budgets count the last hour by an index range scan.
+    sa.Column("action_set_id", sa.Integer, nullable=False),
+    sa.Column("project", sa.String(100), nullable=False),
+    sa.Index(None, "action_set_id", "changed_at"),
+    sa.Index(None, "project", "changed_at"),
+)
+
+# A project's change budget for its action sets (ADR 0024): at most this many flag changes by all of its
+# sets' runs per hour.
+project_action_budget = sa.Table(
+    "project_action_budget",
+    metadata,
+    sa.Column(
+        "project_id", sa.String(100), sa.ForeignKey("project.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("max_changes_per_hour", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 # An undone action set event (ADR 0024): at most once, by whom, and what it restored or skipped.

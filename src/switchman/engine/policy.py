@@ -117,14 +117,21 @@ def decide(policy: Policy, state: PolicyState, at: datetime) -> PolicyDecision:
     return PolicyDecision(Verdict.RUN, "the policy allows the run", ran)
 
 
-def budget_failure(policy: Policy, *, used: int, would_change: int) -> str | None:
-    """Why an action may not run under the set's change budget (None: it may)."""
-    budget = policy.max_changes_per_hour
+def budget_failure(
+    budget: int | None,
+    *,
+    used: int,
+    would_change: int,
+    spender: str = "this action set",
+    rule: str = "policy",
+) -> str | None:
+    """Why an action may not run under a change budget of `budget` flag changes per hour, of which
+    `spender` used `used` (None: it may). A set's budget is its policy's; a project's, its own (ADR 0024)."""
     if budget is None or would_change == 0 or used + would_change <= budget:
         return None
     return (
-        f"change budget exhausted: this action set changed {used} flag state(s) in the last hour and its "
-        f"policy allows {budget}; this action would change {would_change} more"
+        f"change budget exhausted: {spender} changed {used} flag state(s) in the last hour and its {rule} "
+        f"allows {budget}; this action would change {would_change} more"
     )
 
 

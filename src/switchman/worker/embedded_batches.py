@@ -22,7 +22,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.action_sets.decision_store import record_decisions
-from switchman.action_sets.event_changes import RunChanges, changes_since, record_changes
+from switchman.action_sets.event_changes import RunChanges, record_changes
 from switchman.action_sets.event_store import EventRecord, finish_events, start_events
 from switchman.action_sets.undo import Cause, restore_automatically, restore_summary
 from switchman.config import Settings
@@ -30,11 +30,11 @@ from switchman.db.engine import Database
 from switchman.engine.actions import ToggleCommand
 from switchman.engine.decisions import Outcome
 from switchman.engine.executor import ActionFailed, ActionStep, EventState, run_actions
-from switchman.engine.policy import budget_failure
 from switchman.flags.backend import FlagActionError, TransactionalFlagBackend
 from switchman.signal_endpoints.queue import claim_signals, mark_processed
 from switchman.timeutil import utcnow
 from switchman.wakeup import Wakeup
+from switchman.worker.budgets import ChangeBudgets
 from switchman.worker.matching import BatchLookups, Resolution
 from switchman.worker.runs import PlannedRun, RunOutcome, log_outcome, nothing_to_save, resumable
 
@@ -141,7 +141,7 @@ class EmbeddedBatches:
         outcomes: list[RunOutcome] = []
         finished: list[tuple[EventRecord, str, Sequence[ActionStep]]] = []
         changes = RunChanges()
-        budgets = _BudgetUse()
+        budgets = ChangeBudgets(conn, lookups)
         for run, event in zip(runs, events, strict=True):
             if event is None:  # ended in an earlier batch, which recorded its decision
                 continue
@@ -149,21 +149,19 @@ class EmbeddedBatches:
 
             async def perform(step: ActionStep, run: PlannedRun = run, event_id: int = event.id) -> None:
                 actor, command = run.command(step)
-                policy = lookups.policy_of(run.action_set.id)
-                if policy is not None and policy.max_changes_per_hour is not None:
-                    failure = budget_failure(
-                        policy,
-                        used=await budgets.used(conn, run.action_set.id),
-                        would_change=await flags.would_change(command),
-                    )
-                    if failure is not None:
-                        raise ActionFailed(failure)
+                if budgets.budgeted(run):
+                    refusal = await budgets.refusal(run, await flags.would_change(command))
+                    if refusal is not None:
+                        raise ActionFailed(refusal)
                 try:
                     report = await flags.toggle(actor, command)
                 except FlagActionError as exc:
                     raise ActionFailed(str(exc)) from exc
-                changes.note(event_id, report, command, at=utcnow())
-                budgets.add(run.action_set.id, len(report.changed or ()))
+                changes.note(
+                    event_id, report, command, at=utcnow(), action_set_id=run.action_set.id,
+                    project=run.action_set.project,
+                )  # fmt: skip
+                budgets.spend(run, len(report.changed or ()))
 
             state = (
                 await run_actions(remaining, perform, nothing_to_save) if remaining else EventState.SUCCESS
@@ -176,24 +174,6 @@ class EmbeddedBatches:
         await finish_events(conn, finished, now=utcnow())
         await record_changes(conn, changes)
         return outcomes
-
-
-class _BudgetUse:
-    """The flag changes of the last hour per action set with a change budget: read once per batch (the
-    set's row is locked by its runs, so no other worker adds to it meanwhile), then counted here."""
-
-    def __init__(self) -> None:
-        self._used: dict[int, int] = {}
-
-    async def used(self, conn: AsyncConnection, action_set_id: int) -> int:
-        if action_set_id not in self._used:
-            since = utcnow() - timedelta(hours=1)
-            self._used[action_set_id] = await changes_since(conn, action_set_id=action_set_id, since=since)
-        return self._used[action_set_id]
-
-    def add(self, action_set_id: int, count: int) -> None:
-        if action_set_id in self._used:
-            self._used[action_set_id] += count
 
 
 async def _restore(conn: AsyncConnection, lookups: BatchLookups, resolution: Resolution) -> None:

@@ -70,14 +70,20 @@ class BatchLookups:
         self._changed: set[tuple[int, str]] = set()
         self._actors: dict[int, Principal | None] = {}
         self._formats: dict[int, SenderFormat | None] = {}
+        self._project_budgets: dict[str, int] = {}
 
     async def prepare(self, signals: Sequence[ClaimedSignal]) -> None:
-        """Embedded store: read the batch's candidate sets and lock those with a policy, in ascending id
-        order and before anything else of the batch is locked (ADR 0023), so that policy decisions are
-        taken one worker after another."""
+        """Embedded store: read the batch's candidate sets; lock the budgets of their projects that have
+        one, then the sets with a policy, in order and before anything else of the batch is locked (ADR
+        0023, 0024), so that policy decisions and budgets are taken one worker after another."""
         for source, source_id in sorted({(signal.source, signal.source_id) for signal in signals}):
             await self._candidates_of(source, source_id)
-        if self._conn is not None and self._policies:
+        if self._conn is None:
+            return
+        projects = {action_set.project for found in self._candidates.values() for action_set, _ in found}
+        self._project_budgets = await policy_store.project_budgets_of(self._conn, projects)
+        await policy_store.lock_project_budgets(self._conn, self._project_budgets)
+        if self._policies:
             await policy_store.lock_sets(self._conn, self._policies)
 
     async def planned_runs(self, signal: ClaimedSignal) -> list[PlannedRun]:
@@ -159,6 +165,10 @@ class BatchLookups:
 
     def policy_of(self, action_set_id: int) -> Policy | None:
         return self._policies.get(action_set_id)
+
+    def project_budget_of(self, project: str) -> int | None:
+        """The project's change budget (embedded store; read and locked by `prepare`)."""
+        return self._project_budgets.get(project)
 
     async def actor_of(self, action_set: ActionSetRecord) -> Principal | None:
         return await self._actor(action_set.actor_id)

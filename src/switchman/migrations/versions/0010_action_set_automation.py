@@ -5,7 +5,8 @@ Revises: 0009
 Create Date: 2026-12-03
 
 The flag states each run of the embedded store changed, undone events, and the policy fields that build on
-them: restore on resolve (with the alert's open run) and the change budget (ADR 0024), and time boxes, whose
+them: restore on resolve (with the alert's open run) and the change budgets of sets and projects (ADR 0024),
+and time boxes, whose
 reverts are traced besides the decision of the signal that last renewed them (ADR 0025).
 """
 
@@ -54,9 +55,32 @@ def upgrade() -> None:
         sa.Column("enabled_before", sa.Boolean(), nullable=False),
         sa.Column("enabled_after", sa.Boolean(), nullable=False),
         sa.Column("changed_at", switchman.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("action_set_id", sa.Integer(), nullable=False),
+        sa.Column("project", sa.String(length=100), nullable=False),
         sa.PrimaryKeyConstraint(
             "event_id", "feature_name", "environment", name=op.f("pk_action_set_event_change")
         ),
+    )
+    op.create_index(
+        "ix_action_set_event_change_action_set_id_changed_at",
+        "action_set_event_change",
+        ["action_set_id", "changed_at"],
+    )
+    op.create_index(
+        "ix_action_set_event_change_project_changed_at", "action_set_event_change", ["project", "changed_at"]
+    )
+    op.create_table(
+        "project_action_budget",
+        sa.Column("project_id", sa.String(length=100), nullable=False),
+        sa.Column("max_changes_per_hour", sa.Integer(), nullable=False),
+        sa.Column("updated_at", switchman.db.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["project_id"],
+            ["project.id"],
+            name=op.f("fk_project_action_budget_project_id_project"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("project_id", name=op.f("pk_project_action_budget")),
     )
     op.create_table(
         "action_set_event_undo",
@@ -69,6 +93,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("project_action_budget")
     op.drop_table("action_set_event_undo")
     op.drop_table("action_set_event_change")
     op.execute("DELETE FROM signal_decision WHERE outcome = 'reverted'")
