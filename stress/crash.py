@@ -1,6 +1,7 @@
 """Crash durability: kill -9 `serve` (and, separately, a `worker`) at random moments under a steady
 stream of signals, on SQLite and on PostgreSQL; after each restart and at the end, check the promises
-(stress/_checks.py) with per-source ordering (one worker at a time).
+(stress/_checks.py) with per-source ordering (one worker at a time), and those of time boxes and
+restore on resolve running beside them (stress/_automation.py).
 
     python -m stress.crash [--quick]      # full: 20 kills per (database, target); quick: 3
 """
@@ -12,6 +13,7 @@ import contextlib
 import random
 from collections.abc import AsyncIterator
 
+from stress._automation import check_automation, create_automation, send_automation
 from stress._checks import check
 from stress._procs import Server, Worker, base_env, run_dir, throwaway_database
 from stress._report import Result, main
@@ -45,10 +47,14 @@ async def one_combination(kind: str, target: str, kills: int, rng: random.Random
                 victim.start()
                 await victim.wait_ready()
             sources = await create_sources(server.url, SOURCES)
+            automation = await create_automation(server.url)
             log = SendLog()
             stop = asyncio.Event()
             sender = asyncio.create_task(
                 stream([server.url], sources, log, stop=stop, per_source_rate=PER_SOURCE_RATE)
+            )
+            automation_sender = asyncio.create_task(
+                send_automation(server.url, automation, stop=stop, rng=random.Random(rng.random()))
             )
             downtime = 0.0
             try:
@@ -66,7 +72,9 @@ async def one_combination(kind: str, target: str, kills: int, rng: random.Random
             finally:
                 stop.set()
                 await sender
+                await automation_sender
             outcome = await check(url, sources, log, ordered=True)
+            automation_figures = await check_automation(url, automation, outcome)
             tracebacks = sum(p.log_text().count("Traceback") for p in procs.all)
             result.figures[label] = {
                 "kills": kills,
@@ -79,6 +87,7 @@ async def one_combination(kind: str, target: str, kills: int, rng: random.Random
                 "restart_seconds_total": round(downtime, 1),
                 "drain_seconds": round(outcome.drain_seconds, 1),
                 "tracebacks_in_logs": tracebacks,
+                "automation": automation_figures,
             }
             for problem in outcome.problems:
                 result.fail(f"{label}: {problem}")
