@@ -34,7 +34,9 @@ from tests.unleash_oss import UnleashServer, create_flag, free_port
 
 README = REPO_ROOT / "README.md"
 SCRIPT_LANGUAGES = {"bash", "sh", "shell", "console", "python"}
-MARKERS = {"synopsis", "first-session", "flapping-alert", "sdk-server", "sdk-client", "unleash-backend"}
+MARKERS = {
+    "synopsis", "first-session", "flapping-alert", "safety-rules", "sdk-server", "sdk-client", "unleash-backend",
+}  # fmt: skip
 DEFAULT_ADDRESS = "127.0.0.1:4242"
 ADMIN = "*:*.my-local-admin-secret"  # the README's own admin token
 START_SECONDS = 180.0  # a bound on a broken start, not a timing assertion
@@ -238,6 +240,36 @@ def test_the_flapping_alert_is_held_back_and_every_step_traced(
     assert by_outcome["not-matched"]["reasons"][0]["seen"] == "resolved"
     assert str(by_outcome["suppressed"]["policy"]).startswith("cooldown: the set ran for a signal of ")
     assert by_outcome["suppressed"]["alertId"] == '{}:{alertname="CheckoutErrors"}'
+
+
+def test_the_safety_rules_each_work_as_shown(fresh_database: Database, tmp_path: Path) -> None:
+    script = "\n".join(block(name) for name in ("first-session", "flapping-alert", "safety-rules"))
+    with run_block(script, fresh_database.url, tmp_path) as shell:
+        assert shell.wait() == 0, shell.text()[-3000:]
+        text = shell.text()
+    checkout = re.findall(r"checkout-v2 in production: (on|off)", text)
+    # the first session (on, off), the flapping alert (on, off, off), then restore on resolve (off, on),
+    # the time box (off, then on once it ended), undo (off, on)
+    assert checkout == ["on", "off", "on", "off", "off", "off", "on", "off", "on", "off", "on"], text[-3000:]
+    assert re.findall(r"search-v2 in production: (on|off)", text) == ["on", "off", "on"], text[-3000:]
+    reverted = _last_json(text[: text.index('{"eventId"')], '{"id"')
+    assert reverted["outcome"] == "reverted", reverted
+    assert str(reverted["policy"]).startswith("time box: no matching signal for 3 s after signal ")
+    undone = _last_json(text, '{"eventId"')
+    assert [(r["featureName"], r["enabled"]) for r in undone["restored"]] == [("checkout-v2", True)]
+    shadow = _last_json(text[: text.index("search-v2 in production: off")], '{"id"')
+    assert shadow["outcome"] == "shadow", shadow
+    start = text.rindex('{"id"', 0, text.rindex('"state": "failed", "signal"'))  # the event itself
+    failed, _ = json.JSONDecoder().raw_decode(text[start:])
+    assert failed["state"] == "failed"
+    [action] = failed["actionSet"]["actions"]
+    assert str(action["details"]).startswith(
+        "change budget exhausted: this action set changed 1 flag state(s)"
+    )
+    backtest = _last_json(text, '{\n    "signals"')
+    assert len(backtest["runs"]) == 1
+    assert backtest["matched"] == 1 + len(backtest["heldBack"]) >= 2
+    assert all(str(held["reason"]).startswith("cooldown: ") for held in backtest["heldBack"])
 
 
 def test_the_sdk_section_serves_unleash_sdks(fresh_database: Database, tmp_path: Path) -> None:
