@@ -96,3 +96,17 @@ def test_decide_stops_at_the_first_failing_filter_in_parameter_order() -> None:
              "c": {"operator": "IN", "values": ["never"]}}, payload).matched  # fmt: skip
     assert compile_filters({}).decide({}) == MatchResult(True, ())
     assert compile_filters([]).decide({}) == MatchResult(False, ())  # type: ignore[arg-type]
+
+
+def test_array_wildcard_filters_are_evaluated_after_single_values() -> None:
+    """A `[*]` filter visits a whole array: it comes after the single-valued ones (then by name), so a
+    cheap filter that fails spares it, and the first failure reported is still the same on every database."""
+    compiled = compile_filters(
+        {
+            "alerts[*].severity": {"operator": "IN", "values": ["critical"]},
+            "status": {"operator": "IN", "values": ["firing"]},
+        }
+    )
+    assert [f.parameter for f in compiled.filters or ()] == ["status", "alerts[*].severity"]
+    decided = compiled.decide(flatten_payload({"status": "resolved", "alerts": [{"severity": "info"}]}))
+    assert [(r.parameter, r.passed) for r in decided.filters] == [("status", False)]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from switchman.engine.constraints import Filter, FilterResult, evaluate_filter
 from switchman.engine.js import js_string
-from switchman.engine.payload import flatten_payload
+from switchman.engine.payload import ANY_ELEMENT, flatten_payload
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class CompiledFilters:
 
     `matches(flatten_payload(p))` equals `match_payload(filters, p).matched`; the payload is flattened
     once by the caller for all the sets it is matched against, and evaluation stops at the first
-    failed filter (in parameter order).
+    failed filter (single-valued parameters first, then `[*]` ones, each by name: `compile_filters`).
     """
 
     filters: tuple[Filter, ...] | None  # None: the filters are not a mapping, nothing matches
@@ -69,7 +69,11 @@ class CompiledFilters:
 def compile_filters(filters: Mapping[str, object]) -> CompiledFilters:
     if not isinstance(filters, Mapping):
         return CompiledFilters(None)
-    # Sorted by parameter, as `match_payload` reports them: the first failing filter is the same whatever
-    # order the database returned the filters in (PostgreSQL's JSONB reorders keys).
-    readable = sorted(((js_string(key), raw) for key, raw in filters.items()), key=lambda item: item[0])
+    # A fixed order, so the first failing filter is the same whatever order the database returned the
+    # filters in (PostgreSQL's JSONB reorders keys): single values before `[*]` ones (which visit a whole
+    # array, and are skipped when a cheaper filter already failed), then by parameter.
+    readable = sorted(
+        ((js_string(key), raw) for key, raw in filters.items()),
+        key=lambda item: (ANY_ELEMENT in item[0], item[0]),
+    )
     return CompiledFilters(tuple(Filter.from_wire(parameter, raw) for parameter, raw in readable))
