@@ -105,6 +105,7 @@ PUBLIC = {
     "api_tokens": {"configured"},  # the SDK token scope format (`*` = every project)
     "service_accounts": set(),
     "worker": set(),
+    "console": set(),
 }
 ROUTE_MODULES = {"router.py", "ingest.py", "listing_fast_path.py"}
 
@@ -167,6 +168,7 @@ OWNERS = {
     "action_sets": {"action_set", "action", "action_set_event", "signal_decision", "action_set_policy",
                     "action_set_policy_state", "action_set_event_change", "action_set_event_undo",
                     "project_action_budget"},
+    "console": {"console_session"},
 }  # fmt: skip
 # Readers by design, each for one reason (docs/architecture.md, "Who owns what"):
 READERS = {

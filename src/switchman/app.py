@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switchman import __version__
@@ -22,6 +22,7 @@ from switchman.api_tokens.router import router as api_tokens_router
 from switchman.client_api.router import openapi_components as client_api_components
 from switchman.client_api.router import router as client_api_router
 from switchman.config import Settings
+from switchman.console.router import router as console_router
 from switchman.db.migrate import migrate
 from switchman.errors import (
     VALIDATION_MESSAGE,
@@ -75,6 +76,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(action_sets_router)
     app.include_router(signals_router)
     app.include_router(client_api_router)
+    app.include_router(console_router)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> Response:
+        return RedirectResponse("/ui/", status_code=307)
 
     @app.get("/health", tags=["Operational"], operation_id="getHealth", responses=error_responses(503))
     async def health(request: Request) -> dict[str, str]:

@@ -303,3 +303,39 @@ def storable_text(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+# --- runs, for the web console (ADR 0026) -----------------------------------------------------------------
+
+_ev = t.action_set_event
+
+
+async def failed_events(conn: AsyncConnection, *, limit: int) -> Sequence[Any]:
+    """The newest `limit` failed events (the partial index on failed ids)."""
+    query = (
+        sa.select(_ev.c.action_set_id, _ev.c.signal_id, _ev.c.created_at, _ev.c.doc)
+        .where(
+            sa.text("state = 'failed'")
+        )  # literal, as the partial index's predicate, so the planner uses it
+        .order_by(_ev.c.id.desc())
+        .limit(limit)
+    )
+    return (await conn.execute(query)).all()
+
+
+async def recent_run_counts(conn: AsyncConnection, *, since: datetime, window: int) -> tuple[int, int]:
+    newest = sa.select(_ev.c.state, _ev.c.created_at).order_by(_ev.c.id.desc()).limit(window).subquery()
+    failed = sa.func.sum(sa.case((newest.c.state == "failed", 1), else_=0))
+    row = (await conn.execute(sa.select(sa.func.count(), failed).where(newest.c.created_at > since))).one()
+    return int(row[0]), int(row[1] or 0)
+
+
+async def last_event(conn: AsyncConnection, action_set_id: int) -> Any:
+    """The set's newest event (the unique (action_set_id, seq) index: one step), or None."""
+    query = (
+        sa.select(_ev.c.state, _ev.c.created_at)
+        .where(_ev.c.action_set_id == action_set_id)
+        .order_by(_ev.c.seq.desc())
+        .limit(1)
+    )
+    return (await conn.execute(query)).first()

@@ -676,3 +676,39 @@ def _unique(problems: list[Problem]) -> list[Problem]:
 
 def _name_exists(name: str, project: str) -> NameExistsError:
     return NameExistsError(f"An action set named {name!r} already exists in project {project!r}")
+
+
+# --- the web console's reads (ADR 0026): each bounded, so a page stays fast at any table size -----------------
+
+
+async def console_failed_runs(conn: AsyncConnection, *, limit: int) -> list[dict[str, Any]]:
+    """The newest `limit` failed runs of any set: when, which set (name, project), which signal, and the
+    failed actions' details."""
+    found = []
+    for row in await repo.failed_events(conn, limit=limit):
+        doc = orjson.loads(row.doc)
+        actions = doc.get("actionSet", {}).get("actions", [])
+        details = "; ".join(str(a.get("details") or "") for a in actions if a.get("state") == "failed")
+        found.append({
+            "created_at": iso(row.created_at), "action_set_id": int(row.action_set_id),
+            "action_set_name": doc.get("actionSet", {}).get("name", ""), "project": doc.get("actionSet", {}).get("project", ""),
+            "signal_id": int(row.signal_id), "details": details,
+        })  # fmt: skip
+    return found
+
+
+async def console_run_counts(conn: AsyncConnection, *, since: datetime, window: int) -> tuple[int, int]:
+    """Runs, and failed runs, among the newest `window` runs that started after `since`."""
+    return await repo.recent_run_counts(conn, since=since, window=window)
+
+
+async def console_last_runs(
+    conn: AsyncConnection, action_set_ids: Sequence[int]
+) -> dict[int, dict[str, str]]:
+    """Each set's newest run: its state and when it started (sets that never ran are left out)."""
+    found = {}
+    for action_set_id in action_set_ids:
+        row = await repo.last_event(conn, action_set_id)
+        if row is not None:
+            found[action_set_id] = {"state": str(row.state), "created_at": iso(row.created_at)}
+    return found

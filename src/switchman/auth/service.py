@@ -92,11 +92,26 @@ def _secret_of(header_value: str | None) -> str:
     return secret
 
 
+async def principal_of_digest(conn: AsyncConnection, digest: str, *, personal: bool) -> Principal:
+    """The Principal of a credential verified once before and kept only by its SHA-256 hex (a console
+    session, ADR 0026): 401 when it has since been deleted or has expired. `personal`: a service account's
+    personal access token (else an API token)."""
+    principal, _expires_at = await _lookup(conn, None, digest, utcnow(), personal=personal)
+    return principal
+
+
+def is_personal_token(secret: str) -> bool:
+    return secret.startswith("user:")
+
+
 async def _lookup(
-    conn: AsyncConnection, secret: str, digest: str, now: datetime
+    conn: AsyncConnection, secret: str | None, digest: str, now: datetime, *, personal: bool | None = None
 ) -> tuple[Principal, datetime | None]:
-    """The Principal of `secret` (whose SHA-256 hex is `digest`) and the credential's expiry, or 401."""
-    if secret.startswith("user:"):
+    """The Principal of `secret` (whose SHA-256 hex is `digest`) and the credential's expiry, or 401.
+    Without `secret`, the digest alone identifies a credential verified before (`principal_of_digest`)."""
+    if personal is None:
+        personal = secret is not None and is_personal_token(secret)
+    if personal:
         row = (
             await conn.execute(
                 sa.select(
@@ -110,7 +125,8 @@ async def _lookup(
                 .where(t.personal_access_token.c.secret_hash == digest)
             )
         ).first()
-        if row is None or not tokens.digests_match(row.secret_hash, secret) or row.expires_at <= now:
+        verified = row is not None and (secret is None or tokens.digests_match(row.secret_hash, secret))
+        if row is None or not verified or row.expires_at <= now:
             raise UnauthorizedError()
         account = Principal(
             kind=PrincipalKind.SERVICE_ACCOUNT,
@@ -120,7 +136,12 @@ async def _lookup(
             root_role=row.root_role,
         )
         return account, row.expires_at
-    token = await find_api_token(conn, secret, digest)
+    if secret is None:
+        token = (
+            await conn.execute(sa.select(t.api_token).where(t.api_token.c.secret_hash == digest))
+        ).first()
+    else:
+        token = await find_api_token(conn, secret, digest)
     if token is None:
         raise UnauthorizedError()
     if token.expires_at is not None and token.expires_at <= now:

@@ -523,5 +523,25 @@ action_set_event = sa.Table(
         postgresql_where=sa.text("state = 'started'"),
         sqlite_where=sa.text("state = 'started'"),
     ),
+    # The console's list of failed runs, newest first, O(limit) however rare failures are (ADR 0026).
+    sa.Index(
+        "ix_action_set_event_failed",
+        "id",
+        postgresql_where=sa.text("state = 'failed'"),
+        sqlite_where=sa.text("state = 'failed'"),
+    ),
     sqlite_autoincrement=True,
+)
+
+# A web console session (ADR 0026): the session id's SHA-256, the credential's digest (never the token) and
+# an expiry. The session's CSRF token is derived from its id, so it is not stored.
+console_session = sa.Table(
+    "console_session",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("credential_digest", sa.String(64), nullable=False),
+    sa.Column("personal_token", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "expires_at"),
 )

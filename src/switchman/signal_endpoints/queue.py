@@ -117,3 +117,10 @@ async def pending_count(conn: AsyncConnection) -> int:
     return int(
         (await conn.execute(sa.select(sa.func.count()).where(_s.c.processed_at.is_(None)))).scalar_one()
     )
+
+
+async def oldest_pending_at(conn: AsyncConnection) -> datetime | None:
+    """When the oldest signal still waiting for a worker arrived (the pending index: one step)."""
+    query = sa.select(_s.c.created_at).where(_s.c.processed_at.is_(None)).order_by(_s.c.id).limit(1)
+    found: datetime | None = (await conn.execute(query)).scalar()
+    return found

@@ -210,6 +210,52 @@ async def endpoint_signals(
     return (await conn.execute(query)).all()
 
 
+async def console_signals(
+    conn: AsyncConnection, endpoint_id: int, *, limit: int, token_id: int | None, since: datetime | None
+) -> Sequence[DbRow]:
+    """As `endpoint_signals`, sent with `token_id` and at or after `since` when given (the console)."""
+    query = (
+        sa.select(*_LISTED_SIGNAL)
+        .select_from(sig.outerjoin(tk, _SENDING_TOKEN))
+        .where(sig.c.source == SIGNAL_SOURCE, sig.c.source_id == endpoint_id)
+    )
+    if token_id is not None:
+        query = query.where(sig.c.created_by_source_token_id == token_id)
+    if since is not None:
+        query = query.where(sig.c.created_at >= since)
+    return (await conn.execute(query.order_by(sig.c.id.desc()).limit(limit))).all()
+
+
+async def recent_counts_by_endpoint(conn: AsyncConnection, *, since: datetime, window: int) -> dict[int, int]:
+    """Signals per endpoint id among the newest `window` signals created after `since` (a bounded scan of
+    the primary key, whatever the table's size)."""
+    newest = (
+        sa.select(sig.c.source_id, sig.c.created_at)
+        .where(sig.c.source == SIGNAL_SOURCE)
+        .order_by(sig.c.id.desc())
+        .limit(window)
+        .subquery()
+    )
+    rows = await conn.execute(
+        sa.select(newest.c.source_id, sa.func.count())
+        .where(newest.c.created_at > since)
+        .group_by(newest.c.source_id)
+    )
+    return {int(source_id): int(count) for source_id, count in rows}
+
+
+async def last_signal_at(conn: AsyncConnection, endpoint_id: int) -> datetime | None:
+    """When the endpoint's newest signal arrived (the (source_id, id) index: one step)."""
+    query = (
+        sa.select(sig.c.created_at)
+        .where(sig.c.source == SIGNAL_SOURCE, sig.c.source_id == endpoint_id)
+        .order_by(sig.c.id.desc())
+        .limit(1)
+    )
+    found: datetime | None = (await conn.execute(query)).scalar()
+    return found
+
+
 async def signals_in_range(
     conn: AsyncConnection,
     endpoint_id: int,

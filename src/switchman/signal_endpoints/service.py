@@ -398,3 +398,48 @@ async def endpoint_exists(conn: AsyncConnection, endpoint_id: int, *, key_share:
     """Whether the endpoint exists; with `key_share` (PostgreSQL) a concurrent delete of it waits until
     the caller's transaction ends."""
     return await repository.get_endpoint(conn, endpoint_id, key_share=key_share) is not None
+
+
+# --- the web console's reads (ADR 0026): each bounded, so a page stays fast at any table size -----------------
+
+
+async def console_signals(
+    conn: AsyncConnection, *, endpoint_id: int, limit: int, token_id: int | None, since: datetime | None
+) -> list[dict[str, Any]]:
+    """The endpoint's newest `limit` signals (by `token_id`, at or after `since`), newest first, with the
+    token's name and the payload pretty-printed (the console escapes it)."""
+    await require_endpoint(conn, endpoint_id)
+    rows = await repository.console_signals(conn, endpoint_id, limit=limit, token_id=token_id, since=since)
+    found = []
+    for row in rows:
+        try:
+            pretty = orjson.dumps(orjson.loads(row.payload), option=orjson.OPT_INDENT_2).decode()
+        except orjson.JSONDecodeError:
+            pretty = str(row.payload)
+        found.append(
+            {
+                "id": int(row.id),
+                "created_at": iso(row.created_at),
+                "payload": pretty,
+                "token_name": row.token_name,
+            }
+        )
+    return found
+
+
+async def console_activity(conn: AsyncConnection, *, since: datetime, window: int) -> list[tuple[str, int]]:
+    """Signals per endpoint name among the newest `window` signals that arrived after `since`, busiest first."""
+    counts = await repository.recent_counts_by_endpoint(conn, since=since, window=window)
+    names = {int(row.id): str(row.name) for row in await repository.list_endpoints(conn)}
+    return sorted(((names.get(source_id, f"#{source_id}"), n) for source_id, n in counts.items()),
+                  key=lambda item: (-item[1], item[0]))  # fmt: skip
+
+
+async def console_last_signals(conn: AsyncConnection, endpoint_ids: list[int]) -> dict[int, str]:
+    """When each endpoint's newest signal arrived (endpoints without one are left out)."""
+    found = {}
+    for endpoint_id in endpoint_ids:
+        created_at = await repository.last_signal_at(conn, endpoint_id)
+        if created_at is not None:
+            found[endpoint_id] = iso(created_at)
+    return found

@@ -1,0 +1,558 @@
+"""The web console (ADR 0026): server-rendered pages under `/ui/`, built from the services.
+
+Every page needs a session (`sessions.resume`); without one, pages redirect to the sign-in form and htmx
+fragments answer 401 with `HX-Redirect`. Every POST must carry the session's CSRF token (form field
+`csrf_token` or header `X-CSRF-Token`), else 403 and nothing changes. Every answer carries the console's
+Content-Security-Policy (no inline script or style) and is not cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs
+
+import jinja2
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from switchman.action_sets import event_store, trace
+from switchman.action_sets import service as action_sets
+from switchman.audit.log import list_events
+from switchman.auth.access import check_permission
+from switchman.auth.permissions import ADMIN
+from switchman.console import sessions
+from switchman.console.sessions import Session
+from switchman.errors import SwitchmanError
+from switchman.flags import features, projects, toggles
+from switchman.runtime import runtime_of
+from switchman.service_accounts import service as service_accounts
+from switchman.signal_endpoints import queue
+from switchman.signal_endpoints import service as signal_endpoints
+from switchman.signal_endpoints.schemas import CreateSignalEndpointSchema, CreateSignalEndpointTokenSchema
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+SESSION_COOKIE = "switchman_session"
+SIGN_IN_COOKIE = "switchman_sign_in"  # the sign-in form's double-submit CSRF token
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+NAV = (
+    ("/ui/", "Overview"),
+    ("/ui/signal-endpoints", "Signal endpoints"),
+    ("/ui/actions", "Action sets"),
+    ("/ui/events/failed", "Events"),
+    ("/ui/flags", "Flags"),
+    ("/ui/service-accounts", "Service accounts"),
+)
+STATIC = {"htmx.min.js": "text/javascript", "console.js": "text/javascript", "console.css": "text/css"}
+SIGNALS_SHOWN = 50
+ACTIVITY_WINDOW = 5_000  # the overview counts among this many newest signals / runs, whatever the table size
+EVENTS_PAGE = 20
+
+_templates = jinja2.Environment(
+    loader=jinja2.PackageLoader("switchman.console", "templates"),
+    autoescape=True,  # every template: payloads and names are shown as text
+)
+
+
+def _secure_headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _render(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    defaults: dict[str, Any] = {"principal": None, "csrf": None, "flash": None, "nav": NAV, "section": None}
+    html = _templates.get_template(template).render(**{**defaults, **context})
+    return _secure_headers(HTMLResponse(html, status_code=status_code))  # type: ignore[return-value]
+
+
+def _page(
+    session: Session, template: str, section: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    return _render(
+        template,
+        status_code,
+        principal=session.principal,
+        csrf=session.csrf,
+        can_write=session.principal.can(ADMIN),
+        section=section,
+        title=context.pop("title", section),
+        **context,
+    )
+
+
+def _secure_cookie(request: Request) -> bool:
+    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+
+
+async def _session(request: Request) -> Session | None:
+    async with runtime_of(request).db.read() as conn:
+        return await sessions.resume(conn, request.cookies.get(SESSION_COOKIE))
+
+
+def _to_sign_in(request: Request) -> Response:
+    if request.headers.get("hx-request"):
+        return _secure_headers(Response(status_code=401, headers={"HX-Redirect": "/ui/sign-in"}))
+    return _secure_headers(RedirectResponse("/ui/sign-in", status_code=303))
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The urlencoded body's fields (first value each); no multipart parser needed."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {key: values[0] for key, values in parse_qs(body, keep_blank_values=True).items()}
+
+
+Handler = Callable[[Request, Session, dict[str, str]], Awaitable[Response]]
+
+
+async def _guarded_post(request: Request, handler: Handler) -> Response:
+    """A state-changing request: a session and its CSRF token are required; errors become pages."""
+    session = await _session(request)
+    if session is None:
+        return _to_sign_in(request)
+    form = await _form(request)
+    presented = request.headers.get("x-csrf-token") or form.get("csrf_token")
+    if not sessions.csrf_matches(presented, session.csrf):
+        return _page(session, "error.html", "Overview", 403, title="Refused",
+                     message="This request did not carry the page's security token (CSRF); nothing was changed.")  # fmt: skip
+    try:
+        return await handler(request, session, form)
+    except SwitchmanError as exc:
+        return _page(session, "error.html", "Overview", exc.status_code, title=exc.name, message=exc.message)
+
+
+def _iso_now_minus(hours: float) -> datetime:
+    return datetime.now(UTC) - timedelta(hours=hours)
+
+
+# --- sign-in ------------------------------------------------------------------------------------------------
+
+
+@router.get("")
+async def console_root() -> Response:
+    return _secure_headers(RedirectResponse("/ui/", status_code=307))
+
+
+@router.get("/static/{name}")
+async def static_file(name: str) -> Response:
+    if name not in STATIC:
+        return _secure_headers(Response(status_code=404))
+    content = resources.files("switchman.console").joinpath("static").joinpath(name).read_bytes()
+    response = Response(content, media_type=STATIC[name], headers={"Cache-Control": "public, max-age=3600"})
+    return _secure_headers(response)
+
+
+@router.get("/sign-in")
+async def sign_in_form(request: Request) -> Response:
+    token = sessions.new_secret()
+    response = _render("signin.html", title="Sign in", pre_csrf=token, error=None)
+    response.set_cookie(SIGN_IN_COOKIE, token, httponly=True, samesite="strict", secure=_secure_cookie(request),
+                        path="/ui", max_age=3600)  # fmt: skip
+    return response
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request) -> Response:
+    form = await _form(request)
+    expected = request.cookies.get(SIGN_IN_COOKIE)
+    if not expected or not sessions.csrf_matches(form.get("csrf_token"), expected):
+        return _render("signin.html", 403, title="Sign in", pre_csrf=expected or "",
+                       error="The form expired or did not come from this page; please try again.")  # fmt: skip
+    try:
+        async with runtime_of(request).db.transaction() as conn:
+            session_id = await sessions.sign_in(conn, form.get("token", ""))
+    except SwitchmanError:
+        return _render("signin.html", 401, title="Sign in", pre_csrf=expected,
+                       error="That token was not accepted: use an admin API token or a personal access token.")  # fmt: skip
+    response = _secure_headers(RedirectResponse("/ui/", status_code=303))
+    response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="strict", secure=_secure_cookie(request),
+                        path="/ui", max_age=sessions.SESSION_HOURS * 3600)  # fmt: skip
+    response.delete_cookie(SIGN_IN_COOKIE, path="/ui")
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request) -> Response:
+    async def handler(request: Request, session: Session, form: dict[str, str]) -> Response:
+        async with runtime_of(request).db.transaction() as conn:
+            await sessions.sign_out(conn, request.cookies.get(SESSION_COOKIE))
+        response = _secure_headers(RedirectResponse("/ui/sign-in", status_code=303))
+        response.delete_cookie(SESSION_COOKIE, path="/ui")
+        return response
+
+    return await _guarded_post(request, handler)
+
+
+# --- overview -----------------------------------------------------------------------------------------------
+
+
+async def _stats(request: Request) -> dict[str, Any]:
+    async with runtime_of(request).db.read() as conn:
+        oldest = await queue.oldest_pending_at(conn)
+        runs, failed = await action_sets.console_run_counts(
+            conn, since=_iso_now_minus(1), window=ACTIVITY_WINDOW
+        )
+        return {
+            "pending": await queue.pending_count(conn),
+            "oldest_pending": oldest.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if oldest else None,
+            "runs": runs,
+            "failed": failed,
+        }
+
+
+@router.get("/")
+async def overview(request: Request) -> Response:
+    session = await _session(request)
+    if session is None:
+        return _to_sign_in(request)
+    async with runtime_of(request).db.read() as conn:
+        activity = await signal_endpoints.console_activity(
+            conn, since=_iso_now_minus(1), window=ACTIVITY_WINDOW
+        )
+        failed_runs = await action_sets.console_failed_runs(conn, limit=10)
+    per_endpoint: list[dict[str, Any]] = [{"name": name, "count": count} for name, count in activity]
+    return _page(session, "overview.html", "Overview", stats=await _stats(request), per_endpoint=per_endpoint,
+                 busiest=max((count for _, count in activity), default=1), failed_runs=failed_runs)  # fmt: skip
+
+
+@router.get("/overview/stats")
+async def overview_stats(request: Request) -> Response:
+    session = await _session(request)
+    if session is None:
+        return _to_sign_in(request)
+    return _render("_overview_stats.html", stats=await _stats(request))
+
+
+@router.get("/events/failed")
+async def failed_runs(request: Request) -> Response:
+    session = await _session(request)
+    if session is None:
+        return _to_sign_in(request)
+    async with runtime_of(request).db.read() as conn:
+        found = await action_sets.console_failed_runs(conn, limit=100)
+    return _page(session, "failed.html", "Events", title="Failed runs", failed_runs=found)
+
+
+# --- signal endpoints ---------------------------------------------------------------------------------------
+
+
+async def _endpoint_rows(request: Request) -> list[dict[str, Any]]:
+    ctx = runtime_of(request)
+    async with ctx.db.read() as conn:
+        listed = await signal_endpoints.list_signal_endpoints(conn, base_url=ctx.settings.base_url)
+        last = await signal_endpoints.console_last_signals(conn, [e.id for e in listed])
+    return [{**e.model_dump(), "last_signal": last.get(e.id)} for e in listed]
+
+
+@router.get("/signal-endpoints")
+async def endpoints_page(request: Request) -> Response:
+    session = await _session(request)
+    if session is None:
+        return _to_sign_in(request)
+    return _page(session, "endpoints.html", "Signal endpoints", endpoints=await _endpoint_rows(request),
+                 form={}, errors={})  # fmt: skip
+
+
+@router.post("/signal-endpoints")
+async def create_endpoint(request: Request) -> Response:
+    async def handler(request: Request, session: Session, form: dict[str, str]) -> Response:
+        ctx = runtime_of(request)
+        fields = {"name": form.get("name", "").strip(), "description": form.get("description") or None}
+        try:
+            payload = CreateSignalEndpointSchema.model_validate(fields)
+        except ValueError:
+            return _page(session, "endpoints.html", "Signal endpoints", 400, endpoints=await _endpoint_rows(request),
+                         form=fields, errors={"name": "A name of letters, digits, '-' and '_', up to 255."})  # fmt: skip
+        _require_admin(session)
+        async with ctx.db.transaction() as conn:
+            created = await signal_endpoints.create_signal_endpoint(
+                conn, payload=payload, actor=session.principal, base_url=ctx.settings.base_url,
+                limit=ctx.settings.signal_endpoints_limit,
+            )  # fmt: skip
+        return _secure_headers(RedirectResponse(f"/ui/signal-endpoints/{created.id}", status_code=303))
+
+    return await _guarded_post(request, handler)
+
+
+def _require_admin(session: Session) -> None:
+    """The API's rule for these changes: ADMIN (a Viewer's session sees, cannot change)."""
+    check_permission(session.principal, ADMIN)
+
+
+async def _endpoint_page(request: Request, session: Session, endpoint_id: int, **extra: Any) -> Response:
+    ctx = runtime_of(request)
+    async with ctx.db.read() as conn:
+        listed = await signal_endpoints.list_signal_endpoints(conn, base_url=ctx.settings.base_url)
+        endpoint = next((e for e in listed if e.id == endpoint_id), None)
+        if endpoint is None:
+            return _page(session, "error.html", "Signal endpoints", 404, title="Not found",
+                         message=f"There is no signal endpoint {endpoint_id}.")  # fmt: skip
+        signals = await signal_endpoints.console_signals(
+            conn, endpoint_id=endpoint_id, limit=SIGNALS_SHOWN, token_id=None, since=None
+        )
+    return _page(session, "endpoint.html", "Signal endpoints", title=endpoint.name, endpoint=endpoint.model_dump(),
+                 signals=signals, created_token=extra.get("created_token"))  # fmt: skip
+
+
+@router.get("/signal-endpoints/{endpoint_id}")
+async def endpoint_page(request: Request, endpoint_id: int) -> Response:
+    session = await _session(request)
+    if session is None:
+        return _to_sign_in(request)
+    return await _endpoint_page(request, session, endpoint_id)
+
+
+@router.get("/signal-endpoints/{endpoint_id}/signals")
+async def endpoint_signals(request: Request, endpoint_id: int, token: str = "", since: str = "") -> Response:
+    session = await _session(request)
+    if session is None:
+        return _to_sign_in(request)
+    token_id = int(token) if token.isdigit() else None
+    try:
+        moment = datetime.fromisoformat(since).replace(tzinfo=UTC) if since.strip() else None
+    except ValueError:
+        moment = None
+    try:
+        async with runtime_of(request).db.read() as conn:
+            found = await signal_endpoints.console_signals(
+                conn, endpoint_id=endpoint_id, limit=SIGNALS_SHOWN, token_id=token_id, since=moment
+            )
+    except SwitchmanError:
+        found = []
+    return _render("_signals.html", signals=found)
+
+
+@router.post("/signal-endpoints/{endpoint_id}/tokens")
+async def create_token(request: Request, endpoint_id: int) -> Response:
+    async def handler(request: Request, session: Session, form: dict[str, str]) -> Response:
+        _require_admin(session)
+        ctx = runtime_of(request)
+        payload = CreateSignalEndpointTokenSchema.model_validate({"name": form.get("name", "").strip()})
+        async with ctx.db.transaction() as conn:
+            created = await signal_endpoints.create_signal_endpoint_token(
+                conn, endpoint_id=endpoint_id, payload=payload, actor=session.principal,
+                limit=ctx.settings.signal_tokens_per_endpoint_limit,
+            )  # fmt: skip
+        return await _endpoint_page(request, session, endpoint_id, created_token=created.model_dump())
+
+    return await _guarded_post(request, handler)
+
+
+@router.post("/signal-endpoints/{endpoint_id}/{switch}")
+async def switch_endpoint(request: Request, endpoint_id: int, switch: str) -> Response:
+    async def handler(request: Request, session: Session, form: dict[str, str]) -> Response:
+        if switch not in ("enable", "disable", "delete"):
+            return _secure_headers(Response(status_code=404))
+        _require_admin(session)
+        ctx = runtime_of(request)
+        async with ctx.db.transaction() as conn:
+            if switch == "delete":
+                await signal_endpoints.delete_signal_endpoint(
+                    conn, endpoint_id=endpoint_id, actor=session.principal,
+                    users=action_sets.enabled_sets_of_endpoint,
+                )  # fmt: skip
+                return _secure_headers(RedirectResponse("/ui/signal-endpoints", status_code=303))
+            endpoint = await signal_endpoints.set_signal_endpoint_enabled(
+                conn, endpoint_id=endpoint_id, enabled=switch == "enable", actor=session.principal,
+                base_url=ctx.settings.base_url,
+            )  # fmt: skip
+        return _render("_endpoint_switch.html", endpoint=endpoint.model_dump(), can_write=True)
+
+    return await _guarded_post(request, handler)
+
+
+@router.post("/signal-endpoints/{endpoint_id}/tokens/{token_id}/delete")
+async def delete_token(request: Request, endpoint_id: int, token_id: int) -> Response:
+    async def handler(request: Request, session: Session, form: dict[str, str]) -> Response:
+        _require_admin(session)
+        async with runtime_of(request).db.transaction() as conn:
+            await signal_endpoints.delete_signal_endpoint_token(
+                conn, endpoint_id=endpoint_id, token_id=token_id, actor=session.principal
+            )
+        return _secure_headers(RedirectResponse(f"/ui/signal-endpoints/{endpoint_id}", status_code=303))
+
+    return await _guarded_post(request, handler)
+
+
+@router.get("/signals/{signal_id}")
+async def signal_page(request: Request, signal_id: int) -> Response:
+    session = await _session(request)
+    if session is None:
+        return _to_sign_in(request)
+    try:
+        async with runtime_of(request).db.read() as conn:
+            found = await trace.signal_trace(conn, signal_id)
+            payload = await signal_endpoints.signal_payload(conn, signal_id)
+    except SwitchmanError as exc:
+        return _page(session, "error.html", "Events", exc.status_code, title="Not found", message=exc.message)
+    pretty = orjson.dumps(orjson.loads(payload), option=orjson.OPT_INDENT_2).decode() if payload else ""
+    return _page(session, "signal.html", "Events", title=f"Signal {signal_id}", trace=found, payload=pretty)
+
+
+# --- action sets and their events ---------------------------------------------------------------------------
+
+
+async def _project_ids(request: Request) -> list[str]:
+    async with runtime_of(request).db.read() as conn:
+        return [p.id for p in await projects.list_projects(conn)]
+
+
+@router.get("/actions")
+async def action_sets_page(request: Request, project: str = "default") -> Response:
+    session = await _session(request)
+    if session is None:
+        return _to_sign_in(request)
+    ctx = runtime_of(request)
+    try:
+        async with ctx.db.read() as conn:
+            listed = await action_sets.list_action_sets(conn, project=project)
+            last = await action_sets.console_last_runs(conn, [int(s["id"]) for s in listed])
+            names = {e.id: e.name for e in await signal_endpoints.list_signal_endpoints(conn, base_url="")}
+    except SwitchmanError as exc:
+        return _page(
+            session, "error.html", "Action sets", exc.status_code, title="Not found", message=exc.message
+        )
+    rows = [
+        {**s, "last_run": last.get(int(s["id"])), "source_name": names.get(s["match"]["sourceId"], "—")}
+        for s in listed
+    ]
+    return _page(session, "action_sets.html", "Action sets", projects=await _project_ids(request), project=project,
+                 action_sets=rows)  # fmt: skip
+
+
+@router.get("/projects/{project}/actions/{action_set_id}")
+async def events_page(
+    request: Request, project: str, action_set_id: int, before: int | None = None
+) -> Response:
+    session = await _session(request)
+    if session is None:
+        return _to_sign_in(request)
+    try:
+        async with runtime_of(request).db.read() as conn:
+            record = await action_sets.require_action_set(conn, project=project, action_set_id=action_set_id)
+            page = orjson.loads(
+                await event_store.list_event_docs(
+                    conn, project=project, action_set_id=action_set_id, limit=EVENTS_PAGE, offset=0,
+                    before=before, cache=None,
+                )
+            )  # fmt: skip
+    except SwitchmanError as exc:
+        return _page(
+            session, "error.html", "Action sets", exc.status_code, title="Not found", message=exc.message
+        )
+    events = page["actionSetEvents"]
+    for event in events:
+        event["payload_text"] = orjson.dumps(event["signal"]["payload"], option=orjson.OPT_INDENT_2).decode()
+    older = events[-1]["id"] if len(events) == EVENTS_PAGE else None
+    action_set = {
+        "id": record.id,
+        "name": record.name,
+        "description": record.description,
+        "enabled": record.enabled,
+    }
+    return _page(session, "events.html", "Action sets", title=record.name, project=project, action_set=action_set,
+                 events=events, older=older)  # fmt: skip
+
+
+@router.post("/projects/{project}/actions/{action_set_id}/{switch}")
+async def switch_action_set(request: Request, project: str, action_set_id: int, switch: str) -> Response:
+    async def handler(request: Request, session: Session, form: dict[str, str]) -> Response:
+        if switch not in ("enable", "disable"):
+            return _secure_headers(Response(status_code=404))
+        _require_admin(session)
+        async with runtime_of(request).db.transaction() as conn:
+            await action_sets.set_action_set_enabled(
+                conn, project=project, action_set_id=action_set_id, enabled=switch == "enable",
+                principal=session.principal,
+            )  # fmt: skip
+            record = await action_sets.require_action_set(conn, project=project, action_set_id=action_set_id)
+        row = {"id": record.id, "name": record.name, "enabled": record.enabled}
+        return _render("_action_set_switch.html", s=row, project=project, can_write=True)
+
+    return await _guarded_post(request, handler)
+
+
+# --- flags --------------------------------------------------------------------------------------------------
+
+
+async def _flag_rows(conn: Any, project: str) -> tuple[list[str], list[dict[str, Any]]]:
+    listed = await features.list_features(conn, project=project)
+    environments: list[str] = []
+    rows = []
+    for flag in listed:
+        states = {env.name: bool(env.enabled) for env in flag.environments}
+        for name in states:
+            if name not in environments:
+                environments.append(name)
+        rows.append(
+            {
+                "name": flag.name,
+                "environments": states,
+                "tags": [f"{tag.type}:{tag.value}" for tag in flag.tags],
+            }
+        )
+    return sorted(environments), rows
+
+
+@router.get("/flags")
+async def flags_page(request: Request, project: str = "default") -> Response:
+    session = await _session(request)
+    if session is None:
+        return _to_sign_in(request)
+    ctx = runtime_of(request)
+    embedded = ctx.settings.flag_backend == "embedded"
+    try:
+        async with ctx.db.read() as conn:
+            environments, rows = await _flag_rows(conn, project) if embedded else ([], [])
+            audit, _total = await list_events(conn, project=project, limit=50)
+    except SwitchmanError as exc:
+        return _page(session, "error.html", "Flags", exc.status_code, title="Not found", message=exc.message)
+    return _page(session, "flags.html", "Flags", projects=await _project_ids(request), project=project,
+                 embedded=embedded, environments=environments, flags=rows, audit=audit)  # fmt: skip
+
+
+@router.post("/flags/{project}/{feature_name}/{environment}/{state}")
+async def switch_flag(
+    request: Request, project: str, feature_name: str, environment: str, state: str
+) -> Response:
+    async def handler(request: Request, session: Session, form: dict[str, str]) -> Response:
+        if state not in ("on", "off"):
+            return _secure_headers(Response(status_code=404))
+        async with runtime_of(request).db.transaction() as conn:
+            await toggles.set_feature_enabled(
+                conn, actor=session.principal, project=project, feature_name=feature_name,
+                environment=environment, enabled=state == "on",
+            )  # fmt: skip
+        flag = {"name": feature_name, "environments": {environment: state == "on"}}
+        return _render("_flag_switch.html", flag=flag, env=environment, project=project, can_write=True)
+
+    return await _guarded_post(request, handler)
+
+
+# --- service accounts ---------------------------------------------------------------------------------------
+
+
+@router.get("/service-accounts")
+async def service_accounts_page(request: Request) -> Response:
+    session = await _session(request)
+    if session is None:
+        return _to_sign_in(request)
+    async with runtime_of(request).db.read() as conn:
+        accounts, roles = await service_accounts.list_service_accounts(conn)
+    role_names: Mapping[int, str] = {r.id: r.name for r in roles}
+    rows = [
+        {"name": a.name, "username": a.username, "role": role_names.get(a.root_role, "—"), "createdAt": a.created_at,
+         "tokens": [{"description": pat.description, "expiresAt": pat.expires_at} for pat in a.tokens]}
+        for a in accounts
+    ]  # fmt: skip
+    return _page(session, "service_accounts.html", "Service accounts", accounts=rows)

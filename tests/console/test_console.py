@@ -1,0 +1,188 @@
+"""The web console over HTTP, on both databases (ADR 0026): sign-in and sessions, CSRF, CSP, escaping,
+permissions, and each view rendering from the services."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN_TOKEN
+from tests.console.conftest import csrf_of, personal_token, sign_in
+from switchman.worker.loop import SignalWorker
+from tests.factories import send_signal
+from tests.worker.conftest import Scenario, drain, toggle
+
+VIEWS = [
+    "/ui/",
+    "/ui/signal-endpoints",
+    "/ui/actions",
+    "/ui/events/failed",
+    "/ui/flags",
+    "/ui/service-accounts",
+]
+
+
+async def test_the_root_and_every_view_need_a_session(browser: httpx.AsyncClient) -> None:
+    root = await browser.get("/")
+    assert root.status_code == 307 and root.headers["location"] == "/ui/"
+    for path in VIEWS:
+        answer = await browser.get(path)
+        assert answer.status_code == 303 and answer.headers["location"] == "/ui/sign-in", path
+    fragment = await browser.get("/ui/overview/stats", headers={"HX-Request": "true"})
+    assert fragment.status_code == 401 and fragment.headers["HX-Redirect"] == "/ui/sign-in"
+
+
+async def test_sign_in_sets_a_strict_http_only_session_and_sign_out_ends_it(
+    browser: httpx.AsyncClient,
+) -> None:
+    form = await browser.get("/ui/sign-in")
+    assert form.status_code == 200
+    assert 'type="password"' in form.text and ">API token<" in form.text and ">Sign in<" in form.text
+    signed = await sign_in(browser, ADMIN_TOKEN)
+    assert signed.status_code == 303
+    cookie = next(c for c in signed.headers.get_list("set-cookie") if c.startswith("switchman_session="))
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
+    assert ADMIN_TOKEN not in cookie
+    overview = await browser.get("/ui/")
+    assert overview.status_code == 200 and "Overview" in overview.text
+    assert ADMIN_TOKEN not in overview.text and "test-admin-secret" not in overview.text
+    for path in VIEWS:
+        page = await browser.get(path)
+        assert page.status_code == 200, (path, page.text[:500])
+        assert page.headers["content-security-policy"].startswith("default-src 'none'; script-src 'self'")
+        assert "<script>" not in page.text and " style=" not in page.text and " onclick=" not in page.text
+    out = await browser.post("/ui/sign-out", data={"csrf_token": csrf_of(overview.text)})
+    assert out.status_code == 303 and out.headers["location"] == "/ui/sign-in"
+    assert (await browser.get("/ui/")).status_code == 303
+
+
+@pytest.mark.parametrize("token", ["*:*.not-a-token", "", "default:development.not-an-sdk-token"])
+async def test_a_wrong_token_is_refused(browser: httpx.AsyncClient, token: str) -> None:
+    answer = await sign_in(browser, token)
+    assert answer.status_code == 401
+    assert "was not accepted" in answer.text
+    assert "switchman_session" not in answer.headers.get("set-cookie", "")
+
+
+async def test_an_sdk_token_cannot_sign_in(client: httpx.AsyncClient, browser: httpx.AsyncClient) -> None:
+    created = await client.post(
+        "/api/admin/api-tokens", json={"tokenName": "sdk", "type": "client", "environment": "development"}
+    )
+    assert created.status_code == 201, created.text
+    assert (await sign_in(browser, created.json()["secret"])).status_code == 401
+
+
+async def test_the_sign_in_form_needs_its_own_csrf_token(browser: httpx.AsyncClient) -> None:
+    await browser.get("/ui/sign-in")
+    forged = await browser.post("/ui/sign-in", data={"csrf_token": "forged", "token": ADMIN_TOKEN})
+    assert forged.status_code == 403
+    assert (await browser.get("/ui/")).status_code == 303
+
+
+async def test_a_change_without_the_csrf_token_is_refused_and_changes_nothing(
+    admin_browser: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    for data, headers in (({"name": "forged-endpoint"}, {}), ({"name": "forged-endpoint", "csrf_token": "x"}, {}),
+                          ({"name": "forged-endpoint"}, {"X-CSRF-Token": "x"})):  # fmt: skip
+        answer = await admin_browser.post("/ui/signal-endpoints", data=data, headers=headers)
+        assert answer.status_code == 403 and "nothing was changed" in answer.text
+    listed = (await client.get("/api/admin/signal-endpoints")).json()["signalEndpoints"]
+    assert all(e["name"] != "forged-endpoint" for e in listed)
+    # The same request with the page's token goes through.
+    page = await admin_browser.get("/ui/signal-endpoints")
+    created = await admin_browser.post(
+        "/ui/signal-endpoints", data={"name": "real-one", "csrf_token": csrf_of(page.text)}
+    )
+    assert created.status_code == 303 and created.headers["location"].startswith("/ui/signal-endpoints/")
+
+
+async def test_an_endpoint_its_token_shown_once_and_its_signals_escaped(
+    admin_browser: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    page = await admin_browser.get("/ui/signal-endpoints")
+    csrf = csrf_of(page.text)
+    created = await admin_browser.post(
+        "/ui/signal-endpoints", data={"name": "apm-console", "csrf_token": csrf}
+    )
+    endpoint_path = created.headers["location"]
+    endpoint_id = int(endpoint_path.rsplit("/", 1)[1])
+    shown = await admin_browser.post(f"{endpoint_path}/tokens", data={"name": "alerts", "csrf_token": csrf})
+    assert shown.status_code == 200 and "it is not shown again" in shown.text
+    secret = shown.text.split('id="new-secret">')[1].split("<")[0]
+    assert secret.startswith("signal_") and f"Bearer {secret}" in shown.text  # the ready-to-paste curl
+    assert secret not in (await admin_browser.get(endpoint_path)).text  # once
+    hostile = {"alert": {"status": "<script>alert('x')</script>", "name": '"><img src=x onerror=alert(1)>'}}
+    await send_signal(client, "apm-console", secret, hostile)
+    signals = await admin_browser.get(f"{endpoint_path}/signals")
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in signals.text
+    assert "<script>" not in signals.text and "<img" not in signals.text
+    filtered = await admin_browser.get(f"{endpoint_path}/signals", params={"token": "999999"})
+    assert "No signal yet." in filtered.text
+    off = await admin_browser.post(
+        f"/ui/signal-endpoints/{endpoint_id}/disable", headers={"X-CSRF-Token": csrf}
+    )
+    assert off.status_code == 200 and 'aria-pressed="false"' in off.text
+    listed = (await client.get("/api/admin/signal-endpoints")).json()["signalEndpoints"]
+    assert next(e for e in listed if e["id"] == endpoint_id)["enabled"] is False
+
+
+async def test_a_viewer_sees_but_cannot_change(client: httpx.AsyncClient, browser: httpx.AsyncClient) -> None:
+    _account, secret, _token = await personal_token(client, role=3)  # Viewer
+    assert (await sign_in(browser, secret)).status_code == 303
+    page = await browser.get("/ui/signal-endpoints")
+    assert page.status_code == 200 and "(read only)" in page.text
+    assert "Create endpoint" not in page.text
+    refused = await browser.post(
+        "/ui/signal-endpoints", data={"name": "by-viewer", "csrf_token": csrf_of(page.text)}
+    )
+    assert refused.status_code == 403
+    listed = (await client.get("/api/admin/signal-endpoints")).json()["signalEndpoints"]
+    assert all(e["name"] != "by-viewer" for e in listed)
+
+
+async def test_a_deleted_token_ends_its_sessions(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    account, secret, token_id = await personal_token(client, role=1)
+    assert (await sign_in(browser, secret)).status_code == 303
+    assert (await browser.get("/ui/")).status_code == 200
+    deleted = await client.delete(f"/api/admin/service-account/{account}/token/{token_id}")
+    assert deleted.status_code == 200, deleted.text
+    assert (await browser.get("/ui/")).status_code == 303
+
+
+async def test_runs_flags_and_failures_render(
+    admin_browser: httpx.AsyncClient, client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
+) -> None:
+    ok = await scenario.add_set(client, [toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)])
+    broken = await scenario.add_set(client, [toggle("TOGGLE_FEATURE_ON", "no-such-flag", 1)])
+    signal_id = await scenario.send(client, {"n": "<b>bold</b>"})
+    await drain(worker)
+    events = await admin_browser.get(f"/ui/projects/default/actions/{ok}")
+    assert events.status_code == 200 and 'class="badge success"' in events.text
+    assert "&lt;b&gt;bold&lt;/b&gt;" in events.text
+    failed = await admin_browser.get("/ui/events/failed")
+    assert f"/ui/projects/default/actions/{broken}" in failed.text and "no-such-flag" in failed.text
+    overview = await admin_browser.get("/ui/")
+    assert "no-such-flag" in overview.text
+    listed = await admin_browser.get("/ui/actions", params={"project": "default"})
+    assert f"/ui/projects/default/actions/{ok}" in listed.text and "badge success" in listed.text
+    flags = await admin_browser.get("/ui/flags", params={"project": "default"})
+    assert scenario.feature in flags.text
+    csrf = csrf_of(flags.text)
+    switched = await admin_browser.post(
+        f"/ui/flags/default/{scenario.feature}/production/off", headers={"X-CSRF-Token": csrf}
+    )
+    assert switched.status_code == 200 and 'aria-pressed="false"' in switched.text
+    trace = await admin_browser.get(f"/ui/signals/{signal_id}")
+    assert trace.status_code == 200 and "matched" in trace.text and "failed" in trace.text
+    missing = await admin_browser.get("/ui/projects/default/actions/999999")
+    assert missing.status_code == 404
+
+
+async def test_static_files_are_served_and_nothing_else(browser: httpx.AsyncClient) -> None:
+    htmx = await browser.get("/ui/static/htmx.min.js")
+    assert htmx.status_code == 200 and htmx.headers["content-type"].startswith("text/javascript")
+    assert (await browser.get("/ui/static/console.css")).status_code == 200
+    for name in ("../router.py", "htmx.LICENSE", "nope.js"):
+        assert (await browser.get(f"/ui/static/{name}")).status_code == 404
