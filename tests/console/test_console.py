@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from switchman.worker.loop import SignalWorker
 from tests.conftest import ADMIN_TOKEN
 from tests.console.conftest import csrf_of, personal_token, sign_in
-from switchman.worker.loop import SignalWorker
 from tests.factories import send_signal
 from tests.worker.conftest import Scenario, drain, toggle
 
