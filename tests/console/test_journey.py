@@ -150,7 +150,7 @@ def _journey(server: str, api: httpx.Client, shots: str | None) -> None:
             expect(page.get_by_role("heading", name="Overview")).to_be_visible()
 
             # An endpoint and a token; the secret is shown once, with a curl example.
-            page.get_by_role("link", name="Signal endpoints").click()
+            page.get_by_role("link", name="Signal endpoints", exact=True).click()
             page.get_by_label("Name").fill("apm")
             page.get_by_role("button", name="Create endpoint").click()
             expect(page.get_by_role("heading", name="apm")).to_be_visible()
@@ -180,16 +180,29 @@ def _journey(server: str, api: httpx.Client, shots: str | None) -> None:
             assert page.locator("#signals script").count() == 0 and page.locator("#signals img").count() == 0
             shot(page, "signal-endpoint")
 
-            # An action set (built through the API: the console's editor is not built yet) runs on a
-            # matching signal; its run is on the timeline and the flag is switched in the flags view.
+            # An action set built in the editor: the key is suggested from the source's payloads, the
+            # preview says which of the source's signals would match, as it is typed.
             endpoint_id = int(endpoint_url.rsplit("/", 1)[1])
-            created = api.post("/api/admin/projects/default/actions", json={
-                "name": "kill checkout", "actorId": bot["id"],
-                "match": {"source": "signal-endpoint", "sourceId": endpoint_id,
-                          "payload": {"alert.status": {"operator": "IN", "values": ["firing"]}}},
-                "actions": [{"action": "TOGGLE_FEATURE_OFF", "sortOrder": 1, "executionParams": {
-                    "project": "default", "environment": "production", "featureName": "checkout-v2"}}]})  # fmt: skip
-            created.raise_for_status()
+            page.get_by_role("link", name="Action sets", exact=True).click()
+            page.get_by_role("link", name="New action set").click()
+            page.get_by_label("Name", exact=True).fill("kill checkout")
+            page.get_by_label("Source (signal endpoint)").select_option(label="apm")
+            expect(page.locator("#key-chips")).to_contain_text("alert.status")
+            assert page.locator("#suggested-keys option[value='alert.status']").count() == 1
+            page.locator("#filter-key-1").fill("alert.status")
+            page.locator("#filter-values-1").fill("firing")
+            expect(page.locator("#preview-summary")).to_have_text("1 of the last 1 signals would match.")
+            page.locator("#filter-values-1").fill("resolved")
+            expect(page.locator("#preview-summary")).to_have_text("0 of the last 1 signals would match.")
+            page.locator("#filter-values-1").fill("firing")
+            expect(page.locator("#preview-summary")).to_have_text("1 of the last 1 signals would match.")
+            page.locator("#action-type-1").select_option("TOGGLE_FEATURE_OFF")
+            page.locator("#action-flag-1").select_option("checkout-v2")
+            page.locator("#action-env-1").select_option("production")
+            shot(page, "action-set-editor")
+            page.get_by_role("button", name="Save action set").click()
+            expect(page.get_by_role("heading", name="kill checkout")).to_be_visible()
+            expect(page.locator("body")).to_contain_text("No run yet.")
             broken = api.post("/api/admin/projects/default/actions", json={
                 "name": "broken", "actorId": bot["id"],
                 "match": {"source": "signal-endpoint", "sourceId": endpoint_id, "payload": {}},
@@ -198,7 +211,7 @@ def _journey(server: str, api: httpx.Client, shots: str | None) -> None:
             broken.raise_for_status()
             httpx.post(f"{server}/api/signal-endpoint/apm", json={"alert": {"status": "firing"}},
                        headers={"Authorization": f"Bearer {secret}"}, timeout=10).raise_for_status()  # fmt: skip
-            page.get_by_role("link", name="Action sets").click()
+            page.get_by_role("link", name="Action sets", exact=True).click()
             page.get_by_role("link", name="kill checkout").click()
             for _ in range(50):  # the in-process worker runs it within milliseconds; the page is not live
                 if page.locator("ol.timeline > li.success").count():
@@ -209,25 +222,25 @@ def _journey(server: str, api: httpx.Client, shots: str | None) -> None:
                 "TOGGLE_FEATURE_OFF checkout-v2"
             )
             shot(page, "action-set-runs")
-            page.get_by_role("link", name="Flags").click()
+            page.get_by_role("link", name="Flags", exact=True).click()
             expect(page.get_by_role("button", name="checkout-v2 in production")).to_have_attribute(
                 "aria-pressed", "false"
             )
             shot(page, "flags")
-            page.get_by_role("link", name="Events").click()
+            page.get_by_role("link", name="Events", exact=True).click()
             expect(page.get_by_role("heading", name="Failed runs")).to_be_visible()
             expect(page.locator("table")).to_contain_text("gone-flag")
             shot(page, "failed-runs")
 
             # A switch in the flags view changes the flag (htmx, with the CSRF header).
-            page.get_by_role("link", name="Flags").click()
+            page.get_by_role("link", name="Flags", exact=True).click()
             page.get_by_role("button", name="checkout-v2 in production").click()
             expect(page.get_by_role("button", name="checkout-v2 in production")).to_have_attribute(
                 "aria-pressed", "true"
             )
             state = api.get("/api/admin/projects/default/features/checkout-v2").json()
             assert next(e for e in state["environments"] if e["name"] == "production")["enabled"] is True
-            page.get_by_role("link", name="Overview").click()
+            page.get_by_role("link", name="Overview", exact=True).click()
             expect(page.locator("#backlog")).to_have_text("0")
             shot(page, "overview")
 
@@ -249,9 +262,9 @@ def _journey(server: str, api: httpx.Client, shots: str | None) -> None:
             page.get_by_label("API token").fill(viewer_token)
             page.get_by_role("button", name="Sign in").click()
             expect(page.get_by_text("(read only)")).to_be_visible()
-            page.get_by_role("link", name="Signal endpoints").click()
+            page.get_by_role("link", name="Signal endpoints", exact=True).click()
             assert page.get_by_role("button", name="Create endpoint").count() == 0
-            page.get_by_role("link", name="Flags").click()
+            page.get_by_role("link", name="Flags", exact=True).click()
             assert page.get_by_role("button", name="checkout-v2 in production").count() == 0
             csrf = page.locator('input[name="csrf_token"]').first.get_attribute("value")
             refused = page.request.post(

@@ -17,15 +17,19 @@ from urllib.parse import parse_qs
 import jinja2
 import orjson
 from fastapi import APIRouter, Request
+from pydantic import ValidationError
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from switchman.action_sets import event_store, trace
 from switchman.action_sets import service as action_sets
+from switchman.action_sets.schemas import CreateActionsSchema
 from switchman.audit.log import list_events
 from switchman.auth.access import check_permission
 from switchman.auth.permissions import ADMIN
 from switchman.console import sessions
 from switchman.console.sessions import Session
+from switchman.engine.operators import VALUE_OPERATORS
+from switchman.engine.payload import flatten_payload
 from switchman.errors import SwitchmanError
 from switchman.flags import features, projects, toggles
 from switchman.runtime import runtime_of
@@ -428,6 +432,230 @@ async def action_sets_page(request: Request, project: str = "default") -> Respon
     ]
     return _page(session, "action_sets.html", "Action sets", projects=await _project_ids(request), project=project,
                  action_sets=rows)  # fmt: skip
+
+
+OPERATOR_MEANINGS = (
+    ("IN", "equals one of the values"),
+    ("NOT_IN", "equals none of the values"),
+    ("STR_CONTAINS", "contains one of the values"),
+    ("STR_STARTS_WITH", "starts with one of the values"),
+    ("STR_ENDS_WITH", "ends with one of the values"),
+    ("REGEX", "matches the regular expression (RE2)"),
+    ("TOKEN_IN", "a tag string (a:b,c:d) holds one of the values"),
+    ("NUM_EQ", "is the number"),
+    ("NUM_GT", "is a number above the value"),
+    ("NUM_GTE", "is a number at or above the value"),
+    ("NUM_LT", "is a number below the value"),
+    ("NUM_LTE", "is a number at or below the value"),
+    ("DATE_AFTER", "is a date after the value"),
+    ("DATE_BEFORE", "is a date before the value"),
+    ("SEMVER_EQ", "is the version"),
+    ("SEMVER_GT", "is a version above the value"),
+    ("SEMVER_LT", "is a version below the value"),
+)
+ACTION_TYPES = (("TOGGLE_FEATURE_OFF", "Turn the flag off"), ("TOGGLE_FEATURE_ON", "Turn the flag on"))
+FILTER_ROWS, ACTION_ROWS, PREVIEW_SIGNALS = 3, 2, 20
+
+
+async def _form_lists(request: Request) -> dict[str, list[str]]:
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return parse_qs(body, keep_blank_values=True)
+
+
+def _draft(project: str, form: Mapping[str, list[str]]) -> dict[str, Any]:
+    """The `createActionsSchema` body the editor's fields describe (blank filter and action rows are left out)."""
+
+    def field(name: str, index: int = 0) -> str:
+        values = form.get(name, [])
+        return values[index].strip() if index < len(values) else ""
+
+    filters: dict[str, Any] = {}
+    for index, key in enumerate(form.get("filter_key", [])):
+        if not key.strip():
+            continue
+        operator = field("filter_operator", index) or "IN"
+        values = [v.strip() for v in field("filter_values", index).split(",") if v.strip()]
+        constraint: dict[str, Any] = {"operator": operator}
+        if operator in VALUE_OPERATORS:
+            constraint["value"] = values[0] if values else ""
+        else:
+            constraint["values"] = values
+        if field("filter_inverted", index):
+            constraint["inverted"] = True
+        if field("filter_case", index):
+            constraint["caseInsensitive"] = True
+        filters[key.strip()] = constraint
+    actions = [
+        {"action": action, "sortOrder": index + 1, "executionParams": {
+            "project": project, "environment": field("action_environment", index), "featureName": field("action_flag", index)}}
+        for index, action in enumerate(form.get("action_type", []))
+        if action.strip() and field("action_flag", index)
+    ]  # fmt: skip
+    source = field("source_id")
+    actor = field("actor_id")
+    return {
+        "name": field("name"),
+        "description": field("description") or None,
+        "actorId": int(actor) if actor.isdigit() else 0,
+        "match": {
+            "source": "signal-endpoint",
+            "sourceId": int(source) if source.isdigit() else 0,
+            "payload": filters,
+        },
+        "actions": actions,
+    }
+
+
+def _rows_of(form: Mapping[str, list[str]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def at(name: str, index: int) -> str:
+        values = form.get(name, [])
+        return values[index] if index < len(values) else ""
+
+    filters = [
+        {"key": at("filter_key", i), "operator": at("filter_operator", i) or "IN", "values": at("filter_values", i),
+         "inverted": bool(at("filter_inverted", i)), "case_insensitive": bool(at("filter_case", i))}
+        for i in range(max(FILTER_ROWS, len(form.get("filter_key", []))))
+    ]  # fmt: skip
+    actions = [
+        {
+            "action": at("action_type", i),
+            "flag": at("action_flag", i),
+            "environment": at("action_environment", i),
+        }
+        for i in range(max(ACTION_ROWS, len(form.get("action_type", []))))
+    ]
+    return filters, actions
+
+
+async def _editor(
+    request: Request,
+    session: Session,
+    project: str,
+    form: Mapping[str, list[str]],
+    *,
+    status_code: int = 200,
+    errors: list[dict[str, str]] | None = None,
+    preview: dict[str, Any] | None = None,
+) -> Response:
+    ctx = runtime_of(request)
+    async with ctx.db.read() as conn:
+        config = await action_sets.actions_config(conn, project=project)
+        accounts, _roles = await service_accounts.list_service_accounts(conn)
+        endpoints = await signal_endpoints.list_signal_endpoints(conn, base_url="")
+    options = _config_options(config)
+    filter_rows, action_rows = _rows_of(form)
+    flat = {key: values[0] for key, values in form.items() if values}
+    return _page(session, "editor.html", "Action sets", status_code, title="New action set", project=project,
+                 form=flat, errors=errors or [], preview=preview, filter_rows=filter_rows, action_rows=action_rows,
+                 operators=OPERATOR_MEANINGS, action_types=ACTION_TYPES, flags=options["featureName"],
+                 environments=options["environment"], accounts=[a.model_dump() for a in accounts],
+                 endpoints=[e.model_dump() for e in endpoints])  # fmt: skip
+
+
+def _config_options(config: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The flag and environment options of `actionDefinitionsConfigSchema` (what the config endpoint lists)."""
+    found: dict[str, list[str]] = {"featureName": [], "environment": []}
+    for definition in config.values():
+        for parameter in definition.get("parameters", []) if isinstance(definition, Mapping) else []:
+            name = parameter.get("name")
+            if name in found and not found[name]:
+                found[name] = [str(option) for option in parameter.get("options", [])]
+    return found
+
+
+@router.get("/projects/{project}/actions/new")
+async def new_action_set(request: Request, project: str) -> Response:
+    session = await _session(request)
+    if session is None:
+        return _to_sign_in(request)
+    try:
+        return await _editor(request, session, project, {})
+    except SwitchmanError as exc:
+        return _page(
+            session, "error.html", "Action sets", exc.status_code, title="Not found", message=exc.message
+        )
+
+
+@router.get("/projects/{project}/actions/keys")
+async def suggested_keys(request: Request, project: str, source_id: str = "") -> Response:
+    """The keys of the source's latest payloads, flattened as the engine flattens them (for the editor)."""
+    session = await _session(request)
+    if session is None:
+        return _to_sign_in(request)
+    keys: set[str] = set()
+    if source_id.isdigit():
+        async with runtime_of(request).db.read() as conn:
+            try:
+                payloads = await signal_endpoints.recent_signal_payloads(
+                    conn, endpoint_id=int(source_id), limit=20
+                )
+            except SwitchmanError:
+                payloads = []
+        for payload in payloads:
+            keys.update(flatten_payload(payload))
+    return _render("_keys.html", keys=sorted(keys)[:500])
+
+
+async def _preview(request: Request, project: str, form: Mapping[str, list[str]]) -> dict[str, Any] | None:
+    draft = _draft(project, form)
+    if not draft["match"]["sourceId"]:
+        return None
+    draft["name"] = draft["name"] or "preview"
+    draft["actorId"] = draft["actorId"] or 1
+    try:
+        schema = CreateActionsSchema.model_validate(draft)
+        async with runtime_of(request).db.read() as conn:
+            result = await action_sets.backtest(conn, project=project, action_set_id=None, draft=schema,
+                                                limit=PREVIEW_SIGNALS, since=None, until=None)  # fmt: skip
+    except (ValueError, SwitchmanError) as exc:
+        message = exc.message if isinstance(exc, SwitchmanError) else "a filter is not complete yet"
+        details = getattr(exc, "details", None)
+        if details:
+            message = "; ".join(f"{d.get('path', '')}: {d.get('message', '')}" for d in details)
+        return {"error": message}
+    return {"signals": result["signals"], "matched": result["matched"],
+            "runs": [run["signalId"] for run in result["runs"]], "not_matched": result["notMatched"]}  # fmt: skip
+
+
+@router.post("/projects/{project}/actions/preview")
+async def preview_action_set(request: Request, project: str) -> Response:
+    async def handler(request: Request, session: Session, form: dict[str, str]) -> Response:
+        return _render("_preview.html", preview=await _preview(request, project, await _form_lists(request)))
+
+    return await _guarded_post(request, handler)
+
+
+@router.post("/projects/{project}/actions")
+async def create_action_set(request: Request, project: str) -> Response:
+    async def handler(request: Request, session: Session, form: dict[str, str]) -> Response:
+        _require_admin(session)
+        lists = await _form_lists(request)
+        try:
+            schema = CreateActionsSchema.model_validate(_draft(project, lists))
+        except ValidationError as exc:
+            errors = [
+                {"path": "/" + "/".join(str(part) for part in e["loc"]), "message": e["msg"]}
+                for e in exc.errors()
+            ]
+            return await _editor(request, session, project, lists, status_code=400, errors=errors)
+        ctx = runtime_of(request)
+        try:
+            async with ctx.db.transaction() as conn:
+                created = await action_sets.create_action_set(
+                    conn, project=project, payload=schema, principal=session.principal, settings=ctx.settings
+                )
+        except SwitchmanError as exc:
+            errors = [
+                {"path": str(d.get("path", "")), "message": str(d.get("message", ""))}
+                for d in exc.details or []
+            ]
+            return await _editor(request, session, project, lists, status_code=exc.status_code,
+                                 errors=errors or [{"path": "", "message": exc.message}])  # fmt: skip
+        return _secure_headers(
+            RedirectResponse(f"/ui/projects/{project}/actions/{created['id']}", status_code=303)
+        )
+
+    return await _guarded_post(request, handler)
 
 
 @router.get("/projects/{project}/actions/{action_set_id}")
