@@ -7,7 +7,8 @@
    to their asyncio load client, noted in the results) and Unleash OSS (`bench._unleash`: installed into
    the git-ignored `.cache/unleash-oss-node22` unless `SWITCHMAN_BENCH_UNLEASH_DIR` points elsewhere).
 2. The modules, one after the other, each as its own process with a time budget (killed when over it,
-   reported as failed): ingest (comparisons 1, 2), events_listing (3), latency (4), scaleout (5),
+   reported as failed): ingest (comparisons 1, 2), events_listing (3), latency (4), backtest (7), console
+   pages (8), scaleout (5),
    sdk_propagation (when present) and memory (6: a 5-minute steady load). Each writes its own section of
    docs/benchmarks.md and bench/out/<module>.json; its output goes to bench/out/<module>.log.
 3. All along, a sampler reads VmHWM (peak RSS) of every `switchman serve` / `switchman worker` process
@@ -67,6 +68,7 @@ MODULES = (
     Module("events_listing", 330, args=("--databases", "postgresql"), accepts_no_write=True),
     Module("latency", 240, accepts_no_write=True),
     Module("backtest", 120, accepts_no_write=True),
+    Module("console", 300, accepts_no_write=True),
     Module("scaleout", 450, accepts_no_write=True),
     Module("sdk_propagation", 150, quick_args=("--toggles", "5"), optional=True, accepts_no_write=True),
     Module("memory", 480, accepts_no_write=True),

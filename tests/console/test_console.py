@@ -186,3 +186,77 @@ async def test_static_files_are_served_and_nothing_else(browser: httpx.AsyncClie
     assert (await browser.get("/ui/static/console.css")).status_code == 200
     for name in ("../router.py", "htmx.LICENSE", "nope.js"):
         assert (await browser.get(f"/ui/static/{name}")).status_code == 404
+
+
+async def test_the_editor_suggests_keys_previews_and_saves(
+    admin_browser: httpx.AsyncClient, client: httpx.AsyncClient, scenario: Scenario
+) -> None:
+    await scenario.send(client, {"alert": {"status": "firing", "severity": "critical"}, "tags": ["a", "b"]})
+    await scenario.send(client, {"alert": {"status": "resolved"}})
+    editor = await admin_browser.get("/ui/projects/default/actions/new")
+    assert editor.status_code == 200
+    assert (
+        f'<option value="{scenario.feature}">' in editor.text and '<option value="production"' in editor.text
+    )
+    assert "NUM_GT — is a number above the value" in editor.text
+    keys = await admin_browser.get(
+        "/ui/projects/default/actions/keys", params={"source_id": scenario.endpoint_id}
+    )
+    for key in ("alert.status", "alert.severity", "tags[0]", "tags[1]"):
+        assert f'<option value="{key}">' in keys.text
+    csrf = csrf_of(editor.text)
+    fields = {
+        "csrf_token": csrf, "name": "from the editor", "actor_id": str(scenario.admin_actor_id),
+        "source_id": str(scenario.endpoint_id), "filter_key": "alert.status", "filter_operator": "IN",
+        "filter_values": "firing, paging", "filter_inverted": "", "filter_case": "",
+        "action_type": "TOGGLE_FEATURE_OFF", "action_flag": scenario.feature, "action_environment": "production",
+    }  # fmt: skip
+    preview = await admin_browser.post("/ui/projects/default/actions/preview", data=fields)
+    assert "1 of the last 2 signals would match." in preview.text
+    inverted = await admin_browser.post(
+        "/ui/projects/default/actions/preview", data={**fields, "filter_inverted": "yes"}
+    )
+    assert "1 of the last 2 signals would match." in inverted.text and "alert.status" in inverted.text
+    numeric = await admin_browser.post(
+        "/ui/projects/default/actions/preview",
+        data={**fields, "filter_operator": "NUM_GT", "filter_values": "x"},
+    )
+    assert 'role="alert"' in numeric.text  # a number operator with a word: the service's validation message
+    saved = await admin_browser.post("/ui/projects/default/actions", data=fields)
+    assert saved.status_code == 303
+    set_id = int(saved.headers["location"].rsplit("/", 1)[1])
+    listed = (await client.get("/api/admin/projects/default/actions")).json()["actions"]
+    stored = next(s for s in listed if s["id"] == set_id)
+    assert stored["match"]["payload"] == {"alert.status": {"operator": "IN", "values": ["firing", "paging"]}}
+    assert [(a["action"], a["executionParams"]["featureName"]) for a in stored["actions"]] == [
+        ("TOGGLE_FEATURE_OFF", scenario.feature)
+    ]
+
+
+async def test_the_editor_shows_what_is_wrong_and_keeps_the_fields(
+    admin_browser: httpx.AsyncClient, scenario: Scenario
+) -> None:
+    editor = await admin_browser.get("/ui/projects/default/actions/new")
+    fields = {"csrf_token": csrf_of(editor.text), "name": "no actions <b>", "actor_id": str(scenario.admin_actor_id),
+              "source_id": str(scenario.endpoint_id), "filter_key": "a", "filter_operator": "IN", "filter_values": "x"}  # fmt: skip
+    refused = await admin_browser.post("/ui/projects/default/actions", data=fields)
+    assert refused.status_code == 400
+    assert "was not saved" in refused.text and "no actions &lt;b&gt;" in refused.text  # kept, escaped
+
+
+async def test_a_viewer_cannot_save_an_action_set(
+    client: httpx.AsyncClient, browser: httpx.AsyncClient, scenario: Scenario
+) -> None:
+    _account, secret, _token = await personal_token(client, role=3)
+    await sign_in(browser, secret)
+    listed = await browser.get("/ui/actions")
+    assert "New action set" not in listed.text
+    editor = await browser.get("/ui/projects/default/actions/new")
+    fields = {"csrf_token": csrf_of(editor.text), "name": "viewer's", "actor_id": str(scenario.admin_actor_id),
+              "source_id": str(scenario.endpoint_id), "action_type": "TOGGLE_FEATURE_OFF",
+              "action_flag": scenario.feature, "action_environment": "production"}  # fmt: skip
+    assert (await browser.post("/ui/projects/default/actions", data=fields)).status_code == 403
+    assert all(
+        s["name"] != "viewer's"
+        for s in (await client.get("/api/admin/projects/default/actions")).json()["actions"]
+    )
