@@ -260,3 +260,38 @@ async def test_a_viewer_cannot_save_an_action_set(
         s["name"] != "viewer's"
         for s in (await client.get("/api/admin/projects/default/actions")).json()["actions"]
     )
+
+
+async def test_a_run_is_undone_from_its_timeline_and_the_policy_is_shown(
+    admin_browser: httpx.AsyncClient, client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
+) -> None:
+    await client.post(f"/api/admin/projects/default/features/{scenario.feature}/environments/production/on")
+    set_id = await scenario.add_set(client, [toggle("TOGGLE_FEATURE_OFF", scenario.feature, 1)])
+    policy = await client.put(
+        f"/api/admin/projects/default/actions/{set_id}/policy",
+        json={"cooldownSeconds": 60, "maxChangesPerHour": 5},
+    )
+    assert policy.status_code == 200, policy.text
+    await scenario.send(client, {"n": 1})
+    await drain(worker)
+    page = await admin_browser.get(f"/ui/projects/default/actions/{set_id}")
+    assert "at most one run per 60 s; at most 5 flag changes per hour." in page.text
+    event_id = (await client.get(f"/api/admin/projects/default/actions/{set_id}/events")).json()[
+        "actionSetEvents"
+    ][0]["id"]
+    assert f'aria-label="Undo event {event_id}"' in page.text
+    undone = await admin_browser.post(
+        f"/ui/projects/default/actions/{set_id}/events/{event_id}/undo",
+        headers={"X-CSRF-Token": csrf_of(page.text)},
+    )
+    assert undone.status_code == 200
+    assert f"Event {event_id} undone: {scenario.feature} in production back on" in undone.text
+    feature = (await client.get(f"/api/admin/projects/default/features/{scenario.feature}")).json()
+    assert next(e for e in feature["environments"] if e["name"] == "production")["enabled"] is True
+    again = await admin_browser.get(f"/ui/projects/default/actions/{set_id}")
+    assert "Undone by admin at " in again.text and f'aria-label="Undo event {event_id}"' not in again.text
+    twice = await admin_browser.post(
+        f"/ui/projects/default/actions/{set_id}/events/{event_id}/undo",
+        headers={"X-CSRF-Token": csrf_of(page.text)},
+    )
+    assert twice.status_code == 409 and "already undone" in twice.text

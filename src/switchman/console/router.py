@@ -8,6 +8,7 @@ Content-Security-Policy (no inline script or style) and is not cached.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -20,7 +21,7 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from switchman.action_sets import event_store, trace
+from switchman.action_sets import event_changes, event_store, policy, trace, undo
 from switchman.action_sets import service as action_sets
 from switchman.action_sets.schemas import CreateActionsSchema
 from switchman.audit.log import list_events
@@ -37,6 +38,7 @@ from switchman.service_accounts import service as service_accounts
 from switchman.signal_endpoints import queue
 from switchman.signal_endpoints import service as signal_endpoints
 from switchman.signal_endpoints.schemas import CreateSignalEndpointSchema, CreateSignalEndpointTokenSchema
+from switchman.timeutil import iso
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -679,8 +681,16 @@ async def events_page(
             session, "error.html", "Action sets", exc.status_code, title="Not found", message=exc.message
         )
     events = page["actionSetEvents"]
-    for event in events:
-        event["payload_text"] = orjson.dumps(event["signal"]["payload"], option=orjson.OPT_INDENT_2).decode()
+    async with runtime_of(request).db.read() as conn:
+        for event in events:
+            event["payload_text"] = orjson.dumps(
+                event["signal"]["payload"], option=orjson.OPT_INDENT_2
+            ).decode()
+            undone = await event_changes.undo_of(conn, int(event["id"]))
+            event["undone"] = (
+                {"by": undone.undone_by, "at": iso(undone.created_at)} if undone is not None else None
+            )
+        policy_text = await _policy_text(conn, project, action_set_id)
     older = events[-1]["id"] if len(events) == EVENTS_PAGE else None
     action_set = {
         "id": record.id,
@@ -688,8 +698,55 @@ async def events_page(
         "description": record.description,
         "enabled": record.enabled,
     }
+    embedded = runtime_of(request).settings.flag_backend == "embedded"
     return _page(session, "events.html", "Action sets", title=record.name, project=project, action_set=action_set,
-                 events=events, older=older)  # fmt: skip
+                 events=events, older=older, policy=policy_text, can_undo=embedded)  # fmt: skip
+
+
+async def _policy_text(conn: Any, project: str, action_set_id: int) -> list[str]:
+    """The set's policy (ADR 0023 to 0025) in words; empty without one."""
+    try:
+        found = await policy.get_policy(conn, project=project, action_set_id=action_set_id)
+    except SwitchmanError:
+        return []
+    words = []
+    if found["shadow"]:
+        words.append("shadow mode: decides and traces, changes no flag")
+    if found["cooldownSeconds"]:
+        words.append(f"at most one run per {found['cooldownSeconds']} s")
+    if found["windowCount"]:
+        words.append(
+            f"runs once {found['windowCount']} matching signals arrived within {found['windowSeconds']} s"
+        )
+    if found["perAlert"]:
+        words.append(f"counted per alert ({found['alertKey'] or 'the alert id of the sender format'})")
+    if found["restoreOnResolve"]:
+        words.append("puts back what it changed when the alert resolves")
+    if found["revertAfterSeconds"]:
+        words.append(
+            f"puts back what it changed {found['revertAfterSeconds']} s after the last matching signal"
+        )
+    if found["maxChangesPerHour"]:
+        words.append(f"at most {found['maxChangesPerHour']} flag changes per hour")
+    return words
+
+
+@router.post("/projects/{project}/actions/{action_set_id}/events/{event_id}/undo")
+async def undo_run(request: Request, project: str, action_set_id: int, event_id: int) -> Response:
+    async def handler(request: Request, session: Session, form: dict[str, str]) -> Response:
+        ctx = runtime_of(request)
+        async with ctx.db.transaction() as conn:
+            result = await undo.undo_event(
+                conn, project=project, action_set_id=action_set_id, event_id=event_id, principal=session.principal,
+                embedded=ctx.settings.flag_backend == "embedded",
+            )  # fmt: skip
+        back = ", ".join(f"{r['featureName']} in {r['environment']} back {'on' if r['enabled'] else 'off'}"
+                         for r in result["restored"]) or "nothing to put back"  # fmt: skip
+        skipped = "; ".join(f"{s['featureName']}: {s['reason']}" for s in result["skipped"])
+        text = f"Event {event_id} undone: {back}" + (f" (skipped: {skipped})" if skipped else "")
+        return _secure_headers(HTMLResponse(f'<p class="flash ok" role="status">{html.escape(text)}</p>'))
+
+    return await _guarded_post(request, handler)
 
 
 @router.post("/projects/{project}/actions/{action_set_id}/{switch}")
