@@ -295,3 +295,30 @@ async def test_a_run_is_undone_from_its_timeline_and_the_policy_is_shown(
         headers={"X-CSRF-Token": csrf_of(page.text)},
     )
     assert twice.status_code == 409 and "already undone" in twice.text
+
+
+async def test_a_saved_set_is_edited_in_the_editor(
+    admin_browser: httpx.AsyncClient, client: httpx.AsyncClient, scenario: Scenario
+) -> None:
+    set_id = await scenario.add_set(
+        client,
+        [toggle("TOGGLE_FEATURE_OFF", scenario.feature, 1)],
+        filters={"severity": {"operator": "IN", "values": ["critical", "page"], "caseInsensitive": True}},
+    )
+    editor = await admin_browser.get(f"/ui/projects/default/actions/{set_id}/edit")
+    assert editor.status_code == 200 and "Save changes" in editor.text
+    assert 'value="severity"' in editor.text and 'value="critical, page"' in editor.text
+    assert '<option value="insensitive" selected>' in editor.text
+    fields = {
+        "csrf_token": csrf_of(editor.text), "name": "renamed", "actor_id": str(scenario.admin_actor_id),
+        "source_id": str(scenario.endpoint_id), "filter_key": "severity", "filter_operator": "NOT_IN",
+        "filter_values": "info", "filter_inverted": "", "filter_case": "",
+        "action_type": "TOGGLE_FEATURE_ON", "action_flag": scenario.other_feature, "action_environment": "production",
+    }  # fmt: skip
+    saved = await admin_browser.post(f"/ui/projects/default/actions/{set_id}", data=fields)
+    assert saved.status_code == 303 and saved.headers["location"] == f"/ui/projects/default/actions/{set_id}"
+    listed = (await client.get("/api/admin/projects/default/actions")).json()["actions"]
+    stored = next(s for s in listed if s["id"] == set_id)
+    assert stored["name"] == "renamed" and stored["enabled"] is True
+    assert stored["match"]["payload"] == {"severity": {"operator": "NOT_IN", "values": ["info"]}}
+    assert stored["actions"][0]["executionParams"]["featureName"] == scenario.other_feature

@@ -538,6 +538,7 @@ async def _editor(
     status_code: int = 200,
     errors: list[dict[str, str]] | None = None,
     preview: dict[str, Any] | None = None,
+    editing: int | None = None,
 ) -> Response:
     ctx = runtime_of(request)
     async with ctx.db.read() as conn:
@@ -547,7 +548,8 @@ async def _editor(
     options = _config_options(config)
     filter_rows, action_rows = _rows_of(form)
     flat = {key: values[0] for key, values in form.items() if values}
-    return _page(session, "editor.html", "Action sets", status_code, title="New action set", project=project,
+    title = f"Edit {flat.get('name', '')}" if editing is not None else "New action set"
+    return _page(session, "editor.html", "Action sets", status_code, title=title, project=project, editing=editing,
                  form=flat, errors=errors or [], preview=preview, filter_rows=filter_rows, action_rows=action_rows,
                  operators=OPERATOR_MEANINGS, action_types=ACTION_TYPES, flags=options["featureName"],
                  environments=options["environment"], accounts=[a.model_dump() for a in accounts],
@@ -572,6 +574,42 @@ async def new_action_set(request: Request, project: str) -> Response:
         return _to_sign_in(request)
     try:
         return await _editor(request, session, project, {})
+    except SwitchmanError as exc:
+        return _page(
+            session, "error.html", "Action sets", exc.status_code, title="Not found", message=exc.message
+        )
+
+
+def _form_of(record: Any) -> dict[str, list[str]]:
+    """The editor's fields for a saved set (the inverse of `_draft`)."""
+    form: dict[str, list[str]] = {
+        "name": [record.name], "description": [record.description or ""], "actor_id": [str(record.actor_id)],
+        "source_id": [str(record.source_id)],
+    }  # fmt: skip
+    for key, constraint in (record.filters or {}).items():
+        values = constraint.get("values") if "values" in constraint else [constraint.get("value", "")]
+        form.setdefault("filter_key", []).append(str(key))
+        form.setdefault("filter_operator", []).append(str(constraint.get("operator", "IN")))
+        form.setdefault("filter_values", []).append(", ".join(str(v) for v in values or []))
+        form.setdefault("filter_inverted", []).append("yes" if constraint.get("inverted") else "")
+        form.setdefault("filter_case", []).append("insensitive" if constraint.get("caseInsensitive") else "")
+    for action in record.actions:
+        params = action.execution_params
+        form.setdefault("action_type", []).append(action.action)
+        form.setdefault("action_flag", []).append(str(params.get("featureName", "")))
+        form.setdefault("action_environment", []).append(str(params.get("environment", "")))
+    return form
+
+
+@router.get("/projects/{project}/actions/{action_set_id}/edit")
+async def edit_action_set(request: Request, project: str, action_set_id: int) -> Response:
+    session = await _session(request)
+    if session is None:
+        return _to_sign_in(request)
+    try:
+        async with runtime_of(request).db.read() as conn:
+            record = await action_sets.require_action_set(conn, project=project, action_set_id=action_set_id)
+        return await _editor(request, session, project, _form_of(record), editing=action_set_id)
     except SwitchmanError as exc:
         return _page(
             session, "error.html", "Action sets", exc.status_code, title="Not found", message=exc.message
@@ -629,6 +667,18 @@ async def preview_action_set(request: Request, project: str) -> Response:
 
 @router.post("/projects/{project}/actions")
 async def create_action_set(request: Request, project: str) -> Response:
+    return await _save(request, project, None)
+
+
+@router.post("/projects/{project}/actions/{action_set_id}")
+async def update_action_set(request: Request, project: str, action_set_id: int) -> Response:
+    return await _save(request, project, action_set_id)
+
+
+async def _save(request: Request, project: str, action_set_id: int | None) -> Response:
+    """Create (`action_set_id` None) or replace a set from the editor's fields; the form again with the
+    errors next to it when the service refuses."""
+
     async def handler(request: Request, session: Session, form: dict[str, str]) -> Response:
         _require_admin(session)
         lists = await _form_lists(request)
@@ -639,22 +689,34 @@ async def create_action_set(request: Request, project: str) -> Response:
                 {"path": "/" + "/".join(str(part) for part in e["loc"]), "message": e["msg"]}
                 for e in exc.errors()
             ]
-            return await _editor(request, session, project, lists, status_code=400, errors=errors)
+            return await _editor(
+                request, session, project, lists, status_code=400, errors=errors, editing=action_set_id
+            )
         ctx = runtime_of(request)
         try:
             async with ctx.db.transaction() as conn:
-                created = await action_sets.create_action_set(
-                    conn, project=project, payload=schema, principal=session.principal, settings=ctx.settings
-                )
+                if action_set_id is None:
+                    saved = await action_sets.create_action_set(
+                        conn,
+                        project=project,
+                        payload=schema,
+                        principal=session.principal,
+                        settings=ctx.settings,
+                    )
+                else:
+                    saved = await action_sets.update_action_set(
+                        conn, project=project, action_set_id=action_set_id, payload=schema,
+                        principal=session.principal, settings=ctx.settings,
+                    )  # fmt: skip
         except SwitchmanError as exc:
             errors = [
                 {"path": str(d.get("path", "")), "message": str(d.get("message", ""))}
                 for d in exc.details or []
             ]
             return await _editor(request, session, project, lists, status_code=exc.status_code,
-                                 errors=errors or [{"path": "", "message": exc.message}])  # fmt: skip
+                                 errors=errors or [{"path": "", "message": exc.message}], editing=action_set_id)  # fmt: skip
         return _secure_headers(
-            RedirectResponse(f"/ui/projects/{project}/actions/{created['id']}", status_code=303)
+            RedirectResponse(f"/ui/projects/{project}/actions/{saved['id']}", status_code=303)
         )
 
     return await _guarded_post(request, handler)
