@@ -322,3 +322,21 @@ async def test_a_saved_set_is_edited_in_the_editor(
     assert stored["name"] == "renamed" and stored["enabled"] is True
     assert stored["match"]["payload"] == {"severity": {"operator": "NOT_IN", "values": ["info"]}}
     assert stored["actions"][0]["executionParams"]["featureName"] == scenario.other_feature
+
+
+async def test_the_overview_charts_the_last_hour(
+    admin_browser: httpx.AsyncClient, client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
+) -> None:
+    await scenario.add_set(client, [toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)])
+    await scenario.add_set(client, [toggle("TOGGLE_FEATURE_ON", "missing-flag", 1)])
+    for n in range(3):
+        await scenario.send(client, {"n": n})
+    await drain(worker)
+    page = await admin_browser.get("/ui/")
+    assert f'aria-label="{scenario.endpoint_name} per minute over the last hour: 3 in all"' in page.text
+    assert 'aria-label="Run outcomes per minute over the last hour: 6 in all"' in page.text
+    assert (
+        "<title>3 success, 1 min ago</title>" in page.text
+        or "<title>3 success, 60 min ago</title>" in page.text
+    )
+    assert 'class="bar failed"' in page.text

@@ -339,3 +339,11 @@ async def last_event(conn: AsyncConnection, action_set_id: int) -> Any:
         .limit(1)
     )
     return (await conn.execute(query)).first()
+
+
+async def recent_runs(conn: AsyncConnection, *, since: datetime, window: int) -> Sequence[Any]:
+    """(state, created_at) of the newest `window` events created after `since` (a bounded scan)."""
+    newest = sa.select(_ev.c.state, _ev.c.created_at).order_by(_ev.c.id.desc()).limit(window).subquery()
+    return (
+        await conn.execute(sa.select(newest.c.state, newest.c.created_at).where(newest.c.created_at > since))
+    ).all()

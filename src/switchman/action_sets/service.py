@@ -712,3 +712,16 @@ async def console_last_runs(
         if row is not None:
             found[action_set_id] = {"state": str(row.state), "created_at": iso(row.created_at)}
     return found
+
+
+async def console_runs_per_minute(
+    conn: AsyncConnection, *, since: datetime, minutes: int, window: int
+) -> dict[str, list[int]]:
+    """Runs per minute by outcome (`success`, `failed`, `started`) over the `minutes` minutes after `since`,
+    oldest first, among the newest `window` runs."""
+    series = {state: [0] * minutes for state in ("success", "failed", "started")}
+    for row in await repo.recent_runs(conn, since=since, window=window):
+        minute = int((row.created_at - since).total_seconds() // 60)
+        if 0 <= minute < minutes and row.state in series:
+            series[row.state][minute] += 1
+    return series

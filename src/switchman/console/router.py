@@ -221,14 +221,40 @@ async def overview(request: Request) -> Response:
     session = await _session(request)
     if session is None:
         return _to_sign_in(request)
+    since = _iso_now_minus(1)
     async with runtime_of(request).db.read() as conn:
-        activity = await signal_endpoints.console_activity(
-            conn, since=_iso_now_minus(1), window=ACTIVITY_WINDOW
-        )
+        activity = await signal_endpoints.console_activity(conn, since=since, window=ACTIVITY_WINDOW)
         failed_runs = await action_sets.console_failed_runs(conn, limit=10)
+        per_minute = await signal_endpoints.console_signals_per_minute(
+            conn, since=since, minutes=60, window=ACTIVITY_WINDOW
+        )
+        outcomes = await action_sets.console_runs_per_minute(
+            conn, since=since, minutes=60, window=ACTIVITY_WINDOW
+        )
     per_endpoint: list[dict[str, Any]] = [{"name": name, "count": count} for name, count in activity]
+    signal_charts = [_chart(name, {"signals": counts}) for name, counts in list(per_minute.items())[:8]]
     return _page(session, "overview.html", "Overview", stats=await _stats(request), per_endpoint=per_endpoint,
-                 busiest=max((count for _, count in activity), default=1), failed_runs=failed_runs)  # fmt: skip
+                 busiest=max((count for _, count in activity), default=1), failed_runs=failed_runs,
+                 signal_charts=signal_charts, outcome_chart=_chart("Run outcomes", outcomes))  # fmt: skip
+
+
+def _chart(label: str, series: Mapping[str, list[int]]) -> dict[str, Any]:
+    """A per-minute bar chart as SVG rectangles (stacked series; drawn by the template, no script)."""
+    minutes = max((len(values) for values in series.values()), default=0)
+    totals = [sum(values[i] for values in series.values()) for i in range(minutes)]
+    peak = max(totals, default=0) or 1
+    height, width = 60.0, 6.0
+    bars = []
+    for minute in range(minutes):
+        base = height
+        for name, values in series.items():
+            if values[minute]:
+                size = max(1.0, values[minute] / peak * (height - 4))
+                base -= size
+                bars.append({"x": minute * (width + 2), "y": round(base, 1), "w": width, "h": round(size, 1),
+                             "series": name, "count": values[minute], "minute": minutes - minute})  # fmt: skip
+    return {"label": label, "bars": bars, "width": minutes * (width + 2), "height": height, "total": sum(totals),
+            "peak": max(totals, default=0), "series": list(series)}  # fmt: skip
 
 
 @router.get("/overview/stats")

@@ -244,6 +244,20 @@ async def recent_counts_by_endpoint(conn: AsyncConnection, *, since: datetime, w
     return {int(source_id): int(count) for source_id, count in rows}
 
 
+async def recent_arrivals(conn: AsyncConnection, *, since: datetime, window: int) -> Sequence[DbRow]:
+    """(source_id, created_at) of the newest `window` signals created after `since` (a bounded scan)."""
+    query = (
+        sa.select(sig.c.source_id, sig.c.created_at)
+        .where(sig.c.source == SIGNAL_SOURCE)
+        .order_by(sig.c.id.desc())
+        .limit(window)
+        .subquery()
+    )
+    return (
+        await conn.execute(sa.select(query.c.source_id, query.c.created_at).where(query.c.created_at > since))
+    ).all()
+
+
 async def last_signal_at(conn: AsyncConnection, endpoint_id: int) -> datetime | None:
     """When the endpoint's newest signal arrived (the (source_id, id) index: one step)."""
     query = (

@@ -443,3 +443,18 @@ async def console_last_signals(conn: AsyncConnection, endpoint_ids: list[int]) -
         if created_at is not None:
             found[endpoint_id] = iso(created_at)
     return found
+
+
+async def console_signals_per_minute(
+    conn: AsyncConnection, *, since: datetime, minutes: int, window: int
+) -> dict[str, list[int]]:
+    """Per endpoint name, signals per minute over the `minutes` minutes after `since` (oldest first), among
+    the newest `window` signals."""
+    names = {int(row.id): str(row.name) for row in await repository.list_endpoints(conn)}
+    series: dict[str, list[int]] = {}
+    for row in await repository.recent_arrivals(conn, since=since, window=window):
+        minute = int((row.created_at - since).total_seconds() // 60)
+        if 0 <= minute < minutes:
+            name = names.get(int(row.source_id), f"#{row.source_id}")
+            series.setdefault(name, [0] * minutes)[minute] += 1
+    return dict(sorted(series.items(), key=lambda item: -sum(item[1])))
