@@ -340,3 +340,24 @@ async def test_the_overview_charts_the_last_hour(
         or "<title>3 success, 60 min ago</title>" in page.text
     )
     assert 'class="bar failed"' in page.text
+
+
+async def test_an_endpoint_is_renamed_and_deleted(
+    admin_browser: httpx.AsyncClient, client: httpx.AsyncClient
+) -> None:
+    page = await admin_browser.get("/ui/signal-endpoints")
+    csrf = csrf_of(page.text)
+    created = await admin_browser.post("/ui/signal-endpoints", data={"name": "old-name", "csrf_token": csrf})
+    path = created.headers["location"]
+    renamed = await admin_browser.post(
+        f"{path}/details", data={"name": "new-name", "description": "from <the> console", "csrf_token": csrf}
+    )
+    assert renamed.status_code == 303
+    shown = await admin_browser.get(path)
+    assert "<h1>new-name</h1>" in shown.text and "from &lt;the&gt; console" in shown.text
+    bad = await admin_browser.post(f"{path}/details", data={"name": "Not A Name!", "csrf_token": csrf})
+    assert bad.status_code == 400
+    deleted = await admin_browser.post(f"{path}/delete", data={"csrf_token": csrf})
+    assert deleted.status_code == 303 and deleted.headers["location"] == "/ui/signal-endpoints"
+    names = [e["name"] for e in (await client.get("/api/admin/signal-endpoints")).json()["signalEndpoints"]]
+    assert "new-name" not in names and "old-name" not in names

@@ -252,6 +252,22 @@ def _journey(server: str, api: httpx.Client, shots: str | None) -> None:
                 for e in api.get("/api/admin/signal-endpoints").json()["signalEndpoints"]
             )
 
+            # Readable on a phone: no page is wider than the screen (tables scroll in their own frame).
+            page.set_viewport_size({"width": 390, "height": 844})
+            for path in (
+                "/ui/",
+                endpoint_url,
+                "/ui/actions",
+                "/ui/flags",
+                "/ui/projects/default/actions/new",
+            ):
+                page.goto(path if path.startswith("http") else f"{server}{path}")
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= 390, (path, width)
+            shot(page, "phone-editor")
+            page.set_viewport_size({"width": 1280, "height": 900})
+            page.goto(f"{server}/ui/")
+
             # Sign out: the session is gone.
             page.get_by_role("button", name="Sign out").click()
             expect(page).to_have_url(f"{server}/ui/sign-in")

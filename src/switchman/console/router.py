@@ -380,6 +380,32 @@ async def create_token(request: Request, endpoint_id: int) -> Response:
     return await _guarded_post(request, handler)
 
 
+@router.post("/signal-endpoints/{endpoint_id}/details")
+async def edit_endpoint(request: Request, endpoint_id: int) -> Response:
+    """Rename an endpoint or change its description (its senders must then use the new URL)."""
+
+    async def handler(request: Request, session: Session, form: dict[str, str]) -> Response:
+        _require_admin(session)
+        ctx = runtime_of(request)
+        fields = {"name": form.get("name", "").strip(), "description": form.get("description") or None}
+        try:
+            payload = CreateSignalEndpointSchema.model_validate(fields)
+        except ValueError:
+            return _page(session, "error.html", "Signal endpoints", 400, title="Not saved",
+                         message="A name of lowercase letters, digits, '-' and '_', up to 255.")  # fmt: skip
+        async with ctx.db.transaction() as conn:
+            await signal_endpoints.update_signal_endpoint(
+                conn,
+                endpoint_id=endpoint_id,
+                payload=payload,
+                actor=session.principal,
+                base_url=ctx.settings.base_url,
+            )
+        return _secure_headers(RedirectResponse(f"/ui/signal-endpoints/{endpoint_id}", status_code=303))
+
+    return await _guarded_post(request, handler)
+
+
 @router.post("/signal-endpoints/{endpoint_id}/{switch}")
 async def switch_endpoint(request: Request, endpoint_id: int, switch: str) -> Response:
     async def handler(request: Request, session: Session, form: dict[str, str]) -> Response:
