@@ -221,7 +221,12 @@ async def test_the_editor_suggests_keys_previews_and_saves(
         "/ui/projects/default/actions/preview",
         data={**fields, "filter_operator": "NUM_GT", "filter_values": "x"},
     )
-    assert 'role="alert"' in numeric.text  # a number operator with a word: the service's validation message
+    # A number operator with a word: the service's message beside that filter, the values as chips.
+    beside = numeric.text.split('id="filter-error-1"')[1].split("</div>")[0]
+    assert 'hx-swap-oob="true"' in beside and "number" in beside.lower(), numeric.text
+    assert '<li class="badge chip">x</li>' in numeric.text
+    chips = preview.text.split('id="filter-chips-1"')[1].split("</ul>")[0]
+    assert '<li class="badge chip">firing</li><li class="badge chip">paging</li>' in chips
     saved = await admin_browser.post("/ui/projects/default/actions", data=fields)
     assert saved.status_code == 303
     set_id = int(saved.headers["location"].rsplit("/", 1)[1])
@@ -242,6 +247,11 @@ async def test_the_editor_shows_what_is_wrong_and_keeps_the_fields(
     refused = await admin_browser.post("/ui/projects/default/actions", data=fields)
     assert refused.status_code == 400
     assert "was not saved" in refused.text and "no actions &lt;b&gt;" in refused.text  # kept, escaped
+    numeric = {**fields, "filter_operator": "NUM_GT", "action_type": "TOGGLE_FEATURE_OFF",
+               "action_flag": scenario.feature, "action_environment": "production"}  # fmt: skip
+    beside = await admin_browser.post("/ui/projects/default/actions", data=numeric)
+    assert beside.status_code == 400
+    assert "number" in beside.text.split('id="filter-error-1"')[1].split("</div>")[0].lower()
 
 
 async def test_a_viewer_cannot_save_an_action_set(

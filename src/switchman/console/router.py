@@ -31,6 +31,7 @@ from switchman.console import sessions
 from switchman.console.sessions import Session
 from switchman.engine.operators import VALUE_OPERATORS
 from switchman.engine.payload import flatten_payload
+from switchman.engine.problems import pointer
 from switchman.errors import SwitchmanError
 from switchman.flags import features, projects, toggles
 from switchman.runtime import runtime_of
@@ -567,6 +568,7 @@ def _rows_of(form: Mapping[str, list[str]]) -> tuple[list[dict[str, Any]], list[
 
     filters = [
         {"key": at("filter_key", i), "operator": at("filter_operator", i) or "IN", "values": at("filter_values", i),
+         "chips": [v.strip() for v in at("filter_values", i).split(",") if v.strip()], "error": "",
          "inverted": bool(at("filter_inverted", i)), "case_insensitive": bool(at("filter_case", i))}
         for i in range(max(FILTER_ROWS, len(form.get("filter_key", []))))
     ]  # fmt: skip
@@ -599,13 +601,35 @@ async def _editor(
         endpoints = await signal_endpoints.list_signal_endpoints(conn, base_url="")
     options = _config_options(config)
     filter_rows, action_rows = _rows_of(form)
+    errors = _place_errors(filter_rows, errors or [])
     flat = {key: values[0] for key, values in form.items() if values}
     title = f"Edit {flat.get('name', '')}" if editing is not None else "New action set"
     return _page(session, "editor.html", "Action sets", status_code, title=title, project=project, editing=editing,
-                 form=flat, errors=errors or [], preview=preview, filter_rows=filter_rows, action_rows=action_rows,
+                 form=flat, errors=errors, preview=preview, filter_rows=filter_rows, action_rows=action_rows,
                  operators=OPERATOR_MEANINGS, action_types=ACTION_TYPES, flags=options["featureName"],
                  environments=options["environment"], accounts=[a.model_dump() for a in accounts],
                  endpoints=[e.model_dump() for e in endpoints])  # fmt: skip
+
+
+def _place_errors(rows: list[dict[str, Any]], errors: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Put each error about a filter next to its row (`error`); the others are returned for the top."""
+    rest = []
+    for error in errors:
+        path = error.get("path", "")
+        row = next(
+            (
+                r
+                for r in rows
+                if r["key"].strip()
+                and f"/payload{pointer(r['key'].strip())}" in path.replace("/actionSet", "")
+            ),
+            None,
+        )
+        if row is None:
+            rest.append(error)
+        else:
+            row["error"] = "; ".join(filter(None, (row["error"], error.get("message", ""))))
+    return rest
 
 
 def _config_options(config: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -699,12 +723,11 @@ async def _preview(request: Request, project: str, form: Mapping[str, list[str]]
         async with runtime_of(request).db.read() as conn:
             result = await action_sets.backtest(conn, project=project, action_set_id=None, draft=schema,
                                                 limit=PREVIEW_SIGNALS, since=None, until=None)  # fmt: skip
-    except (ValueError, SwitchmanError) as exc:
-        message = exc.message if isinstance(exc, SwitchmanError) else "a filter is not complete yet"
-        details = getattr(exc, "details", None)
-        if details:
-            message = "; ".join(f"{d.get('path', '')}: {d.get('message', '')}" for d in details)
-        return {"error": message}
+    except ValidationError:
+        return {"error": "a filter is not complete yet"}
+    except SwitchmanError as exc:
+        return {"error": exc.message, "details": [{"path": str(d.get("path", "")), "message": str(d.get("message", ""))}
+                                                   for d in exc.details or []]}  # fmt: skip
     return {"signals": result["signals"], "matched": result["matched"],
             "runs": [run["signalId"] for run in result["runs"]], "not_matched": result["notMatched"]}  # fmt: skip
 
@@ -712,7 +735,13 @@ async def _preview(request: Request, project: str, form: Mapping[str, list[str]]
 @router.post("/projects/{project}/actions/preview")
 async def preview_action_set(request: Request, project: str) -> Response:
     async def handler(request: Request, session: Session, form: dict[str, str]) -> Response:
-        return _render("_preview.html", preview=await _preview(request, project, await _form_lists(request)))
+        lists = await _form_lists(request)
+        preview = await _preview(request, project, lists)
+        rows, _actions = _rows_of(lists)
+        if preview is not None and preview.get("details"):
+            left = _place_errors(rows, preview["details"])
+            preview["error"] = "; ".join(f"{e['path']}: {e['message']}" for e in left) if left else ""
+        return _render("_preview.html", preview=preview, filter_rows=rows, oob=True)
 
     return await _guarded_post(request, handler)
 
