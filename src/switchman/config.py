@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     worker_batch_target_seconds: float = Field(default=0.1, gt=0)
     worker_poll_interval_seconds: float = Field(default=1.0, gt=0)
     worker_lease_seconds: float = Field(default=30.0, gt=0)
+    # A signal whose processing raised this many times is set aside with its error, so the queue moves
+    # on; an operator retries it (ADR 0028). Database outages do not count.
+    worker_max_signal_failures: int = Field(default=5, ge=1)
     action_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # Flag backend the actions drive: the embedded store, or a remote Unleash via its admin API (ADR 0007).

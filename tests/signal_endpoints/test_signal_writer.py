@@ -20,8 +20,12 @@ def test_the_writers_insert_every_required_column_and_leave_only_defaults_out() 
     left_out = set(columns) - set(INSERTED_COLUMNS)
     assert set(INSERTED_COLUMNS) <= set(columns)
     assert len(set(INSERTED_COLUMNS)) == len(INSERTED_COLUMNS)
-    # Left out: the id (drawn by the database) and columns that start NULL (the worker's claim and done).
-    assert {name for name in left_out if not columns[name].nullable} == {"id"}
+    # Left out: the id (drawn by the database) and columns that start NULL (the worker's claim and done)
+    # or at their server default (the failure count, ADR 0028).
+    assert {
+        name for name in left_out if not columns[name].nullable and columns[name].server_default is None
+    } == {"id"}
+    assert {name for name in left_out if columns[name].server_default is not None} == {"failures"}
     assert all(not columns[name].nullable or columns[name].default is None for name in left_out)
 
 

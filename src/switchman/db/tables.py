@@ -281,6 +281,11 @@ signal = sa.Table(
     sa.Column("processed_at", UTCDateTime(), nullable=True),
     sa.Column("claimed_by", sa.String(100), nullable=True),
     sa.Column("claim_expires_at", UTCDateTime(), nullable=True),
+    # Poison signals (ADR 0028): how often processing raised, the last error, and when the signal was set
+    # aside (with `processed_at`, so no claim sees it) after `SWITCHMAN_WORKER_MAX_SIGNAL_FAILURES`.
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("set_aside_at", UTCDateTime(), nullable=True),
     sa.Index(None, "source_id", "id"),
     sa.Index(None, "created_at"),
     sa.Index(
@@ -288,6 +293,12 @@ signal = sa.Table(
         "id",
         postgresql_where=sa.text("processed_at IS NULL"),
         sqlite_where=sa.text("processed_at IS NULL"),
+    ),
+    sa.Index(
+        "ix_signal_set_aside",
+        "id",
+        postgresql_where=sa.text("set_aside_at IS NOT NULL"),
+        sqlite_where=sa.text("set_aside_at IS NOT NULL"),
     ),
     sqlite_autoincrement=True,
 )

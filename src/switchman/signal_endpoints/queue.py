@@ -124,3 +124,101 @@ async def oldest_pending_at(conn: AsyncConnection) -> datetime | None:
     query = sa.select(_s.c.created_at).where(_s.c.processed_at.is_(None)).order_by(_s.c.id).limit(1)
     found: datetime | None = (await conn.execute(query)).scalar()
     return found
+
+
+# --- poison signals (ADR 0028) ------------------------------------------------------------------------
+
+# The error kept beside a signal: enough for a traceback's last lines, bounded whatever the exception says.
+MAX_ERROR_CHARS = 2_000
+# A failed signal waits before its next attempt (doubling from 1 s, at most this), so it never holds the
+# head of the queue while it is retried: the claim skips it until then.
+MAX_RETRY_DELAY_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    failures: int
+    set_aside: bool
+
+
+async def record_failure(
+    conn: AsyncConnection, *, signal_id: int, error: str, now: datetime, set_aside_after: int
+) -> FailureRecord | None:
+    """Count one attempt at processing `signal_id` that raised. Below `set_aside_after` failures the signal
+    waits (a lease of 1, 2, 4 … s that no worker holds) before it is claimed again; at `set_aside_after` it
+    is set aside: processed (no claim sees it) and listed with its error until an operator retries it.
+    None when the signal is no longer pending (another worker finished it)."""
+    row = (
+        await conn.execute(
+            _s.update()
+            .where(_s.c.id == signal_id, _s.c.processed_at.is_(None))
+            .values(failures=_s.c.failures + 1, last_error=error[:MAX_ERROR_CHARS])
+            .returning(_s.c.failures)
+        )
+    ).first()
+    if row is None:
+        return None
+    failures = int(row.failures)
+    if failures >= set_aside_after:
+        values: dict[str, Any] = {
+            "processed_at": now, "set_aside_at": now, "claimed_by": None, "claim_expires_at": None,
+        }  # fmt: skip
+    else:
+        delay = min(2.0 ** (failures - 1), MAX_RETRY_DELAY_SECONDS)
+        values = {"claimed_by": None, "claim_expires_at": now + timedelta(seconds=delay)}
+    await conn.execute(_s.update().where(_s.c.id == signal_id).values(**values))
+    return FailureRecord(failures=failures, set_aside=failures >= set_aside_after)
+
+
+async def retry_set_aside(conn: AsyncConnection, *, signal_id: int) -> bool:
+    """Put a set-aside signal back in the queue with a fresh count of failures; False when `signal_id` is
+    not set aside (unknown, pruned, or already retried)."""
+    result = await conn.execute(
+        _s.update()
+        .where(_s.c.id == signal_id, _s.c.set_aside_at.is_not(None))
+        .values(processed_at=None, set_aside_at=None, failures=0, claimed_by=None, claim_expires_at=None)
+    )
+    return int(result.rowcount) == 1
+
+
+@dataclass(frozen=True)
+class SetAsideSignal:
+    id: int
+    source: str
+    source_id: int
+    created_by_source_token_id: int | None
+    payload_json: str
+    created_at: datetime
+    failures: int
+    last_error: str | None
+    set_aside_at: datetime
+
+
+async def set_aside_signals(conn: AsyncConnection, *, limit: int, offset: int) -> list[SetAsideSignal]:
+    """The signals set aside, newest first (their partial index: only they are read)."""
+    rows = (
+        await conn.execute(
+            sa.select(
+                _s.c.id, _s.c.source, _s.c.source_id, _s.c.created_by_source_token_id, _s.c.payload,
+                _s.c.created_at, _s.c.failures, _s.c.last_error, _s.c.set_aside_at,
+            )
+            .where(_s.c.set_aside_at.is_not(None))
+            .order_by(_s.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+    ).all()  # fmt: skip
+    return [
+        SetAsideSignal(
+            id=row.id, source=row.source, source_id=row.source_id,
+            created_by_source_token_id=row.created_by_source_token_id, payload_json=row.payload,
+            created_at=row.created_at, failures=row.failures, last_error=row.last_error,
+            set_aside_at=row.set_aside_at,
+        )
+        for row in rows
+    ]  # fmt: skip
+
+
+async def set_aside_count(conn: AsyncConnection) -> int:
+    query = sa.select(sa.func.count()).where(_s.c.set_aside_at.is_not(None))
+    return int((await conn.execute(query)).scalar_one())

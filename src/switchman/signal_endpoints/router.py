@@ -22,6 +22,7 @@ from switchman.signal_endpoints.schemas import (
     CreateSignalEndpointSchema,
     CreateSignalEndpointTokenSchema,
     NormalisedSignalsSchema,
+    SetAsideSignalsSchema,
     SetSignalEndpointFormatSchema,
     SetSignalEndpointQueryTokenSchema,
     SetSignalEndpointVerificationSchema,
@@ -475,6 +476,44 @@ async def get_signal_endpoint_signals(
             conn, endpoint_id=endpoint_id, limit=normalize_limit(limit), offset=normalize_offset(offset)
         )
     return RawJSONResponse(body)
+
+
+@router.get(
+    "/api/admin/signals/set-aside",
+    operation_id="get-set-aside-signals",
+    summary="Signals the worker set aside because processing them kept failing (switchman, ADR 0028)",
+    response_model=SetAsideSignalsSchema,
+    responses=error_responses(400, 401, 403),
+)
+async def get_set_aside_signals(
+    request: Request, _principal: AdminPrincipal, limit: Limit = None, offset: Offset = None
+) -> SetAsideSignalsSchema:
+    async with runtime_of(request).db.read() as conn:
+        return await service.list_set_aside_signals(
+            conn, limit=normalize_limit(limit), offset=normalize_offset(offset)
+        )
+
+
+@router.post(
+    "/api/admin/signals/{signalId}/retry",
+    operation_id="retry-set-aside-signal",
+    summary="Put a set-aside signal back in the queue with a fresh count of failures (switchman, ADR 0028)",
+    status_code=202,
+    response_class=Response,
+    responses=error_responses(400, 401, 403, 404),
+)
+async def retry_set_aside_signal(
+    request: Request,
+    principal: AdminPrincipal,
+    signal_id: Annotated[str, Path(alias="signalId", description="The set-aside signal's id.")],
+) -> Response:
+    parsed = parse_path_id(signal_id, "set-aside signal")
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as conn:
+        await service.retry_set_aside_signal(conn, principal, signal_id=parsed)
+        await runtime.wakeup.announce(conn)
+    runtime.wakeup.committed()
+    return Response(status_code=202)
 
 
 @router.get(

@@ -108,6 +108,21 @@ class SignalsSchema(WireModel):
     signals: list[SignalSchema]
 
 
+class SetAsideSignalSchema(SignalSchema):
+    """A signal the worker set aside because processing it kept raising (ADR 0028; switchman's own)."""
+
+    failures: int = Field(ge=1, description="How many attempts at processing it raised.")
+    last_error: str | None = Field(
+        description="The last attempt's error: type, message, where it was raised."
+    )
+    set_aside_at: str = Field(description="When the worker stopped retrying it.")
+
+
+class SetAsideSignalsSchema(WireModel):
+    signals: list[SetAsideSignalSchema]
+    total: int = Field(ge=0, description="Signals set aside now, ignoring `limit` and `offset`.")
+
+
 class SignalEndpointSignalSchema(_StoredSignalFields):
     token_name: str | None = Field(description="Name of the token used; null once it was deleted.")
 

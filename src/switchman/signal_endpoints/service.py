@@ -25,11 +25,13 @@ from switchman.errors import (
     NotFoundError,
     in_use_conflict,
 )
-from switchman.signal_endpoints import repository, signals
+from switchman.signal_endpoints import queue, repository, signals
 from switchman.signal_endpoints.repository import DbRow
 from switchman.signal_endpoints.schemas import (
     CreateSignalEndpointSchema,
     CreateSignalEndpointTokenSchema,
+    SetAsideSignalSchema,
+    SetAsideSignalsSchema,
     SignalEndpointSchema,
     SignalEndpointTokenSchema,
 )
@@ -38,6 +40,7 @@ from switchman.timeutil import iso, utcnow
 SIGNAL_ENDPOINT_CREATED = "signal-endpoint-created"
 SIGNAL_ENDPOINT_UPDATED = "signal-endpoint-updated"
 SIGNAL_ENDPOINT_DELETED = "signal-endpoint-deleted"
+SIGNAL_RETRIED = "signal-retried"
 SIGNAL_ENDPOINT_TOKEN_CREATED = "signal-endpoint-token-created"
 SIGNAL_ENDPOINT_TOKEN_UPDATED = "signal-endpoint-token-updated"
 SIGNAL_ENDPOINT_TOKEN_DELETED = "signal-endpoint-token-deleted"
@@ -381,6 +384,35 @@ async def query_signals_json(
         conn, created_from=created_from, created_before=created_before, limit=limit, offset=offset
     )
     return signals.signal_query_body(rows, total)
+
+
+async def list_set_aside_signals(conn: AsyncConnection, *, limit: int, offset: int) -> SetAsideSignalsSchema:
+    """The signals the worker set aside (ADR 0028), newest first."""
+    rows = await queue.set_aside_signals(conn, limit=limit, offset=offset)
+    return SetAsideSignalsSchema(
+        signals=[
+            SetAsideSignalSchema(
+                id=row.id, payload=_payload(row.payload_json), created_at=iso(row.created_at),
+                source="signal-endpoint", source_id=row.source_id,
+                created_by_source_token_id=row.created_by_source_token_id, failures=row.failures,
+                last_error=row.last_error, set_aside_at=iso(row.set_aside_at),
+            )
+            for row in rows
+        ],
+        total=await queue.set_aside_count(conn),
+    )  # fmt: skip
+
+
+async def retry_set_aside_signal(conn: AsyncConnection, actor: Principal, *, signal_id: int) -> None:
+    """Put a set-aside signal back in the queue (audited); 404 unless it is set aside."""
+    if not await queue.retry_set_aside(conn, signal_id=signal_id):
+        raise NotFoundError(f"There is no set-aside signal with id {signal_id}")
+    await _audit(conn, SIGNAL_RETRIED, actor, data={"id": signal_id})
+
+
+def _payload(text: str) -> dict[str, Any]:
+    loaded = orjson.loads(text)
+    return loaded if isinstance(loaded, dict) else {}
 
 
 async def signal_summary(conn: AsyncConnection, signal_id: int) -> DbRow | None:

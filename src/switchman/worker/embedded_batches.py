@@ -15,6 +15,7 @@ actor.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -35,8 +36,11 @@ from switchman.signal_endpoints.queue import claim_signals, mark_processed
 from switchman.timeutil import utcnow
 from switchman.wakeup import Wakeup
 from switchman.worker.budgets import ChangeBudgets
+from switchman.worker.failures import count_failure, describe, is_outage
 from switchman.worker.matching import BatchLookups, Resolution
 from switchman.worker.runs import PlannedRun, RunOutcome, log_outcome, nothing_to_save, resumable
+
+log = logging.getLogger(__name__)
 
 # On SQLite, a batch waits until ingestion has committed nothing for this long (or for the batch target):
 # longer than the gap between commits of a steady stream, short enough to add little latency when idle.
@@ -88,6 +92,9 @@ class EmbeddedBatches:
         self._worker_id = worker_id
         self._lease = timedelta(seconds=settings.worker_lease_seconds)
         self._trace = settings.decision_trace
+        self._max_failures = settings.worker_max_signal_failures
+        self._claimed: list[int] = []  # the ids of the batch being processed (to count a failure against)
+        self._isolating_through: int | None = None  # after a failed batch: its last signal's id
         self.sizer = ClaimSizer(
             base=settings.worker_batch_size,
             maximum=settings.worker_max_batch_size,
@@ -95,24 +102,61 @@ class EmbeddedBatches:
         )
 
     async def drain_once(self) -> int:
-        """Claim one batch (of `sizer.limit` signals at most) and process it; the number handled."""
+        """Claim one batch (of `sizer.limit` signals at most) and process it; the number handled.
+
+        A batch that raises (other than a database outage, which is raised) is rolled back whole, then its
+        signals are taken one at a time until past the failed batch, so the one that raises is found, its
+        failure counted and, after `worker_max_signal_failures`, set aside (ADR 0028); the others pass."""
+        if self._isolating_through is not None:
+            return await self._drain_isolated()
         if self._wakeup is not None and self._db.is_sqlite and not self._behind:
             # One writer at a time: let a stream of ingestion commits run, then take its signals at once.
             # Not while signals queue (the last claim came back full): then catching up comes first.
             await self._wakeup.lull(quiet=SQLITE_INGESTION_LULL_SECONDS, at_most=self.sizer.target_seconds)
         asked = self.sizer.limit
         started = time.perf_counter()
-        handled = await self._drain(asked)
+        try:
+            handled = await self._drain(asked)
+        except Exception as error:
+            if is_outage(error) or not self._claimed:
+                raise
+            if len(self._claimed) == 1:
+                await self._count_failure(self._claimed[0], error)
+            else:
+                log.warning(
+                    "a batch of %d signals (%d to %d) failed (%s); taking them one at a time",
+                    len(self._claimed), self._claimed[0], self._claimed[-1], describe(error),
+                )  # fmt: skip
+                self._isolating_through = self._claimed[-1]
+            return len(self._claimed)
         self.sizer.observe(asked=asked, handled=handled, elapsed=time.perf_counter() - started)
         self._behind = handled == asked
         return handled
 
+    async def _drain_isolated(self) -> int:
+        """One signal per transaction until the queue passes the failed batch's last signal."""
+        try:
+            handled = await self._drain(1)
+        except Exception as error:
+            if is_outage(error) or not self._claimed:
+                raise
+            await self._count_failure(self._claimed[0], error)
+            handled = 1
+        if handled == 0 or self._claimed[-1] >= (self._isolating_through or 0):
+            self._isolating_through = None
+        return handled
+
+    async def _count_failure(self, signal_id: int, error: Exception) -> None:
+        await count_failure(self._db, signal_id=signal_id, error=error, set_aside_after=self._max_failures)
+
     async def _drain(self, limit: int) -> int:
         outcomes: list[RunOutcome] = []
+        self._claimed = []
         async with self._db.transaction() as conn:
             batch = await claim_signals(
                 conn, worker_id=self._worker_id, now=utcnow(), lease=self._lease, limit=limit
             )
+            self._claimed = [signal.id for signal in batch]
             if not batch:
                 return 0
             lookups = BatchLookups(self._db, conn, trace=self._trace)

@@ -26,6 +26,7 @@ from switchman.flags.backend import FlagActionError, FlagBackend
 from switchman.signal_endpoints.queue import claim_signals, extend_claims, mark_processed
 from switchman.tasks import cancel_and_wait
 from switchman.timeutil import utcnow
+from switchman.worker.failures import count_failure, is_outage
 from switchman.worker.matching import BatchLookups
 from switchman.worker.runs import PlannedRun, RunOutcome, log_outcome, resumable
 
@@ -76,10 +77,21 @@ class RemoteSteps:
             for signal in batch:
                 if self._stopping.is_set():
                     break
-                for run in await lookups.planned_runs(signal):
-                    await self._run(run)
-                    if run.decision is not None and run.decision.recorded:
-                        recorded_runs.append(run.decision)
+                try:
+                    for run in await lookups.planned_runs(signal):
+                        await self._run(run)
+                        if run.decision is not None and run.decision.recorded:
+                            recorded_runs.append(run.decision)
+                except Exception as error:
+                    if is_outage(error):
+                        raise
+                    await count_failure(  # its runs so far stay; a retry resumes them
+                        self._db,
+                        signal_id=signal.id,
+                        error=error,
+                        set_aside_after=self._settings.worker_max_signal_failures,
+                    )
+                    continue
                 done.append(signal.id)
         finally:
             await cancel_and_wait(heartbeat)
