@@ -54,6 +54,7 @@ class Drain:
     seconds: float
     checks: dict[str, int]
     trace: bool = True  # the decision trace (ADR 0022) on
+    backlog: int = 0  # pending signals when the workers started
 
     @property
     def rate(self) -> float:
@@ -233,7 +234,9 @@ def drain(
     if decisions != (2 * backlog if trace else 0):
         raise RuntimeError(f"trace check failed: {decisions} decisions for {backlog} signals (trace {trace})")
     checks["decisions"] = decisions
-    return Drain(workers=workers, signals=drained, seconds=seconds, checks=checks, trace=trace)
+    return Drain(
+        workers=workers, signals=drained, seconds=seconds, checks=checks, trace=trace, backlog=backlog
+    )
 
 
 async def _count(url: str, query: str) -> int:
@@ -330,18 +333,25 @@ def run(args: argparse.Namespace) -> tuple[list[tuple[int, LoadResult]], list[Dr
                 f"p99 {loaded.p99_ms:.1f} ms, {loaded.errors} errors",
                 flush=True,
             )
-        # The trace's cost (ADR 0022): one worker with it off, between the two runs with it on.
-        for workers, trace in ((1, True), (1, False), (2, True)):
+        # Drain at depth (issue 16): one worker on a small backlog, then on the full one. The trace's
+        # cost (ADR 0022): one worker with it off, between the runs with it on.
+        plan = (
+            (1, True, args.small_backlog),
+            (1, True, args.backlog),
+            (1, False, args.backlog),
+            (2, True, args.backlog),
+        )
+        for workers, trace, backlog in plan:
             result = drain(
                 url,
                 workers=workers,
-                backlog=args.backlog,
+                backlog=backlog,
                 endpoint_id=scenario.endpoint_id,
                 timeout=args.timeout,
                 trace=trace,
             )
             print(
-                f"drain, {workers} worker(s), trace {'on' if trace else 'off'}: {result.rate:,.0f} "
+                f"drain of {backlog:,}, {workers} worker(s), trace {'on' if trace else 'off'}: {result.rate:,.0f} "
                 f"signals/s ({result.signals} in {result.seconds:.1f} s); exactly-once checks passed",
                 flush=True,
             )
@@ -354,8 +364,9 @@ def run(args: argparse.Namespace) -> tuple[list[tuple[int, LoadResult]], list[Dr
 def render(
     args: argparse.Namespace, ingests: list[tuple[int, LoadResult]], drains: list[Drain], notes: list[str]
 ) -> str:
-    one_api, one_worker = ingests[0][1].rps, drains[0].rate
-    traced = [d for d in drains if d.workers == 1]
+    full = [d for d in drains if d.backlog == args.backlog]
+    one_api, one_worker = ingests[0][1].rps, full[0].rate
+    traced = [d for d in full if d.workers == 1]
     lines = [
         HEADING,
         "",
@@ -376,7 +387,7 @@ def render(
         )
     for drained in drains:
         lines.append(
-            f"| drain a backlog of {args.backlog:,} (`switchman worker`, decision trace "
+            f"| drain a backlog of {drained.backlog:,} (`switchman worker`, decision trace "
             f"{'on' if drained.trace else 'off'}) | {drained.workers} | "
             f"{drained.signals:,} signals in {drained.seconds:.1f} s | {drained.rate:,.0f} signals/s | "
             f"{drained.rate / one_worker:.2f} |"
@@ -388,6 +399,8 @@ def render(
         "`seq` dense 1…`last_event_seq`, and two decisions per signal with the trace on (none off).",
         "",
         _trace_sentence(traced),
+        "",
+        _depth_sentence(drains, args.backlog),
         "",
         "Why two workers are not twice one here: every batch of this scenario touches the same two action "
         "sets and the same flag, whose rows a batch locks from its sequence advance and flag read until "
@@ -402,9 +415,34 @@ def render(
     return "\n".join(lines)
 
 
+def _depth_ratio(drains: list[Drain], backlog: int) -> tuple[float, Drain, Drain] | None:
+    """One worker's drain rate on the full backlog / on the small one (issue 16 goal: ≥ 80 %)."""
+    single = [d for d in drains if d.workers == 1 and d.trace]
+    deep = [d for d in single if d.backlog == backlog]
+    shallow = [d for d in single if d.backlog < backlog]
+    if not deep or not shallow or shallow[0].rate <= 0:
+        return None
+    return deep[0].rate / shallow[0].rate, deep[0], shallow[0]
+
+
+def _depth_sentence(drains: list[Drain], backlog: int) -> str:
+    found = _depth_ratio(drains, backlog)
+    if found is None:
+        return "Drain at depth was not measured in this run."
+    ratio, deep, shallow = found
+    verdict = "met" if ratio >= 0.8 else "not met"
+    return (
+        f"Drain at depth (issue 16): one worker drains a backlog of {deep.backlog:,} at {deep.rate:,.0f} "
+        f"signals/s, {ratio:.0%} of its rate on {shallow.backlog:,} ({shallow.rate:,.0f} signals/s; goal "
+        f"≥ 80 %: {verdict})."
+    )
+
+
 def _trace_ratio(drains: list[Drain]) -> float | None:
     """One worker's drain rate with the decision trace on / off (the issue 14 goal: ≥ 80 %)."""
-    on = [d.rate for d in drains if d.workers == 1 and d.trace]
+    on = [
+        d.rate for d in drains if d.workers == 1 and d.trace and d.backlog == max(x.backlog for x in drains)
+    ]
     off = [d.rate for d in drains if d.workers == 1 and not d.trace]
     return on[0] / off[0] if on and off and off[0] > 0 else None
 
@@ -437,10 +475,13 @@ def result_rows(ingests: list[tuple[int, LoadResult]], drains: list[Drain]) -> l
         )
     for drained in drains:
         trace = "" if drained.trace else ", decision trace off"
+        depth = (
+            "" if drained.backlog == max(d.backlog for d in drains) else f", backlog of {drained.backlog:,}"
+        )
         out.append(
             ResultRow(
                 C5_SCALEOUT,
-                f"drain, {drained.workers} worker process(es){trace}",
+                f"drain, {drained.workers} worker process(es){trace}{depth}",
                 round(drained.rate),
                 "signals/s",
             )
@@ -457,7 +498,21 @@ def result_rows(ingests: list[tuple[int, LoadResult]], drains: list[Drain]) -> l
                 ratio >= 0.8,
             )
         )
-    one = [d for d in drains if d.workers == 1 and d.trace]
+    deepest = max(d.backlog for d in drains) if drains else 0
+    at_depth = _depth_ratio(drains, deepest)
+    if at_depth is not None:
+        depth_ratio, deep, shallow = at_depth
+        out.append(
+            ResultRow(
+                C5_SCALEOUT,
+                f"drain at depth: backlog of {deep.backlog:,} / {shallow.backlog:,} (1 worker)",
+                round(depth_ratio, 2),
+                "x",
+                "≥ 0.8 (issue 16)",
+                depth_ratio >= 0.8,
+            )
+        )
+    one = [d for d in drains if d.workers == 1 and d.trace and d.backlog == deepest]
     two = [d for d in drains if d.workers == 2 and d.trace]
     if one and two:
         speedup = two[0].rate / one[0].rate
@@ -480,6 +535,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--backlog", type=int, default=100_000)
+    parser.add_argument(
+        "--small-backlog", type=int, default=10_000, help="the shallow backlog drain at depth is compared to"
+    )
     parser.add_argument("--ingest-seconds", type=float, default=5.0)
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--tool", choices=("wrk", "python"), default=None)
@@ -488,6 +546,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.backlog, args.ingest_seconds = min(args.backlog, 5_000), min(args.ingest_seconds, 1.0)
+        args.small_backlog = min(args.small_backlog, 1_000)
     started = now_iso()
     before = os.getloadavg()[0]
     ingests, drains = run(args)
