@@ -46,6 +46,27 @@ _DECISION = _d.c.outcome != str(Outcome.REVERTED)
 _DECISION_INDEX_WHERE = sa.text("outcome <> 'reverted'")  # the unique index's own predicate, as written
 
 
+# PostgreSQL: a batch's decisions as one row of arrays, unnested by the server — one statement and one set
+# of parameters instead of a row of parameters each (the trace's cost per signal fell by about half).
+_INSERT_UNNESTED = sa.text(
+    "INSERT INTO signal_decision (signal_id, action_set_id, project, outcome, event_id, alert_id, "
+    "policy_reason, reasons, created_at) "
+    "SELECT u.*, :now FROM unnest(:signal_ids, :action_set_ids, :projects, :outcomes, :event_ids, "
+    ":alert_ids, :policy_reasons, :reasons) AS u "
+    "ON CONFLICT (signal_id, action_set_id) WHERE outcome <> 'reverted' DO NOTHING"
+).bindparams(
+    sa.bindparam("signal_ids", type_=postgresql.ARRAY(sa.BigInteger)),
+    sa.bindparam("action_set_ids", type_=postgresql.ARRAY(sa.Integer)),
+    sa.bindparam("projects", type_=postgresql.ARRAY(sa.Text)),
+    sa.bindparam("outcomes", type_=postgresql.ARRAY(sa.Text)),
+    sa.bindparam("event_ids", type_=postgresql.ARRAY(sa.BigInteger)),
+    sa.bindparam("alert_ids", type_=postgresql.ARRAY(sa.Text)),
+    sa.bindparam("policy_reasons", type_=postgresql.ARRAY(sa.Text)),
+    sa.bindparam("reasons", type_=postgresql.ARRAY(sa.Text)),
+    sa.bindparam("now", type_=_d.c.created_at.type),
+)
+
+
 async def record_revert(conn: AsyncConnection, decision: Decision, *, now: datetime) -> None:
     """Write a time box's revert (outcome `reverted`) for the signal that last renewed the box."""
     assert decision.outcome == Outcome.REVERTED
@@ -68,7 +89,23 @@ async def record_decisions(conn: AsyncConnection, decisions: Sequence[Decision],
     """Write `decisions` in one statement; one already recorded for the same (signal, set) is kept."""
     if not decisions:
         return
-    insert = postgresql.insert(_d) if conn.dialect.name == "postgresql" else sqlite.insert(_d)
+    if conn.dialect.name == "postgresql":
+        await conn.execute(
+            _INSERT_UNNESTED,
+            {
+                "signal_ids": [decision.signal_id for decision in decisions],
+                "action_set_ids": [decision.action_set_id for decision in decisions],
+                "projects": [decision.project for decision in decisions],
+                "outcomes": [str(decision.outcome) for decision in decisions],
+                "event_ids": [decision.event_id for decision in decisions],
+                "alert_ids": [decision.alert_id for decision in decisions],
+                "policy_reasons": [decision.policy_reason for decision in decisions],
+                "reasons": [orjson.dumps(decision.reasons).decode() for decision in decisions],
+                "now": now,
+            },
+        )
+        return
+    insert = sqlite.insert(_d)
     await conn.execute(
         insert.on_conflict_do_nothing(
             index_elements=["signal_id", "action_set_id"], index_where=_DECISION_INDEX_WHERE
