@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from switchman.runtime import Runtime
+from switchman.signal_endpoints.queue import record_failure
+from switchman.timeutil import utcnow
 from switchman.worker.loop import SignalWorker
 from tests.conftest import ADMIN_TOKEN
 from tests.console.conftest import csrf_of, personal_token, sign_in
@@ -371,3 +375,29 @@ async def test_an_endpoint_is_renamed_and_deleted(
     assert deleted.status_code == 303 and deleted.headers["location"] == "/ui/signal-endpoints"
     names = [e["name"] for e in (await client.get("/api/admin/signal-endpoints")).json()["signalEndpoints"]]
     assert "new-name" not in names and "old-name" not in names
+
+
+async def test_a_set_aside_signal_is_shown_with_its_error_and_retried(
+    app: FastAPI, admin_browser: httpx.AsyncClient, client: httpx.AsyncClient, scenario: Scenario
+) -> None:
+    signal_id = await scenario.send(client, {"n": 1})
+    runtime: Runtime = app.state.runtime
+    async with runtime.db.transaction() as conn:  # as the worker records a signal that keeps raising
+        await record_failure(
+            conn, signal_id=signal_id, error="ValueError: <script>x</script>", now=utcnow(), set_aside_after=1
+        )
+    overview = await admin_browser.get("/ui/")
+    assert 'href="/ui/events/failed#set-aside">1</a>' in overview.text
+    page = await admin_browser.get("/ui/events/failed")
+    assert f'aria-label="Retry signal {signal_id}"' in page.text
+    assert "ValueError: &lt;script&gt;x&lt;/script&gt;" in page.text and "<script>x" not in page.text
+    retried = await admin_browser.post(
+        f"/ui/signals/{signal_id}/retry", headers={"X-CSRF-Token": csrf_of(page.text)}
+    )
+    assert retried.status_code == 200 and f"Signal {signal_id} is back in the queue." in retried.text
+    assert (await client.get("/api/admin/signals/set-aside")).json()["total"] == 0
+    again = await admin_browser.post(
+        f"/ui/signals/{signal_id}/retry", headers={"X-CSRF-Token": csrf_of(page.text)}
+    )
+    assert again.status_code == 404 and "no set-aside signal" in again.text
+    assert "No signal is set aside." in (await admin_browser.get("/ui/events/failed")).text

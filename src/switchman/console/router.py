@@ -210,6 +210,7 @@ async def _stats(request: Request) -> dict[str, Any]:
             conn, since=_iso_now_minus(1), window=ACTIVITY_WINDOW
         )
         return {
+            "set_aside": await queue.set_aside_count(conn),
             "pending": await queue.pending_count(conn),
             "oldest_pending": oldest.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if oldest else None,
             "runs": runs,
@@ -273,7 +274,26 @@ async def failed_runs(request: Request) -> Response:
         return _to_sign_in(request)
     async with runtime_of(request).db.read() as conn:
         found = await action_sets.console_failed_runs(conn, limit=100)
-    return _page(session, "failed.html", "Events", title="Failed runs", failed_runs=found)
+        set_aside = await signal_endpoints.list_set_aside_signals(conn, limit=100, offset=0)
+    return _page(session, "failed.html", "Events", title="Failed runs", failed_runs=found,
+                 set_aside=set_aside)  # fmt: skip
+
+
+@router.post("/signals/{signal_id}/retry")
+async def retry_signal(request: Request, signal_id: int) -> Response:
+    """Put a set-aside signal back in the queue (ADR 0028), as the signed-in admin."""
+
+    async def handler(request: Request, session: Session, form: dict[str, str]) -> Response:
+        _require_admin(session)
+        ctx = runtime_of(request)
+        async with ctx.db.transaction() as conn:
+            await signal_endpoints.retry_set_aside_signal(conn, session.principal, signal_id=signal_id)
+            await ctx.wakeup.announce(conn)
+        ctx.wakeup.committed()
+        text = f"Signal {signal_id} is back in the queue."
+        return _secure_headers(HTMLResponse(f'<p class="flash ok" role="status">{html.escape(text)}</p>'))
+
+    return await _guarded_post(request, handler)
 
 
 # --- signal endpoints ---------------------------------------------------------------------------------------
