@@ -10,10 +10,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,33 @@ async def _pg_exec(sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+def _pg_exec_sync(sql: str) -> None:
+    """`_pg_exec` from synchronous code, never on a running test's event loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, _pg_exec(sql)).result()
+
+
+@contextlib.contextmanager
+def empty_database(kind: str, tmp_path: Path, *, prefix: str) -> Iterator[str]:
+    """The URL of an empty database of its own, no migration run (a server under test migrates it):
+    a SQLite file in `tmp_path`, or a throw-away PostgreSQL database dropped afterwards. PostgreSQL
+    unreachable: the test is skipped locally and FAILS in CI."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / f'{prefix}.db'}"
+        return
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    try:
+        _pg_exec_sync(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # asyncpg raises several unrelated types when unreachable
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL at {PG_SERVER} is required in CI but unreachable: {exc}")
+        pytest.skip(f"PostgreSQL at {PG_SERVER} unreachable: {exc}")
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        _pg_exec_sync(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

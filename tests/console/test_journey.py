@@ -9,7 +9,6 @@ are taken this way into docs/console/).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import PG_SERVER
+from tests.conftest import empty_database
 from tests.unleash_oss import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -31,35 +30,10 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
-def _pg(sql: str) -> None:
-    async def run() -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(f"{PG_SERVER}/test", timeout=10)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'journey.db'}"
-        return
-    name = f"switchman_journey_{os.urandom(4).hex()}"
-    try:
-        _pg(f'CREATE DATABASE "{name}"')
-    except Exception as exc:  # asyncpg raises several unrelated types when unreachable
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL at {PG_SERVER} is required in CI but unreachable: {exc}")
-        pytest.skip(f"PostgreSQL at {PG_SERVER} unreachable: {exc}")
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with empty_database(request.param, tmp_path, prefix="switchman_journey") as url:
+        yield url
 
 
 @pytest.fixture

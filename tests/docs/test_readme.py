@@ -10,7 +10,6 @@ the test session's real Unleash OSS. `make serve` itself runs, as a user runs it
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -20,7 +19,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import PG_SERVER, REPO_ROOT, unique
+from tests.conftest import REPO_ROOT, empty_database, unique
 from tests.unleash_oss import ADMIN_TOKEN as UNLEASH_ADMIN_TOKEN
 from tests.unleash_oss import UnleashServer, create_flag, free_port
 
@@ -84,34 +82,8 @@ class Database:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """An empty database of its own (the README's server migrates it on start)."""
-    if request.param == "sqlite":
-        yield Database(f"sqlite:///{tmp_path / 'readme.db'}", "sqlite")
-        return
-    name = f"switchman_readme_{os.urandom(4).hex()}"
-    try:
-        _pg(f'CREATE DATABASE "{name}"')
-    except Exception as exc:  # asyncpg raises several unrelated types when unreachable
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL at {PG_SERVER} is required in CI but unreachable: {exc}")
-        pytest.skip(f"PostgreSQL at {PG_SERVER} unreachable: {exc}")
-    try:
-        yield Database(f"{PG_SERVER}/{name}", "postgresql")
-    finally:
-        _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _pg(sql: str) -> None:
-    async def run() -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(f"{PG_SERVER}/test", timeout=10)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:  # never on the test session's event loop
-        pool.submit(asyncio.run, run()).result()
+    with empty_database(request.param, tmp_path, prefix="switchman_readme") as url:
+        yield Database(url, request.param)
 
 
 @dataclass
