@@ -164,7 +164,7 @@ OWNERS = {
     "audit": {"event", "flag_store_revision"},
     "signal_endpoints": {"signal_endpoint", "signal_endpoint_token", "signal", "signal_delivery",
                          "signal_endpoint_verification", "signal_endpoint_format",
-                         "signal_endpoint_query_token"},
+                         "signal_endpoint_query_token", "signal_rate_window"},
     "action_sets": {"action_set", "action", "action_set_event", "signal_decision", "action_set_policy",
                     "action_set_policy_state", "action_set_event_change", "action_set_event_undo",
                     "project_action_budget"},

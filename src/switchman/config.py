@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     # at most `signal_max_bytes`.
     signal_max_group_bytes: int = Field(default=1024 * 1024, ge=1)
     signal_rate_limit_per_second: float = Field(default=1000.0, ge=0)
+    # Who shares that rate on PostgreSQL: `cluster` (every replica together, through leased blocks of
+    # tokens, ADR 0029) or `process` (each replica alone). SQLite always limits per process.
+    signal_rate_limit_scope: Literal["cluster", "process"] = "cluster"
     signal_retention_days: int = Field(default=30, ge=0)
     # A repeated delivery id (Idempotency-Key, webhook-id, X-GitHub-Delivery) within this many seconds is
     # answered with the first delivery's signal and stores nothing (ADR 0019); 0 ignores delivery ids.

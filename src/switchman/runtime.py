@@ -31,9 +31,10 @@ from switchman.db.engine import Database
 from switchman.flags.backend import FlagBackend
 from switchman.flags.factory import create_flag_backend
 from switchman.secret_box import SecretBox
+from switchman.signal_endpoints.cluster_rate_limit import ClusterRateLimiter
 from switchman.signal_endpoints.endpoint_rules import EndpointRules
 from switchman.signal_endpoints.group_commit import GroupCommitter
-from switchman.signal_endpoints.rate_limit import RateLimiter
+from switchman.signal_endpoints.rate_limit import EndpointRateLimiter, RateLimiter
 from switchman.signal_endpoints.retention import run_retention
 from switchman.signal_endpoints.signal_writer import IngestCall, Outcome, SignalWriter, make_signal_writer
 from switchman.tasks import cancel_and_wait
@@ -51,7 +52,7 @@ class Ingestion:
 
     writer: SignalWriter
     committer: GroupCommitter[IngestCall, Outcome]
-    rate_limiter: RateLimiter | None  # None: SWITCHMAN_SIGNAL_RATE_LIMIT_PER_SECOND=0
+    rate_limiter: EndpointRateLimiter | None  # None: SWITCHMAN_SIGNAL_RATE_LIMIT_PER_SECOND=0
     endpoint_rules: EndpointRules  # signed calls (ADR 0020), split alert groups (ADR 0021)
 
 
@@ -150,15 +151,24 @@ def _start_ingestion(runtime: Runtime) -> Ingestion:
     committer: GroupCommitter[IngestCall, Outcome] = GroupCommitter(
         writer.write, max_batch=settings.group_commit_max_batch, max_in_flight=in_flight, name="signal-ingest"
     )
-    limit = settings.signal_rate_limit_per_second
     return Ingestion(
         writer=writer,
         committer=committer,
-        rate_limiter=RateLimiter(limit) if limit > 0 else None,
+        rate_limiter=_rate_limiter(runtime),
         endpoint_rules=EndpointRules(
             runtime.db, runtime.secret_box, sns_host_pattern=settings.sns_host_pattern
         ),
     )
+
+
+def _rate_limiter(runtime: Runtime) -> EndpointRateLimiter | None:
+    """Shared by the cluster on PostgreSQL unless the settings say per process; per process on SQLite."""
+    rate = runtime.settings.signal_rate_limit_per_second
+    if rate <= 0:
+        return None
+    if runtime.db.is_postgres and runtime.settings.signal_rate_limit_scope == "cluster":
+        return ClusterRateLimiter(runtime.db, rate)
+    return RateLimiter(rate)
 
 
 async def _close(runtime: Runtime) -> None:
@@ -171,6 +181,8 @@ async def _close(runtime: Runtime) -> None:
     if runtime.ingestion is not None:
         await runtime.ingestion.committer.close()  # queued signals are written before the database closes
         await runtime.ingestion.writer.close()
+        if runtime.ingestion.rate_limiter is not None:
+            await runtime.ingestion.rate_limiter.close()
         await runtime.ingestion.endpoint_rules.close()
         runtime.ingestion = None
     await runtime.flag_backend.close()

@@ -356,6 +356,21 @@ signal_delivery = sa.Table(
     sa.Index(None, "created_at"),
 )
 
+# An endpoint name's current rate-limit window, shared by every replica on PostgreSQL (ADR 0029): of the
+# window that starts at `window_start`, `used` tokens are leased to replicas, the latest lease got
+# `granted`. Keyed by name, not id: the limit applies before the endpoint is looked up. A new window
+# overwrites its name's row; rows of windows long past are deleted by the replicas. No index on
+# `window_start`: a lease must stay a HOT update. UNLOGGED on PostgreSQL (the migration creates it so):
+# a crash loses only the current window's counts. Unused on SQLite (one process's limiter, ADR 0029).
+signal_rate_window = sa.Table(
+    "signal_rate_window",
+    metadata,
+    sa.Column("endpoint_name", sa.String(255), primary_key=True),
+    sa.Column("window_start", UTCDateTime(), nullable=False),
+    sa.Column("used", sa.Integer, nullable=False),
+    sa.Column("granted", sa.Integer, nullable=False),
+)
+
 # --- action sets -----------------------------------------------------------------------------------
 
 action_set = sa.Table(

@@ -126,7 +126,7 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
     ingestion = ctx.require_ingestion()
     limiter = ingestion.rate_limiter
     if limiter is not None:
-        decision = limiter.acquire(name)
+        decision = await limiter.take(name)
         if not decision.allowed:
             await _send_error(
                 send,

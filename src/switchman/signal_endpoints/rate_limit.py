@@ -2,8 +2,10 @@
 
 Each endpoint name has a bucket of `rate` tokens (at least 1) refilled at `rate` per second; a call
 takes one token or is refused with the seconds to wait. Buckets live in this process only: with N
-replicas an endpoint accepts up to N * rate calls per second. The number of buckets is bounded (names
-come from the request path, before any authentication), evicting the least recently used.
+replicas an endpoint accepts up to N * rate calls per second — the limiter of SQLite (one host) and of
+`SWITCHMAN_SIGNAL_RATE_LIMIT_SCOPE=process`; `cluster_rate_limit.py` shares the rate on PostgreSQL (ADR
+0029). The number of buckets is bounded (names come from the request path, before any authentication),
+evicting the least recently used.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 MAX_BUCKETS = 10_000
 
@@ -37,6 +40,18 @@ class Decision:
         if not self.allowed:
             headers["Retry-After"] = str(self.retry_after)
         return headers
+
+
+class EndpointRateLimiter(Protocol):
+    """What ingestion asks of a rate limiter: a decision per call of an endpoint name."""
+
+    async def take(self, key: str) -> Decision:
+        """Take one call's token for `key`, or be refused (the decision says how long to wait)."""
+        ...
+
+    async def close(self) -> None:
+        """Stop any work in flight (at shutdown, before the database closes)."""
+        ...
 
 
 class RateLimiter:
@@ -75,3 +90,9 @@ class RateLimiter:
             retry_after=retry_after,
             reset=math.ceil((self.capacity - tokens) / self.rate),
         )
+
+    async def take(self, key: str) -> Decision:
+        return self.acquire(key)
+
+    async def close(self) -> None:
+        """Nothing runs in the background."""
