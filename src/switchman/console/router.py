@@ -8,7 +8,9 @@ Content-Security-Policy (no inline script or style) and is not cached.
 
 from __future__ import annotations
 
+import functools
 import html
+import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -122,6 +124,28 @@ async def _form(request: Request) -> dict[str, str]:
 Handler = Callable[[Request, Session, dict[str, str]], Awaitable[Response]]
 
 
+View = Callable[..., Awaitable[Response]]
+
+
+def signed_in(view: View) -> View:
+    """A page for a signed-in user: the session is resumed from the cookie and handed to `view` as
+    `session`; without one, the browser is sent to sign in (htmx: 401 with `HX-Redirect`). FastAPI sees
+    `view`'s parameters without `session`."""
+
+    @functools.wraps(view)
+    async def page(**params: Any) -> Response:
+        session = await _session(params["request"])
+        if session is None:
+            return _to_sign_in(params["request"])
+        return await view(session=session, **params)
+
+    signature = inspect.signature(view)
+    page.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[param for param in signature.parameters.values() if param.name != "session"]
+    )
+    return page
+
+
 async def _guarded_post(request: Request, handler: Handler) -> Response:
     """A state-changing request: a session and its CSRF token are required; errors become pages."""
     session = await _session(request)
@@ -219,10 +243,8 @@ async def _stats(request: Request) -> dict[str, Any]:
 
 
 @router.get("/")
-async def overview(request: Request) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _to_sign_in(request)
+@signed_in
+async def overview(request: Request, session: Session) -> Response:
     since = _iso_now_minus(1)
     async with runtime_of(request).db.read() as conn:
         activity = await signal_endpoints.console_activity(conn, since=since, window=ACTIVITY_WINDOW)
@@ -260,18 +282,14 @@ def _chart(label: str, series: Mapping[str, list[int]]) -> dict[str, Any]:
 
 
 @router.get("/overview/stats")
-async def overview_stats(request: Request) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _to_sign_in(request)
+@signed_in
+async def overview_stats(request: Request, session: Session) -> Response:
     return _render("_overview_stats.html", stats=await _stats(request))
 
 
 @router.get("/events/failed")
-async def failed_runs(request: Request) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _to_sign_in(request)
+@signed_in
+async def failed_runs(request: Request, session: Session) -> Response:
     async with runtime_of(request).db.read() as conn:
         found = await action_sets.console_failed_runs(conn, limit=100)
         set_aside = await signal_endpoints.list_set_aside_signals(conn, limit=100, offset=0)
@@ -308,10 +326,8 @@ async def _endpoint_rows(request: Request) -> list[dict[str, Any]]:
 
 
 @router.get("/signal-endpoints")
-async def endpoints_page(request: Request) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _to_sign_in(request)
+@signed_in
+async def endpoints_page(request: Request, session: Session) -> Response:
     return _page(session, "endpoints.html", "Signal endpoints", endpoints=await _endpoint_rows(request),
                  form={}, errors={})  # fmt: skip
 
@@ -358,18 +374,16 @@ async def _endpoint_page(request: Request, session: Session, endpoint_id: int, *
 
 
 @router.get("/signal-endpoints/{endpoint_id}")
-async def endpoint_page(request: Request, endpoint_id: int) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _to_sign_in(request)
+@signed_in
+async def endpoint_page(request: Request, session: Session, endpoint_id: int) -> Response:
     return await _endpoint_page(request, session, endpoint_id)
 
 
 @router.get("/signal-endpoints/{endpoint_id}/signals")
-async def endpoint_signals(request: Request, endpoint_id: int, token: str = "", since: str = "") -> Response:
-    session = await _session(request)
-    if session is None:
-        return _to_sign_in(request)
+@signed_in
+async def endpoint_signals(
+    request: Request, session: Session, endpoint_id: int, token: str = "", since: str = ""
+) -> Response:
     token_id = int(token) if token.isdigit() else None
     try:
         moment = datetime.fromisoformat(since).replace(tzinfo=UTC) if since.strip() else None
@@ -464,10 +478,8 @@ async def delete_token(request: Request, endpoint_id: int, token_id: int) -> Res
 
 
 @router.get("/signals/{signal_id}")
-async def signal_page(request: Request, signal_id: int) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _to_sign_in(request)
+@signed_in
+async def signal_page(request: Request, session: Session, signal_id: int) -> Response:
     try:
         async with runtime_of(request).db.read() as conn:
             found = await trace.signal_trace(conn, signal_id)
@@ -487,10 +499,8 @@ async def _project_ids(request: Request) -> list[str]:
 
 
 @router.get("/actions")
-async def action_sets_page(request: Request, project: str = "default") -> Response:
-    session = await _session(request)
-    if session is None:
-        return _to_sign_in(request)
+@signed_in
+async def action_sets_page(request: Request, session: Session, project: str = "default") -> Response:
     ctx = runtime_of(request)
     try:
         async with ctx.db.read() as conn:
@@ -664,10 +674,8 @@ def _config_options(config: Mapping[str, Any]) -> dict[str, list[str]]:
 
 
 @router.get("/projects/{project}/actions/new")
-async def new_action_set(request: Request, project: str) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _to_sign_in(request)
+@signed_in
+async def new_action_set(request: Request, session: Session, project: str) -> Response:
     try:
         return await _editor(request, session, project, {})
     except SwitchmanError as exc:
@@ -698,10 +706,8 @@ def _form_of(record: Any) -> dict[str, list[str]]:
 
 
 @router.get("/projects/{project}/actions/{action_set_id}/edit")
-async def edit_action_set(request: Request, project: str, action_set_id: int) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _to_sign_in(request)
+@signed_in
+async def edit_action_set(request: Request, session: Session, project: str, action_set_id: int) -> Response:
     try:
         async with runtime_of(request).db.read() as conn:
             record = await action_sets.require_action_set(conn, project=project, action_set_id=action_set_id)
@@ -713,11 +719,9 @@ async def edit_action_set(request: Request, project: str, action_set_id: int) ->
 
 
 @router.get("/projects/{project}/actions/keys")
-async def suggested_keys(request: Request, project: str, source_id: str = "") -> Response:
+@signed_in
+async def suggested_keys(request: Request, session: Session, project: str, source_id: str = "") -> Response:
     """The keys of the source's latest payloads, flattened as the engine flattens them (for the editor)."""
-    session = await _session(request)
-    if session is None:
-        return _to_sign_in(request)
     keys: set[str] = set()
     if source_id.isdigit():
         async with runtime_of(request).db.read() as conn:
@@ -824,12 +828,10 @@ async def _save(request: Request, project: str, action_set_id: int | None) -> Re
 
 
 @router.get("/projects/{project}/actions/{action_set_id}")
+@signed_in
 async def events_page(
-    request: Request, project: str, action_set_id: int, before: int | None = None
+    request: Request, session: Session, project: str, action_set_id: int, before: int | None = None
 ) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _to_sign_in(request)
     try:
         async with runtime_of(request).db.read() as conn:
             record = await action_sets.require_action_set(conn, project=project, action_set_id=action_set_id)
@@ -953,10 +955,8 @@ async def _flag_rows(conn: Any, project: str) -> tuple[list[str], list[dict[str,
 
 
 @router.get("/flags")
-async def flags_page(request: Request, project: str = "default") -> Response:
-    session = await _session(request)
-    if session is None:
-        return _to_sign_in(request)
+@signed_in
+async def flags_page(request: Request, session: Session, project: str = "default") -> Response:
     ctx = runtime_of(request)
     embedded = ctx.settings.flag_backend == "embedded"
     try:
@@ -991,10 +991,8 @@ async def switch_flag(
 
 
 @router.get("/service-accounts")
-async def service_accounts_page(request: Request) -> Response:
-    session = await _session(request)
-    if session is None:
-        return _to_sign_in(request)
+@signed_in
+async def service_accounts_page(request: Request, session: Session) -> Response:
     async with runtime_of(request).db.read() as conn:
         accounts, roles = await service_accounts.list_service_accounts(conn)
     role_names: Mapping[int, str] = {r.id: r.name for r in roles}
