@@ -16,21 +16,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import secrets
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import orjson
 
-from bench._pg import PG_SERVER, pg_admin
+from bench._pg import scratch_database
 from bench._report import BENCHMARKS_MD, ResultRow, now_iso, write_results, write_section
 from bench._server import free_port, running
 from bench.ingest import payload_bytes
@@ -61,19 +59,6 @@ class Timing:
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
-
-
-@contextlib.contextmanager
-def _database(kind: str, scratch: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{scratch / 'backtest.db'}"
-        return
-    name = f"switchman_bench_backtest_{secrets.token_hex(3)}"
-    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _seed(base: str, admin: str, signals: int) -> int:
@@ -152,7 +137,7 @@ def measure(database: str, args: argparse.Namespace, scratch: Path) -> list[Timi
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with (
-        _database(database, scratch) as url,
+        scratch_database(database, scratch, prefix="switchman_bench_backtest") as url,
         running(
             [sys.executable, "-m", "switchman", "serve", "--no-worker", "--port", str(port)],
             env={

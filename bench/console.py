@@ -24,10 +24,11 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
-from bench._pg import PG_SERVER, pg_admin
+from bench._pg import scratch_database
 from bench._report import BENCHMARKS_MD, ResultRow, now_iso, write_results, write_section
 from bench._server import free_port, running
 from bench.events_listing import _prepare, seed_postgres, seed_sqlite
@@ -126,15 +127,11 @@ def measure(database: str, url: str, args: argparse.Namespace) -> list[PageTimin
 
 
 def run_database(database: str, args: argparse.Namespace) -> list[PageTiming]:
-    if database == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            return measure(database, f"sqlite:///{tmp}/console.db", args)
-    name = f"switchman_bench_console_{secrets.token_hex(3)}"
-    asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        return measure(database, f"{PG_SERVER}/{name}", args)
-    finally:
-        asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        scratch_database(database, Path(tmp), prefix="switchman_bench_console") as url,
+    ):
+        return measure(database, url, args)
 
 
 def render(timings: list[PageTiming], args: argparse.Namespace, load: float) -> str:
