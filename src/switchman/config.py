@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # Bytes of settled event-listing pages kept per process (ADR 0011; exact, see action_sets/page_cache.py).
     # 0 turns the cache off.
     event_page_cache_bytes: int = Field(default=8 * 1024 * 1024, ge=0)
+    # Action set events older than this many days are pruned in the background, with the flag changes and
+    # undo they recorded (ADR 0032); 0 keeps every event.
+    action_set_event_retention_days: int = Field(default=0, ge=0)
 
     # Resource limits (Unleash defaults are 5/5/5/10/5/25; switchman's are more generous).
     signal_endpoints_limit: int = Field(default=100, ge=1)

@@ -100,21 +100,25 @@ async def open_runtime(
         flag_backend=create_flag_backend(settings, db),
         principal_cache=PrincipalCache(settings.auth_cache_seconds),
         client_payload_cache=PayloadCache(),
-        event_page_cache=SettledPageCache(settings.event_page_cache_bytes),
+        event_page_cache=SettledPageCache(
+            settings.event_page_cache_bytes,
+            retention=timedelta(days=days) if (days := settings.action_set_event_retention_days) else None,
+        ),
         secret_box=SecretBox(keys) if (keys := settings.secret_keys()) else None,
     )
     try:
         if serve:
             await _bootstrap_tokens(settings, db)
             runtime.ingestion = _start_ingestion(runtime)
-            if settings.signal_retention_days > 0:
+            if settings.signal_retention_days > 0 or settings.action_set_event_retention_days > 0:
                 runtime.retention = asyncio.create_task(
                     run_retention(
                         db,
                         retention_days=settings.signal_retention_days,
                         delivery_window=timedelta(seconds=settings.signal_delivery_window_seconds),
+                        event_retention_days=settings.action_set_event_retention_days,
                     ),
-                    name="signal-retention",
+                    name="retention",
                 )
         if run_worker:
             runtime.worker = await start_worker(

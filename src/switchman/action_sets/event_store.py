@@ -2,8 +2,9 @@
 
 Numbering: events of one action set carry a dense sequence `seq` = 1, 2, 3… taken from
 `action_set.last_event_seq`, incremented in the transaction that inserts the event. No event is
-ever deleted except by pruning from the oldest end, so "offset k, newest first" is the index range
-`seq <= last_event_seq - k` — O(limit) at any depth, no scan, no count.
+ever deleted except by retention (`delete_events`), from the oldest end, so "offset k, newest first" is
+the index range `seq <= last_event_seq - k` — O(limit) at any depth, no scan, no count (a pruned event
+leaves its seq empty: the k-th newest event stays the k-th newest).
 
 Documents: each row's `doc` holds the whole `actionSetEventSchema` object as compact JSON text,
 rewritten on every state change (see `event_docs.py`); the listing concatenates them.
@@ -429,8 +430,8 @@ def _page_below_top(*columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
 
 
 _PAGE = _page_below_top(_event.c.doc)
-# The same page with each event's state (to know whether the page may be cached).
-_PAGE_WITH_STATE = _page_below_top(_event.c.doc, _event.c.state)
+# The same page with each event's state and age (to know whether the page may be cached).
+_PAGE_WITH_STATE = _page_below_top(_event.c.doc, _event.c.state, _event.c.created_at)
 _SEQ_OF_EVENT = sa.select(_event.c.seq).where(
     _event.c.id == sa.bindparam("event_id"),
     _event.c.action_set_id == sa.bindparam("action_set_id"),
@@ -523,5 +524,48 @@ async def _cached_page(
     ).all()
     body = event_docs.join_docs([row.doc for row in rows])
     if rows and all(row.state != EventState.STARTED for row in rows):
-        cache.put(key, last, body)
+        cache.put(key, last, body, oldest=min(row.created_at for row in rows))
     return body
+
+
+# --- retention (ADR 0032) -------------------------------------------------------------------------------
+
+_open_runs = sa.select(t.action_set_policy_state.c.open_event_id).where(
+    t.action_set_policy_state.c.open_event_id.is_not(None)
+)
+
+
+async def delete_events(conn: AsyncConnection, *, older_than: datetime, limit: int) -> int:
+    """Delete at most `limit` action set events created before `older_than`, oldest ids first, with the
+    rows that belong to them — the flag changes each run recorded and its undo; returns how many events.
+
+    Kept whatever their age: a run still `started` (the worker resumes it) and a policy's open run (the run
+    restore on resolve or a time box will put back, ADR 0024/0025: its changes are what it puts back). They
+    go in the first pass after they end or close. Trace decisions are not touched: they are the signals'
+    trace and go with their signals (`delete_decisions`); a decision's `eventId` may then name a pruned
+    event, which answers 404 like any unknown one. Ids grow with time, so the scan along the primary key
+    starts at the oldest rows (like `delete_decisions`).
+    """
+    victims = [
+        int(event_id)
+        for (event_id,) in await conn.execute(
+            sa.select(_event.c.id)
+            .where(
+                _event.c.created_at < older_than,
+                _event.c.state != str(EventState.STARTED),
+                _event.c.id.not_in(_open_runs),
+            )
+            .order_by(_event.c.id)
+            .limit(limit)
+        )
+    ]
+    if not victims:
+        return 0
+    await conn.execute(
+        sa.delete(t.action_set_event_change).where(t.action_set_event_change.c.event_id.in_(victims))
+    )
+    await conn.execute(
+        sa.delete(t.action_set_event_undo).where(t.action_set_event_undo.c.event_id.in_(victims))
+    )
+    result = await conn.execute(sa.delete(_event).where(_event.c.id.in_(victims)))
+    return int(result.rowcount or 0)

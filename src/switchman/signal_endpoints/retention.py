@@ -1,6 +1,7 @@
 """Retention: prune signals older than `SWITCHMAN_SIGNAL_RETENTION_DAYS` in the background — and their
 decision trace with them (ADR 0022) — and the delivery-id claims older than `SWITCHMAN_SIGNAL_DELIVERY_WINDOW_SECONDS` (a claim past its window no longer
-stops a repeat, ADR 0019).
+stops a repeat, ADR 0019); and action set events older than `SWITCHMAN_ACTION_SET_EVENT_RETENTION_DAYS`
+(ADR 0032; 0 keeps them all), deleted by their owner, `action_sets.event_store.delete_events`.
 
 Only processed signals are pruned: a pending signal is work the worker has not done yet. Action set
 events keep their own snapshot of the signal, so pruning loses nothing they show. Deletion runs in
@@ -15,6 +16,7 @@ import logging
 from datetime import datetime, timedelta
 
 from switchman.action_sets.decision_store import delete_decisions
+from switchman.action_sets.event_store import delete_events
 from switchman.db.engine import Database
 from switchman.signal_endpoints import repository
 from switchman.timeutil import utcnow
@@ -65,11 +67,47 @@ async def prune_deliveries(db: Database, *, claimed_before: datetime, batch_size
         await asyncio.sleep(0)
 
 
+async def prune_events(db: Database, *, older_than: datetime, batch_size: int = BATCH_SIZE) -> int:
+    """Delete action set events created before `older_than` (with their flag changes and undo; runs in
+    progress and policies' open runs stay), `batch_size` per transaction; the count."""
+    total = 0
+    while True:
+        async with db.transaction() as conn:
+            deleted = await delete_events(conn, older_than=older_than, limit=batch_size)
+        total += deleted
+        if deleted < batch_size:
+            return total
+        await asyncio.sleep(0)
+
+
+async def retention_pass(
+    db: Database,
+    *,
+    retention_days: int,
+    delivery_window: timedelta = timedelta(hours=24),
+    event_retention_days: int = 0,
+) -> None:
+    """One pass. A retention of 0 days keeps that kind of row: signals (with their trace and delivery
+    claims), or action set events."""
+    if retention_days > 0:
+        cutoff = utcnow() - timedelta(days=retention_days)
+        deleted = await prune_signals(db, older_than=cutoff)
+        if deleted:
+            log.info("pruned %d signals older than %d days", deleted, retention_days)
+        await prune_decisions(db, older_than=cutoff)
+        await prune_deliveries(db, claimed_before=utcnow() - delivery_window)
+    if event_retention_days > 0:
+        deleted = await prune_events(db, older_than=utcnow() - timedelta(days=event_retention_days))
+        if deleted:
+            log.info("pruned %d action set events older than %d days", deleted, event_retention_days)
+
+
 async def run_retention(
     db: Database,
     *,
     retention_days: int,
     delivery_window: timedelta = timedelta(hours=24),
+    event_retention_days: int = 0,
     first_delay: float = FIRST_DELAY_SECONDS,
     interval: float = INTERVAL_SECONDS,
 ) -> None:
@@ -77,12 +115,12 @@ async def run_retention(
     await asyncio.sleep(first_delay)
     while True:
         try:
-            cutoff = utcnow() - timedelta(days=retention_days)
-            deleted = await prune_signals(db, older_than=cutoff)
-            if deleted:
-                log.info("pruned %d signals older than %d days", deleted, retention_days)
-            await prune_decisions(db, older_than=cutoff)
-            await prune_deliveries(db, claimed_before=utcnow() - delivery_window)
+            await retention_pass(
+                db,
+                retention_days=retention_days,
+                delivery_window=delivery_window,
+                event_retention_days=event_retention_days,
+            )
         except Exception as exc:
-            log.warning("signal retention pass failed: %s", type(exc).__name__)
+            log.warning("retention pass failed: %s", type(exc).__name__)
         await asyncio.sleep(interval)
