@@ -58,9 +58,18 @@ async def stored_windows(db: Database) -> dict[str, tuple[int, int]]:
     return {row.endpoint_name: (row.used, row.granted) for row in rows}
 
 
+async def settled(limiter: ClusterRateLimiter) -> None:
+    """Wait until no lease of `limiter` is in flight (leases asked ahead run in the background)."""
+    for _ in range(1000):
+        if all(window.lease is None for window in limiter._windows.values()):
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("a lease is still in flight")
+
+
 def test_the_quota_cuts_time_into_windows_of_the_rate() -> None:
-    assert quota_for(1000) == Quota(window_seconds=1, limit=1000, block=20)
-    assert quota_for(200) == Quota(window_seconds=1, limit=200, block=4)
+    assert quota_for(1000) == Quota(window_seconds=1, limit=1000, block=10)
+    assert quota_for(200) == Quota(window_seconds=1, limit=200, block=2)
     assert quota_for(5) == Quota(window_seconds=1, limit=5, block=1)
     assert quota_for(0.5) == Quota(window_seconds=2, limit=1, block=1)
     assert quota_for(0.001) == Quota(window_seconds=1000, limit=1, block=1)
@@ -85,7 +94,8 @@ async def test_two_replicas_interleaved_accept_the_rate_per_window_within_ten_pe
                 accepted[which] += 1
         assert 0.9 * rate <= sum(accepted) <= rate, (window, accepted)
         assert min(accepted) > 0.2 * rate, accepted  # both replicas took their share of the leases
-    assert replicas[0].leases + replicas[1].leases <= 4 * (rate // 4 + 2)  # blocks, not one per call
+    block = replicas[0].quota.block
+    assert replicas[0].leases + replicas[1].leases <= 4 * (rate // block + 4)  # blocks, not one per call
 
 
 async def test_two_replicas_under_concurrent_load_stay_within_ten_percent(
@@ -103,12 +113,15 @@ async def test_two_replicas_under_concurrent_load_stay_within_ten_percent(
 
 async def test_calls_without_allowance_wait_for_one_lease_per_replica(db: Database) -> None:
     clock = Clock()
-    limiter = ClusterRateLimiter(db, 100, clock=clock)  # blocks of 2
+    limiter = ClusterRateLimiter(db, 400, clock=clock)  # blocks of 4; the next is asked for under 4 left
     decisions = await asyncio.gather(*(limiter.take("alerts") for _ in range(10)))
     assert all(d.allowed for d in decisions)
-    assert limiter.leases == 5  # one lease in flight at a time: the waiters share its block
-    assert await stored_windows(db) == {"alerts": (10, 2)}
-    assert sorted(d.remaining for d in decisions) == list(range(90, 100))
+    # One lease in flight at a time, the waiters sharing its block (the next one asked for as soon as
+    # fewer than a block were left): four blocks for ten calls, six calls left.
+    await settled(limiter)
+    assert limiter.leases == 4
+    assert await stored_windows(db) == {"alerts": (16, 4)}
+    assert limiter._windows["alerts"].allowance == 6
 
 
 async def test_a_used_up_window_is_refused_without_asking_the_database_again(db: Database) -> None:
@@ -116,7 +129,7 @@ async def test_a_used_up_window_is_refused_without_asking_the_database_again(db:
     limiter = ClusterRateLimiter(db, 5, clock=clock)
     decisions = [await limiter.take("alerts") for _ in range(8)]
     assert [d.allowed for d in decisions] == [True] * 5 + [False] * 3
-    assert limiter.leases == 5  # the fifth lease saw the window used up; the refusals asked nothing
+    assert limiter.leases == 5  # the fifth lease used the window up; the refusals asked nothing
     refused = decisions[-1]
     assert refused.headers() == {
         "RateLimit-Limit": "5",
@@ -138,10 +151,11 @@ async def test_a_replica_whose_clock_is_behind_gets_nothing_from_a_window_the_cl
     first = ClusterRateLimiter(db, 5, clock=ahead)
     late = ClusterRateLimiter(second_db, 5, clock=behind)
     assert (await first.take("alerts")).allowed
+    await settled(first)  # it holds one more call, leased ahead
     refused = await late.take("alerts")
     assert not refused.allowed and refused.retry_after == 1
-    behind.now = ahead.now  # caught up: the current window still has four calls
-    assert [(await late.take("alerts")).allowed for _ in range(5)] == [True] * 4 + [False]
+    behind.now = ahead.now  # caught up: the current window has three calls nobody holds
+    assert [(await late.take("alerts")).allowed for _ in range(4)] == [True] * 3 + [False]
 
 
 async def test_a_window_longer_than_a_second_serves_slow_rates(db: Database) -> None:
@@ -168,6 +182,7 @@ async def test_past_windows_are_deleted(db: Database) -> None:
     clock = Clock()
     limiter = ClusterRateLimiter(db, 10, clock=clock)
     assert (await limiter.take("old")).allowed
+    await settled(limiter)  # its lease asked ahead lands first
     clock.now += 61  # past the clean-up interval: the next lease deletes windows before the previous one
     assert (await limiter.take("new")).allowed
     for _ in range(100):
@@ -190,6 +205,15 @@ async def test_an_unreachable_database_falls_back_to_the_in_process_rate() -> No
         await limiter.close()
     finally:
         await nowhere.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite's leases run inline, at once
+async def test_a_lease_that_does_not_answer_in_time_falls_back_to_the_in_process_rate(db: Database) -> None:
+    limiter = ClusterRateLimiter(db, 2, clock=Clock(), lease_wait_seconds=0)
+    decisions = [await limiter.take("alerts") for _ in range(3)]
+    assert [d.allowed for d in decisions] == [True, True, False]
+    assert limiter.leases == 1  # the calls did not wait for it, nor ask again
+    await limiter.close()
 
 
 # --- through HTTP, two real apps on one database -------------------------------------------------------

@@ -3,14 +3,16 @@
 Time is cut into windows of `window_seconds` (1 s, or 1/rate rounded up for rates under one a second),
 numbered from the Unix epoch so every replica names the same window; each endpoint name may be called
 `limit` = floor(rate * window_seconds) times per window by the whole cluster. A replica keeps a local
-allowance per name and, when it is spent, leases a block of `block` tokens (2 % of the limit, at least 1)
-from the window's shared count (`rate_limit_store.lease`). A call is decided without any I/O while the
-allowance lasts; once a lease finds the window used up the name is refused locally until the window ends.
-At most one lease per name is in flight in a replica: calls that find no allowance wait for it.
+allowance per name and leases blocks of `block` tokens (1 % of the limit, at least 1) from the window's
+shared count (`rate_limit_store.lease`): the next block as soon as the allowance falls under one block,
+so calls rarely wait for the database, even when a busy event loop makes a lease take milliseconds. A call is decided without any I/O while the allowance lasts; once a
+lease finds the window used up the name is refused locally until the window ends. At most one lease per
+name is in flight in a replica: calls that find no allowance wait for it.
 
 Accuracy (ADR 0029): leases never grant more than `limit` per window, so the cluster never accepts more;
-while demand exceeds the limit, tokens go unused only in the replicas' last blocks, so it accepts at least
-`limit - N * block` with N replicas (10 % under it at 5 replicas).
+while demand exceeds the limit, tokens go unused only in what the replicas hold when the window ends — at
+most two blocks each — so it accepts at least `limit - 2 * N * block` with N replicas (10 % under the
+limit at 5 replicas).
 
 When the database does not answer a lease (an error, or no answer within `LEASE_WAIT_SECONDS`), that name
 is decided for the rest of the window by an in-process token bucket at the full rate: the limiter fails
@@ -39,7 +41,7 @@ from switchman.signal_endpoints.schemas import ENDPOINT_NAME_PATTERN, NAME_MAX
 
 log = logging.getLogger(__name__)
 
-BLOCK_FRACTION = 0.02
+BLOCK_FRACTION = 0.01
 # How long a call waits for its lease before the window is decided locally (a lease takes ~1 ms).
 LEASE_WAIT_SECONDS = 0.5
 # How often a replica deletes the rows of windows long past, and warns about failing leases (at most).
@@ -90,6 +92,7 @@ class ClusterRateLimiter:
     ) -> None:
         self.quota = quota_for(rate_per_second, block_fraction=block_fraction)
         self.leases = 0  # leases asked of the database (a count for tests and benchmarks)
+        self._lease_below = self.quota.block  # the allowance that asks for the next block
         self._db = db
         self._clock = clock  # wall-clock seconds: replicas agree on window numbers through it (NTP)
         self._lease_wait = lease_wait_seconds
@@ -111,6 +114,8 @@ class ClusterRateLimiter:
                 return self._local.acquire(key)
             if window.allowance > 0:
                 window.allowance -= 1
+                if window.allowance < self._lease_below and window.lease is None and not window.exhausted:
+                    window.lease = asyncio.create_task(self._lease(key, window), name="rate-limit-lease")
                 return self._decision(window, now, allowed=True)
             if window.exhausted:
                 return self._decision(window, now, allowed=False)
@@ -162,15 +167,15 @@ class ClusterRateLimiter:
         window.allowance += lease.granted
         window.unleased = max(0, quota.limit - lease.used)
         window.exhausted = window.unleased == 0
-        self._maybe_clean_up(window.index)
+        self._maybe_clean_up()
 
-    def _maybe_clean_up(self, index: int) -> None:
+    def _maybe_clean_up(self) -> None:
         now = self._clock()
         if now < self._next_cleanup or self._cleanup is not None:
             return
         self._next_cleanup = now + CLEANUP_SECONDS
         # Windows before the previous one: no replica whose clock is less than a window off still uses them.
-        before = self._start_of(index - 1)
+        before = self._start_of(int(now // self.quota.window_seconds) - 1)
         self._cleanup = asyncio.create_task(self._clean_up(before), name="rate-limit-cleanup")
 
     async def _clean_up(self, before: datetime) -> None:
