@@ -1,15 +1,20 @@
 """What the cluster rate limit costs ingestion on PostgreSQL (ADR 0029).
 
     python -m bench.rate_limit [--rate 20000] [--connections 64] [--duration 3] [--warmup 1] [--rounds 3]
-                               [--tool wrk|python] [--no-write]
+                               [--enforce-rate 1000] [--tool wrk|python] [--no-write]
 
 Three `switchman serve --no-worker` servers run side by side on one fresh PostgreSQL database, each with
 the same endpoint and token, and are loaded alternately, round after round, with `bench.ingest`'s body
 and settings: rate limit off (`SWITCHMAN_SIGNAL_RATE_LIMIT_PER_SECOND=0`), per process (scope `process`)
 and shared by the cluster (scope `cluster`), both at `--rate`, above what one server ingests, so every
-call is accepted and the figures show what deciding costs (the cluster limiter leases a block of 2 % of
-the rate from the database each time its allowance is spent). Results go to stdout and the
-`## Cluster rate limits` section of docs/benchmarks.md.
+call is accepted and the figures show what deciding costs (the cluster limiter leases a block of 1 % of
+the rate from the database while it still holds one).
+
+Then enforcement across processes: two replicas (two servers on the database) with scope `cluster`, then
+two with scope `process`, each pair at `--enforce-rate` and loaded at once, far above it; the signals
+stored per whole second of the run (by `created_at`, the first and last second left out) show what the
+pair accepted per second against the rate. Results go to stdout and the `## Cluster rate limits` section
+of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import os
 import secrets
 import statistics
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
@@ -62,9 +68,9 @@ def _env(database_url: str, admin: str, target: Target) -> dict[str, str]:
     }
 
 
-def _endpoint_token(base: str, admin: str) -> str:
+def _endpoint_token(base: str, admin: str, name: str = ENDPOINT) -> str:
     with httpx.Client(base_url=base, headers={"Authorization": admin}) as client:
-        endpoint = client.post("/api/admin/signal-endpoints", json={"name": ENDPOINT})
+        endpoint = client.post("/api/admin/signal-endpoints", json={"name": name})
         endpoint.raise_for_status()
         token = client.post(f"/api/admin/signal-endpoints/{endpoint.json()['id']}/tokens", json={"name": "b"})
         token.raise_for_status()
@@ -91,9 +97,11 @@ def measure(args: argparse.Namespace, database_url: str) -> dict[str, list[LoadR
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
         for round_number in range(1, args.rounds + 1):
             print(f"round {round_number}", flush=True)
-            for label, base in bases.items():
+            labels = list(bases)
+            shift = (round_number - 1) % len(labels)  # each round starts with another server: no order bias
+            for label in labels[shift:] + labels[:shift]:
                 result = run_load(
-                    f"{base}/api/signal-endpoint/{ENDPOINT}",
+                    f"{bases[label]}/api/signal-endpoint/{ENDPOINT}",
                     body=body,
                     headers=headers,
                     connections=args.connections,
@@ -110,7 +118,72 @@ def measure(args: argparse.Namespace, database_url: str) -> dict[str, list[LoadR
     return results
 
 
-def render(args: argparse.Namespace, results: dict[str, list[LoadResult]], started: str, load: float) -> str:
+def measure_enforcement(args: argparse.Namespace, database_url: str, scope: str) -> list[int]:
+    """Two replicas with `scope` at `--enforce-rate`, loaded at once; signals stored per whole second."""
+    admin = f"*:*.{secrets.token_hex(16)}"
+    target = Target(
+        scope,
+        {
+            "SWITCHMAN_SIGNAL_RATE_LIMIT_PER_SECOND": f"{args.enforce_rate:g}",
+            "SWITCHMAN_SIGNAL_RATE_LIMIT_SCOPE": scope,
+        },
+    )
+    with contextlib.ExitStack() as stack:
+        bases = []
+        for _ in range(2):
+            port = free_port()
+            bases.append(f"http://127.0.0.1:{port}")
+            command = [sys.executable, "-m", "switchman", "serve", "--no-worker", "--port", str(port)]
+            stack.enter_context(
+                running(command, env=_env(database_url, admin, target), ready_url=f"{bases[-1]}/health")
+            )
+        name = f"{ENDPOINT}-{scope}"
+        secret = _endpoint_token(bases[0], admin, name)
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
+        with ThreadPoolExecutor(2) as pool:
+            loads = [
+                pool.submit(
+                    run_load,
+                    f"{base}/api/signal-endpoint/{name}",
+                    body=payload_bytes(),
+                    headers=headers,
+                    connections=args.connections // 2,
+                    duration=args.duration * 2,
+                    warmup=0,
+                    tool=args.tool,
+                )
+                for base in bases
+            ]
+            for future in loads:
+                future.result()
+    whole = asyncio.run(counts_per_second(database_url, name))[1:-1]
+    print(f"  two replicas, {scope:8} accepted per second: {whole}", flush=True)
+    return whole
+
+
+async def counts_per_second(database_url: str, endpoint_name: str) -> list[int]:
+    """Signals of the endpoint stored per second of `created_at`, in time order."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT count(*) FROM signal s JOIN signal_endpoint e ON e.id = s.source_id WHERE e.name = $1 "
+            "GROUP BY date_trunc('second', s.created_at) ORDER BY date_trunc('second', s.created_at)",
+            endpoint_name,
+        )
+    finally:
+        await conn.close()
+    return [int(row[0]) for row in rows]
+
+
+def render(
+    args: argparse.Namespace,
+    results: dict[str, list[LoadResult]],
+    enforcement: dict[str, list[int]],
+    started: str,
+    load: float,
+) -> str:
     off = results[OFF]
     lines = [
         SECTION,
@@ -118,10 +191,10 @@ def render(args: argparse.Namespace, results: dict[str, list[LoadResult]], start
         f"`python -m bench.rate_limit --rate {args.rate:g} --connections {args.connections} "
         f"--duration {args.duration:g} --warmup {args.warmup:g} --rounds {args.rounds}` ({started}, load "
         f"average {load:.2f} at the start; load generator `{args.tool}`). Three `switchman serve --no-worker` "
-        "servers on one PostgreSQL database, loaded alternately with `bench.ingest`'s 500-byte alert: rate "
+        "servers on one PostgreSQL database, loaded one after the other (each round starting with the next one) with `bench.ingest`'s 500-byte alert: rate "
         f"limit off, per process, and shared by the cluster (ADR 0029), both at {args.rate:,.0f}/s — above "
         "what one server ingests, so every call is accepted and the rows show what deciding costs (the "
-        "cluster limiter leases 2 % of the rate per database round trip). Other engineers' work shared the "
+        "cluster limiter leases 1 % of the rate per database round trip). Other engineers' work shared the "
         "2 CPUs during the run: single rounds are noisy, compare the per-round ratios.",
         "",
         "| rate limit | requests/s (median round) | p50 ms | p99 ms | errors | / off, median | rounds |",
@@ -136,6 +209,26 @@ def render(args: argparse.Namespace, results: dict[str, list[LoadResult]], start
             f"| {label} | {median.rps:,.0f} | {median.p50_ms:.2f} | {median.p99_ms:.2f} | "
             f"{sum(r.errors for r in runs)} | {ratio} | {rounds} |"
         )
+    lines += [
+        "",
+        f"Enforcement across processes: two replicas on the database, each loaded at once by "
+        f"{args.connections // 2} connections for {2 * args.duration:g} s, far above the rate "
+        f"({args.enforce_rate:,.0f}/s per endpoint); signals the pair stored per whole second (goal for "
+        "`cluster`: within ±10 % of the rate):",
+        "",
+        "| scope | seconds | accepted per second (min / median / max) | median / rate | within ±10 % |",
+        "|---|---:|---|---:|---|",
+    ]
+    for scope, counts in enforcement.items():
+        if not counts:
+            lines.append(f"| {scope} | 0 | (no whole second measured) | | |")
+            continue
+        ratio = statistics.median(counts) / args.enforce_rate
+        within = all(abs(c / args.enforce_rate - 1) <= 0.10 for c in counts)
+        lines.append(
+            f"| {scope} | {len(counts)} | {min(counts):,} / {statistics.median(counts):,.0f} / {max(counts):,} "
+            f"| {ratio:.0%} | {'yes' if within else 'no'} |"
+        )
     lines += ["", f"Machine: {machine_description()}."]
     return "\n".join(lines) + "\n"
 
@@ -145,6 +238,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rate", type=float, default=20_000.0)
+    parser.add_argument("--enforce-rate", type=float, default=1_000.0)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--warmup", type=float, default=1.0)
@@ -158,11 +252,14 @@ def main() -> None:
     asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
     try:
         results = measure(args, f"{PG_SERVER}/{name}")
+        enforcement = {
+            scope: measure_enforcement(args, f"{PG_SERVER}/{name}", scope) for scope in ("cluster", "process")
+        }
         stored = int(asyncio.run(pg_fetchval("SELECT count(*) FROM signal", f"{PG_SERVER}/{name}")))
         print(f"signals stored: {stored:,}", flush=True)
     finally:
         asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    text = render(args, results, started, load)
+    text = render(args, results, enforcement, started, load)
     print(text)
     if not args.no_write:
         write_section(SECTION, text)

@@ -195,6 +195,14 @@ async def test_past_windows_are_deleted(db: Database) -> None:
     await limiter.close()
 
 
+async def test_close_cancels_the_leases_in_flight(db: Database) -> None:
+    limiter = ClusterRateLimiter(db, 5, clock=Clock())
+    assert (await limiter.take("alerts")).allowed  # its next block is being asked for in the background
+    assert len(limiter._in_flight) == 1
+    await limiter.close()
+    assert limiter._in_flight == set()
+
+
 async def test_an_unreachable_database_falls_back_to_the_in_process_rate() -> None:
     nowhere = Database(to_async_url("postgresql://postgres@127.0.0.1:1/nowhere"))
     try:

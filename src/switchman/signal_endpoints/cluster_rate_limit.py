@@ -98,6 +98,7 @@ class ClusterRateLimiter:
         self._lease_wait = lease_wait_seconds
         self._max_windows = max_windows
         self._windows: OrderedDict[str, _Window] = OrderedDict()
+        self._in_flight: set[asyncio.Task[None]] = set()
         self._local = RateLimiter(rate_per_second, clock=clock, max_buckets=max_windows)
         self._next_cleanup = clock() + CLEANUP_SECONDS
         self._cleanup: asyncio.Task[None] | None = None
@@ -115,21 +116,20 @@ class ClusterRateLimiter:
             if window.allowance > 0:
                 window.allowance -= 1
                 if window.allowance < self._lease_below and window.lease is None and not window.exhausted:
-                    window.lease = asyncio.create_task(self._lease(key, window), name="rate-limit-lease")
+                    self._start_lease(key, window)
                 return self._decision(window, now, allowed=True)
             if window.exhausted:
                 return self._decision(window, now, allowed=False)
-            if window.lease is None:
-                window.lease = asyncio.create_task(self._lease(key, window), name="rate-limit-lease")
+            lease = window.lease or self._start_lease(key, window)
             try:
-                await asyncio.wait_for(asyncio.shield(window.lease), self._lease_wait)
+                await asyncio.wait_for(asyncio.shield(lease), self._lease_wait)
             except TimeoutError:
                 self._warn("a rate-limit lease took longer than %.1f s", self._lease_wait)
                 window.local = True
 
     async def close(self) -> None:
         """Cancel the leases and the clean-up in flight (at shutdown, before the database closes)."""
-        tasks = [w.lease for w in self._windows.values() if w.lease is not None]
+        tasks = list(self._in_flight)
         if self._cleanup is not None:
             tasks.append(self._cleanup)
         for task in tasks:
@@ -146,6 +146,13 @@ class ClusterRateLimiter:
         if len(self._windows) > self._max_windows:
             self._windows.popitem(last=False)
         return window
+
+    def _start_lease(self, key: str, window: _Window) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._lease(key, window), name="rate-limit-lease")
+        window.lease = task
+        self._in_flight.add(task)  # also those of windows already replaced, for `close`
+        task.add_done_callback(self._in_flight.discard)
+        return task
 
     async def _lease(self, key: str, window: _Window) -> None:
         quota = self.quota
