@@ -37,6 +37,8 @@ from switchman.errors import (
 from switchman.flags.router import router as flags_router
 from switchman.http import JSONResponse
 from switchman.logs import RequestLogMiddleware
+from switchman.metrics import configure as configure_metrics
+from switchman.metrics_http import scrape as scrape_metrics
 from switchman.openapi import admin_body_guarded, document_errors, error_responses
 from switchman.runtime import open_runtime, runtime_of
 from switchman.service_accounts.router import router as service_accounts_router
@@ -68,6 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
         # ADR 0005); switchman does not export telemetry, and its request log is its own middleware.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    configure_metrics(enabled=settings.metrics_enabled)
     _install_error_handlers(app)
     app.include_router(api_tokens_router)
     app.include_router(flags_router)
@@ -90,6 +93,10 @@ def create_app(settings: Settings) -> FastAPI:
             log.warning("health check failed: %s", type(exc).__name__)
             raise ServiceUnavailableError("The database does not answer") from exc
         return {"health": "GOOD"}
+
+    @app.get("/metrics", include_in_schema=False)  # switchman's own (Prometheus), not an Unleash route
+    async def metrics(request: Request) -> Response:
+        return await scrape_metrics(runtime_of(request).db, settings, request.headers.get("authorization"))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

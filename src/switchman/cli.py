@@ -35,7 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--no-worker", action="store_true", help="do not run a signal worker in this process")
 
-    sub.add_parser("worker", help="run a signal worker alone (for several replicas on PostgreSQL)")
+    worker = sub.add_parser("worker", help="run a signal worker alone (for several replicas on PostgreSQL)")
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve /metrics and /health on this port (default: SWITCHMAN_WORKER_METRICS_PORT; 0: none)",
+    )
     sub.add_parser("migrate", help="apply pending database migrations and exit")
 
     secrets_command = sub.add_parser("secrets", help="the key that seals webhook signing secrets (ADR 0020)")
@@ -65,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 overrides["port"] = args.port
             if args.no_worker:
                 overrides["run_worker"] = False
+        if args.command == "worker" and args.metrics_port is not None:
+            overrides["worker_metrics_port"] = args.metrics_port
         settings = load_settings(**overrides)
         configure_logging(settings.log_level, settings.log_format)
         if args.command == "migrate":

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     public_url: str | None = None
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.TEXT
+    # Prometheus metrics (ADR 0030): recorded and served on `GET /metrics` unless off (then /metrics is 404).
+    metrics_enabled: bool = True
+    # When set, a scrape must send `Authorization: Bearer <token>`; never logged or shown.
+    metrics_token: str | None = Field(default=None, repr=False)
+    # `switchman worker` serves /metrics and /health on this port (0: no HTTP; `--metrics-port` sets it).
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
     # Connections kept open per process (as many again may be opened as overflow, and are closed when
     # returned). Kept above the concurrency an API process meets: overflow churn (a connect per request,
     # TLS negotiation included) halved the events listing's throughput at 16 connections with 10.

@@ -16,6 +16,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switchman.config import LogFormat
+from switchman.metrics import request_finished
 
 request_log = logging.getLogger("switchman.request")
 _SECRET_IN_PATH = "/api/admin/api-tokens/"
@@ -67,7 +68,8 @@ def configure_logging(level: str, fmt: LogFormat) -> None:
 
 
 class RequestLogMiddleware:
-    """Pure ASGI middleware: one log line per request, at INFO (DEBUG for /health)."""
+    """Pure ASGI middleware: one log line per request, at INFO (DEBUG for /health), and its duration in
+    the metrics by route template (`metrics.request_finished`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -88,6 +90,8 @@ class RequestLogMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            elapsed = time.perf_counter() - started
+            request_finished(scope, status, elapsed)
             path = scope.get("path", "")
             level = logging.DEBUG if path == "/health" else logging.INFO
             if request_log.isEnabledFor(level):
@@ -99,7 +103,7 @@ class RequestLogMiddleware:
                             "method": scope.get("method"),
                             "path": redact_path(path),
                             "status": status,
-                            "ms": round((time.perf_counter() - started) * 1000, 2),
+                            "ms": round(elapsed * 1000, 2),
                         }
                     },
                 )

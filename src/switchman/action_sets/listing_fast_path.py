@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from switchman import metrics
 from switchman.action_sets import event_store
 from switchman.auth.permissions import ADMIN
 from switchman.auth.service import authorize_admin_api
@@ -22,6 +23,7 @@ from switchman.errors import SwitchmanError
 from switchman.http import normalize_limit, normalize_offset, parse_path_id
 from switchman.runtime import runtime_of_scope
 
+ROUTE = "/api/admin/projects/{projectId}/actions/{id}/events"  # the router's template, for the metrics
 _PREFIX = "/api/admin/projects/"
 _SUFFIX = "/events"
 _HEADERS = [(b"content-type", b"application/json")]
@@ -47,6 +49,7 @@ class EventsListingFastPath:
             if matched is not None:
                 body = await _listing(scope, *matched)
                 if body is not None:
+                    scope[metrics.ROUTE_TEMPLATE] = ROUTE
                     headers = [*_HEADERS, (b"content-length", str(len(body)).encode())]
                     await send({"type": "http.response.start", "status": 200, "headers": headers})
                     await send({"type": "http.response.body", "body": body})

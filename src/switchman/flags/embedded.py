@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman import metrics
 from switchman.auth.access import check_permission
 from switchman.auth.permissions import UPDATE_FEATURE_ENVIRONMENT
 from switchman.auth.principal import Principal
@@ -28,6 +29,8 @@ from switchman.errors import SwitchmanError
 from switchman.flags import toggles
 from switchman.flags.backend import FlagActionError, ToggleReport, toggle_each
 from switchman.flags.projects import require_project
+
+BACKEND = "embedded"  # the `backend` label of its calls in the metrics
 
 
 def _as_action_error(exc: Exception) -> FlagActionError:
@@ -89,6 +92,19 @@ class EmbeddedFlagBatch:
         await self._toggles.prepare(names, projects)
 
     async def toggle(self, actor: Principal, command: ToggleCommand) -> ToggleReport:
+        """Plan `command` as `actor`; counted in the metrics by outcome."""
+        try:
+            report = await self._toggle(actor, command)
+        except FlagActionError:
+            metrics.flag_backend_call(BACKEND, metrics.REFUSED)
+            raise
+        except Exception:
+            metrics.flag_backend_call(BACKEND, metrics.ERROR)
+            raise
+        metrics.flag_backend_call(BACKEND, metrics.SUCCESS)
+        return report
+
+    async def _toggle(self, actor: Principal, command: ToggleCommand) -> ToggleReport:
         if command.feature_name is not None:
             changed = await self._set_enabled(actor, command, command.feature_name)
             name = command.feature_name

@@ -35,6 +35,7 @@ from urllib.parse import quote
 
 import httpx
 
+from switchman import metrics
 from switchman.auth.permissions import UPDATE_FEATURE_ENVIRONMENT
 from switchman.auth.principal import Principal
 from switchman.engine.actions import ToggleCommand
@@ -42,6 +43,8 @@ from switchman.errors import PermissionDeniedError
 from switchman.flags.backend import ActionOptions, FlagActionError, ToggleReport, toggle_each
 
 log = logging.getLogger(__name__)
+
+BACKEND = "unleash"  # the `backend` label of its calls in the metrics
 
 _MAX_REMOTE_MESSAGE = 200
 # Errors that mean the request got no response from the server: safe to repeat an idempotent call.
@@ -357,6 +360,7 @@ class UnleashFlagBackend:
             else:
                 log.debug("%s %s -> %s", method, path, response.status_code)
                 if response.is_success:
+                    metrics.flag_backend_call(BACKEND, metrics.SUCCESS)
                     return response
                 status = response.status_code
                 failure = _Failure(_status_message(response, method, path), status >= 500 or status == 429)
@@ -377,6 +381,8 @@ class UnleashFlagBackend:
         return self._rng.uniform(ceiling / 2, ceiling)
 
     def _scrub(self, failure: _Failure) -> _Failure:
+        """`failure` without the API token in its message (every failed call ends here: it is counted)."""
+        metrics.flag_backend_call(BACKEND, metrics.UNAVAILABLE if failure.retryable else metrics.REFUSED)
         return _Failure(failure.message.replace(self._token, "***"), failure.retryable)
 
     def _check_error(self, message: str, transient: bool) -> UnleashCheckError:

@@ -44,6 +44,7 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from switchman import metrics
 from switchman.auth.tokens import hash_secret
 from switchman.engine.formats import (
     DELIVERY_ID_HEADERS,
@@ -108,6 +109,7 @@ class IngestFastPath:
             if path.startswith(_CALL_PREFIX):
                 name = path[len(_CALL_PREFIX) :]
                 if name and "/" not in name:
+                    scope[metrics.ROUTE_TEMPLATE] = PATH
                     if scope["method"] == "POST":
                         await serve_call(scope, name, receive, send)
                     else:  # the call path exists for POST only
@@ -115,7 +117,7 @@ class IngestFastPath:
                             f"The method {scope['method']} is not allowed on {scope['path']}."
                         )
                         error.headers["Allow"] = "POST"
-                        await _send_error(send, error)
+                        await _refuse(send, error, name, exists=None)
                     return
         await self.app(scope, receive, send)
 
@@ -128,18 +130,22 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
     if limiter is not None:
         decision = await limiter.take(name)
         if not decision.allowed:
-            await _send_error(
+            await _refuse(
                 send,
                 RateLimitError(
                     f"Too many calls to this signal endpoint; retry in {decision.retry_after} s.",
                     headers=decision.headers(),
                 ),
+                name,
+                exists=None,
             )
             return
     if len(name) > NAME_MAX or not _NAME.fullmatch(name):
         # No endpoint can have this name; answering here keeps it out of the group-committed batch,
         # where a value PostgreSQL cannot bind (a NUL character) would fail every call in the batch.
-        await _send_error(send, NotFoundError(f"Could not find a signal endpoint named '{name}'."))
+        await _refuse(
+            send, NotFoundError(f"Could not find a signal endpoint named '{name}'."), name, exists=False
+        )
         return
     rules = await ingestion.endpoint_rules.of(name)
     signed = rules is not None and rules.signed
@@ -168,8 +174,9 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
     cap = ctx.settings.signal_max_group_bytes if split else ctx.settings.signal_max_bytes
     try:
         raw, body_error = await _read_body(receive, content_length, cap)
-    except _Disconnected:
-        return  # nobody is listening; nothing was stored
+    except _Disconnected:  # nobody is listening; nothing was stored
+        metrics.signal_received(name, metrics.DISCONNECTED, exists=True if rules is not None else None)
+        return
     verified = False
     if rules is not None and rules.signed and raw is not None:
         verifier = rules.verifier
@@ -177,13 +184,15 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
             checked = await ingestion.endpoint_rules.sns.check(raw)
             reason = checked.failure
             if reason is None and checked.message_type != MessageType.NOTIFICATION:
-                await _answer_sns_subscription(send, ingestion.endpoint_rules, checked)
+                answered = await _answer_sns_subscription(send, ingestion.endpoint_rules, checked)
+                metrics.signal_received(name, answered, exists=True)
                 return
         else:
             reason = rules.unusable or (verifier.failure(raw, headers, now=time.time()) if verifier else None)
         if reason is not None:
             ingestion.endpoint_rules.failed(rules.endpoint_id, reason)
-            await _send_error(send, UnauthorizedError(f"The call's signature does not verify: {reason}"))
+            error = UnauthorizedError(f"The call's signature does not verify: {reason}")
+            await _refuse(send, error, name, exists=True)
             return
         verified = True
     payload: bytes | None = None
@@ -223,11 +232,12 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
         else:  # submitted together, they are normally written in one group-committed batch
             outcomes = list(await asyncio.gather(*(committer.submit(call) for call in calls)))
     except SwitchmanError as exc:
-        await _send_error(send, exc)
+        await _refuse(send, exc, name, exists=None)
         return
     refused = next((outcome for outcome in outcomes if not isinstance(outcome, StoredSignal)), None)
     if refused is not None:
-        await _send_error(send, refused)
+        # The writer checks the endpoint first: any refusal but 404 was made by an existing endpoint.
+        await _refuse(send, refused, name, exists=refused.status_code != NotFoundError.status_code)
         return
     stored = [outcome for outcome in outcomes if isinstance(outcome, StoredSignal)]
     body = (
@@ -244,7 +254,9 @@ async def serve_call(scope: Scope, name: str, receive: Receive, send: Send) -> N
         )
         + b"]}"
     )
-    await _send(send, 200, body, _REPLAYED if all(outcome.replayed for outcome in stored) else None)
+    replayed = all(outcome.replayed for outcome in stored)
+    metrics.signal_received(name, metrics.DUPLICATE if replayed else metrics.ACCEPTED, exists=True)
+    await _send(send, 200, body, _REPLAYED if replayed else None)
 
 
 def _query_token(query_string: bytes) -> str:
@@ -277,17 +289,17 @@ def _part_key(key: str, index: int) -> str:
     return key + suffix
 
 
-async def _answer_sns_subscription(send: Send, rules: EndpointRules, checked: Checked) -> None:
+async def _answer_sns_subscription(send: Send, rules: EndpointRules, checked: Checked) -> str:
     """A verified SNS subscription message is not a signal: a subscription is confirmed (so that SNS starts
-    delivering), an unsubscription acknowledged; nothing is stored."""
+    delivering), an unsubscription acknowledged; nothing is stored. Returns the call's metrics outcome."""
     if checked.message_type == MessageType.SUBSCRIPTION_CONFIRMATION:
         problem = await rules.sns.confirm(checked.subscribe_url)
         if problem is not None:  # SNS retries the confirmation message
-            await _send_error(
-                send, ServiceUnavailableError(f"The SNS subscription is not confirmed: {problem}")
-            )
-            return
+            error = ServiceUnavailableError(f"The SNS subscription is not confirmed: {problem}")
+            await _send_error(send, error)
+            return metrics.refusal_outcome(error)
     await _send(send, 200, b'{"signals":[]}')
+    return metrics.SUBSCRIPTION
 
 
 def _credential(header: bytes) -> str:
@@ -518,6 +530,13 @@ async def _send(send: Send, status: int, body: bytes, headers: dict[str, str] | 
 
 async def _send_error(send: Send, error: SwitchmanError) -> None:
     await _send(send, error.status_code, orjson.dumps(error.body()), error.headers)
+
+
+async def _refuse(send: Send, error: SwitchmanError, name: str, *, exists: bool | None) -> None:
+    """Answer a call to endpoint `name` with `error`, counted in the metrics (`exists`: what the call
+    showed about the endpoint, see `metrics.signal_received`)."""
+    metrics.signal_received(name, metrics.refusal_outcome(error), exists=exists)
+    await _send_error(send, error)
 
 
 def _error_response(description: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman import metrics
 from switchman.action_sets.decision_store import record_decisions
 from switchman.action_sets.event_changes import RunChanges, record_changes
 from switchman.action_sets.event_store import EventRecord, finish_events, start_events
@@ -172,6 +173,8 @@ class EmbeddedBatches:
             await mark_processed(conn, signal_ids=[signal.id for signal in batch], now=now)
         for outcome in outcomes:  # committed: only now are these runs facts
             log_outcome(outcome)
+            metrics.run_finished(outcome.action_set.project, outcome.action_set.id, outcome.state)
+        metrics.signals_processed(signal.created_at for signal in batch)
         return len(batch)
 
     async def _run_all(

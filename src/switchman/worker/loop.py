@@ -116,7 +116,9 @@ async def start_worker(
 
 
 async def run_standalone(settings: Settings) -> None:
-    """`switchman worker`: one worker, no HTTP, until SIGINT/SIGTERM."""
+    """`switchman worker`: one worker until SIGINT/SIGTERM; HTTP only for its metrics, when asked
+    (`--metrics-port`)."""
+    from switchman.metrics_http import serving_worker_metrics
     from switchman.runtime import open_runtime
 
     async with open_runtime(settings, serve=False, run_worker=True, pool_size=4) as runtime:
@@ -124,7 +126,8 @@ async def run_standalone(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (os_signal.SIGINT, os_signal.SIGTERM):
             loop.add_signal_handler(sig, runtime.worker.worker.stop)
-        await runtime.worker.task
+        async with serving_worker_metrics(settings, runtime.db):
+            await runtime.worker.task
 
 
 def _asyncpg_dsn(settings: Settings) -> str:

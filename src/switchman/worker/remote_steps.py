@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchman import metrics
 from switchman.action_sets.decision_store import Decision, record_decisions, settle_decisions
 from switchman.action_sets.event_store import EventRecord, find_event, save_event, start_event
 from switchman.config import Settings
@@ -105,6 +106,7 @@ class RemoteSteps:
                     await record_decisions(conn, decisions, now=now)
                     await settle_decisions(conn, [d for d in recorded_runs if d.signal_id in finished])
                     await mark_processed(conn, signal_ids=done, now=now)
+                metrics.signals_processed(signal.created_at for signal in batch if signal.id in finished)
         return len(batch)
 
     async def _keep_claims(self, signal_ids: list[int]) -> None:
@@ -153,6 +155,7 @@ class RemoteSteps:
         await self._save(event, state, steps)
         run.settle(event_id=event.id, state=state)
         log_outcome(RunOutcome(run.action_set, run.signal_id, state, steps))
+        metrics.run_finished(run.action_set.project, run.action_set.id, state)
         return state
 
     async def _save(self, event: EventRecord, state: EventState, steps: Sequence[ActionStep]) -> None:
