@@ -74,7 +74,7 @@ def test_importing_the_engine_loads_no_framework() -> None:
 
 FEATURES = {
     "action_sets", "api_tokens", "auth", "client_api", "flags", "service_accounts", "signal_endpoints",
-    "worker",
+    "worker", "notifications",
 }  # fmt: skip
 # What each feature offers the others. `service` (use cases) and `schemas` (wire types) always; the rest
 # are contracts named here on purpose.
@@ -106,6 +106,9 @@ PUBLIC = {
     "service_accounts": set(),
     "worker": set(),
     "console": set(),
+    # The worker and undo write run outcomes into the outbox in their own transaction; the runtime starts
+    # the dispatcher (ADR 0027).
+    "notifications": {"outbox", "dispatcher"},
 }
 ROUTE_MODULES = {"router.py", "ingest.py", "listing_fast_path.py"}
 
@@ -169,6 +172,7 @@ OWNERS = {
                     "action_set_policy_state", "action_set_event_change", "action_set_event_undo",
                     "project_action_budget"},
     "console": {"console_session"},
+    "notifications": {"notification_channel", "notification_outbox", "notification_delivery"},
 }  # fmt: skip
 # Readers by design, each for one reason (docs/architecture.md, "Who owns what"):
 READERS = {

@@ -39,6 +39,7 @@ from switchman.http import JSONResponse
 from switchman.logs import RequestLogMiddleware
 from switchman.metrics import configure as configure_metrics
 from switchman.metrics_http import scrape as scrape_metrics
+from switchman.notifications.router import router as notifications_router
 from switchman.openapi import admin_body_guarded, document_errors, error_responses
 from switchman.runtime import open_runtime, runtime_of
 from switchman.service_accounts.router import router as service_accounts_router
@@ -78,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(signal_endpoints_router)
     app.include_router(action_sets_router)
     app.include_router(signals_router)
+    app.include_router(notifications_router)
     app.include_router(client_api_router)
     app.include_router(console_router)
 

@@ -123,6 +123,19 @@ class Settings(BaseSettings):
     # Extra attempts after a timeout, connection error, 429 or 5xx (backoff with jitter between them).
     unleash_retries: int = Field(default=2, ge=0, le=10)
 
+    # Notifications of run outcomes (ADR 0027), delivered from the outbox by every process running a worker.
+    # One attempt's bound (connect to last byte); a receiver slower than this is retried.
+    notification_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Deliveries in flight at once per process (and messages claimed per round).
+    notification_concurrency: int = Field(default=8, ge=1)
+    # Backoff before the n-th retry: this × 2^(n-1), capped at an hour, with full jitter in its upper half.
+    notification_retry_base_seconds: float = Field(default=5.0, gt=0)
+    # A message is given up (`failed`) after this many attempts, or once this old, whichever comes first.
+    notification_max_attempts: int = Field(default=10, ge=1)
+    notification_max_age_seconds: int = Field(default=86_400, ge=1)
+    # How often an idle dispatcher looks for due messages.
+    notification_poll_seconds: float = Field(default=1.0, gt=0)
+
     @field_validator("sns_host_pattern")
     @classmethod
     def _a_regular_expression(cls, value: str) -> str:

@@ -5,7 +5,7 @@ lazily on a first request and nothing is looked up by name. Start-up order, and 
 1. the database (everything needs it) and the wake-up channel;
 2. the flag backend (the worker drives it; `/actions/config` reads a remote one);
 3. `serve` only: the API tokens the settings ask for, ingestion — signal writer, group committer, rate limiter — and the retention task (`serve` only);
-4. the worker last, once everything it uses exists.
+4. the worker last, once everything it uses exists, with the notification dispatcher (ADR 0027).
 Shutdown runs the other way: the worker stops first (no run is cut by a closing backend), queued signals
 are flushed before the database closes.
 """
@@ -30,6 +30,7 @@ from switchman.config import Settings
 from switchman.db.engine import Database
 from switchman.flags.backend import FlagBackend
 from switchman.flags.factory import create_flag_backend
+from switchman.notifications.dispatcher import RunningDispatcher, start_dispatcher
 from switchman.secret_box import SecretBox
 from switchman.signal_endpoints.cluster_rate_limit import ClusterRateLimiter
 from switchman.signal_endpoints.endpoint_rules import EndpointRules
@@ -69,6 +70,7 @@ class Runtime:
     ingestion: Ingestion | None = None  # `serve` only
     retention: asyncio.Task[None] | None = None  # `serve` only, when retention is on
     worker: WorkerHandle | None = None  # when this process runs a worker
+    notifications: RunningDispatcher | None = None  # beside the worker: delivers the outbox (ADR 0027)
 
     def require_ingestion(self) -> Ingestion:
         assert self.ingestion is not None, "ingestion runs only in `serve`"
@@ -128,6 +130,7 @@ async def open_runtime(
                 backend=runtime.flag_backend,
                 ingestion_in_process=serve,
             )
+            runtime.notifications = start_dispatcher(settings=settings, db=db, box=runtime.secret_box)
         yield runtime
     finally:
         await _close(runtime)
@@ -179,6 +182,9 @@ async def _close(runtime: Runtime) -> None:
     if runtime.worker is not None:
         await runtime.worker.stop()
         runtime.worker = None
+    if runtime.notifications is not None:  # an attempt cut here is retried: its message is still pending
+        await runtime.notifications.stop()
+        runtime.notifications = None
     if runtime.retention is not None:
         await cancel_and_wait(runtime.retention)
         runtime.retention = None

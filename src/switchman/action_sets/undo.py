@@ -23,6 +23,8 @@ from switchman.auth.principal import Principal
 from switchman.engine.executor import EventState
 from switchman.errors import ConflictError, NotFoundError, SwitchmanError
 from switchman.flags.toggles import ToggleBatch
+from switchman.notifications.outbox import enqueue_put_back
+from switchman.notifications.schemas import NotificationEvent
 from switchman.timeutil import iso, utcnow
 
 EVENT_UNDONE = "action-set-event-undone"
@@ -38,6 +40,7 @@ class Cause(Enum):
 
 
 _AUDIT_TYPES = {Cause.RESOLVED: EVENT_RESTORED, Cause.TIME_BOX: EVENT_REVERTED}
+_NOTIFIED_AS = {Cause.RESOLVED: NotificationEvent.RESTORED, Cause.TIME_BOX: NotificationEvent.REVERTED}
 
 
 async def undo_event(
@@ -74,6 +77,10 @@ async def undo_event(
     await record_event(
         conn, type=EVENT_UNDONE, actor=principal, visible_to_clients=False, project=project, data=result
     )
+    await enqueue_put_back(
+        conn, event=NotificationEvent.UNDONE, project=project, action_set_id=action_set_id, result=result,
+        by=principal.username,
+    )  # fmt: skip
     return {**result, "undoneAt": iso(now), "undoneBy": principal.username}
 
 
@@ -139,6 +146,10 @@ async def restore_automatically(
     await record_event(
         conn, type=_AUDIT_TYPES[cause], actor=actor, visible_to_clients=False, project=project,
         data={**result, "alertId": alert},
+    )  # fmt: skip
+    await enqueue_put_back(
+        conn, event=_NOTIFIED_AS[cause], project=project, action_set_id=action_set_id, result=result,
+        by=f"{actor.username} ({cause.value})", alert=alert,
     )  # fmt: skip
     return result
 

@@ -571,3 +571,85 @@ console_session = sa.Table(
     sa.Column("expires_at", UTCDateTime(), nullable=False),
     sa.Index(None, "expires_at"),
 )
+
+# --- notifications ---------------------------------------------------------------------------------
+
+# Where a project's run outcomes are announced (ADR 0027): a Slack incoming webhook or a Standard Webhooks
+# receiver. The URL (a Slack URL is a credential) and a webhook's signing secret are sealed with the
+# server's secret key (switchman.secret_box); `url_hint` is the part shown back (scheme and host).
+# `action_set_ids` NULL: every action set of the project. `events`: the outcomes it wants, a JSON list.
+notification_channel = sa.Table(
+    "notification_channel",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("project_id", sa.String(100), sa.ForeignKey("project.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("sealed_url", sa.Text, nullable=False),
+    sa.Column("url_hint", sa.String(255), nullable=False),
+    sa.Column("sealed_secret", sa.Text, nullable=True),
+    sa.Column("action_set_ids", json_type(), nullable=True),
+    sa.Column("events", json_type(), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    _created_at(),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("project_id", "name"),
+    sqlite_autoincrement=True,
+)
+
+# The durable outbox (ADR 0027): one message per (outcome, channel), written in the transaction that made
+# the outcome. `webhook_id` is fixed here, so every attempt (after a crash too) sends the same id.
+# `state` pending → delivered | failed; a pending message is due at `due_at`, which a dispatcher moves
+# forward when it claims the message (its lease) and again by the backoff after a failed attempt.
+notification_outbox = sa.Table(
+    "notification_outbox",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "channel_id",
+        sa.Integer,
+        sa.ForeignKey("notification_channel.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("webhook_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("event_type", sa.String(50), nullable=False),
+    sa.Column("payload", json_type(), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("due_at", UTCDateTime(), nullable=False),
+    _created_at(),
+    sa.Column("finished_at", UTCDateTime(), nullable=True),
+    sa.Index(
+        "ix_notification_outbox_due",
+        "due_at",
+        postgresql_where=sa.text("state = 'pending'"),
+        sqlite_where=sa.text("state = 'pending'"),
+    ),
+    sa.Index(None, "channel_id"),
+    sqlite_autoincrement=True,
+)
+
+# Every delivery attempt (the delivery log): the receiver's status code or the error, and how long it took.
+# Never the URL, never the secret.
+notification_delivery = sa.Table(
+    "notification_delivery",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column(
+        "outbox_id", sa.BigInteger, sa.ForeignKey("notification_outbox.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column(
+        "channel_id",
+        sa.Integer,
+        sa.ForeignKey("notification_channel.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("attempted_at", UTCDateTime(), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.String(255), nullable=True),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Index(None, "channel_id", "id"),
+    sa.Index(None, "outbox_id"),
+    sqlite_autoincrement=True,
+)

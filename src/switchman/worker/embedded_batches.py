@@ -33,6 +33,7 @@ from switchman.engine.actions import ToggleCommand
 from switchman.engine.decisions import Outcome
 from switchman.engine.executor import ActionFailed, ActionStep, EventState, run_actions
 from switchman.flags.backend import FlagActionError, TransactionalFlagBackend
+from switchman.notifications.outbox import enqueue_runs
 from switchman.signal_endpoints.queue import claim_signals, mark_processed
 from switchman.timeutil import utcnow
 from switchman.wakeup import Wakeup
@@ -165,6 +166,7 @@ class EmbeddedBatches:
             runs = [run for signal in batch for run in await lookups.planned_runs(signal)]
             if runs:
                 outcomes = await self._run_all(conn, runs, lookups)
+                await enqueue_runs(conn, outcomes)  # in the batch's transaction (ADR 0027)
             for resolution in lookups.restores:
                 await _restore(conn, lookups, resolution)
             now = utcnow()
@@ -216,7 +218,7 @@ class EmbeddedBatches:
             finished.append((event, state, steps))
             run.settle(event_id=event.id, state=state)
             lookups.opened(run, event.id)
-            outcomes.append(RunOutcome(run.action_set, run.signal_id, state, steps))
+            outcomes.append(RunOutcome(run.action_set, run.signal_id, state, steps, event.id))
         await flags.flush()
         await finish_events(conn, finished, now=utcnow())
         await record_changes(conn, changes)

@@ -24,6 +24,7 @@ from switchman.config import Settings
 from switchman.db.engine import Database
 from switchman.engine.executor import ActionFailed, ActionState, ActionStep, EventState, run_actions
 from switchman.flags.backend import FlagActionError, FlagBackend
+from switchman.notifications.outbox import enqueue_runs
 from switchman.signal_endpoints.queue import claim_signals, extend_claims, mark_processed
 from switchman.tasks import cancel_and_wait
 from switchman.timeutil import utcnow
@@ -152,15 +153,25 @@ class RemoteSteps:
                 await self._save(event, EventState.STARTED, steps)
 
         state = await run_actions(remaining, perform, save_progress) if remaining else EventState.SUCCESS
-        await self._save(event, state, steps)
+        outcome = RunOutcome(run.action_set, run.signal_id, state, steps, event.id)
+        await self._save(event, state, steps, ended=outcome)
         run.settle(event_id=event.id, state=state)
-        log_outcome(RunOutcome(run.action_set, run.signal_id, state, steps))
+        log_outcome(outcome)
         metrics.run_finished(run.action_set.project, run.action_set.id, state)
         return state
 
-    async def _save(self, event: EventRecord, state: EventState, steps: Sequence[ActionStep]) -> None:
+    async def _save(
+        self,
+        event: EventRecord,
+        state: EventState,
+        steps: Sequence[ActionStep],
+        ended: RunOutcome | None = None,
+    ) -> None:
+        """Write the run's progress; with `ended`, its final state and its notifications, together."""
         async with self._db.transaction() as conn:
             await save_event(conn, event, state=state, steps=steps)
+            if ended is not None:
+                await enqueue_runs(conn, [ended])  # ADR 0027
 
 
 async def _interrupted(conn: AsyncConnection, run: PlannedRun) -> EventRecord | None:

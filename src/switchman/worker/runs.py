@@ -81,6 +81,7 @@ class RunOutcome:
     signal_id: int
     state: EventState
     steps: Sequence[ActionStep]
+    event_id: int | None = None  # the run's action set event (announced by notifications, ADR 0027)
 
 
 def log_outcome(outcome: RunOutcome) -> None:
