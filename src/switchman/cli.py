@@ -103,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _reseal(settings: Settings) -> int:
     from switchman.db.engine import Database
+    from switchman.notifications.service import reseal_all as reseal_channels
     from switchman.secret_box import SecretBox, SecretBoxError
     from switchman.signal_endpoints.verifications import reseal_all
 
@@ -112,7 +113,9 @@ async def _reseal(settings: Settings) -> int:
     db = Database(settings.async_database_url, pool_size=1)
     try:
         async with db.transaction() as conn:
-            return await reseal_all(conn, SecretBox(keys))
+            box = SecretBox(keys)
+            # endpoints' signing secrets, then notification channels' URLs and secrets (ADR 0027)
+            return await reseal_all(conn, box) + await reseal_channels(conn, box)
     except SecretBoxError as exc:
         raise StartupError(f"nothing was re-sealed: {exc}") from None
     finally:

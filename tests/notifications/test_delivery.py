@@ -15,11 +15,14 @@ import httpx
 from fastapi import FastAPI
 
 from switchman.notifications.dispatcher import Dispatcher, backoff_seconds
+from switchman.notifications.service import reseal_all
 from switchman.runtime import Runtime
+from switchman.secret_box import SecretBox, new_key, parse_key
 from switchman.timeutil import utcnow
 from switchman.worker.loop import SignalWorker
+from tests.conftest import make_settings
 from tests.factories import list_events
-from tests.notifications.conftest import CHANNELS, Receiver, add_channel, never, outbox
+from tests.notifications.conftest import CHANNELS, KEY, Receiver, add_channel, never, outbox
 from tests.worker.conftest import Scenario, drain, toggle
 
 ACTIONS = "/api/admin/projects/default/actions"
@@ -266,3 +269,25 @@ def test_backoff_doubles_within_its_jitter_and_is_capped() -> None:
     for attempts, ceiling in [(1, 5.0), (2, 10.0), (3, 20.0), (30, 3600.0)]:
         wait = backoff_seconds(attempts, base=5.0)
         assert ceiling / 2 <= wait <= ceiling
+
+
+async def test_after_a_key_rotation_the_resealed_channel_still_delivers(
+    app: FastAPI, client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker, receiver: Receiver
+) -> None:
+    channel = await add_channel(client, name="rotated", url="https://receiver.test/rotated")
+    await one_run(client, scenario, worker)
+    ctx: Runtime = app.state.runtime
+    new = new_key()
+    async with ctx.db.transaction() as conn:
+        assert await reseal_all(conn, SecretBox([parse_key(new), parse_key(KEY)])) == 1
+    new_only = make_settings(ctx.settings.database_url, secret_key=new)
+    dispatcher = Dispatcher(
+        settings=new_only, db=ctx.db, box=SecretBox([parse_key(new)]), transport=receiver.transport()
+    )
+    try:
+        assert await dispatcher.dispatch_once() == 1
+    finally:
+        await dispatcher.close()
+    [request] = receiver.requests
+    assert str(request.url) == "https://receiver.test/rotated"
+    assert request.headers["webhook-signature"] == expected_signature(channel["signingSecret"], request)
