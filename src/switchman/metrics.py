@@ -43,7 +43,7 @@ from switchman.timeutil import utcnow
 
 # `*_created` series (a timestamp per counter and histogram child) double the text of every scrape and
 # say nothing a dashboard uses.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # (unannotated in prometheus_client)
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
 PlatformCollector(registry=REGISTRY)
