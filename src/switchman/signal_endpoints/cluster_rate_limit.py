@@ -14,10 +14,10 @@ while demand exceeds the limit, tokens go unused only in what the replicas hold 
 most two blocks each — so it accepts at least `limit - 2 * N * block` with N replicas (10 % under the
 limit at 5 replicas).
 
-When the database does not answer a lease (an error, or no answer within `LEASE_WAIT_SECONDS`), that name
-is decided for the rest of the window by an in-process token bucket at the full rate: the limiter fails
-open to what every replica did before, rather than refusing calls for a reason that is not their rate —
-the signal's write needs the database too, and answers 503 if it is down. Names no endpoint can have are
+When the database does not answer a lease (an error, or no answer within `LEASE_WAIT_SECONDS`), that name's
+window, and every name for `LOCAL_SECONDS`, are decided by an in-process token bucket at the full rate:
+the limiter fails open to what every replica did before, rather than refusing calls for a reason that is
+not their rate — the signal's write needs the database too, and answers 503 if it is down. Names no endpoint can have are
 decided by that bucket as well: they are answered 404 anyway and are worth no shared row.
 """
 
@@ -42,8 +42,10 @@ from switchman.signal_endpoints.schemas import ENDPOINT_NAME_PATTERN, NAME_MAX
 log = logging.getLogger(__name__)
 
 BLOCK_FRACTION = 0.01
-# How long a call waits for its lease before the window is decided locally (a lease takes ~1 ms).
-LEASE_WAIT_SECONDS = 0.5
+# How long a call waits for its lease before the window is decided locally (a lease takes ~1 ms), and how
+# long after a failed lease every name is decided locally before the database is asked again.
+LEASE_WAIT_SECONDS = 1.0
+LOCAL_SECONDS = 5.0
 # How often a replica deletes the rows of windows long past, and warns about failing leases (at most).
 CLEANUP_SECONDS = 60.0
 WARN_SECONDS = 60.0
@@ -103,6 +105,7 @@ class ClusterRateLimiter:
         self._next_cleanup = clock() + CLEANUP_SECONDS
         self._cleanup: asyncio.Task[None] | None = None
         self._next_warning = 0.0
+        self._local_until = float("-inf")  # after a failed lease: decide every name in-process until then
 
     async def take(self, key: str) -> Decision:
         """Take one token of `key`'s current window, waiting for a lease when this replica has none."""
@@ -111,7 +114,7 @@ class ClusterRateLimiter:
         while True:
             now = self._clock()
             window = self._window_of(key, int(now // self.quota.window_seconds))
-            if window.local:
+            if window.local or now < self._local_until:
                 return self._local.acquire(key)
             if window.allowance > 0:
                 window.allowance -= 1
@@ -125,7 +128,7 @@ class ClusterRateLimiter:
                 await asyncio.wait_for(asyncio.shield(lease), self._lease_wait)
             except TimeoutError:
                 self._warn("a rate-limit lease took longer than %.1f s", self._lease_wait)
-                window.local = True
+                self._decide_locally(window)
 
     async def close(self) -> None:
         """Cancel the leases and the clean-up in flight (at shutdown, before the database closes)."""
@@ -166,8 +169,8 @@ class ClusterRateLimiter:
                 limit=quota.limit,
             )
         except Exception as exc:  # any database failure: decide locally (module docstring)
-            self._warn("a rate-limit lease failed (%s); deciding this window in-process", type(exc).__name__)
-            window.local = True
+            self._warn("a rate-limit lease failed (%s); deciding in-process for now", type(exc).__name__)
+            self._decide_locally(window)
             return
         finally:
             window.lease = None
@@ -175,6 +178,10 @@ class ClusterRateLimiter:
         window.unleased = max(0, quota.limit - lease.used)
         window.exhausted = window.unleased == 0
         self._maybe_clean_up()
+
+    def _decide_locally(self, window: _Window) -> None:
+        window.local = True
+        self._local_until = self._clock() + LOCAL_SECONDS
 
     def _maybe_clean_up(self) -> None:
         now = self._clock()
