@@ -1,7 +1,8 @@
 """Crash durability: kill -9 `serve` (and, separately, a `worker`) at random moments under a steady
 stream of signals, on SQLite and on PostgreSQL; after each restart and at the end, check the promises
 (stress/_checks.py) with per-source ordering (one worker at a time), and those of time boxes and
-restore on resolve running beside them (stress/_automation.py).
+restore on resolve running beside them (stress/_automation.py), and that every run, restore and revert
+is announced to a real local webhook receiver at least once, with stable ids (stress/_notifications.py).
 
     python -m stress.crash [--quick]      # full: 20 kills per (database, target); quick: 3
 """
@@ -15,6 +16,8 @@ from collections.abc import AsyncIterator
 
 from stress._automation import check_automation, create_automation, send_automation
 from stress._checks import check
+from stress._notifications import ENV as NOTIFICATION_ENV
+from stress._notifications import check_notifications, create_channel, running_receiver
 from stress._procs import Server, Worker, base_env, run_dir, throwaway_database
 from stress._report import Result, main
 from stress._scenario import SendLog, create_sources, stream
@@ -35,8 +38,8 @@ async def database(kind: str, tmp: str) -> AsyncIterator[str]:
 async def one_combination(kind: str, target: str, kills: int, rng: random.Random, result: Result) -> None:
     label = f"{kind}/{target}"
     with run_dir(f"crash-{kind}-{target}") as (tmp, procs):
-        async with database(kind, str(tmp)) as url:
-            env = base_env(url)
+        async with database(kind, str(tmp)) as url, running_receiver() as receiver:
+            env = base_env(url, **NOTIFICATION_ENV)
             server = procs.server("serve", env, worker=(target == "serve"))
             victim: Server | Worker = server
             if target == "worker":
@@ -46,6 +49,7 @@ async def one_combination(kind: str, target: str, kills: int, rng: random.Random
             if target == "worker":
                 victim.start()
                 await victim.wait_ready()
+            await create_channel(server.url, receiver)
             sources = await create_sources(server.url, SOURCES)
             automation = await create_automation(server.url)
             log = SendLog()
@@ -75,6 +79,7 @@ async def one_combination(kind: str, target: str, kills: int, rng: random.Random
                 await automation_sender
             outcome = await check(url, sources, log, ordered=True)
             automation_figures = await check_automation(url, automation, outcome)
+            notification_figures = await check_notifications(url, receiver, outcome)
             tracebacks = sum(p.log_text().count("Traceback") for p in procs.all)
             result.figures[label] = {
                 "kills": kills,
@@ -88,6 +93,7 @@ async def one_combination(kind: str, target: str, kills: int, rng: random.Random
                 "drain_seconds": round(outcome.drain_seconds, 1),
                 "tracebacks_in_logs": tracebacks,
                 "automation": automation_figures,
+                "notifications": notification_figures,
             }
             for problem in outcome.problems:
                 result.fail(f"{label}: {problem}")

@@ -99,6 +99,9 @@ class Dispatcher:
         """Claim the due messages (as of `now`), attempt each once, record the attempts; how many."""
         at = now or utcnow()
         lease = timedelta(seconds=self._timeout + _LEASE_GRACE_SECONDS)
+        async with self._db.read() as conn:  # idle: no write transaction (SQLite's one write lock)
+            if not await repo.any_due(conn, now=at):
+                return 0
         async with self._db.transaction() as conn:
             claimed = await repo.claim_due(conn, now=at, until=at + lease, limit=self._batch)
         if claimed:

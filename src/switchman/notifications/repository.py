@@ -78,6 +78,12 @@ async def insert_messages(conn: AsyncConnection, rows: Sequence[dict[str, Any]])
         await conn.execute(_o.insert(), list(rows))
 
 
+async def any_due(conn: AsyncConnection, *, now: datetime) -> bool:
+    """Whether a pending message is due by `now` (a read, so an idle dispatcher takes no write lock)."""
+    query = sa.select(_o.c.id).where(_o.c.state == PENDING, _o.c.due_at <= now).limit(1)
+    return (await conn.execute(query)).first() is not None
+
+
 async def claim_due(conn: AsyncConnection, *, now: datetime, until: datetime, limit: int) -> list[Any]:
     """Up to `limit` pending messages due by `now`, oldest due first, with their channel's kind and sealed
     values; their `due_at` moves to `until` (the claim's lease: another dispatcher takes a message again
