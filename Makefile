@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: serve test lint format pytest venv dev bench bench-quick bench-ingest bench-default bench-latency bench-backtest bench-events bench-console bench-memory bench-scaleout bench-sdk bench-metrics stress stress-quick migration clean
+.PHONY: serve test lint format pytest venv dev bench bench-quick bench-ingest bench-default bench-latency bench-backtest bench-events bench-console bench-memory bench-scaleout bench-sdk bench-metrics bench-rate-limit stress stress-quick migration clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ bench-quick: $(VENV)/.installed-bench
 
 bench-ingest: dev
 	$(BIN)/python -m bench.ingest
+
+## Ingestion with the rate limit off, per process and shared by the cluster; two replicas' accepted rate (ADR 0029).
+bench-rate-limit: dev
+	$(BIN)/python -m bench.rate_limit
 
 ## The configuration `make serve` runs (in-process worker) under load, against `serve --no-worker`.
 bench-default: dev
