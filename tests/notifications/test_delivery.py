@@ -8,10 +8,12 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from switchman.notifications.dispatcher import Dispatcher, backoff_seconds
@@ -291,3 +293,32 @@ async def test_after_a_key_rotation_the_resealed_channel_still_delivers(
     [request] = receiver.requests
     assert str(request.url) == "https://receiver.test/rotated"
     assert request.headers["webhook-signature"] == expected_signature(channel["signingSecret"], request)
+
+
+async def test_a_delivery_logs_no_url(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    scenario: Scenario,
+    worker: SignalWorker,
+    receiver: Receiver,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await add_channel(client, name="quiet", kind="slack", url="https://hooks.slack.test/services/T/B/s3cr3t")
+    await one_run(client, scenario, worker)
+    receiver.answers = [500]
+    dispatcher = dispatcher_of(app, receiver)
+    caplog.set_level(logging.DEBUG)
+    try:
+        later = utcnow()
+        for _ in range(3):  # up to the give-up, which is logged as a warning
+            later += timedelta(hours=2)
+            await dispatcher.dispatch_once(now=later)
+    finally:
+        await dispatcher.close()
+    assert len(receiver.requests) == 3
+    assert "given up" in caplog.text
+    assert "s3cr3t" not in caplog.text and "hooks.slack.test" not in caplog.text
+    with caplog.at_level(logging.INFO):  # other clients' requests are still logged by httpx
+        async with httpx.AsyncClient(transport=receiver.transport()) as other:
+            await other.get("https://elsewhere.test/visible")
+    assert "elsewhere.test/visible" in caplog.text

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import random
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +36,18 @@ from switchman.timeutil import iso, utcnow
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 3600.0
+_DELIVERING: ContextVar[bool] = ContextVar("notification_delivering", default=False)
+
+
+class _HideDeliveryRequests(logging.Filter):
+    """httpx logs each request's URL at INFO; a channel's URL is a credential (a Slack URL is one), so the
+    requests of a delivery (the task that set `_DELIVERING`) are not logged. Other clients' lines stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _DELIVERING.get()
+
+
+logging.getLogger("httpx").addFilter(_HideDeliveryRequests())
 _LEASE_GRACE_SECONDS = 10.0  # beyond the attempt's timeout, before another dispatcher may retake a claim
 
 
@@ -137,6 +150,7 @@ class Dispatcher:
             url, body, headers = self._request(message)
         except (SecretBoxError, ValueError) as exc:
             return Attempt(None, f"cannot open the channel's sealed values: {exc}", 0)
+        _DELIVERING.set(True)  # this task's own context (each delivery runs as a task of `gather`)
         try:
             response = await self._client.post(url, content=body, headers=headers)
         except httpx.TimeoutException:
