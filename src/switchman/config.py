@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     notification_max_age_seconds: int = Field(default=86_400, ge=1)
     # How often an idle dispatcher looks for due messages.
     notification_poll_seconds: float = Field(default=1.0, gt=0)
+    # Delivered and given-up messages (with their delivery log) are deleted this many days after they
+    # finished, by the dispatchers, hourly; 0 keeps them.
+    notification_retention_days: int = Field(default=30, ge=0)
 
     @field_validator("sns_host_pattern")
     @classmethod

@@ -322,3 +322,30 @@ async def test_a_delivery_logs_no_url(
         async with httpx.AsyncClient(transport=receiver.transport()) as other:
             await other.get("https://elsewhere.test/visible")
     assert "elsewhere.test/visible" in caplog.text
+
+
+async def test_finished_messages_are_pruned_after_the_retention_with_their_log(
+    app: FastAPI, client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker, receiver: Receiver
+) -> None:
+    delivered = await add_channel(client, name="ok")
+    stuck = await add_channel(client, name="down", url="https://down.test/x")
+    await one_run(client, scenario, worker)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500 if request.url.host == "down.test" else 200)
+
+    ctx: Runtime = app.state.runtime
+    dispatcher = Dispatcher(
+        settings=ctx.settings, db=ctx.db, box=ctx.secret_box, transport=httpx.MockTransport(answer)
+    )
+    try:
+        assert await dispatcher.dispatch_once() == 2
+        days = ctx.settings.notification_retention_days
+        assert await dispatcher.prune(now=utcnow() + timedelta(days=days) - timedelta(minutes=1)) == 0
+        assert await dispatcher.prune(now=utcnow() + timedelta(days=days, minutes=1)) == 1
+    finally:
+        await dispatcher.close()
+    [kept] = await outbox(ctx.db)
+    assert (kept.channel_id, kept.state) == (stuck["id"], "pending")  # pending messages are never pruned
+    assert await deliveries(client, delivered["id"]) == []
+    assert len(await deliveries(client, stuck["id"])) == 1

@@ -36,6 +36,8 @@ from switchman.timeutil import iso, utcnow
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 3600.0
+PRUNE_INTERVAL_SECONDS = 3600.0
+_PRUNE_CHUNK = 1000  # messages deleted per transaction
 _DELIVERING: ContextVar[bool] = ContextVar("notification_delivering", default=False)
 
 
@@ -88,6 +90,8 @@ class Dispatcher:
         self._max_attempts = settings.notification_max_attempts
         self._max_age = timedelta(seconds=settings.notification_max_age_seconds)
         self._poll = settings.notification_poll_seconds
+        self._retention = timedelta(days=settings.notification_retention_days)
+        self._next_prune = 0.0  # monotonic time of the next prune
         self._client = httpx.AsyncClient(
             transport=transport, timeout=httpx.Timeout(self._timeout), follow_redirects=False
         )
@@ -99,6 +103,9 @@ class Dispatcher:
         """Deliver until cancelled; an idle round (or a failed one) waits `notification_poll_seconds`."""
         while True:
             try:
+                if self._retention and time.monotonic() >= self._next_prune:
+                    self._next_prune = time.monotonic() + PRUNE_INTERVAL_SECONDS
+                    await self.prune()
                 handled = await self.dispatch_once()
             except asyncio.CancelledError:
                 raise
@@ -107,6 +114,18 @@ class Dispatcher:
                 handled = 0
             if handled < self._batch:
                 await asyncio.sleep(self._poll)
+
+    async def prune(self, now: datetime | None = None) -> int:
+        """Delete the messages finished more than `notification_retention_days` before `now`, a chunk per
+        transaction (never a long lock); how many."""
+        before = (now or utcnow()) - self._retention
+        pruned = 0
+        while True:
+            async with self._db.transaction() as conn:
+                deleted = await repo.prune_finished(conn, before=before, limit=_PRUNE_CHUNK)
+            pruned += deleted
+            if deleted < _PRUNE_CHUNK:
+                return pruned
 
     async def dispatch_once(self, now: datetime | None = None) -> int:
         """Claim the due messages (as of `now`), attempt each once, record the attempts; how many."""

@@ -157,6 +157,26 @@ async def record_attempt(
     )
 
 
+async def prune_finished(conn: AsyncConnection, *, before: datetime, limit: int) -> int:
+    """Delete up to `limit` delivered or given-up messages finished before `before`, with their delivery
+    log (ON DELETE CASCADE); how many."""
+    ids = (
+        (
+            await conn.execute(
+                sa.select(_o.c.id)
+                .where(_o.c.state != PENDING, _o.c.finished_at < before)
+                .order_by(_o.c.id)
+                .limit(limit)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if ids:
+        await conn.execute(_o.delete().where(_o.c.id.in_(ids)))
+    return len(ids)
+
+
 async def deliveries(conn: AsyncConnection, *, channel_id: int, limit: int) -> list[Any]:
     """The channel's newest attempts first, with their message's id, event and state."""
     query = (
