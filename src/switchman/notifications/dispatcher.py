@@ -92,6 +92,9 @@ class Dispatcher:
         self._poll = settings.notification_poll_seconds
         self._retention = timedelta(days=settings.notification_retention_days)
         self._next_prune = 0.0  # monotonic time of the next prune
+        # One database connection at a time for the dispatcher's writes, whatever its concurrency: the
+        # worker shares the pool (`switchman worker` keeps 4 connections) and must never wait for ours.
+        self._writing = asyncio.Lock()
         self._client = httpx.AsyncClient(
             transport=transport, timeout=httpx.Timeout(self._timeout), follow_redirects=False
         )
@@ -121,7 +124,7 @@ class Dispatcher:
         before = (now or utcnow()) - self._retention
         pruned = 0
         while True:
-            async with self._db.transaction() as conn:
+            async with self._writing, self._db.transaction() as conn:
                 deleted = await repo.prune_finished(conn, before=before, limit=_PRUNE_CHUNK)
             pruned += deleted
             if deleted < _PRUNE_CHUNK:
@@ -134,7 +137,7 @@ class Dispatcher:
         async with self._db.read() as conn:  # idle: no write transaction (SQLite's one write lock)
             if not await repo.any_due(conn, now=at):
                 return 0
-        async with self._db.transaction() as conn:
+        async with self._writing, self._db.transaction() as conn:
             claimed = await repo.claim_due(conn, now=at, until=at + lease, limit=self._batch)
         if claimed:
             await asyncio.gather(*(self._deliver(message) for message in claimed))
@@ -151,7 +154,7 @@ class Dispatcher:
         else:
             state = repo.PENDING
             due = attempted_at + timedelta(seconds=backoff_seconds(number, base=self._retry_base))
-        async with self._db.transaction() as conn:
+        async with self._writing, self._db.transaction() as conn:
             await repo.record_attempt(
                 conn, message_id=int(message.id), channel_id=int(message.channel_id), attempt=number,
                 at=attempted_at, status_code=attempt.status_code, error=attempt.error,
