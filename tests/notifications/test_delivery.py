@@ -349,3 +349,20 @@ async def test_finished_messages_are_pruned_after_the_retention_with_their_log(
     assert (kept.channel_id, kept.state) == (stuck["id"], "pending")  # pending messages are never pruned
     assert await deliveries(client, delivered["id"]) == []
     assert len(await deliveries(client, stuck["id"])) == 1
+
+
+async def test_a_receiver_that_never_answers_is_cut_at_the_timeout_and_retried(
+    app: FastAPI, client: httpx.AsyncClient, scenario: Scenario, worker: SignalWorker
+) -> None:
+    channel = await add_channel(client, name="silent")
+    await one_run(client, scenario, worker)
+    ctx: Runtime = app.state.runtime
+    short = make_settings(ctx.settings.database_url, secret_key=KEY, notification_timeout_seconds=0.2)
+    hanging = Receiver(answers=[never])
+    dispatcher = Dispatcher(settings=short, db=ctx.db, box=ctx.secret_box, transport=hanging.transport())
+    try:
+        assert await dispatcher.dispatch_once() == 1  # returns: the attempt was cut
+    finally:
+        await dispatcher.close()
+    [logged] = await deliveries(client, channel["id"])
+    assert logged["error"] == "no answer within 0.2 s" and logged["messageState"] == "pending"

@@ -174,8 +174,11 @@ class Dispatcher:
             return Attempt(None, f"cannot open the channel's sealed values: {exc}", 0)
         _DELIVERING.set(True)  # this task's own context (each delivery runs as a task of `gather`)
         try:
-            response = await self._client.post(url, content=body, headers=headers)
-        except httpx.TimeoutException:
+            # httpx bounds each phase (connect, each read); this bounds the whole attempt, well inside the
+            # claim's lease, also against a receiver that answers a byte at a time.
+            async with asyncio.timeout(self._timeout):
+                response = await self._client.post(url, content=body, headers=headers)
+        except (httpx.TimeoutException, TimeoutError):
             return Attempt(None, f"no answer within {self._timeout:g} s", _ms(started))
         except httpx.HTTPError as exc:
             # The exception's text may name the URL (a Slack URL is a credential): log its kind only.
