@@ -1,4 +1,4 @@
-"""Command line: `switchman serve | worker | migrate | secrets new-key | secrets rotate`.
+"""Command line: `switchman serve | worker | migrate | secrets new-key | secrets rotate | export | apply`.
 
 Start-up problems (bad configuration, unreachable database) end the process with one line on stderr
 and exit status 2, never a traceback.
@@ -52,11 +52,29 @@ def _parser() -> argparse.ArgumentParser:
         help="re-seal every signing secret with SWITCHMAN_SECRET_KEY (opening them with it or with "
         "SWITCHMAN_PREVIOUS_SECRET_KEYS); afterwards the previous keys can be dropped",
     )
+
+    # Configuration as code (ADR 0031): clients of a running switchman's admin API, no database settings.
+    url_help = (
+        "the switchman to talk to (default: SWITCHMAN_URL or http://127.0.0.1:4242); "
+        "the token comes from SWITCHMAN_API_TOKEN"
+    )
+    export = sub.add_parser("export", help="write the configuration of a running switchman as YAML")
+    export.add_argument("--url", default=None, help=url_help)
+    export.add_argument("-o", "--output", default=None, help="write to this file (default: standard output)")
+    apply = sub.add_parser("apply", help="make a running switchman match a configuration file")
+    apply.add_argument("-f", "--file", required=True, help="the YAML document (`-`: standard input)")
+    apply.add_argument("--url", default=None, help=url_help)
+    apply.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    apply.add_argument("--prune", action="store_true", help="also delete what the document does not name")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("export", "apply"):
+        from switchman.config_as_code.cli import run
+
+        return run(args)
     if args.command == "secrets" and args.secrets_command == "new-key":
         from switchman.secret_box import new_key
 
