@@ -7,7 +7,10 @@
 For each database (a fresh SQLite file, then a fresh PostgreSQL database on SWITCHMAN_BENCH_PG), two
 `switchman serve --no-worker` servers run side by side on that one database with `bench.ingest`'s settings
 and 500-byte alert — one with `SWITCHMAN_METRICS_ENABLED=true` (the default), one with `false` — and are
-loaded one after the other, round after round, each round starting with the other server. Each server is
+loaded one after the other, round after round, each round starting with the other server. Besides
+requests/s, each round measures the server's CPU time per stored signal (its process's user + system time,
+from /proc, over the signals the round added): throughput on a shared 2-core machine swings with whatever
+else runs, CPU per call much less. Each server is
 scraped once after the rounds, so the counters are checked to have moved (on) or to be absent (off).
 Then what one ingestion call records, in this process: `signal_received` and `request_finished` back to
 back 200,000 times (less exposed to other work on the machine than the HTTP rounds).
@@ -25,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -33,7 +37,7 @@ from bench._load import LoadResult, run_load, wrk_available
 from bench._pg import PG_SERVER, pg_admin
 from bench._report import machine_description, now_iso, write_section
 from bench._server import free_port, running
-from bench.ingest import payload_bytes
+from bench.ingest import count_signals, payload_bytes
 
 SECTION = "## Metrics cost"
 ENDPOINT = "bench-metrics"
@@ -63,22 +67,38 @@ def _endpoint_token(base: str, admin: str) -> str:
     return secret
 
 
-def measure(args: argparse.Namespace, database_url: str) -> dict[str, list[LoadResult]]:
+@dataclass(frozen=True)
+class Round:
+    load: LoadResult
+    cpu_us_per_call: float  # the server's CPU time per signal it stored in the round (warm-up included)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(args: argparse.Namespace, database_url: str) -> dict[str, list[Round]]:
     admin = f"*:*.{secrets.token_hex(16)}"
-    results: dict[str, list[LoadResult]] = {}
+    results: dict[str, list[Round]] = {}
     with contextlib.ExitStack() as stack:
         bases: dict[str, str] = {}
+        pids: dict[str, int] = {}
         for label in (ON, OFF):
             port = free_port()
             bases[label] = f"http://127.0.0.1:{port}"
             command = [sys.executable, "-m", "switchman", "serve", "--no-worker", "--port", str(port)]
             env = _env(database_url, admin, enabled=label == ON)
-            stack.enter_context(running(command, env=env, ready_url=f"{bases[label]}/health"))
+            pids[label] = stack.enter_context(
+                running(command, env=env, ready_url=f"{bases[label]}/health")
+            ).pid
         secret = _endpoint_token(bases[ON], admin)  # one database: both servers see the endpoint
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
         for round_number in range(1, args.rounds + 1):
             order = [ON, OFF] if round_number % 2 else [OFF, ON]  # no order bias
             for label in order:
+                cpu, stored = _cpu_seconds(pids[label]), count_signals(database_url)
                 result = run_load(
                     f"{bases[label]}/api/signal-endpoint/{ENDPOINT}",
                     body=payload_bytes(),
@@ -88,10 +108,13 @@ def measure(args: argparse.Namespace, database_url: str) -> dict[str, list[LoadR
                     warmup=args.warmup,
                     tool=args.tool,
                 )
-                results.setdefault(label, []).append(result)
+                calls = max(1, count_signals(database_url) - stored)
+                per_call = (_cpu_seconds(pids[label]) - cpu) / calls * 1e6
+                results.setdefault(label, []).append(Round(result, per_call))
                 print(
                     f"  round {round_number} metrics {label:3} {result.rps:8.0f} req/s  "
-                    f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}",
+                    f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}  "
+                    f"CPU {per_call:6.1f} µs/call",
                     flush=True,
                 )
         _check_scrapes(bases)
@@ -122,13 +145,13 @@ def recording_cost(calls: int = 200_000) -> float:
     return cost
 
 
-def _ratios(results: dict[str, list[LoadResult]]) -> list[float]:
-    return [on.rps / off.rps for on, off in zip(results[ON], results[OFF], strict=True)]
+def _ratios(results: dict[str, list[Round]]) -> list[float]:
+    return [on.load.rps / off.load.rps for on, off in zip(results[ON], results[OFF], strict=True)]
 
 
 def render(
     args: argparse.Namespace,
-    by_database: dict[str, dict[str, list[LoadResult]]],
+    by_database: dict[str, dict[str, list[Round]]],
     started: str,
     loads: tuple[float, float],
     cost: float,
@@ -142,22 +165,28 @@ def render(
         "servers on one fresh database, `SWITCHMAN_METRICS_ENABLED=true` and `false`, otherwise "
         "`bench.ingest`'s settings and 500-byte alert, loaded one after the other, each round starting "
         "with the other (ADR 0030). Other engineers' work shared the 2 CPUs during the run: single rounds "
-        f"are noisy, compare the per-round ratios. Goal: on ≥ {GOAL:.0%} of off.",
+        f"are noisy, compare the per-round ratios. Server CPU per call: the server process's user + system "
+        "time over the signals the round stored (warm-up included), less exposed to the rest of the machine "
+        f"than requests/s. Goal: on ≥ {GOAL:.0%} of off.",
         "",
-        "| database | metrics on, req/s (median) | off, req/s (median) | on / off, median | rounds | goal |",
-        "|---|---:|---:|---:|---|---|",
+        "| database | metrics on, req/s (median) | off, req/s (median) | on / off, median | rounds | "
+        "server CPU per call on / off (median) | CPU: off / on | goal (throughput / CPU) |",
+        "|---|---:|---:|---:|---|---:|---:|---|",
     ]
     for database, results in by_database.items():
         ratios = _ratios(results)
-        on = statistics.median(r.rps for r in results[ON])
-        off = statistics.median(r.rps for r in results[OFF])
+        on = statistics.median(r.load.rps for r in results[ON])
+        off = statistics.median(r.load.rps for r in results[OFF])
         ratio = statistics.median(ratios)
-        verdict = "met" if ratio >= GOAL else "**missed**"
+        cpu_on = statistics.median(r.cpu_us_per_call for r in results[ON])
+        cpu_off = statistics.median(r.cpu_us_per_call for r in results[OFF])
+        verdicts = " / ".join("met" if x >= GOAL else "**missed**" for x in (ratio, cpu_off / cpu_on))
         lines.append(
             f"| {database} | {on:,.0f} | {off:,.0f} | **{ratio:.0%}** | "
-            f"{' / '.join(f'{x:.0%}' for x in ratios)} | {verdict} |"
+            f"{' / '.join(f'{x:.0%}' for x in ratios)} | {cpu_on:.0f} / {cpu_off:.0f} µs | "
+            f"**{cpu_off / cpu_on:.0%}** | {verdicts} |"
         )
-    fastest_off = max(statistics.median(r.rps for r in results[OFF]) for results in by_database.values())
+    fastest_off = max(statistics.median(r.load.rps for r in results[OFF]) for results in by_database.values())
     lines += [
         "",
         f"Recording alone, in-process, for one ingestion call (the signal counted and the request observed, "
@@ -183,7 +212,7 @@ def main() -> None:
     args = parser.parse_args()
     args.tool = args.tool or ("wrk" if wrk_available() else "python")
     started, load_before = now_iso(), os.getloadavg()[0]
-    by_database: dict[str, dict[str, list[LoadResult]]] = {}
+    by_database: dict[str, dict[str, list[Round]]] = {}
     with tempfile.TemporaryDirectory(prefix="switchman-bench-metrics-") as scratch:
         print("SQLite", flush=True)
         by_database["SQLite"] = measure(args, f"sqlite:///{Path(scratch) / 'bench.db'}")
