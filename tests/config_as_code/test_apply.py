@@ -274,3 +274,33 @@ def _render(document: dict[str, object]) -> str:
     from switchman.config_as_code.document import normalise, render
 
     return render(normalise(document))
+
+
+async def test_a_change_the_server_refuses_stops_there_and_says_which_and_why(
+    client: httpx.AsyncClient,
+) -> None:
+    await prerequisites(client, flags=["checkout"], accounts=["bot"])
+    text = """
+apiVersion: switchman/v1
+signalEndpoints: [{name: pager}]
+projects:
+  - id: default
+    actionSets:
+      - name: broken
+        actor: bot
+        match: {source: signal-endpoint, endpoint: pager, payload: {severity: {operator: NOT_AN_OPERATOR, values: [x]}}}
+        actions: [{action: TOGGLE_FEATURE_OFF, executionParams: {project: default, environment: production, featureName: checkout}}]
+"""
+    with pytest.raises(RemoteError) as raised:
+        await apply_document(client, text)
+    message = str(raised.value)
+    assert message.startswith(
+        "create action set default/broken: POST /api/admin/projects/default/actions failed with 400"
+    )
+    assert "NOT_AN_OPERATOR" in message or "operator" in message
+    assert message.endswith("(1 of 2 step(s) done before)")
+    # What was done stays done; applying a fixed document continues from there.
+    fixed = text.replace("NOT_AN_OPERATOR", "IN")
+    assert [s.describe() for s in (await apply_document(client, fixed)).steps] == [
+        "create action set default/broken"
+    ]

@@ -61,11 +61,7 @@ async def _call(
             f"({response.status_code} on {method} {path}): an admin API token or personal access token is needed"
         )
     if response.status_code >= 400:
-        try:
-            message = response.json().get("message") or response.text
-        except ValueError:
-            message = response.text
-        raise RemoteError(f"{method} {path} failed with {response.status_code}: {message}")
+        raise RemoteError(f"{method} {path} failed with {response.status_code}: {_reason(response)}")
     if not response.content:
         return None
     try:
@@ -74,6 +70,23 @@ async def _call(
         raise RemoteError(
             f"{method} {path}: the answer is not JSON (is {client.base_url} a switchman?)"
         ) from None
+
+
+def _reason(response: httpx.Response) -> str:
+    """The server's message and, for a validation error, its first detail (which says what and where)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip().splitlines()[0] if response.text.strip() else "(no message)"
+    if not isinstance(body, dict):
+        return str(body)
+    message = str(body.get("message") or "(no message)")
+    details = body.get("details")
+    if isinstance(details, list) and details and isinstance(details[0], dict):
+        first = details[0]
+        where = f" at {first['path']}" if first.get("path") else ""
+        message = f"{message} — {first.get('message', first.get('description', ''))}{where}"
+    return message
 
 
 async def read_state(client: httpx.AsyncClient) -> Current:
@@ -200,8 +213,13 @@ async def check_references(client: httpx.AsyncClient, desired: Document, current
 
 async def execute(client: httpx.AsyncClient, steps: list[Step], current: Current) -> None:
     """Run the steps in order; ids of what is created are remembered for the steps that name it."""
-    for step in steps:
-        await _STEP_RUNNERS[step.kind](client, step, current)
+    for done, step in enumerate(steps):
+        try:
+            await _STEP_RUNNERS[step.kind](client, step, current)
+        except RemoteError as exc:
+            raise RemoteError(
+                f"{step.describe()}: {exc} ({done} of {len(steps)} step(s) done before)"
+            ) from None
 
 
 async def _endpoint_step(client: httpx.AsyncClient, step: Step, current: Current) -> None:
