@@ -304,3 +304,29 @@ projects:
     assert [s.describe() for s in (await apply_document(client, fixed)).steps] == [
         "create action set default/broken"
     ]
+
+
+async def test_with_prune_a_set_may_not_name_an_endpoint_the_document_leaves_out(
+    client: httpx.AsyncClient,
+) -> None:
+    await prerequisites(client, flags=["checkout"], accounts=["bot"])
+    await client.post(SIGNAL_ENDPOINTS, json={"name": "made-by-hand"})
+    text = """
+apiVersion: switchman/v1
+projects:
+  - id: default
+    actionSets:
+      - name: uses the hand-made endpoint
+        actor: bot
+        match: {source: signal-endpoint, endpoint: made-by-hand}
+        actions: [{action: TOGGLE_FEATURE_OFF, executionParams: {project: default, environment: production, featureName: checkout}}]
+"""
+    before = await export_document(client)
+    with pytest.raises(
+        RemoteError, match=r"no signal endpoint 'made-by-hand' in the document \(--prune deletes"
+    ):
+        await apply_document(client, text, prune=True)
+    assert await export_document(client) == before
+    assert [s.describe() for s in (await apply_document(client, text)).steps] == [
+        "create action set default/uses the hand-made endpoint"
+    ]

@@ -43,7 +43,7 @@ async def apply_document(
     names it refers to) before the first change; `dry_run` plans only."""
     desired = _expanded(parse(text), environ)
     current = await remote.read_state(client)
-    await remote.check_references(client, desired, current)
+    await remote.check_references(client, desired, current, prune=prune)
     steps = planner.plan(desired, current.document, prune=prune, url_hints=current.url_hints)
     if not dry_run:
         await remote.execute(client, steps, current)

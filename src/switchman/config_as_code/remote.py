@@ -182,10 +182,15 @@ async def _read_project(
     return out
 
 
-async def check_references(client: httpx.AsyncClient, desired: Document, current: Current) -> None:
+async def check_references(
+    client: httpx.AsyncClient, desired: Document, current: Current, *, prune: bool = False
+) -> None:
     """Everything the desired document names but does not define exists on the server (projects, service
-    accounts, flags, endpoints): checked before any change, so a typo changes nothing."""
-    endpoints = {e["name"] for e in desired["signalEndpoints"]} | set(current.endpoint_ids)
+    accounts, flags, endpoints): checked before any change, so a typo changes nothing. With `prune`, an
+    endpoint the document does not define is about to be deleted, so a set may not name it."""
+    endpoints = {e["name"] for e in desired["signalEndpoints"]}
+    if not prune:
+        endpoints |= set(current.endpoint_ids)
     flags_checked: set[tuple[str, str]] = set()
     for i, project in enumerate(desired["projects"]):
         where = f"projects[{i}]"
@@ -198,7 +203,11 @@ async def check_references(client: httpx.AsyncClient, desired: Document, current
             if action_set["match"]["endpoint"] not in endpoints:
                 raise RemoteError(
                     f"{at}.match.endpoint: no signal endpoint {action_set['match']['endpoint']!r} "
-                    "on the server or in the document"
+                    + (
+                        "in the document (--prune deletes the others)"
+                        if prune
+                        else "on the server or in the document"
+                    )
                 )
             for k, action in enumerate(action_set["actions"]):
                 feature = action["executionParams"].get("featureName")
