@@ -58,6 +58,7 @@ async def build_configuration(client: httpx.AsyncClient) -> dict[str, Any]:
         )
     )
     quiet = await _ok(client.post(SIGNAL_ENDPOINTS, json={"name": unique("quiet"), "enabled": False}))
+    await _ok(client.put(f"{SIGNAL_ENDPOINTS}/{quiet['id']}/query-token", json={"accepted": True}))
     base = f"{PROJECTS}/default"
     kill = await _ok(
         client.post(

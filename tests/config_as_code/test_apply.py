@@ -39,7 +39,10 @@ async def test_export_names_everything_and_shows_no_id_and_no_secret(client: htt
         "description": "Prom",
         "enabled": True,
         "format": {"format": "alertmanager", "splitAlerts": True},
+        "queryTokenAccepted": False,
     }
+    quiet = next(e for e in document["signalEndpoints"] if e["name"] == names["quiet"])
+    assert quiet == {"name": names["quiet"], "enabled": False, "queryTokenAccepted": True}
     (project,) = document["projects"]
     assert project["actionBudget"] == {"maxChangesPerHour": 12}
     kill = next(s for s in project["actionSets"] if s["name"] == "kill switch")

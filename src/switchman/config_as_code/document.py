@@ -105,10 +105,13 @@ def normalise(raw: Any) -> Document:
 
 
 def _endpoint(raw: Any, where: str) -> dict[str, Any]:
-    item = _mapping(raw, where, required={"name"}, optional={"description", "enabled", "format"})
+    item = _mapping(
+        raw, where, required={"name"}, optional={"description", "enabled", "format", "queryTokenAccepted"}
+    )
     out: dict[str, Any] = {
         "name": _text(item["name"], f"{where}.name"),
         "enabled": _bool(item.get("enabled", True), f"{where}.enabled"),
+        "queryTokenAccepted": _bool(item.get("queryTokenAccepted", False), f"{where}.queryTokenAccepted"),
     }
     if item.get("description") is not None:
         out["description"] = _text(item["description"], f"{where}.description", allow_empty=True)

@@ -98,7 +98,12 @@ async def read_state(client: httpx.AsyncClient) -> Current:
 
     endpoint_names: dict[int, str] = {}
     for listed in (await _call(client, "GET", ENDPOINTS))["signalEndpoints"]:
-        endpoint: dict[str, Any] = {"name": listed["name"], "enabled": listed["enabled"]}
+        query_token = await _call(client, "GET", f"{ENDPOINTS}/{listed['id']}/query-token")
+        endpoint: dict[str, Any] = {
+            "name": listed["name"],
+            "enabled": listed["enabled"],
+            "queryTokenAccepted": query_token["accepted"],
+        }
         if listed.get("description") is not None:
             endpoint["description"] = listed["description"]
         fmt = await _call(client, "GET", f"{ENDPOINTS}/{listed['id']}/format", ok404=True)
@@ -248,6 +253,13 @@ async def _endpoint_step(client: httpx.AsyncClient, step: Step, current: Current
         await _call(client, "PUT", path, json=wanted["format"])
     elif wanted.get("format") is None and had_format is not None:
         await _call(client, "DELETE", path)
+    if wanted["queryTokenAccepted"] != (step.current or {}).get("queryTokenAccepted", False):
+        await _call(
+            client,
+            "PUT",
+            f"{ENDPOINTS}/{current.endpoint_ids[step.name]}/query-token",
+            json={"accepted": wanted["queryTokenAccepted"]},
+        )
 
 
 async def _action_set_step(client: httpx.AsyncClient, step: Step, current: Current) -> None:
