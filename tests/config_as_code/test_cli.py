@@ -174,6 +174,9 @@ def test_errors_are_one_line_with_status_2(
     assert main(["export", "--url", nowhere]) == 2
     assert _one_line_error(capsys).startswith(f"switchman: cannot reach switchman at {nowhere}")
 
+    assert main(["export", "--url", "ftp://example.test"]) == 2
+    assert _one_line_error(capsys) == "switchman: 'ftp://example.test' is not an http or https URL"
+
     bad = tmp_path / "bad.yaml"
     bad.write_text(DOCUMENT.replace("actor: incident-bot", "actor: [incident-bot]"))
     assert main(["apply", "-f", str(bad), "--url", server]) == 2

@@ -55,13 +55,17 @@ def _read(path: str) -> str:
 
 
 def _client(url: str | None) -> httpx.AsyncClient:
-    base = (url or os.environ.get("SWITCHMAN_URL") or DEFAULT_URL).rstrip("/")
+    given = url or os.environ.get("SWITCHMAN_URL") or DEFAULT_URL
     token = os.environ.get("SWITCHMAN_API_TOKEN", "").strip()
     if not token:
         raise CommandError("SWITCHMAN_API_TOKEN is not set: an admin API token or personal access token")
+    base = given.rstrip("/")
     if not base.startswith(("http://", "https://")):
-        raise CommandError(f"{base!r} is not an http or https URL")
-    return httpx.AsyncClient(base_url=base, headers={"Authorization": token}, timeout=_TIMEOUT_SECONDS)
+        raise CommandError(f"{given!r} is not an http or https URL")
+    try:
+        return httpx.AsyncClient(base_url=base, headers={"Authorization": token}, timeout=_TIMEOUT_SECONDS)
+    except httpx.InvalidURL as exc:
+        raise CommandError(f"{base!r} is not a usable URL: {exc}") from None
 
 
 async def _export(url: str | None) -> str:
