@@ -88,6 +88,11 @@ async def test_round_trip_to_an_empty_instance_gives_the_same_document(
         "https://hooks.slack.test/…",
         "https://receiver.example.test/…",
     ]
+    # The new webhook channel's signing secret, which the server shows once, is handed on once.
+    [(channel, secret)] = applied.signing_secrets
+    assert channel == "default/audit" and secret.startswith("whsec_")
+    assert applied.report()[-1].endswith(f"(shown once; give it to the receiver): {secret}")
+    assert secret not in await export_document(other)
 
 
 async def test_applying_twice_changes_nothing_the_second_time(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -15,15 +15,21 @@ from switchman.config_as_code.planner import Step
 class Applied:
     steps: list[Step]
     dry_run: bool
+    signing_secrets: list[tuple[str, str]] = field(default_factory=list)  # of webhook channels created
 
     def report(self) -> list[str]:
-        """The plan, one line per step, then a summary line."""
+        """The plan, one line per step, a summary line, then the signing secret of each webhook channel
+        created (shown this once, as the API shows it once)."""
         if not self.steps:
             return ["no changes"]
         counts = {op: sum(1 for s in self.steps if s.op == op) for op in ("create", "update", "delete")}
         summary = ", ".join(f"{n} to {op}" for op, n in counts.items() if n)
         tail = f"plan: {summary} (dry run: nothing changed)" if self.dry_run else f"applied: {summary}"
-        return [*(step.describe() for step in self.steps), tail]
+        secrets = [
+            f"signing secret of notification channel {channel} (shown once; give it to the receiver): {secret}"
+            for channel, secret in self.signing_secrets
+        ]
+        return [*(step.describe() for step in self.steps), tail, *secrets]
 
 
 async def export_document(client: httpx.AsyncClient) -> str:
@@ -47,7 +53,7 @@ async def apply_document(
     steps = planner.plan(desired, current.document, prune=prune, url_hints=current.url_hints)
     if not dry_run:
         await remote.execute(client, steps, current)
-    return Applied(steps, dry_run)
+    return Applied(steps, dry_run, current.new_signing_secrets)
 
 
 def _expanded(document: Document, environ: dict[str, str] | None) -> Document:

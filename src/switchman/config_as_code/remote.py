@@ -42,6 +42,9 @@ class Current:
     url_hints: dict[tuple[str, str], str] = field(default_factory=dict)
     actors: dict[str, int] = field(default_factory=dict)  # service account username → id
     projects: set[str] = field(default_factory=set)
+    # Signing secrets of the webhook channels this apply created ("project/name", secret): the server
+    # shows each once, in its creation answer, so apply hands it to the operator (never stored here).
+    new_signing_secrets: list[tuple[str, str]] = field(default_factory=list)
 
 
 async def _call(
@@ -323,9 +326,11 @@ async def _channel_step(client: httpx.AsyncClient, step: Step, current: Current)
         "actionSetIds": None if names is None else [current.set_ids[(str(step.project), n)] for n in names],
     }
     if step.op == "create":
-        # A webhook channel's signing secret is in this answer only; it is not kept (ADR 0031).
+        # A webhook channel's signing secret is in this answer only: passed on once, never kept (ADR 0031).
         created = await _call(client, "POST", base, json={**body, "url": wanted["url"]})
         current.channel_ids[key] = created["id"]
+        if created.get("signingSecret"):
+            current.new_signing_secrets.append((f"{step.project}/{step.name}", str(created["signingSecret"])))
     else:
         if step.options.get("sendUrl"):
             body["url"] = wanted["url"]
