@@ -40,7 +40,7 @@ from starlette.types import Scope
 
 from switchman.db.engine import Database
 from switchman.errors import SwitchmanError
-from switchman.signal_endpoints.queue import oldest_pending_at, pending_count
+from switchman.signal_endpoints.queue import oldest_pending_at, pending_count, set_aside_count
 from switchman.timeutil import utcnow
 
 # `*_created` series (a timestamp per counter and histogram child) double the text of every scrape and
@@ -152,6 +152,18 @@ signal_oldest_pending_age = Gauge(
     "Age of the oldest signal waiting for a worker, 0 when none waits (read at scrape time).",
     registry=REGISTRY,
 )
+signals_set_aside = Gauge(
+    "switchman_signals_set_aside",
+    "Signals set aside because processing them kept failing, until retried (read at scrape time; ADR 0028).",
+    registry=REGISTRY,
+)
+signal_failures = Counter(
+    "switchman_signal_failures_total",
+    "Attempts at processing a signal that raised (not database outages), by what followed: retried later "
+    "or set aside.",
+    ["outcome"],
+    registry=REGISTRY,
+)
 signal_processing = Histogram(
     "switchman_signal_processing_seconds",
     "From a signal's arrival to the commit that made it processed (its runs final).",
@@ -183,6 +195,8 @@ METRIC_NAMES = (
     "switchman_signals_received_total",
     "switchman_signal_queue_depth",
     "switchman_signal_oldest_pending_age_seconds",
+    "switchman_signals_set_aside",
+    "switchman_signal_failures_total",
     "switchman_signal_processing_seconds",
     "switchman_action_runs_total",
     "switchman_flag_backend_calls_total",
@@ -239,6 +253,12 @@ def signals_processed(arrivals: Iterable[datetime]) -> None:
         signal_processing.observe(max(0.0, (now - created_at).total_seconds()))
 
 
+def signal_failed(*, set_aside: bool) -> None:
+    """An attempt at processing a signal raised (ADR 0028)."""
+    if _enabled:
+        signal_failures.labels("set_aside" if set_aside else "retried").inc()
+
+
 def run_finished(project: str, action_set_id: int, state: str) -> None:
     """Count one committed run of an action set."""
     if _enabled:
@@ -275,7 +295,9 @@ async def exposition(db: Database) -> bytes:
     async with db.read() as conn:
         depth = await pending_count(conn)
         oldest = await oldest_pending_at(conn)
+        set_aside = await set_aside_count(conn)
     signal_queue_depth.set(depth)
+    signals_set_aside.set(set_aside)
     signal_oldest_pending_age.set(max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0)
     return generate_latest(REGISTRY)
 

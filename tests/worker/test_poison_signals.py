@@ -23,6 +23,7 @@ from switchman.worker import matching
 from switchman.worker.failures import describe, is_outage
 from switchman.worker.loop import SignalWorker
 from tests.conftest import assert_error, make_settings
+from tests.metrics.helpers import delta, scrape
 from tests.worker.conftest import Scenario, drain, toggle
 
 
@@ -79,6 +80,7 @@ async def test_a_poison_signal_is_retried_then_set_aside_and_the_queue_moves_on(
     app: FastAPI, client: httpx.AsyncClient, scenario: Scenario, poison: dict[str, bool]
 ) -> None:
     worker, ctx = await _embedded_worker(app, worker_max_signal_failures=2, worker_batch_size=10)
+    metrics_before = await scrape(client)
     set_id = await scenario.add_set(client, [toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)])
     before = [await scenario.send(client, {"n": n}) for n in range(2)]
     bad = await scenario.send(client, {"poison": True, "n": 2})
@@ -101,6 +103,11 @@ async def test_a_poison_signal_is_retried_then_set_aside_and_the_queue_moves_on(
     assert second.failures == 2
     assert second.set_aside_at is not None and second.processed_at is not None
 
+    scraped = await scrape(client)
+    assert scraped.value("switchman_signals_set_aside") == 1
+    assert delta(metrics_before, scraped, "switchman_signal_failures_total", outcome="retried") == 1
+    assert delta(metrics_before, scraped, "switchman_signal_failures_total", outcome="set_aside") == 1
+
     listed = (await client.get("/api/admin/signals/set-aside")).json()
     assert listed["total"] == 1
     (entry,) = listed["signals"]
@@ -114,6 +121,7 @@ async def test_a_poison_signal_is_retried_then_set_aside_and_the_queue_moves_on(
     retried = await client.post(f"/api/admin/signals/{bad}/retry")
     assert retried.status_code == 202, retried.text
     assert (await client.get("/api/admin/signals/set-aside")).json() == {"signals": [], "total": 0}
+    assert (await scrape(client)).value("switchman_signals_set_aside") == 0
     await drain(worker)
     ran = sorted(event["signal"]["id"] for event in await _events(client, set_id))
     assert ran == sorted([*before, bad, *after])

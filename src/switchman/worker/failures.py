@@ -14,6 +14,7 @@ import traceback
 
 from sqlalchemy import exc as sa_exc
 
+from switchman import metrics
 from switchman.db.engine import Database
 from switchman.signal_endpoints.queue import record_failure
 from switchman.timeutil import utcnow
@@ -59,6 +60,7 @@ async def count_failure(db: Database, *, signal_id: int, error: BaseException, s
         )
     if record is None:
         return  # another worker finished it meanwhile
+    metrics.signal_failed(set_aside=record.set_aside)
     if record.set_aside:
         log.error("signal %d set aside after %d failed attempts: %s", signal_id, record.failures, reason)
     else:
