@@ -70,7 +70,8 @@ def test_the_stack_has_its_services(stack: dict[str, Any]) -> None:
     assert "healthcheck" not in serve  # the image's HEALTHCHECK on /health applies
     assert worker["command"] == ["worker"]
     assert worker["deploy"]["replicas"] == 2
-    assert worker["healthcheck"] == {"disable": True}  # no HTTP in a worker
+    assert worker["environment"]["SWITCHMAN_WORKER_METRICS_PORT"] == "9464"  # its /metrics and /health
+    assert "SWITCHMAN_WORKER_METRICS_PORT" in " ".join(worker["healthcheck"]["test"])
     for service in (serve, worker):
         assert service["build"] == "." and service["image"] == serve["image"]  # this repository's image
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"

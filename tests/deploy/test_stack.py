@@ -96,10 +96,14 @@ def test_the_stack_processes_start_together_on_an_empty_database_and_run_a_kill_
         for index, port in enumerate(ports):
             argv = [("127.0.0.1" if arg == "0.0.0.0" else arg) for arg in serve["command"]]
             spawn([*argv, "--port", str(port)], serve, f"serve-{index}")
-        for index in range(worker["deploy"]["replicas"]):
-            spawn(list(worker["command"]), worker, f"worker-{index}")
+        # One host here, so each worker gets a port of its own for what compose.yaml gives 9464 in each.
+        worker_ports = [_free_port() for _ in range(worker["deploy"]["replicas"])]
+        for index, port in enumerate(worker_ports):
+            own = {**worker, "environment": {**worker["environment"], "SWITCHMAN_WORKER_METRICS_PORT": port}}
+            spawn(list(worker["command"]), own, f"worker-{index}")
 
         _wait(lambda: all(_healthy(port) for port in ports), "both replicas' /health")
+        _wait(lambda: all(_healthy(port) for port in worker_ports), "both workers' /health")
         assert all(process.poll() is None for process in processes), _logs(logs)
 
         # the image's HEALTHCHECK, as the container runtime runs it
@@ -109,6 +113,17 @@ def test_the_stack_processes_start_together_on_an_empty_database_and_run_a_kill_
             result = subprocess.run(
                 [sys.executable, *argv[1:]],
                 env={**os.environ, "SWITCHMAN_PORT": str(port)},
+                capture_output=True,
+                timeout=30,
+            )
+            assert result.returncode == 0, result.stderr
+        # the workers' health check, as compose.yaml declares it
+        worker_check = worker["healthcheck"]["test"]
+        assert worker_check[:3] == ["CMD", "python", "-c"]
+        for port in worker_ports:
+            result = subprocess.run(
+                [sys.executable, *worker_check[2:]],
+                env={**os.environ, "SWITCHMAN_WORKER_METRICS_PORT": str(port)},
                 capture_output=True,
                 timeout=30,
             )
