@@ -7,7 +7,8 @@
 For each database (a fresh SQLite file, then a fresh PostgreSQL database on SWITCHMAN_BENCH_PG), two
 `switchman serve --no-worker` servers run side by side on that one database with `bench.ingest`'s settings
 and 500-byte alert — one with `SWITCHMAN_METRICS_ENABLED=true` (the default), one with `false` — and are
-loaded one after the other, round after round, each round starting with the other server. Besides
+loaded one after the other, round after round, each round starting with the next server, beside a third
+server with metrics on too (an A/A control: what the two servers with metrics on differ by is noise). Besides
 requests/s, each round measures the server's CPU time per stored signal (its process's user + system time,
 from /proc, over the signals the round added): throughput on a shared 2-core machine swings with whatever
 else runs, CPU per call much less. Each server is
@@ -41,7 +42,7 @@ from bench.ingest import count_signals, payload_bytes
 
 SECTION = "## Metrics cost"
 ENDPOINT = "bench-metrics"
-ON, OFF = "on", "off"
+ON, OFF, CONTROL = "on", "off", "on, again"  # CONTROL: a second server with metrics on (an A/A check)
 GOAL = 0.95
 
 
@@ -82,21 +83,30 @@ def _cpu_seconds(pid: int) -> float:
 def measure(args: argparse.Namespace, database_url: str) -> dict[str, list[Round]]:
     admin = f"*:*.{secrets.token_hex(16)}"
     results: dict[str, list[Round]] = {}
+    # The database, endpoint and token are set up by a server of their own, stopped before the measured
+    # two start: the server that ran the migrations and the admin calls was measured ~6 % slower even
+    # with metrics on in both (an A/A run), which this bench first mistook for the cost of metrics.
+    setup_port = free_port()
+    command = [sys.executable, "-m", "switchman", "serve", "--no-worker", "--port", str(setup_port)]
+    setup_env = _env(database_url, admin, enabled=False)
+    with running(command, env=setup_env, ready_url=f"http://127.0.0.1:{setup_port}/health"):
+        secret = _endpoint_token(f"http://127.0.0.1:{setup_port}", admin)
     with contextlib.ExitStack() as stack:
         bases: dict[str, str] = {}
         pids: dict[str, int] = {}
-        for label in (ON, OFF):
+        for label in (ON, OFF, CONTROL):
             port = free_port()
             bases[label] = f"http://127.0.0.1:{port}"
             command = [sys.executable, "-m", "switchman", "serve", "--no-worker", "--port", str(port)]
-            env = _env(database_url, admin, enabled=label == ON)
+            env = _env(database_url, admin, enabled=label != OFF)
             pids[label] = stack.enter_context(
                 running(command, env=env, ready_url=f"{bases[label]}/health")
             ).pid
-        secret = _endpoint_token(bases[ON], admin)  # one database: both servers see the endpoint
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
         for round_number in range(1, args.rounds + 1):
-            order = [ON, OFF] if round_number % 2 else [OFF, ON]  # no order bias
+            labels = [ON, OFF, CONTROL]
+            shift = (round_number - 1) % len(labels)  # each round starts with another server: no order bias
+            order = labels[shift:] + labels[:shift]
             for label in order:
                 cpu, stored = _cpu_seconds(pids[label]), count_signals(database_url)
                 result = run_load(
@@ -112,7 +122,7 @@ def measure(args: argparse.Namespace, database_url: str) -> dict[str, list[Round
                 per_call = (_cpu_seconds(pids[label]) - cpu) / calls * 1e6
                 results.setdefault(label, []).append(Round(result, per_call))
                 print(
-                    f"  round {round_number} metrics {label:3} {result.rps:8.0f} req/s  "
+                    f"  round {round_number} metrics {label:9} {result.rps:8.0f} req/s  "
                     f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}  "
                     f"CPU {per_call:6.1f} µs/call",
                     flush=True,
@@ -145,8 +155,8 @@ def recording_cost(calls: int = 200_000) -> float:
     return cost
 
 
-def _ratios(results: dict[str, list[Round]]) -> list[float]:
-    return [on.load.rps / off.load.rps for on, off in zip(results[ON], results[OFF], strict=True)]
+def _ratios(results: dict[str, list[Round]], over: str = OFF) -> list[float]:
+    return [on.load.rps / base.load.rps for on, base in zip(results[ON], results[over], strict=True)]
 
 
 def render(
@@ -163,15 +173,18 @@ def render(
         f"--warmup {args.warmup:g} --rounds {args.rounds}` ({started}; load average {loads[0]:.2f} at the "
         f"start, {loads[1]:.2f} at the end; load generator `{args.tool}`). Two `switchman serve --no-worker` "
         "servers on one fresh database, `SWITCHMAN_METRICS_ENABLED=true` and `false`, otherwise "
-        "`bench.ingest`'s settings and 500-byte alert, loaded one after the other, each round starting "
-        "with the other (ADR 0030). Other engineers' work shared the 2 CPUs during the run: single rounds "
+        "`bench.ingest`'s settings and 500-byte alert (database, endpoint and token set up by a server of "
+        "their own, stopped before), loaded one after the other, each round starting with the next (ADR 0030). Other engineers' work shared the 2 CPUs during the run: single rounds "
         f"are noisy, compare the per-round ratios. Server CPU per call: the server process's user + system "
         "time over the signals the round stored (warm-up included), less exposed to the rest of the machine "
-        f"than requests/s. Goal: on ≥ {GOAL:.0%} of off.",
+        "than requests/s. A third server, with metrics on as well, is loaded in the same rotation: "
+        "the last column compares the two servers with metrics on — a difference there is the noise floor "
+        f"of the run, not metrics. Goal: on ≥ {GOAL:.0%} of off.",
         "",
         "| database | metrics on, req/s (median) | off, req/s (median) | on / off, median | rounds | "
-        "server CPU per call on / off (median) | CPU: off / on | goal (throughput / CPU) |",
-        "|---|---:|---:|---:|---|---:|---:|---|",
+        "server CPU per call on / off (median) | CPU: off / on | goal (throughput / CPU) | "
+        "A/A control: on / on again (throughput / CPU) |",
+        "|---|---:|---:|---:|---|---:|---:|---|---|",
     ]
     for database, results in by_database.items():
         ratios = _ratios(results)
@@ -181,10 +194,12 @@ def render(
         cpu_on = statistics.median(r.cpu_us_per_call for r in results[ON])
         cpu_off = statistics.median(r.cpu_us_per_call for r in results[OFF])
         verdicts = " / ".join("met" if x >= GOAL else "**missed**" for x in (ratio, cpu_off / cpu_on))
+        control = statistics.median(_ratios(results, CONTROL))
+        cpu_control = statistics.median(r.cpu_us_per_call for r in results[CONTROL])
         lines.append(
             f"| {database} | {on:,.0f} | {off:,.0f} | **{ratio:.0%}** | "
             f"{' / '.join(f'{x:.0%}' for x in ratios)} | {cpu_on:.0f} / {cpu_off:.0f} µs | "
-            f"**{cpu_off / cpu_on:.0%}** | {verdicts} |"
+            f"**{cpu_off / cpu_on:.0%}** | {verdicts} | {control:.0%} / {cpu_control / cpu_on:.0%} |"
         )
     fastest_off = max(statistics.median(r.load.rps for r in results[OFF]) for results in by_database.values())
     lines += [
