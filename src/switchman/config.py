@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     notification_timeout_seconds: float = Field(default=5.0, gt=0)
     # Deliveries in flight at once per process (and messages claimed per round).
     notification_concurrency: int = Field(default=8, ge=1)
-    # Backoff before the n-th retry: this × 2^(n-1), capped at an hour, with full jitter in its upper half.
+    # Backoff before the n-th retry: this * 2^(n-1), capped at an hour, with full jitter in its upper half.
     notification_retry_base_seconds: float = Field(default=5.0, gt=0)
     # A message is given up (`failed`) after this many attempts, or once this old, whichever comes first.
     notification_max_attempts: int = Field(default=10, ge=1)
