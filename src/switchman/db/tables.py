@@ -636,7 +636,10 @@ notification_delivery = sa.Table(
     metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
     sa.Column(
-        "outbox_id", sa.BigInteger, sa.ForeignKey("notification_outbox.id", ondelete="CASCADE"), nullable=False
+        "outbox_id",
+        sa.BigInteger,
+        sa.ForeignKey("notification_outbox.id", ondelete="CASCADE"),
+        nullable=False,
     ),
     sa.Column(
         "channel_id",

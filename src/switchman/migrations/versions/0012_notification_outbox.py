@@ -108,9 +108,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notification_delivery")),
         sqlite_autoincrement=True,
     )
-    op.create_index(
-        "ix_notification_delivery_channel_id_id", "notification_delivery", ["channel_id", "id"]
-    )
+    op.create_index("ix_notification_delivery_channel_id_id", "notification_delivery", ["channel_id", "id"])
     op.create_index("ix_notification_delivery_outbox_id", "notification_delivery", ["outbox_id"])
 
 
