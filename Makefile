@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: serve test lint format pytest venv dev bench bench-quick bench-ingest bench-default bench-latency bench-backtest bench-events bench-console bench-memory bench-scaleout bench-sdk bench-metrics bench-rate-limit stress stress-quick migration clean
+.PHONY: serve test lint format pytest venv dev bench bench-quick bench-ingest bench-default bench-latency bench-backtest bench-events bench-console bench-memory bench-scaleout bench-sdk bench-metrics bench-rate-limit bench-notifications stress stress-quick migration clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -92,6 +92,10 @@ bench-sdk: dev
 ## What recording Prometheus metrics costs ingestion: metrics on vs off in one run (ADR 0030).
 bench-metrics: dev
 	$(BIN)/python -m bench.metrics_cost
+
+## What notifications add to a worker batch: the outbox written in the batch's transaction (ADR 0027).
+bench-notifications: dev
+	$(BIN)/python -m bench.notifications
 
 ## Stress scripts (docs/reliability.md): faults and load against real processes; exit 1 when a promise breaks.
 ## Full ≈ 20–30 min (needs PostgreSQL on 127.0.0.1:5432 and /usr/lib/postgresql/15/bin for a private cluster).
