@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.action_sets.decision_store import delete_decisions
 from switchman.action_sets.event_store import delete_events
@@ -29,55 +32,54 @@ FIRST_DELAY_SECONDS = 60.0
 INTERVAL_SECONDS = 3_600.0
 
 
-async def prune_signals(db: Database, *, older_than: datetime, batch_size: int = BATCH_SIZE) -> int:
-    """Delete processed signals created before `older_than`, `batch_size` per transaction; returns the count."""
+async def _in_batches(
+    db: Database, delete: Callable[[AsyncConnection], Awaitable[int]], batch_size: int
+) -> int:
+    """Call `delete` (which deletes at most `batch_size` rows) in its own transaction until it deletes
+    fewer; the total. Writers waiting for the database get in between batches."""
     total = 0
     while True:
         async with db.transaction() as conn:
-            deleted = await repository.delete_processed_signals(conn, older_than=older_than, limit=batch_size)
+            deleted = await delete(conn)
         total += deleted
         if deleted < batch_size:
             return total
-        await asyncio.sleep(0)  # let waiting writers in between batches
+        await asyncio.sleep(0)
+
+
+async def prune_signals(db: Database, *, older_than: datetime, batch_size: int = BATCH_SIZE) -> int:
+    """Delete processed signals created before `older_than`, `batch_size` per transaction; returns the count."""
+    return await _in_batches(
+        db,
+        lambda conn: repository.delete_processed_signals(conn, older_than=older_than, limit=batch_size),
+        batch_size,
+    )
 
 
 async def prune_decisions(db: Database, *, older_than: datetime, batch_size: int = BATCH_SIZE) -> int:
     """Delete trace decisions recorded before `older_than`, `batch_size` per transaction; the count."""
-    total = 0
-    while True:
-        async with db.transaction() as conn:
-            deleted = await delete_decisions(conn, older_than=older_than, limit=batch_size)
-        total += deleted
-        if deleted < batch_size:
-            return total
-        await asyncio.sleep(0)
+    return await _in_batches(
+        db, lambda conn: delete_decisions(conn, older_than=older_than, limit=batch_size), batch_size
+    )
 
 
 async def prune_deliveries(db: Database, *, claimed_before: datetime, batch_size: int = BATCH_SIZE) -> int:
     """Delete delivery-id claims made before `claimed_before`, `batch_size` per transaction; the count."""
-    total = 0
-    while True:
-        async with db.transaction() as conn:
-            deleted = await repository.delete_expired_deliveries(
-                conn, claimed_before=claimed_before, limit=batch_size
-            )
-        total += deleted
-        if deleted < batch_size:
-            return total
-        await asyncio.sleep(0)
+    return await _in_batches(
+        db,
+        lambda conn: repository.delete_expired_deliveries(
+            conn, claimed_before=claimed_before, limit=batch_size
+        ),
+        batch_size,
+    )
 
 
 async def prune_events(db: Database, *, older_than: datetime, batch_size: int = BATCH_SIZE) -> int:
     """Delete action set events created before `older_than` (with their flag changes and undo; runs in
     progress and policies' open runs stay), `batch_size` per transaction; the count."""
-    total = 0
-    while True:
-        async with db.transaction() as conn:
-            deleted = await delete_events(conn, older_than=older_than, limit=batch_size)
-        total += deleted
-        if deleted < batch_size:
-            return total
-        await asyncio.sleep(0)
+    return await _in_batches(
+        db, lambda conn: delete_events(conn, older_than=older_than, limit=batch_size), batch_size
+    )
 
 
 async def retention_pass(
