@@ -11,13 +11,12 @@ import pytest
 from fastapi import FastAPI
 
 from switchman.engine.executor import ActionStep, EventState
-from switchman.flags.unleash import UnleashFlagBackend
 from switchman.notifications.outbox import enqueue_runs
 from switchman.runtime import Runtime
 from switchman.timeutil import utcnow
 from switchman.worker.loop import SignalWorker
 from tests.notifications.conftest import add_channel, outbox
-from tests.worker.conftest import Scenario, drain, toggle
+from tests.worker.conftest import Scenario, drain, remote_worker, toggle
 
 ACTIONS = "/api/admin/projects/default/actions"
 
@@ -103,25 +102,14 @@ async def test_a_time_box_that_ends_is_announced_as_reverted(
 async def test_a_remote_unleash_run_writes_its_message_with_its_final_state(
     app: FastAPI, client: httpx.AsyncClient, scenario: Scenario
 ) -> None:
-    def unleash(request: httpx.Request) -> httpx.Response:
-        if "/features/missing/" in request.url.path:
-            return httpx.Response(404, json={"name": "NotFoundError", "message": "no feature named missing"})
-        return httpx.Response(200)
-
-    backend = UnleashFlagBackend(
-        "http://unleash.test", "*:*.remote", timeout=5, transport=httpx.MockTransport(unleash)
-    )
     ctx: Runtime = app.state.runtime
-    remote = SignalWorker(settings=ctx.settings, db=ctx.db, wakeup=ctx.wakeup, backend=backend)
     set_id = await scenario.add_set(
         client, [toggle("TOGGLE_FEATURE_OFF", "checkout", 1), toggle("TOGGLE_FEATURE_ON", "missing", 2)]
     )
     await add_channel(client, name="remote", events=["failure"])
     await scenario.send(client, {})
-    try:
+    async with remote_worker(app, []) as remote:
         await drain(remote)
-    finally:
-        await backend.close()
     [message] = await outbox(ctx.db)
     assert message.event_type == "failure" and message.payload["actionSetId"] == set_id
     assert [action["state"] for action in message.payload["actions"]] == ["success", "failed"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +11,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from switchman.config import Settings
 from switchman.flags.factory import create_flag_backend
+from switchman.flags.unleash import UnleashFlagBackend
 from switchman.runtime import Runtime
 from switchman.worker.loop import SignalWorker
 from tests.conftest import unique
@@ -124,3 +128,36 @@ async def drain(worker: SignalWorker) -> int:
     while handled := await worker.drain_once():
         total += handled
     return total
+
+
+REMOTE_TOKEN = "*:*.remote-secret"
+
+
+def scripted_unleash(calls: list[str]) -> httpx.MockTransport:
+    """A remote Unleash at the process edge: each call recorded as `METHOD path` and answered 200, except
+    a call about flag `missing`, answered 404 as Unleash answers an unknown flag."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        calls.append(f"{request.method} {request.url.path}")
+        if "/features/missing/" in request.url.path:
+            message = 'There\'s no feature named "missing" in project "default".'
+            return httpx.Response(404, json={"name": "NotFoundError", "message": message})
+        return httpx.Response(200)
+
+    return httpx.MockTransport(handle)
+
+
+@contextlib.asynccontextmanager
+async def remote_worker(
+    app: FastAPI, calls: list[str], settings: Settings | None = None
+) -> AsyncIterator[SignalWorker]:
+    """A worker on the app's database driving the scripted Unleash (the step-by-step strategy); its
+    backend is closed afterwards."""
+    backend = UnleashFlagBackend(
+        "http://unleash.test", REMOTE_TOKEN, timeout=5, transport=scripted_unleash(calls)
+    )
+    ctx: Runtime = app.state.runtime
+    try:
+        yield SignalWorker(settings=settings or ctx.settings, db=ctx.db, wakeup=ctx.wakeup, backend=backend)
+    finally:
+        await backend.close()

@@ -16,7 +16,6 @@ from fastapi import FastAPI
 
 from switchman.db import tables as t
 from switchman.db.engine import Database
-from switchman.flags.unleash import UnleashFlagBackend
 from switchman.runtime import Runtime
 from switchman.signal_endpoints.queue import ClaimedSignal
 from switchman.worker import matching
@@ -24,7 +23,7 @@ from switchman.worker.failures import describe, is_outage
 from switchman.worker.loop import SignalWorker
 from tests.conftest import assert_error, make_settings
 from tests.metrics.helpers import delta, scrape
-from tests.worker.conftest import Scenario, drain, toggle
+from tests.worker.conftest import Scenario, drain, remote_worker, toggle
 
 
 @pytest.fixture
@@ -150,24 +149,13 @@ async def test_a_remote_batch_counts_a_failure_against_its_signal_only(
 ) -> None:
     """Step by step (a remote Unleash): the failing signal is counted and skipped, the batch goes on."""
     calls: list[str] = []
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        calls.append(request.url.path)
-        return httpx.Response(200)
-
-    backend = UnleashFlagBackend(
-        "http://unleash.test", "*:*.remote-secret", timeout=5, transport=httpx.MockTransport(handle)
-    )
     ctx: Runtime = app.state.runtime
     settings = make_settings(ctx.settings.database_url, worker_max_signal_failures=1)
-    worker = SignalWorker(settings=settings, db=ctx.db, wakeup=ctx.wakeup, backend=backend)
     set_id = await scenario.add_set(client, [toggle("TOGGLE_FEATURE_ON", "checkout", 1)])
     bad = await scenario.send(client, {"poison": True})
     good = await scenario.send(client, {"n": 1})
-    try:
+    async with remote_worker(app, calls, settings) as worker:
         await drain(worker)
-    finally:
-        await backend.close()
     row = await _row(ctx.db, bad)
     assert row.failures == 1 and row.set_aside_at is not None and row.processed_at is not None
     assert "RuntimeError: the matcher choked on this payload" in row.last_error

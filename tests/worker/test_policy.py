@@ -13,12 +13,10 @@ from fastapi import FastAPI
 
 from switchman.db.engine import Database
 from switchman.flags.factory import create_flag_backend
-from switchman.flags.unleash import UnleashFlagBackend
-from switchman.runtime import Runtime
 from switchman.wakeup import Wakeup
 from switchman.worker.loop import SignalWorker
 from tests.conftest import REPO_ROOT, assert_error, make_settings
-from tests.worker.conftest import Scenario, drain, toggle
+from tests.worker.conftest import Scenario, drain, remote_worker, toggle
 
 ACTIONS = "/api/admin/projects/default/actions"
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "senders"
@@ -181,26 +179,14 @@ async def test_remote_runs_follow_the_policy(
     app: FastAPI, client: httpx.AsyncClient, scenario: Scenario
 ) -> None:
     calls: list[str] = []
-
-    def unleash(request: httpx.Request) -> httpx.Response:
-        calls.append(request.url.path)
-        return httpx.Response(200)
-
-    backend = UnleashFlagBackend(
-        "http://unleash.test", "*:*.remote-secret", timeout=5, transport=httpx.MockTransport(unleash)
-    )
-    ctx: Runtime = app.state.runtime
-    worker = SignalWorker(settings=ctx.settings, db=ctx.db, wakeup=ctx.wakeup, backend=backend)
     set_id = await scenario.add_set(
         client, [toggle("TOGGLE_FEATURE_OFF", scenario.feature, 1)], filters=FIRING
     )
     await put_policy(client, set_id, cooldownSeconds=600)
     for _ in range(3):
         await scenario.send(client, {"state": "firing"})
-    try:
+    async with remote_worker(app, calls) as worker:
         await drain(worker)
-    finally:
-        await backend.close()
     assert len(calls) == 1
     found = await decisions(client, set_id)
     assert [d["outcome"] for d in found] == ["matched", "suppressed", "suppressed"]

@@ -11,14 +11,13 @@ import httpx
 from fastapi import FastAPI
 
 from switchman.db.engine import Database
-from switchman.flags.unleash import UnleashFlagBackend
 from switchman.runtime import Runtime
 from switchman.signal_endpoints.retention import prune_decisions
 from switchman.timeutil import utcnow
 from switchman.worker.loop import SignalWorker
 from tests.conftest import assert_error, make_settings
 from tests.factories import running_app
-from tests.worker.conftest import Scenario, build_scenario, drain, toggle
+from tests.worker.conftest import Scenario, build_scenario, drain, remote_worker, toggle
 
 ACTIONS = "/api/admin/projects/default/actions"
 SEVERITY_CRITICAL = {"severity": {"operator": "IN", "values": ["critical"]}}
@@ -132,26 +131,14 @@ async def test_the_trace_shows_the_sender_formats_view(
 async def test_remote_runs_are_traced_too(
     app: FastAPI, client: httpx.AsyncClient, scenario: Scenario
 ) -> None:
-    def unleash(request: httpx.Request) -> httpx.Response:
-        if "/features/missing/" in request.url.path:
-            return httpx.Response(404, json={"name": "NotFoundError", "message": "no feature named missing"})
-        return httpx.Response(200)
-
-    backend = UnleashFlagBackend(
-        "http://unleash.test", "*:*.remote-secret", timeout=5, transport=httpx.MockTransport(unleash)
-    )
-    ctx: Runtime = app.state.runtime
-    worker = SignalWorker(settings=ctx.settings, db=ctx.db, wakeup=ctx.wakeup, backend=backend)
     good = await scenario.add_set(client, [toggle("TOGGLE_FEATURE_OFF", scenario.feature, 1)])
     bad = await scenario.add_set(client, [toggle("TOGGLE_FEATURE_ON", "missing", 1)])
     picky = await scenario.add_set(
         client, [toggle("TOGGLE_FEATURE_ON", scenario.feature, 1)], filters=SEVERITY_CRITICAL
     )
     signal_id = await scenario.send(client, {"severity": "low"})
-    try:
+    async with remote_worker(app, []) as worker:
         await drain(worker)
-    finally:
-        await backend.close()
     decisions = {d["actionSetId"]: d for d in (await trace_of(client, signal_id))["decisions"]}
     assert {k: d["outcome"] for k, d in decisions.items()} == {
         good: "matched",
