@@ -295,15 +295,16 @@ async def _action_set_step(client: httpx.AsyncClient, step: Step, current: Curre
 
 
 async def _policy_step(client: httpx.AsyncClient, step: Step, current: Current) -> None:
-    path = f"{PROJECTS}/{step.project}/actions/{current.set_ids[(str(step.project), step.name)]}/policy"
-    if step.op == "delete":
-        await _call(client, "DELETE", path)
-    else:
-        await _call(client, "PUT", path, json=step.desired)
+    set_id = current.set_ids[(str(step.project), step.name)]
+    await _put_or_delete(client, f"{PROJECTS}/{step.project}/actions/{set_id}/policy", step)
 
 
 async def _budget_step(client: httpx.AsyncClient, step: Step, _current: Current) -> None:
-    path = f"{PROJECTS}/{step.project}/action-budget"
+    await _put_or_delete(client, f"{PROJECTS}/{step.project}/action-budget", step)
+
+
+async def _put_or_delete(client: httpx.AsyncClient, path: str, step: Step) -> None:
+    """A singleton resource: PUT the desired document (create or update), or DELETE it."""
     if step.op == "delete":
         await _call(client, "DELETE", path)
     else:
