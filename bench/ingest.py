@@ -93,7 +93,8 @@ def _serve_command(port: int) -> list[str]:
     return [sys.executable, "-m", "switchman", "serve", "--no-worker", "--port", str(port)]
 
 
-def _durable_env(database_url: str, admin: str) -> dict[str, str]:
+def durable_env(database_url: str, admin: str) -> dict[str, str]:
+    """The settings of a `serve --no-worker` under load: no rate limit, no retention, quiet logs."""
     return {
         "SWITCHMAN_DATABASE_URL": database_url,
         "SWITCHMAN_INIT_ADMIN_API_TOKENS": admin,
@@ -150,7 +151,7 @@ def measure(args: argparse.Namespace, body: bytes, database: str, database_url: 
         stack.enter_context(
             running(
                 _serve_command(durable_port),
-                env=_durable_env(database_url, admin),
+                env=durable_env(database_url, admin),
                 ready_url=f"{base}/health",
             )
         )

@@ -38,7 +38,7 @@ from bench._load import LoadResult, run_load, wrk_available
 from bench._pg import PG_SERVER, pg_admin
 from bench._report import machine_description, now_iso, write_section
 from bench._server import free_port, running
-from bench.ingest import count_signals, payload_bytes
+from bench.ingest import count_signals, durable_env, payload_bytes
 
 SECTION = "## Metrics cost"
 ENDPOINT = "bench-metrics"
@@ -47,15 +47,7 @@ GOAL = 0.95
 
 
 def _env(database_url: str, admin: str, enabled: bool) -> dict[str, str]:
-    return {
-        "SWITCHMAN_DATABASE_URL": database_url,
-        "SWITCHMAN_INIT_ADMIN_API_TOKENS": admin,
-        "SWITCHMAN_SIGNAL_RATE_LIMIT_PER_SECOND": "0",
-        "SWITCHMAN_SIGNAL_RETENTION_DAYS": "0",
-        "SWITCHMAN_LOG_LEVEL": "WARNING",
-        "SWITCHMAN_RUN_WORKER": "false",
-        "SWITCHMAN_METRICS_ENABLED": "true" if enabled else "false",
-    }
+    return {**durable_env(database_url, admin), "SWITCHMAN_METRICS_ENABLED": "true" if enabled else "false"}
 
 
 def _endpoint_token(base: str, admin: str) -> str:

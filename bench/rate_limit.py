@@ -41,7 +41,7 @@ from bench._load import LoadResult, run_load, wrk_available
 from bench._pg import PG_SERVER, pg_admin, pg_fetchval
 from bench._report import machine_description, now_iso, write_section
 from bench._server import free_port, running
-from bench.ingest import payload_bytes
+from bench.ingest import durable_env, payload_bytes
 from switchman.config import to_async_url
 from switchman.db.engine import Database
 from switchman.signal_endpoints.cluster_rate_limit import ClusterRateLimiter
@@ -68,14 +68,7 @@ def targets(rate: float) -> list[Target]:
 
 
 def _env(database_url: str, admin: str, target: Target) -> dict[str, str]:
-    return {
-        "SWITCHMAN_DATABASE_URL": database_url,
-        "SWITCHMAN_INIT_ADMIN_API_TOKENS": admin,
-        "SWITCHMAN_SIGNAL_RETENTION_DAYS": "0",
-        "SWITCHMAN_LOG_LEVEL": "WARNING",
-        "SWITCHMAN_RUN_WORKER": "false",
-        **target.env,
-    }
+    return {**durable_env(database_url, admin), **target.env}
 
 
 def _endpoint_token(base: str, admin: str, name: str = ENDPOINT) -> str:
