@@ -62,6 +62,27 @@ def test_flatten_is_total_for_cycles_and_non_mappings() -> None:
     assert flatten_payload({1: "a", None: {"b": 2}}) == {"1": "a", "null.b": 2}  # type: ignore[dict-item]
 
 
+def test_flatten_of_other_containers_equals_that_of_their_json_twins() -> None:
+    """Tuples, mapping types other than dict and deep trees take the general walk, with the same result."""
+    from collections import OrderedDict
+    from types import MappingProxyType
+
+    plain = {"b": [1, [2, {"c": 3}]], "2": "x", "a": {"1": True, "z": None}}
+    twin = OrderedDict(
+        [
+            ("b", (1, (2, MappingProxyType({"c": 3})))),
+            ("2", "x"),
+            ("a", OrderedDict([("1", True), ("z", None)])),
+        ]
+    )
+    assert list(flatten_payload(twin).items()) == list(flatten_payload(plain).items())
+    assert list(flatten_payload(plain)) == ["2", "b[0]", "b[1].0", "b[1].1.c", "a.1", "a.z"]
+    deep: dict[str, object] = {"k": 1}
+    for _ in range(100):
+        deep = {"n": [deep]}
+    assert flatten_payload(deep) == {"n[0]." * 100 + "k": 1}
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [

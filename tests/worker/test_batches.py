@@ -20,20 +20,7 @@ from tests.conftest import make_settings
 from tests.worker.test_concurrency import _seed
 
 
-def _worker(db: Database, db_url: str, **overrides: float) -> SignalWorker:
-    settings = make_settings(db_url, **overrides)
-    return SignalWorker(settings=settings, db=db, wakeup=Wakeup(), backend=create_flag_backend(settings, db))
-
-
-async def test_full_claims_double_up_to_the_maximum_and_a_short_one_resets(db: Database, db_url: str) -> None:
-    endpoint_id, _sets = await _seed(db, signals=95, action_sets=1)
-    worker = _worker(
-        db, db_url, worker_batch_size=10, worker_max_batch_size=40, worker_batch_target_seconds=3600
-    )
-    sizes = []
-    while handled := await worker.drain_once():
-        sizes.append(handled)
-    assert sizes == [10, 20, 40, 25]
+async def _add_signals(db: Database, endpoint_id: int, count: int) -> None:
     async with db.transaction() as conn:
         await conn.execute(
             t.signal.insert(),
@@ -44,13 +31,39 @@ async def test_full_claims_double_up_to_the_maximum_and_a_short_one_resets(db: D
                     "payload": "{}",
                     "created_at": datetime.now(UTC),
                 }
-                for _ in range(15)
+                for _ in range(count)
             ],
         )
-    assert await worker.drain_once() == 10  # the short claim reset the size
+
+
+def _worker(db: Database, db_url: str, **overrides: float) -> SignalWorker:
+    settings = make_settings(db_url, **overrides)
+    return SignalWorker(settings=settings, db=db, wakeup=Wakeup(), backend=create_flag_backend(settings, db))
+
+
+async def test_full_claims_double_up_to_the_maximum_and_a_short_one_keeps_twice_what_it_found(
+    db: Database, db_url: str
+) -> None:
+    endpoint_id, _sets = await _seed(db, signals=95, action_sets=1)
+    worker = _worker(
+        db, db_url, worker_batch_size=10, worker_max_batch_size=40, worker_batch_target_seconds=3600
+    )
+    assert [await worker.drain_once() for _ in range(4)] == [10, 20, 40, 25]
+    assert isinstance(worker.strategy, EmbeddedBatches)
+    # The short claim (25 of 40) kept the size at min(40, 2 x 25): 15 new signals go in one batch.
+    assert worker.strategy.sizer.limit == 40
+    await _add_signals(db, endpoint_id, 15)
+    assert await worker.drain_once() == 15
+    assert worker.strategy.sizer.limit == 30
+    # An empty queue, or a signal at a time, brings it back to the base size.
+    assert await worker.drain_once() == 0
+    assert worker.strategy.sizer.limit == 10
+    await _add_signals(db, endpoint_id, 1)
+    assert await worker.drain_once() == 1
+    assert worker.strategy.sizer.limit == 10
     async with db.read() as conn:
         events = (await conn.execute(sa.select(sa.func.count()).select_from(t.action_set_event))).scalar_one()
-    assert events == 105
+    assert events == 111
 
 
 async def test_a_batch_slower_than_twice_the_target_halves_the_claim(db: Database, db_url: str) -> None:

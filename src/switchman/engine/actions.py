@@ -3,6 +3,7 @@ change each one asks for (§5.7)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -47,7 +48,7 @@ class ActionDefinition:
     enables: bool  # True turns flags on, False off
     by_tag: bool  # True targets flags by `tag`, False one flag by `featureName`
 
-    @property
+    @functools.cached_property
     def required_parameters(self) -> tuple[str, ...]:
         return tuple(parameter.name for parameter in self.parameters if not parameter.optional)
 

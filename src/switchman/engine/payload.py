@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any, Union
 
 from switchman.engine.js import js_string
@@ -53,15 +53,75 @@ def flatten_payload(payload: Mapping[str, object]) -> dict[str, object]:
     - strings, numbers, booleans and null are leaves; empty objects and arrays yield nothing;
     - on key collisions the entry visited later wins (JavaScript key order).
 
-    Iterative, so payload depth is not limited by Python's recursion limit. Never raises for
-    JSON-like input; a non-mapping argument yields `{}`.
+    Payload depth is not limited by Python's recursion limit. Never raises for JSON-like input; a
+    non-mapping argument yields `{}`.
     """
-    flat: dict[str, object] = {}
     if not isinstance(payload, Mapping):
-        return flat
-    for key, leaf in _walk(payload):
-        flat[key] = leaf
+        return {}
+    flat: dict[str, object] = {}
+    try:
+        _flatten_plain(payload, "", False, flat, 0)
+    except _NotPlain:
+        flat = dict(_walk(payload))
     return flat
+
+
+class _NotPlain(Exception):
+    """The payload is not what `orjson.loads` gives (a `dict`/`list` tree of bounded depth): walk it
+    with the general algorithm instead."""
+
+
+# Deeper trees (and cyclic ones, which only Python callers can build) take the iterative walk.
+_PLAIN_DEPTH = 64
+_DIGITS = frozenset("0123456789")
+_JSON_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
+def _flatten_plain(
+    container: object, prefix: str, is_array: bool, flat: dict[str, object], depth: int
+) -> None:
+    """The fast path of `flatten_payload` for a tree of plain `dict`s and `list`s, as a signal's stored
+    payload always is: the same visiting order and keys as `_walk`, without its per-node frames. A dict
+    whose keys are all strings not starting with a digit keeps insertion order (no key is an array
+    index); any other dict is ordered by `_js_own_keys`."""
+    if depth > _PLAIN_DEPTH:
+        raise _NotPlain
+    if type(container) is dict:
+        entries: Iterable[tuple[Any, object]] = container.items()
+        for key in container:
+            if type(key) is not str or (key and key[0] in _DIGITS):
+                entries = _js_own_keys(container)
+                break
+        for key, value in entries:
+            path = f"{prefix}.{key}" if prefix else key
+            kind = type(value)
+            if kind in _JSON_LEAVES:
+                flat[path] = value
+            elif kind is dict:
+                _flatten_plain(value, path, False, flat, depth + 1)
+            elif kind is list:
+                _flatten_plain(value, path, True, flat, depth + 1)
+            elif isinstance(value, Mapping | list | tuple):
+                raise _NotPlain
+            else:
+                flat[path] = value
+        return
+    if type(container) is not list:
+        raise _NotPlain
+    for index, value in enumerate(container):
+        path = f"{prefix}[{index}]" if is_array else f"{prefix}.{index}" if prefix else str(index)
+        kind = type(value)
+        if kind in _JSON_LEAVES:
+            flat[path] = value
+        elif kind is dict:
+            _flatten_plain(value, path, False, flat, depth + 1)
+        elif kind is list:
+            # A list directly inside a list walked as an array is walked as an object (`m[0].0`).
+            _flatten_plain(value, path, not is_array, flat, depth + 1)
+        elif isinstance(value, Mapping | list | tuple):
+            raise _NotPlain
+        else:
+            flat[path] = value
 
 
 def _walk(payload: Mapping[Any, object]) -> Iterator[tuple[str, object]]:

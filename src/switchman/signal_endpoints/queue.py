@@ -9,6 +9,7 @@ next claim. On SQLite the claiming transaction is `BEGIN IMMEDIATE`, which seria
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,9 +33,15 @@ class ClaimedSignal:
     payload_json: str
     created_at: datetime
 
-    def payload(self) -> dict[str, Any]:
+    @functools.cached_property
+    def _payload(self) -> dict[str, Any]:
         value = orjson.loads(self.payload_json)
         return value if isinstance(value, dict) else {}
+
+    def payload(self) -> dict[str, Any]:
+        """The stored payload, parsed once (matching and the event's snapshot read the same object: it is
+        never changed)."""
+        return self._payload
 
     def wire(self) -> dict[str, Any]:
         """The signal as Unleash's `signalSchema`, the snapshot stored in action set events."""

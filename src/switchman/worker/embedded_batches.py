@@ -27,6 +27,7 @@ from switchman.action_sets.decision_store import record_decisions
 from switchman.action_sets.event_changes import RunChanges, record_changes
 from switchman.action_sets.event_store import EventRecord, finish_events, start_events
 from switchman.action_sets.undo import Cause, restore_automatically, restore_summary
+from switchman.auth.principal import Principal
 from switchman.config import Settings
 from switchman.db.engine import Database
 from switchman.engine.actions import ToggleCommand
@@ -54,10 +55,12 @@ class ClaimSizer:
 
     A claim that comes back full means a backlog, so the next one doubles (up to `maximum`) as long as the
     batch took at most `target_seconds`; a batch that took more than twice that halves it; a claim that
-    does not come back full resets it to `base`. Per-batch costs (the commit, the locks, a dozen
-    statements) are then shared by many signals exactly while signals queue, a quiet queue keeps small
-    batches, and no batch holds its locks (on SQLite: the write lock that ingestion waits for) much
-    longer than the target.
+    does not come back full (it took every signal there was) keeps at most twice what it found, at least
+    `base`: a steady stream keeps claims sized to what arrives between two batches instead of starting
+    again from `base` (a batch of 10 costs about as much as one of 100: ADR 0017), and a quiet queue
+    keeps small ones. Per-batch costs (the commit, the locks, a dozen statements) are then shared by many
+    signals exactly while signals queue, and no batch holds its locks (on SQLite: the write lock that
+    ingestion waits for) much longer than the target.
     """
 
     def __init__(self, *, base: int, maximum: int, target_seconds: float) -> None:
@@ -68,7 +71,7 @@ class ClaimSizer:
 
     def observe(self, *, asked: int, handled: int, elapsed: float) -> None:
         if handled < asked:
-            self.limit = self.base
+            self.limit = max(self.base, min(self.limit, 2 * handled))
         elif elapsed <= self.target_seconds:
             self.limit = max(self.base, min(asked * 2, self.maximum))
         elif elapsed > 2 * self.target_seconds:
@@ -185,19 +188,23 @@ class EmbeddedBatches:
         """Run `runs` in order inside `conn`'s transaction; the outcome of each run that ended here (runs
         that had already ended are left out)."""
         events = await start_events(conn, [(run.action_set, run.signal) for run in runs], now=utcnow())
+        # An event that ended in an earlier batch (None) recorded its decision then and is left out.
+        started = [
+            _Started(run, event, *resumable(event)) for run, event in zip(runs, events, strict=True) if event
+        ]
         flags = self._backend.batch_in(conn)
-        await flags.prepare(_commands_to_run(runs, events))
+        await flags.prepare(
+            command for run in started for command in run.commands.values() if command is not None
+        )
         outcomes: list[RunOutcome] = []
         finished: list[tuple[EventRecord, str, Sequence[ActionStep]]] = []
         changes = RunChanges()
         budgets = ChangeBudgets(conn, lookups)
-        for run, event in zip(runs, events, strict=True):
-            if event is None:  # ended in an earlier batch, which recorded its decision
-                continue
-            steps, remaining = resumable(event)
+        for item in started:
 
-            async def perform(step: ActionStep, run: PlannedRun = run, event_id: int = event.id) -> None:
-                actor, command = run.command(step)
+            async def perform(step: ActionStep, item: _Started = item) -> None:
+                actor, command = item.command(step)
+                run = item.run
                 if budgets.budgeted(run):
                     refusal = await budgets.refusal(run, await flags.would_change(command))
                     if refusal is not None:
@@ -207,13 +214,16 @@ class EmbeddedBatches:
                 except FlagActionError as exc:
                     raise ActionFailed(str(exc)) from exc
                 changes.note(
-                    event_id, report, command, at=utcnow(), action_set_id=run.action_set.id,
+                    item.event.id, report, command, at=utcnow(), action_set_id=run.action_set.id,
                     project=run.action_set.project,
                 )  # fmt: skip
                 budgets.spend(run, len(report.changed or ()))
 
+            run, event, steps = item.run, item.event, item.steps
             state = (
-                await run_actions(remaining, perform, nothing_to_save) if remaining else EventState.SUCCESS
+                await run_actions(item.remaining, perform, nothing_to_save)
+                if item.remaining
+                else EventState.SUCCESS
             )
             finished.append((event, state, steps))
             run.settle(event_id=event.id, state=state)
@@ -245,15 +255,27 @@ async def _restore(conn: AsyncConnection, lookups: BatchLookups, resolution: Res
     decision.policy_reason = restore_summary(result)
 
 
-def _commands_to_run(runs: Sequence[PlannedRun], events: Sequence[EventRecord | None]) -> list[ToggleCommand]:
-    """The flag changes the batch's remaining actions ask for (to lock and read their flags in one go)."""
-    commands: list[ToggleCommand] = []
-    for run, event in zip(runs, events, strict=True):
-        if event is None:
-            continue
-        for step in resumable(event)[1]:
+class _Started:
+    """A run whose event is open in this batch: its steps, those still to run, and the flag change each of
+    those asks for (None: it cannot run, `command` says why), worked out once for locking and running."""
+
+    __slots__ = ("commands", "event", "remaining", "run", "steps")
+
+    def __init__(
+        self, run: PlannedRun, event: EventRecord, steps: list[ActionStep], remaining: list[ActionStep]
+    ) -> None:
+        self.run, self.event, self.steps, self.remaining = run, event, steps, remaining
+        self.commands: dict[int, ToggleCommand | None] = {}
+        for step in remaining:
             try:
-                commands.append(run.command(step)[1])
+                self.commands[step.id] = run.command(step)[1]
             except ActionFailed:
-                continue
-    return commands
+                self.commands[step.id] = None
+
+    def command(self, step: ActionStep) -> tuple[Principal, ToggleCommand]:
+        """The actor and flag change of `step`, or ActionFailed with why it cannot run."""
+        command = self.commands.get(step.id)
+        if command is None:
+            return self.run.command(step)  # raises ActionFailed with the reason
+        assert self.run.actor is not None  # a command exists only when the actor does
+        return self.run.actor, command
