@@ -170,6 +170,12 @@ async def start_event(
     return event
 
 
+# Built once: the stored events of a batch's signals (expanding parameter `signal_ids`).
+_EVENTS_OF_SIGNALS = sa.select(t.action_set_event).where(
+    t.action_set_event.c.signal_id.in_(sa.bindparam("signal_ids", expanding=True))
+)
+
+
 async def start_events(
     conn: AsyncConnection, runs: Sequence[tuple[ActionSetRecord, Mapping[str, Any]]], *, now: datetime
 ) -> list[EventRecord | None]:
@@ -202,7 +208,7 @@ async def start_events(
     wanted = set(set_ids)
     existing = {
         (row.signal_id, row.action_set_id): row
-        for row in await conn.execute(sa.select(_ev).where(_ev.c.signal_id.in_(signal_ids)))
+        for row in await conn.execute(_EVENTS_OF_SIGNALS, {"signal_ids": signal_ids})
         if row.action_set_id in wanted
     }
     fresh: dict[int, int] = {}  # action set id → number of new events

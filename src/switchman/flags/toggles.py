@@ -148,6 +148,73 @@ class _Toggle:
     initially: bool | None  # the stored `enabled`, None: no row
 
 
+# The statements of `ToggleBatch.prepare`, built once (a batch pays for executing them, not for building
+# them): the flags locked in name order, then one read of their states, strategies and tags and of the
+# projects' environments. Expanding parameters: `names`, `projects`.
+_NAMES: sa.BindParameter[str] = sa.bindparam("names", expanding=True)
+_PROJECTS: sa.BindParameter[str] = sa.bindparam("projects", expanding=True)
+_LOCK_FLAGS = (
+    sa.select(t.feature.c.name, t.feature.c.project_id, t.feature.c.archived_at)
+    .where(t.feature.c.name.in_(_NAMES))
+    .order_by(t.feature.c.name)
+    .with_for_update()
+)
+
+
+def _flag_facts_parts(flags: bool, projects: bool) -> list[sa.Select[Any]]:
+    fe, fs, pe, tag = t.feature_environment, t.feature_strategy, t.project_environment, t.feature_tag
+    text, number = sa.String(), sa.Integer()
+    parts: list[sa.Select[Any]] = []
+    if flags:
+        parts += [
+            sa.select(
+                sa.literal("state", text).label("kind"),
+                fe.c.feature_name.label("a"),
+                fe.c.environment_name.label("b"),
+                sa.null().cast(text).label("c"),
+                sa.case((fe.c.enabled, 1), else_=0).label("n1"),
+                sa.null().cast(number).label("n2"),
+            ).where(fe.c.feature_name.in_(_NAMES)),
+            sa.select(
+                sa.literal("strategies", text),
+                fs.c.feature_name,
+                fs.c.environment_name,
+                sa.null().cast(text),
+                sa.func.max(fs.c.sort_order),
+                sa.func.sum(sa.case((fs.c.disabled.is_(False), 1), else_=0)),
+            )
+            .where(fs.c.feature_name.in_(_NAMES))
+            .group_by(fs.c.feature_name, fs.c.environment_name),
+            sa.select(
+                sa.literal("tag", text),
+                tag.c.feature_name,
+                tag.c.tag_type,
+                tag.c.tag_value,
+                sa.null().cast(number),
+                sa.null().cast(number),
+            ).where(tag.c.feature_name.in_(_NAMES)),
+        ]
+    if projects:
+        parts.append(
+            sa.select(  # labelled too: it may be the only part
+                sa.literal("linked", text).label("kind"),
+                pe.c.project_id.label("a"),
+                pe.c.environment_name.label("b"),
+                sa.null().cast(text).label("c"),
+                sa.null().cast(number).label("n1"),
+                sa.null().cast(number).label("n2"),
+            ).where(pe.c.project_id.in_(_PROJECTS))
+        )
+    return parts
+
+
+# Ordered by the database (as `tags.tags_of_flag` orders a flag's tags: same collation).
+_FLAG_FACTS = {
+    (flags, projects): sa.union_all(*_flag_facts_parts(flags, projects)).order_by(sa.text("1, 2, 3, 4"))
+    for flags, projects in ((True, True), (True, False), (False, True))
+}
+
+
 class ToggleBatch:
     """The flag store's on/off rules: on/off changes inside one transaction, decided in memory, written at
     `flush`. Every on/off in switchman goes through here (the admin routes, the bulk route, the worker).
@@ -189,59 +256,12 @@ class ToggleBatch:
             return
         conn = self._conn
         if names:
-            flags = await conn.execute(
-                sa.select(t.feature.c.name, t.feature.c.project_id, t.feature.c.archived_at)
-                .where(t.feature.c.name.in_(names))
-                .order_by(t.feature.c.name)
-                .with_for_update()
-            )
+            flags = await conn.execute(_LOCK_FLAGS, {"names": names})
             self._flags.update(dict.fromkeys(names))
             self._flags.update({row.name: row for row in flags})
-        fe, fs, pe, tag = t.feature_environment, t.feature_strategy, t.project_environment, t.feature_tag
-        text, number = sa.String(), sa.Integer()
-        parts: list[sa.Select[Any]] = []
-        if names:
-            parts += [
-                sa.select(
-                    sa.literal("state", text).label("kind"),
-                    fe.c.feature_name.label("a"),
-                    fe.c.environment_name.label("b"),
-                    sa.null().cast(text).label("c"),
-                    sa.case((fe.c.enabled, 1), else_=0).label("n1"),
-                    sa.null().cast(number).label("n2"),
-                ).where(fe.c.feature_name.in_(names)),
-                sa.select(
-                    sa.literal("strategies", text),
-                    fs.c.feature_name,
-                    fs.c.environment_name,
-                    sa.null().cast(text),
-                    sa.func.max(fs.c.sort_order),
-                    sa.func.sum(sa.case((fs.c.disabled.is_(False), 1), else_=0)),
-                )
-                .where(fs.c.feature_name.in_(names))
-                .group_by(fs.c.feature_name, fs.c.environment_name),
-                sa.select(
-                    sa.literal("tag", text),
-                    tag.c.feature_name,
-                    tag.c.tag_type,
-                    tag.c.tag_value,
-                    sa.null().cast(number),
-                    sa.null().cast(number),
-                ).where(tag.c.feature_name.in_(names)),
-            ]
-        if missing:
-            parts.append(
-                sa.select(  # labelled too: it may be the only part
-                    sa.literal("linked", text).label("kind"),
-                    pe.c.project_id.label("a"),
-                    pe.c.environment_name.label("b"),
-                    sa.null().cast(text).label("c"),
-                    sa.null().cast(number).label("n1"),
-                    sa.null().cast(number).label("n2"),
-                ).where(pe.c.project_id.in_(missing))
-            )
-        # Ordered by the database (as `tags.tags_of_flag` orders a flag's tags: same collation).
-        rows = (await conn.execute(sa.union_all(*parts).order_by(sa.text("1, 2, 3, 4")))).all()
+        rows = (
+            await conn.execute(_FLAG_FACTS[bool(names), bool(missing)], {"names": names, "projects": missing})
+        ).all()
         states = {(row.a, row.b): bool(row.n1) for row in rows if row.kind == "state"}
         strategies = {(row.a, row.b): (int(row.n1), int(row.n2)) for row in rows if row.kind == "strategies"}
         for key in states.keys() | strategies.keys():

@@ -55,33 +55,57 @@ class ClaimedSignal:
         }
 
 
-async def claim_signals(
-    conn: AsyncConnection, *, worker_id: str, now: datetime, lease: timedelta, limit: int
-) -> list[ClaimedSignal]:
-    """Claim up to `limit` pending signals (oldest first) whose claim is absent or expired."""
+def _claim_statement(*, skip_locked: bool) -> sa.Update:
+    """The claim, built once (a batch pays for executing it, not for building it); on PostgreSQL the
+    candidates are locked with SKIP LOCKED. Parameters: `now`, `limit`, `worker_id`, `expires_at`."""
+    now = sa.bindparam("now", type_=_s.c.claim_expires_at.type)
     pending = (
         sa.select(_s.c.id)
         .where(
             _s.c.processed_at.is_(None), sa.or_(_s.c.claim_expires_at.is_(None), _s.c.claim_expires_at < now)
         )
         .order_by(_s.c.id)
-        .limit(limit)
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
     )
-    if conn.dialect.name == "postgresql":
+    if skip_locked:
         pending = pending.with_for_update(skip_locked=True)
+    return (
+        _s.update()
+        .where(_s.c.id.in_(pending.scalar_subquery()))
+        .values(
+            claimed_by=sa.bindparam("worker_id", type_=_s.c.claimed_by.type),
+            claim_expires_at=sa.bindparam("expires_at", type_=_s.c.claim_expires_at.type),
+        )
+        .returning(
+            _s.c.id,
+            _s.c.source,
+            _s.c.source_id,
+            _s.c.created_by_source_token_id,
+            _s.c.payload,
+            _s.c.created_at,
+        )
+    )
+
+
+_CLAIM = _claim_statement(skip_locked=False)
+_CLAIM_FOR_UPDATE = _claim_statement(skip_locked=True)
+_MARK_PROCESSED = (
+    _s.update()
+    .where(_s.c.id.in_(sa.bindparam("ids", expanding=True)), _s.c.processed_at.is_(None))
+    .values(
+        processed_at=sa.bindparam("now", type_=_s.c.processed_at.type), claimed_by=None, claim_expires_at=None
+    )
+)
+
+
+async def claim_signals(
+    conn: AsyncConnection, *, worker_id: str, now: datetime, lease: timedelta, limit: int
+) -> list[ClaimedSignal]:
+    """Claim up to `limit` pending signals (oldest first) whose claim is absent or expired."""
+    statement = _CLAIM_FOR_UPDATE if conn.dialect.name == "postgresql" else _CLAIM
     rows = (
         await conn.execute(
-            _s.update()
-            .where(_s.c.id.in_(pending.scalar_subquery()))
-            .values(claimed_by=worker_id, claim_expires_at=now + lease)
-            .returning(
-                _s.c.id,
-                _s.c.source,
-                _s.c.source_id,
-                _s.c.created_by_source_token_id,
-                _s.c.payload,
-                _s.c.created_at,
-            )
+            statement, {"now": now, "limit": limit, "worker_id": worker_id, "expires_at": now + lease}
         )
     ).all()
     claimed = [
@@ -113,11 +137,7 @@ async def extend_claims(
 
 
 async def mark_processed(conn: AsyncConnection, *, signal_ids: list[int], now: datetime) -> None:
-    await conn.execute(
-        _s.update()
-        .where(_s.c.id.in_(signal_ids), _s.c.processed_at.is_(None))
-        .values(processed_at=now, claimed_by=None, claim_expires_at=None)
-    )
+    await conn.execute(_MARK_PROCESSED, {"ids": signal_ids, "now": now})
 
 
 async def pending_count(conn: AsyncConnection) -> int:
