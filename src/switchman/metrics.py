@@ -28,7 +28,6 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     disable_created_metrics,
     generate_latest,
 )
@@ -86,9 +85,9 @@ _MAX_KNOWN_ENDPOINTS = 10_000
 
 class _CallCounter:
     """A counter recorded on every call: plain floats by label values, no lock — so it is recorded from
-    the event loop's thread only (ingestion and the request log are) — turned into a family at scrape
-    time. prometheus_client's children take a lock per increment; on the ingestion path that was most of
-    what recording cost (ADR 0030)."""
+    the event loop's thread only (ingestion, the request log and the worker are) — turned into a family at
+    scrape time. prometheus_client's children take a lock per increment; on the ingestion path that was
+    most of what recording cost (ADR 0030), and in a worker batch a few per signal."""
 
     def __init__(self, name: str, documentation: str, labels: Sequence[str]) -> None:
         self.name, self.documentation, self.labels = name, documentation, list(labels)
@@ -117,6 +116,8 @@ class _CallHistogram:
             "+Inf"
         ]  # as prometheus_client writes them
         self.series: dict[tuple[str, ...], list[float]] = {}
+        if not self.labels:  # exposed from the start, at zero, as prometheus_client's unlabelled ones
+            self.series[()] = [0.0] * (len(self.bounds) + 2)
 
     def observe(self, key: tuple[str, ...], value: float) -> None:
         series = self.series.get(key)
@@ -164,24 +165,25 @@ signal_failures = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
-signal_processing = Histogram(
+signal_processing = _CallHistogram(
     "switchman_signal_processing_seconds",
     "From a signal's arrival to the commit that made it processed (its runs final).",
+    [],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0),
-    registry=REGISTRY,
 )
-action_runs = Counter(
+REGISTRY.register(signal_processing)
+action_runs = _CallCounter(
     "switchman_action_runs_total",
     "Committed runs of action sets, by project, action set id and final state.",
     ["project", "action_set", "state"],
-    registry=REGISTRY,
 )
-flag_backend_calls = Counter(
+REGISTRY.register(action_runs)
+flag_backend_calls = _CallCounter(
     "switchman_flag_backend_calls_total",
     "Calls to the flag backend, by backend (embedded, unleash) and outcome.",
     ["backend", "outcome"],
-    registry=REGISTRY,
 )
+REGISTRY.register(flag_backend_calls)
 http_request_duration = _CallHistogram(
     "switchman_http_request_duration_seconds",
     "HTTP requests served, by method, route template and status code.",
@@ -205,8 +207,6 @@ METRIC_NAMES = (
 
 _enabled = True
 _known_endpoints: set[str] = set()
-# Label children resolved once (a `.labels()` call hashes and locks; a dict look-up does not).
-_backend_calls: dict[tuple[str, str], Counter] = {}
 _STATUS_TEXT = {code: str(code) for code in range(100, 600)}
 
 
@@ -250,7 +250,7 @@ def signals_processed(arrivals: Iterable[datetime]) -> None:
         return
     now = utcnow()
     for created_at in arrivals:
-        signal_processing.observe(max(0.0, (now - created_at).total_seconds()))
+        signal_processing.observe((), max(0.0, (now - created_at).total_seconds()))
 
 
 def signal_failed(*, set_aside: bool) -> None:
@@ -262,16 +262,12 @@ def signal_failed(*, set_aside: bool) -> None:
 def run_finished(project: str, action_set_id: int, state: str) -> None:
     """Count one committed run of an action set."""
     if _enabled:
-        action_runs.labels(project, str(action_set_id), str(state)).inc()
+        action_runs.inc((project, str(action_set_id), str(state)))
 
 
 def flag_backend_call(backend: str, outcome: str) -> None:
-    if not _enabled:
-        return
-    child = _backend_calls.get((backend, outcome))
-    if child is None:
-        child = _backend_calls[(backend, outcome)] = flag_backend_calls.labels(backend, outcome)
-    child.inc()
+    if _enabled:
+        flag_backend_calls.inc((backend, outcome))
 
 
 def request_finished(scope: Scope, status: int, seconds: float) -> None:
