@@ -2,15 +2,19 @@
 
     make bench-default        # = python -m bench.default_config
     python -m bench.default_config [--connections 8,64] [--duration 5] [--warmup 1] [--rounds 2]
-                                   [--databases sqlite,postgresql] [--tool wrk|python] [--no-write]
+                                   [--databases sqlite,postgresql] [--workers in-process,separate]
+                                   [--tool wrk|python] [--no-write]
 
-For each database and each connection count, two servers are started side by side on fresh databases:
-`switchman serve` as `make serve` runs it (in-process worker) and `switchman serve --no-worker`. Each has
+For each database and each connection count, servers are started side by side on fresh databases:
+`switchman serve` as `make serve` runs it (`in-process` worker), `switchman serve --no-worker` beside a
+`switchman worker` process on the same database (`separate` worker), and `switchman serve --no-worker`
+alone (the reference: nothing processes its signals). Each has
 one signal endpoint, one flag and one action set whose two actions turn the flag off and on again, so
 every signal makes the worker change a flag twice (two real writes, two audit events). Closed-loop load
-(`bench._load`) alternates between the two servers, round after round, with the same body and settings.
+(`bench._load`) alternates between the servers, round after round, with the same body and settings.
 
-Reported per run: ingestion req/s on both and their ratio (the goal: ≥ 50 %), and for the default server
+Reported per run: ingestion req/s with a worker and without, and their ratio (the goal, for the in-process
+worker: ≥ 50 %), and for the servers with a worker
 whether the worker kept up: the signals still pending when the load stopped and the seconds it then took
 to drain them. Results go to stdout, the `## Default configuration under load` section of
 docs/benchmarks.md and bench/out/default_config.json; the machine's load average is in the report.
@@ -47,11 +51,15 @@ RATIO_GOAL = 0.50
 DRAIN_LIMIT_SECONDS = 120.0
 
 
+IN_PROCESS, SEPARATE = "in-process", "separate"
+
+
 @dataclass(frozen=True)
 class Run:
     database: str
     connections: int
-    default: LoadResult
+    worker: str  # IN_PROCESS or SEPARATE
+    default: LoadResult  # the server whose signals a worker processes
     no_worker: LoadResult
     pending_at_stop: int
     drain_seconds: float
@@ -64,6 +72,9 @@ class Run:
 def _serve(port: int, *, worker: bool) -> list[str]:
     command = [sys.executable, "-m", "switchman", "serve", "--port", str(port)]
     return command if worker else [*command, "--no-worker"]
+
+
+_WORKER = [sys.executable, "-m", "switchman", "worker"]
 
 
 def _env(database_url: str, admin: str) -> dict[str, str]:
@@ -141,23 +152,31 @@ def measure(args: argparse.Namespace, database: str, connections: int, scratch: 
     admin = f"*:*.{secrets.token_hex(16)}"
     body = payload_bytes()
     runs: list[Run] = []
-    default_port, plain_port = free_port(), free_port()
+    workers = args.workers.split(",")
     with contextlib.ExitStack() as stack:
-        default_url = stack.enter_context(_database(database, scratch, f"default{connections}"))
-        plain_url = stack.enter_context(_database(database, scratch, f"noworker{connections}"))
-        targets = {}
-        for label, port, url, worker in (
-            ("default", default_port, default_url, True),
-            ("no-worker", plain_port, plain_url, False),
-        ):
+        targets: dict[str, tuple[str, str, str]] = {}  # label → base URL, token secret, database URL
+        for label in ["no-worker", *workers]:
+            port = free_port()
+            url = stack.enter_context(_database(database, scratch, f"{label.replace('-', '')}{connections}"))
             base = f"http://127.0.0.1:{port}"
             stack.enter_context(
-                running(_serve(port, worker=worker), env=_env(url, admin), ready_url=f"{base}/health")
+                running(
+                    _serve(port, worker=label == IN_PROCESS), env=_env(url, admin), ready_url=f"{base}/health"
+                )
             )
-            targets[label] = (base, _set_up(base, admin))
+            targets[label] = (base, _set_up(base, admin), url)
+            if label == SEPARATE:
+                health = free_port()
+                stack.enter_context(
+                    running(
+                        [*_WORKER, "--metrics-port", str(health)],
+                        env=_env(url, admin),
+                        ready_url=f"http://127.0.0.1:{health}/health",
+                    )
+                )
 
         def load(label: str) -> LoadResult:
-            base, secret = targets[label]
+            base, secret, _url = targets[label]
             return run_load(
                 f"{base}/api/signal-endpoint/{ENDPOINT}",
                 body=body,
@@ -170,18 +189,20 @@ def measure(args: argparse.Namespace, database: str, connections: int, scratch: 
 
         for round_number in range(1, args.rounds + 1):
             plain = load("no-worker")
-            default = load("default")
-            pending = _pending(default_url)
-            drain = _drain_seconds(default_url)
-            run = Run(database, connections, default, plain, pending, drain)
-            runs.append(run)
-            print(f"  round {round_number}: {_line(run)}", flush=True)
+            for worker in workers:
+                result = load(worker)
+                url = targets[worker][2]
+                pending = _pending(url)
+                drain = _drain_seconds(url)
+                run = Run(database, connections, worker, result, plain, pending, drain)
+                runs.append(run)
+                print(f"  round {round_number}: {_line(run)}", flush=True)
     return runs
 
 
 def _line(run: Run) -> str:
     return (
-        f"{run.database:10s} {run.connections:3d} conns: default {run.default.rps:7.0f} req/s "
+        f"{run.database:10s} {run.worker:10s} {run.connections:3d} conns: with worker {run.default.rps:7.0f} req/s "
         f"(p50 {run.default.p50_ms:6.1f} ms, p99 {run.default.p99_ms:6.1f} ms) | --no-worker "
         f"{run.no_worker.rps:7.0f} req/s | ratio {run.ratio:4.0%} | pending at stop {run.pending_at_stop:6d}, "
         f"drained in {run.drain_seconds:5.1f} s"
@@ -200,28 +221,38 @@ def report(
         "",
         f"`python -m bench.default_config` ({started_at}, load average {load[0]:.2f} {load[1]:.2f} "
         f"{load[2]:.2f} at the start; {args.duration:g} s runs after {args.warmup:g} s warm-up, {args.rounds} "
-        f"rounds alternating the two servers, load generator `{args.tool}`). `switchman serve` as `make serve` "
-        "runs it (in-process worker) against `serve --no-worker`, each on a fresh database with one endpoint "
-        "and an action set whose two actions turn a flag off and on: every signal is two real flag changes. "
-        f"Goal: the default configuration ingests at ≥ {RATIO_GOAL:.0%} of `--no-worker` while its worker "
-        "keeps up. Median round by ratio:",
+        f"rounds alternating the servers, load generator `{args.tool}`). `switchman serve` as `make serve` "
+        "runs it (`in-process` worker), and `serve --no-worker` beside a `switchman worker` process (`separate` "
+        "worker), each against `serve --no-worker` alone, each on a fresh database with one endpoint and an "
+        "action set whose two actions turn a flag off and on: every signal is two real flag changes. Goal: "
+        f"the default configuration (SQLite, in-process worker) ingests at ≥ {RATIO_GOAL:.0%} of `--no-worker` "
+        "while its worker keeps up. Median round by ratio:",
         "",
-        "| database | connections | default (req/s) | `--no-worker` (req/s) | ratio | goal met | "
-        "default p99 (ms) | pending when load stopped | drained in (s) |",
-        "|---|---:|---:|---:|---:|---|---:|---:|---:|",
+        "| database | worker | connections | with worker (req/s) | `--no-worker` (req/s) | ratio | goal met | "
+        "p99 with worker (ms) | pending when load stopped | drained in (s) |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
-    groups: dict[tuple[str, int], list[Run]] = {}
-    for run in runs:
-        groups.setdefault((run.database, run.connections), []).append(run)
-    for (database, connections), group in groups.items():
+    for (database, worker, connections), group in _groups(runs).items():
         run = _median(group)
+        met = ("yes" if run.ratio >= RATIO_GOAL else "no") if _has_goal(database, worker) else "n/a"
         lines.append(
-            f"| {database} | {connections} | {run.default.rps:,.0f} | {run.no_worker.rps:,.0f} | "
-            f"{run.ratio:.0%} ({', '.join(f'{r.ratio:.0%}' for r in group)}) | "
-            f"{'yes' if run.ratio >= RATIO_GOAL else 'no'} | {run.default.p99_ms:.1f} | {run.pending_at_stop:,} | "
-            f"{run.drain_seconds:.1f} |"
+            f"| {database} | {worker} | {connections} | {run.default.rps:,.0f} | {run.no_worker.rps:,.0f} | "
+            f"{run.ratio:.0%} ({', '.join(f'{r.ratio:.0%}' for r in group)}) | {met} | "
+            f"{run.default.p99_ms:.1f} | {run.pending_at_stop:,} | {run.drain_seconds:.1f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _groups(runs: list[Run]) -> dict[tuple[str, str, int], list[Run]]:
+    groups: dict[tuple[str, str, int], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.database, run.worker, run.connections), []).append(run)
+    return groups
+
+
+def _has_goal(database: str, worker: str) -> bool:
+    """The issue's goal is for the default configuration; the other rows make the cost known."""
+    return database == "sqlite" and worker == IN_PROCESS
 
 
 def main() -> None:
@@ -233,6 +264,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--workers", default=f"{IN_PROCESS},{SEPARATE}", help="in-process, separate or both")
     parser.add_argument("--tool", choices=["wrk", "python"], default="wrk" if wrk_available() else "python")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 s, 1 round, 8 connections")
     parser.add_argument("--no-write", action="store_true")
@@ -248,25 +280,20 @@ def main() -> None:
                 runs.extend(measure(args, database, connections, Path(scratch)))
     text = report(runs, args, started_at, load)
     print(text)
-    rows = [
-        ResultRow(
-            comparison="default configuration",
-            figure=f"{database} {connections} conns: default / --no-worker",
-            value=round(
-                statistics.median(
-                    r.ratio for r in runs if (r.database, r.connections) == (database, connections)
-                ),
-                3,
-            ),
-            unit="ratio",
-            goal=f">= {RATIO_GOAL}",
-            met=statistics.median(
-                r.ratio for r in runs if (r.database, r.connections) == (database, connections)
+    rows = []
+    for (database, worker, connections), group in _groups(runs).items():
+        ratio = statistics.median(run.ratio for run in group)
+        goal = _has_goal(database, worker)
+        rows.append(
+            ResultRow(
+                comparison="default configuration",
+                figure=f"{database} {worker} worker, {connections} conns: with worker / --no-worker",
+                value=round(ratio, 3),
+                unit="ratio",
+                goal=f">= {RATIO_GOAL}" if goal else None,
+                met=ratio >= RATIO_GOAL if goal else None,
             )
-            >= RATIO_GOAL,
         )
-        for database, connections in dict.fromkeys((r.database, r.connections) for r in runs)
-    ]
     write_results("default_config", "python -m bench.default_config", started_at, rows)
     if not args.no_write:
         write_section(SECTION, text, BENCHMARKS_MD)

@@ -64,7 +64,7 @@ class Module:
 # 15 minutes on a quiet 2-core machine — the summary states the time taken and flags it when over.
 MODULES = (
     Module("ingest", 200, args=("--rounds", "2"), accepts_no_write=True),
-    Module("default_config", 240, accepts_no_write=True),
+    Module("default_config", 330, args=("--rounds", "3"), accepts_no_write=True),
     Module("events_listing", 330, args=("--databases", "postgresql"), accepts_no_write=True),
     Module("latency", 240, accepts_no_write=True),
     Module("backtest", 120, accepts_no_write=True),
