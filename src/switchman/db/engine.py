@@ -114,13 +114,20 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 def _begin_immediate(raw: sqlite3.Connection) -> None:
-    """BEGIN IMMEDIATE, waiting for another process's write transaction without blocking the event loop.
+    """BEGIN IMMEDIATE on an inline (event loop) connection: `begin_immediate` waiting with asyncio sleeps,
+    so the loop never blocks while another process writes."""
+    begin_immediate(raw, lambda seconds: await_(asyncio.sleep(seconds)))
 
-    Connections run inline (`_InlineSqlite`), so SQLite's busy handler would sleep on the event loop for
-    as long as another process (a separate `switchman worker`, a CLI command) writes; and its sleeps
-    grow to 25 ms, so a writer also starts late. Instead the attempt fails at once and is retried after
-    an asyncio sleep of 0.5 ms doubling to 4 ms, for up to the busy timeout. Only BEGIN IMMEDIATE takes
-    the write lock in a transaction (WAL commits never wait for readers), so this is the one place a
+
+def begin_immediate(raw: sqlite3.Connection, sleep: Callable[[float], object]) -> None:
+    """BEGIN IMMEDIATE, waiting for another connection's write transaction in short steps of our own.
+
+    SQLite's busy handler sleeps 1, 2, 5, 10, 15, 20, 25 … ms between attempts: a writer that waits for
+    another process (a separate `switchman worker`, a CLI command) starts up to 25 ms after the lock is
+    free, and on an inline connection it would sleep on the event loop. Instead the attempt fails at once
+    and is retried after `sleep` of 0.5 ms doubling to 4 ms, for up to the busy timeout: the event loop's
+    connections sleep with asyncio, the ingestion writer thread with `time.sleep`. Only BEGIN IMMEDIATE
+    takes the write lock in a transaction (WAL commits never wait for readers), so this is the one place a
     writer waits.
     """
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
@@ -134,7 +141,7 @@ def _begin_immediate(raw: sqlite3.Connection) -> None:
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
                     raise
-            await_(asyncio.sleep(pause))
+            sleep(pause)
             pause = min(pause * 2, 0.004)
     finally:
         raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")

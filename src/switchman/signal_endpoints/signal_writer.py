@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchman.db import tables as t
-from switchman.db.engine import SQLITE_BUSY_TIMEOUT_MS, Database
+from switchman.db.engine import SQLITE_BUSY_TIMEOUT_MS, Database, begin_immediate
 from switchman.errors import ConflictError, NotFoundError, SwitchmanError, UnauthorizedError
 from switchman.signal_endpoints.schemas import SIGNAL_SOURCE
 from switchman.timeutil import utcnow
@@ -391,7 +392,9 @@ class SqliteSignalWriter:
     def _write_batch(self, calls: list[IngestCall]) -> list[Outcome]:
         conn = self._connection()
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            # Another process (a separate `switchman worker`) may hold the write lock: wait for it in short
+            # steps, not in SQLite's busy handler (whose sleeps grow to 25 ms).
+            begin_immediate(conn, time.sleep)
             outcomes = self._store(conn, calls, claimed_before=utcnow() - self._delivery_window)
             conn.execute("COMMIT")
         except BaseException:
