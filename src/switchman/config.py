@@ -99,6 +99,7 @@ class Settings(BaseSettings):
     # Worker.
     # Record every (signal, action set) decision with its reasons (ADR 0022); off only to measure its cost.
     decision_trace: bool = True
+    # The smallest claim; a claim that took every pending signal keeps twice what it found (ADR 0017).
     worker_batch_size: int = Field(default=10, ge=1)
     # While a backlog lasts (each claim comes back full), the next claim doubles, up to this (ADR 0012).
     worker_max_batch_size: int = Field(default=500, ge=1)
