@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import orjson
+import pytest
 import sqlalchemy as sa
 
+from switchman.action_sets import event_store
+from switchman.action_sets.page_cache import SettledPageCache
 from switchman.db import tables as t
 from switchman.db.engine import Database
 from tests.action_sets.helpers import (
@@ -193,7 +199,6 @@ async def test_a_running_event_is_listed_with_its_final_state_once_it_ends(
     client: httpx.AsyncClient, world: World, db: Database
 ) -> None:
     """The settled-page cache never keeps a page holding a `started` event (ADR 0011)."""
-    from switchman.action_sets import event_store
     from switchman.engine.executor import ActionState
 
     created, _ = await _set_with_events(client, world, db, 3)
@@ -236,8 +241,6 @@ async def test_cached_pages_follow_new_events_at_every_offset(
 
 
 def test_settled_page_cache_is_bounded_by_bytes() -> None:
-    from switchman.action_sets.page_cache import SettledPageCache
-
     cache = SettledPageCache(max_bytes=400)
     cache.put(("p", 1, 50, 0), 7, b"a" * 90)
     assert cache.get(("p", 1, 50, 0), 7) == b"a" * 90
@@ -249,3 +252,44 @@ def test_settled_page_cache_is_bounded_by_bytes() -> None:
     assert cache.size_bytes <= 400 and cache.get(("p", 1, 50, 0), 8) is None  # oldest dropped
     cache.put(("p", 2, 50, 0), 1, b"d" * 101)  # more than a quarter of the budget: not kept
     assert cache.get(("p", 2, 50, 0), 1) is None
+
+
+async def test_a_cached_listing_on_a_connection_the_server_dropped_fails_once_then_the_pool_recovers(
+    world: World, db: Database, client: httpx.AsyncClient, backend: str
+) -> None:
+    """On PostgreSQL a cached page's one read goes through asyncpg, past SQLAlchemy's disconnect handling;
+    a pooled connection the server dropped must still cost one failed read, not stay in the pool."""
+    if backend != "postgresql":
+        pytest.skip("the listing reads through the driver on PostgreSQL only")
+    created, ids = await _set_with_events(client, world, db, 2)
+    cache = SettledPageCache(max_bytes=1 << 20)
+
+    async def listed() -> list[int]:
+        async with db.read() as conn:
+            body = await event_store.list_event_docs(
+                conn, project=PROJECT, action_set_id=created["id"], limit=10, offset=0, cache=cache
+            )
+        return [event["id"] for event in orjson.loads(body)["actionSetEvents"]]
+
+    assert await listed() == ids[::-1]
+    async with db.read() as conn:
+        pid = await conn.scalar(sa.text("SELECT pg_backend_pid()"))
+    async with client_db(db) as other, other.read() as conn:
+        assert await conn.scalar(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    outcomes = []
+    for _ in range(3):
+        try:
+            outcomes.append(await listed() == ids[::-1])
+        except Exception:  # the dropped connection's read (asyncpg's ConnectionDoesNotExistError)
+            outcomes.append(False)
+    assert outcomes == [False, True, True]
+
+
+@contextlib.asynccontextmanager
+async def client_db(db: Database) -> AsyncIterator[Database]:
+    """A second handle on the same database (its own pool)."""
+    other = Database(db.url)
+    try:
+        yield other
+    finally:
+        await other.dispose()
