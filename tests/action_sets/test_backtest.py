@@ -46,6 +46,10 @@ def test_the_pure_replay_counts_changes_and_first_failures() -> None:
     assert dict(result.not_matched) == {"status": 1, "sev": 1}
     [flag] = result.flags.values()
     assert (flag.target, flag.final_state, flag.changes) == ("f", "off", 1)  # off twice is one change
+    # The service streams the signals (a generator: one flattened payload alive at a time); same answer.
+    streamed = backtest(compiled, [off], (signal for signal in signals))
+    assert (streamed.considered, streamed.matched) == (4, 2) == (result.considered, result.matched)
+    assert streamed.runs == result.runs and streamed.not_matched == result.not_matched
 
 
 async def test_backtest_a_saved_and_a_draft_set(client: httpx.AsyncClient) -> None:

@@ -370,10 +370,10 @@ async def backtest(
     replay = await signal_endpoints_service.signals_for_replay(
         conn, endpoint_id=source_id, limit=limit, since=_aware(since), until=_aware(until)
     )
-    signals = [
+    signals = (
         BacktestSignal(signal_id, iso(created_at), sender_format.filter_view(sender, payload), created_at)
         for signal_id, created_at, payload in replay
-    ]
+    )
     result = run_backtest(compile_filters(filters), actions, signals, replayed_policy)
     return {
         "signals": result.considered,

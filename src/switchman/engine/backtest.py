@@ -10,7 +10,7 @@ answer also says which matches it would have held back, and why.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,6 +41,15 @@ class BacktestSignal:
     arrived: datetime | None = None  # when it was stored: the time a policy decides by
 
 
+@dataclass(frozen=True, slots=True)
+class ReplayedSignal:
+    """A signal as the answer names it. Its flattened keys are not kept: the signals stream through the
+    replay one at a time, and only the matching ones are named in the answer."""
+
+    id: int
+    created_at: str
+
+
 @dataclass(frozen=True)
 class PlannedAction:
     action: str
@@ -61,11 +70,11 @@ class FlagOutcome:
 @dataclass
 class BacktestResult:
     considered: int = 0
-    runs: list[tuple[BacktestSignal, Sequence[PlannedAction]]] = field(default_factory=list)
+    runs: list[tuple[ReplayedSignal, Sequence[PlannedAction]]] = field(default_factory=list)
     not_matched: Counter[str] = field(default_factory=Counter)  # first failing filter → signals
     flags: dict[tuple[str, str], FlagOutcome] = field(default_factory=dict)
     matched: int = 0  # signals whose filters passed (runs, held back and shadow runs)
-    held_back: list[tuple[BacktestSignal, Verdict, str, str]] = field(
+    held_back: list[tuple[ReplayedSignal, Verdict, str, str]] = field(
         default_factory=list
     )  # verdict, why, alert
 
@@ -73,13 +82,15 @@ class BacktestResult:
 def backtest(
     compiled: CompiledFilters,
     actions: Sequence[PlannedAction],
-    signals: Sequence[BacktestSignal],
+    signals: Iterable[BacktestSignal],
     policy: Policy | None = None,
 ) -> BacktestResult:
-    """Run the set's matching, its policy and its actions' effect over `signals`, oldest first."""
-    result = BacktestResult(considered=len(signals))
+    """Run the set's matching, its policy and its actions' effect over `signals`, oldest first (read once,
+    in order: a generator keeps one signal's flattened keys alive at a time)."""
+    result = BacktestResult()
     states: dict[str, PolicyState] = {}
     for signal in signals:
+        result.considered += 1
         failed = _first_failure(compiled, signal.flat)
         if failed is not None:
             result.not_matched[failed] += 1
@@ -90,9 +101,10 @@ def backtest(
             decided = decide(policy, states.get(alert, PolicyState()), signal.arrived)
             states[alert] = decided.state
             if decided.verdict != Verdict.RUN:
-                result.held_back.append((signal, decided.verdict, decided.reason, alert))
+                replayed = ReplayedSignal(signal.id, signal.created_at)
+                result.held_back.append((replayed, decided.verdict, decided.reason, alert))
                 continue
-        result.runs.append((signal, actions))
+        result.runs.append((ReplayedSignal(signal.id, signal.created_at), actions))
         for action in actions:
             _apply(result.flags, action)
     return result

@@ -6,7 +6,7 @@ Functions run inside the caller's transaction (`conn`). Token secrets exist only
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -332,15 +332,12 @@ async def endpoint_signals_json(conn: AsyncConnection, *, endpoint_id: int, limi
 
 async def signals_for_replay(
     conn: AsyncConnection, *, endpoint_id: int, limit: int, since: datetime | None, until: datetime | None
-) -> list[tuple[int, datetime, dict[str, Any]]]:
+) -> Iterator[tuple[int, datetime, dict[str, Any]]]:
     """The endpoint's newest `limit` signals in [since, until), oldest first, with their payloads (what a
-    backtest replays)."""
+    backtest replays). Read at once; each payload is parsed only when the iterator reaches it, so a replay
+    of 10,000 signals holds their stored texts, not 10,000 parsed payloads."""
     rows = await repository.signals_in_range(conn, endpoint_id, limit=limit, since=since, until=until)
-    replay = []
-    for row in reversed(rows):
-        loaded = orjson.loads(row.payload)
-        replay.append((int(row.id), row.created_at, loaded if isinstance(loaded, dict) else {}))
-    return replay
+    return ((int(row.id), row.created_at, _payload(row.payload)) for row in reversed(rows))
 
 
 async def recent_signal_payloads(
