@@ -48,6 +48,9 @@ from bench._report import (
 
 SUMMARY_PREFIX = "## Summary"
 PEAK_GOAL_MB = 150.0
+# The whole suite's target: 22.5 minutes on the quiet 2-core machine of 2026-12-04 (nine modules; the
+# default configuration's three rounds and the memory module's five-minute steady load are most of it).
+SUITE_MINUTES = 25
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,10 @@ class Module:
 
 
 # Budgets are timeouts (a module over its budget is stopped and reported); the whole suite should stay under
-# 15 minutes on a quiet 2-core machine — the summary states the time taken and flags it when over.
+# SUITE_MINUTES on a quiet 2-core machine — the summary states the time taken and flags it when over.
 MODULES = (
     Module("ingest", 200, args=("--rounds", "2"), accepts_no_write=True),
-    Module("default_config", 330, args=("--rounds", "3"), accepts_no_write=True),
+    Module("default_config", 420, args=("--rounds", "3"), accepts_no_write=True),
     Module("events_listing", 330, args=("--databases", "postgresql"), accepts_no_write=True),
     Module("latency", 240, accepts_no_write=True),
     Module("backtest", 120, accepts_no_write=True),
@@ -315,10 +318,10 @@ def render_summary(
     for comparison, figures in by_comparison.items():
         lines.append(f"- {comparison}: " + "; ".join(figures))
     minutes = (finished - started).total_seconds() / 60
-    if minutes > 15 and outcomes and outcomes[0].seconds > 0:
+    if minutes > SUITE_MINUTES and outcomes and outcomes[0].seconds > 0:
         lines += [
             "",
-            f"**The suite took {minutes:.1f} minutes, over its 15-minute budget** (see the modules' times).",
+            f"**The suite took {minutes:.1f} minutes, over its {SUITE_MINUTES}-minute budget** (see the modules' times).",
         ]
     lines += ["", "| module | status | seconds | command |", "|---|---|---:|---|"]
     for outcome in outcomes:
