@@ -487,7 +487,7 @@ async def list_event_docs(
         if docs:
             return event_docs.join_docs(docs)
     # An empty page: past the end, or no such set (404); the second look-up tells which.
-    last = await conn.scalar(_LAST_SEQ, {"action_set_id": action_set_id, "project": project})
+    last = await _last_event_seq(conn, project=project, action_set_id=action_set_id)
     if last is None:
         await require_project(conn, project)
         raise NotFoundError(f"Could not find action set with id {action_set_id} in project {project!r}")

@@ -96,15 +96,15 @@ def backtest(
             result.not_matched[failed] += 1
             continue
         result.matched += 1
+        named = ReplayedSignal(signal.id, signal.created_at)
         if policy is not None and signal.arrived is not None:
             alert = alert_identity(policy, signal.flat)
             decided = decide(policy, states.get(alert, PolicyState()), signal.arrived)
             states[alert] = decided.state
             if decided.verdict != Verdict.RUN:
-                replayed = ReplayedSignal(signal.id, signal.created_at)
-                result.held_back.append((replayed, decided.verdict, decided.reason, alert))
+                result.held_back.append((named, decided.verdict, decided.reason, alert))
                 continue
-        result.runs.append((ReplayedSignal(signal.id, signal.created_at), actions))
+        result.runs.append((named, actions))
         for action in actions:
             _apply(result.flags, action)
     return result
